@@ -1,0 +1,19 @@
+//! # shoal-core
+//!
+//! The sans-IO heart of Shoal.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod config;
+mod error;
+pub(crate) mod hash;
+mod id;
+pub mod membership;
+mod time;
+pub mod wire;
+
+pub use config::Config;
+pub use error::{CommandError, ConfigError, PacketError};
+pub use id::NodeId;
+pub use membership::{MemberInfo, MemberState, Tags, Update};
+pub use time::Timestamp;

@@ -1,0 +1,13 @@
+//! The member table: who is in the cluster, at which incarnation, in which state.
+//!
+//! Every change goes through [`MemberTable::apply`], ordered by (incarnation, state
+//! precedence). Tombstones (failed, left) stay until reaped so stale gossip cannot bring a
+//! member back.
+
+mod record;
+mod state;
+mod tags;
+
+pub use record::{MemberInfo, SyncEntry, Update, MAX_NAME};
+pub use state::MemberState;
+pub use tags::{TagError, Tags, MAX_TAGS, MAX_TAGS_TOTAL, MAX_TAG_KEY, MAX_TAG_VALUE};

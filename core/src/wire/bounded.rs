@@ -1,0 +1,147 @@
+//! Length-checked containers for decoding hostile input.
+//!
+//! postcard reads a declared length before the elements. A plain `Vec<T>` lets serde
+//! pre-allocate from that declared length; these wrappers reject a length over their bound
+//! *before* allocating anything, so a 20-byte packet cannot ask for a megabyte.
+
+use core::fmt;
+use core::marker::PhantomData;
+use core::ops::Deref;
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A `Vec<T>` holding at most `N` elements, enforced when decoding.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct BoundedVec<T, const N: usize>(pub Vec<T>);
+
+impl<T, const N: usize> BoundedVec<T, N> {
+    /// An empty vector.
+    pub fn new() -> Self {
+        BoundedVec(Vec::new())
+    }
+
+    /// Wraps `v`, or returns it back if it holds more than `N` elements.
+    pub fn try_from_vec(v: Vec<T>) -> Result<Self, Vec<T>> {
+        if v.len() <= N {
+            Ok(BoundedVec(v))
+        } else {
+            Err(v)
+        }
+    }
+
+    /// Unwraps the vector.
+    pub fn into_inner(self) -> Vec<T> {
+        self.0
+    }
+}
+
+impl<T, const N: usize> Deref for BoundedVec<T, N> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T: Serialize, const N: usize> Serialize for BoundedVec<T, N> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+struct BoundedVecVisitor<T, const N: usize>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>, const N: usize> Visitor<'de> for BoundedVecVisitor<T, N> {
+    type Value = BoundedVec<T, N>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a sequence of at most {N} elements")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let declared = seq.size_hint().unwrap_or(0);
+        if declared > N {
+            return Err(de::Error::invalid_length(declared, &self));
+        }
+        let mut out = Vec::with_capacity(declared);
+        while let Some(item) = seq.next_element()? {
+            if out.len() == N {
+                return Err(de::Error::invalid_length(N + 1, &self));
+            }
+            out.push(item);
+        }
+        Ok(BoundedVec(out))
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for BoundedVec<T, N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(BoundedVecVisitor::<T, N>(PhantomData))
+    }
+}
+
+/// A `String` of at most `N` bytes, enforced when decoding and constructing.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+pub struct BoundedString<const N: usize>(String);
+
+impl<const N: usize> BoundedString<N> {
+    /// Wraps `s` if it is at most `N` bytes long.
+    pub fn new(s: impl Into<String>) -> Option<Self> {
+        let s = s.into();
+        (s.len() <= N).then_some(BoundedString(s))
+    }
+
+    /// The string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const N: usize> Deref for BoundedString<N> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<const N: usize> Serialize for BoundedString<N> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for BoundedString<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // postcard hands out a borrowed slice of the input, so nothing is allocated before
+        // the length check.
+        let s: &'de str = Deserialize::deserialize(d)?;
+        if s.len() > N {
+            return Err(de::Error::invalid_length(s.len(), &"a shorter string"));
+        }
+        Ok(BoundedString(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_length_over_bound_is_rejected_before_allocation() {
+        // A varint length of 1_000_000 followed by nothing.
+        let bytes = [0xc0, 0x84, 0x3d];
+        let r: Result<BoundedVec<u8, 16>, _> = postcard::from_bytes(&bytes);
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn round_trips_within_bound() {
+        let v: BoundedVec<u32, 4> = BoundedVec(vec![1, 2, 3]);
+        let bytes = postcard::to_allocvec(&v).unwrap();
+        let back: BoundedVec<u32, 4> = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(v, back);
+        let s = BoundedString::<3>::new("abcd");
+        assert!(s.is_none());
+        let too_long = postcard::to_allocvec("abcd").unwrap();
+        assert!(postcard::from_bytes::<BoundedString<3>>(&too_long).is_err());
+    }
+}

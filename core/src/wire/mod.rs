@@ -1,0 +1,262 @@
+//! The gossip wire format: the only module that sees raw bytes.
+//!
+//! A datagram is `[version: u8] [postcard(Header, Message)] [postcard(updates)]`. Decoding is
+//! strict, in this order: size cap, version, postcard decode with bounded containers, no
+//! trailing bytes. Encoding never exceeds the size cap: [`PacketBuilder`] adds piggybacked
+//! updates only while they fit.
+
+pub mod bounded;
+
+use crate::membership::{SyncEntry, Update};
+use crate::{NodeId, PacketError};
+use bounded::BoundedVec;
+use core::net::SocketAddr;
+use serde::{Deserialize, Serialize};
+
+/// The wire version this build speaks. A packet with another first byte is dropped with
+/// [`PacketError::Version`].
+pub const WIRE_VERSION: u8 = 1;
+/// The largest datagram any node accepts, whatever its configuration (the largest UDP
+/// payload over IPv4).
+pub const MAX_DATAGRAM: usize = 65_507;
+/// Most piggybacked updates in one packet.
+pub const MAX_UPDATES: usize = 256;
+/// Most sync entries in one packet.
+pub const MAX_SYNC_ENTRIES: usize = 128;
+/// Number of buckets in an anti-entropy digest.
+pub const DIGEST_BUCKETS: usize = 64;
+
+/// Who sent a packet, to whom, in which cluster.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub struct Header {
+    /// Hash of the cluster name: packets from another cluster are dropped.
+    pub cluster: u32,
+    /// The sender's id.
+    pub from: NodeId,
+    /// The intended recipient, when the sender knows it. A packet for another id (a previous
+    /// process at the same address) is dropped.
+    pub to: Option<NodeId>,
+}
+
+/// The protocol message a packet carries (besides its piggybacked updates).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+pub enum Message {
+    /// Carries only piggybacked updates.
+    Gossip,
+    /// Direct probe or heartbeat: answer with `Ack { seq }`.
+    Ping {
+        /// Probe number, echoed in the ack.
+        seq: u32,
+    },
+    /// Answer to a ping.
+    Ack {
+        /// The probe number being answered.
+        seq: u32,
+    },
+    /// Ask the recipient to probe `target` on the sender's behalf (SWIM ping-req).
+    PingReq {
+        /// The requester's probe number, echoed back in the relayed ack.
+        seq: u32,
+        /// The member to probe.
+        target: NodeId,
+        /// Where to probe it.
+        addr: SocketAddr,
+    },
+    /// A relay's answer to a ping-req: `target` answered (`ok`) or did not in time.
+    IndirectAck {
+        /// The requester's probe number.
+        seq: u32,
+        /// The probed member.
+        target: NodeId,
+        /// Whether the target acked the relay.
+        ok: bool,
+    },
+    /// A request to join: the recipient answers with its full state as `SyncReply`.
+    Join,
+    /// Anti-entropy request: the sender's digest of its member table.
+    Sync {
+        /// Exchange number, echoed by the reply.
+        seq: u32,
+        /// Per-bucket digest of the sender's member table.
+        digest: BoundedVec<u64, DIGEST_BUCKETS>,
+    },
+    /// Anti-entropy answer: entries of the buckets that differ, possibly split over several
+    /// packets, plus the replier's digest so the requester can push back what it has newer.
+    SyncReply {
+        /// The request's exchange number (0 for a join reply).
+        seq: u32,
+        /// The replier's digest (sent in the last part only; empty otherwise).
+        digest: BoundedVec<u64, DIGEST_BUCKETS>,
+        /// A slice of the replier's entries.
+        entries: BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>,
+        /// Whether this is the last part.
+        last: bool,
+    },
+    /// Entries the requester holds newer than the replier, after a `SyncReply`.
+    SyncPush {
+        /// A slice of the requester's entries.
+        entries: BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>,
+    },
+}
+
+impl Message {
+    /// A short name for logs and counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Gossip => "gossip",
+            Message::Ping { .. } => "ping",
+            Message::Ack { .. } => "ack",
+            Message::PingReq { .. } => "ping-req",
+            Message::IndirectAck { .. } => "indirect-ack",
+            Message::Join => "join",
+            Message::Sync { .. } => "sync",
+            Message::SyncReply { .. } => "sync-reply",
+            Message::SyncPush { .. } => "sync-push",
+        }
+    }
+}
+
+/// A decoded packet.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Packet {
+    /// Routing header.
+    pub header: Header,
+    /// The message.
+    pub message: Message,
+    /// Piggybacked membership updates.
+    pub updates: Vec<Update>,
+}
+
+/// Decodes one datagram of at most `cap` bytes.
+pub fn decode(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
+    if bytes.len() > cap.min(MAX_DATAGRAM) {
+        return Err(PacketError::TooLarge { len: bytes.len() });
+    }
+    let (&version, rest) = bytes.split_first().ok_or(PacketError::Truncated)?;
+    if version != WIRE_VERSION {
+        return Err(PacketError::Version(version));
+    }
+    type Body = (Header, Message, BoundedVec<Update, MAX_UPDATES>);
+    let (body, trailing): (Body, &[u8]) = postcard::take_from_bytes(rest).map_err(|e| match e {
+        postcard::Error::DeserializeUnexpectedEnd => PacketError::Truncated,
+        _ => PacketError::Malformed,
+    })?;
+    if !trailing.is_empty() {
+        return Err(PacketError::TrailingBytes(trailing.len()));
+    }
+    let (header, message, updates) = body;
+    Ok(Packet {
+        header,
+        message,
+        updates: updates.into_inner(),
+    })
+}
+
+fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+fn push_varint(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8 & 0x7f) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// Encodes one value with postcard. Serialising our own types into a `Vec` cannot fail
+/// (no maps with unknown length, no custom errors), so a failure here is a bug.
+pub fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
+    // Invariant: all wire types are plain data that postcard can always serialise.
+    postcard::to_allocvec(value).expect("postcard serialises wire types infallibly")
+}
+
+/// Builds one datagram within a byte budget: a fixed header and message, then as many
+/// piggybacked updates as fit.
+#[derive(Debug)]
+pub struct PacketBuilder {
+    head: Vec<u8>,
+    updates: Vec<u8>,
+    count: usize,
+    budget: usize,
+}
+
+impl PacketBuilder {
+    /// Starts a packet. Returns `None` if the header and message alone exceed `budget`.
+    pub fn new(header: &Header, message: &Message, budget: usize) -> Option<Self> {
+        let mut head = Vec::with_capacity(budget.min(MAX_DATAGRAM));
+        head.push(WIRE_VERSION);
+        head.extend_from_slice(&encode_value(&(header, message)));
+        let b = PacketBuilder {
+            head,
+            updates: Vec::new(),
+            count: 0,
+            budget: budget.min(MAX_DATAGRAM),
+        };
+        (b.len() <= b.budget).then_some(b)
+    }
+
+    /// The encoded length so far.
+    pub fn len(&self) -> usize {
+        self.head.len() + varint_len(self.count) + self.updates.len()
+    }
+
+    /// Whether no update was added.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes still free for updates (a conservative figure: it reserves room for the count
+    /// growing by a byte).
+    pub fn remaining(&self) -> usize {
+        self.budget.saturating_sub(self.len() + 1)
+    }
+
+    /// Appends an already-encoded update if it fits; returns whether it did.
+    pub fn try_push_encoded(&mut self, encoded: &[u8]) -> bool {
+        if self.count >= MAX_UPDATES {
+            return false;
+        }
+        let new_len =
+            self.head.len() + varint_len(self.count + 1) + self.updates.len() + encoded.len();
+        if new_len > self.budget {
+            return false;
+        }
+        self.updates.extend_from_slice(encoded);
+        self.count += 1;
+        true
+    }
+
+    /// Appends an update if it fits; returns whether it did.
+    pub fn try_push(&mut self, update: &Update) -> bool {
+        self.try_push_encoded(&encode_value(update))
+    }
+
+    /// The finished datagram.
+    pub fn finish(self) -> Vec<u8> {
+        let mut out = self.head;
+        push_varint(&mut out, self.count);
+        out.extend_from_slice(&self.updates);
+        out
+    }
+}
+
+/// Encodes a packet with no size budget beyond [`MAX_DATAGRAM`]; for tests and tools. Returns
+/// `None` if it would not fit.
+pub fn encode(packet: &Packet) -> Option<Vec<u8>> {
+    let mut b = PacketBuilder::new(&packet.header, &packet.message, MAX_DATAGRAM)?;
+    for u in &packet.updates {
+        if !b.try_push(u) {
+            return None;
+        }
+    }
+    Some(b.finish())
+}
+
+#[cfg(test)]
+mod tests;

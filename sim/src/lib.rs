@@ -1,0 +1,3 @@
+//! Deterministic simulator.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
