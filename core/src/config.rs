@@ -90,8 +90,8 @@ impl Config {
         if self.cluster_name.is_empty() || self.cluster_name.len() > 128 {
             return bad("cluster_name", "must be 1 to 128 bytes");
         }
-        if !(512..=crate::wire::MAX_DATAGRAM).contains(&self.mtu) {
-            return bad("mtu", "must be between 512 and 65507 bytes");
+        if !(1200..=crate::wire::MAX_DATAGRAM).contains(&self.mtu) {
+            return bad("mtu", "must be between 1200 and 65507 bytes");
         }
         if self.gossip_interval < Duration::from_millis(1) {
             return bad("gossip_interval", "must be at least 1 ms");

@@ -25,6 +25,8 @@ pub const MAX_UPDATES: usize = 256;
 pub const MAX_SYNC_ENTRIES: usize = 128;
 /// Number of buckets in an anti-entropy digest.
 pub const DIGEST_BUCKETS: usize = 64;
+/// Bytes of an encoded digest (a 32-bit value per bucket).
+pub const DIGEST_BYTES: usize = DIGEST_BUCKETS * 4;
 
 /// Who sent a packet, to whom, in which cluster.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
@@ -78,7 +80,7 @@ pub enum Message {
         /// Exchange number, echoed by the reply.
         seq: u32,
         /// Per-bucket digest of the sender's member table.
-        digest: BoundedVec<u64, DIGEST_BUCKETS>,
+        digest: BoundedVec<u8, DIGEST_BYTES>,
     },
     /// Anti-entropy answer: entries of the buckets that differ, possibly split over several
     /// packets, plus the replier's digest so the requester can push back what it has newer.
@@ -86,7 +88,7 @@ pub enum Message {
         /// The request's exchange number (0 for a join reply).
         seq: u32,
         /// The replier's digest (sent in the last part only; empty otherwise).
-        digest: BoundedVec<u64, DIGEST_BUCKETS>,
+        digest: BoundedVec<u8, DIGEST_BYTES>,
         /// A slice of the replier's entries.
         entries: BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>,
         /// Whether this is the last part.

@@ -1,0 +1,211 @@
+//! Piggyback dissemination: which membership updates ride on outgoing packets.
+//!
+//! Rule: each update is sent at most `λ·ceil(log10(n + 1))` times (n = live members), the
+//! least-sent first and, among equals, the newest first; a newer update about a member
+//! replaces the queued one. Packets are filled up to the MTU budget. The queue is bounded:
+//! when full, the most-sent update is dropped (it has had the most chances already).
+
+use crate::membership::Update;
+use crate::wire::{encode_value, PacketBuilder};
+use crate::NodeId;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most updates queued at once.
+pub const MAX_QUEUED: usize = 8192;
+
+#[derive(Debug)]
+struct Queued {
+    encoded: Vec<u8>,
+    transmits: u32,
+    seq: u64,
+}
+
+/// The queue of updates waiting to be piggybacked.
+#[derive(Debug, Default)]
+pub struct Dissemination {
+    by_subject: BTreeMap<NodeId, Queued>,
+    // (transmits, newest first via u64::MAX - seq, subject)
+    order: BTreeSet<(u32, u64, NodeId)>,
+    next_seq: u64,
+    dropped: u64,
+}
+
+/// The retransmit limit for `live` members with multiplier `mult`.
+pub fn retransmit_limit(mult: u32, live: usize) -> u32 {
+    // ceil(log10(live + 1)), at least 1.
+    let target = live as u64 + 1;
+    let (mut k, mut p) = (0u32, 1u64);
+    while p < target {
+        p = p.saturating_mul(10);
+        k += 1;
+    }
+    mult.saturating_mul(k.max(1))
+}
+
+impl Dissemination {
+    /// An empty queue.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Queues `update`, replacing any queued update about the same member.
+    pub fn push(&mut self, update: &Update) {
+        let subject = update.subject();
+        self.remove(&subject);
+        if self.by_subject.len() >= MAX_QUEUED {
+            // Drop the most-sent, oldest update.
+            if let Some(&last) = self.order.iter().next_back() {
+                self.order.remove(&last);
+                self.by_subject.remove(&last.2);
+                self.dropped += 1;
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.insert((0, u64::MAX - seq, subject));
+        self.by_subject.insert(
+            subject,
+            Queued {
+                encoded: encode_value(update),
+                transmits: 0,
+                seq,
+            },
+        );
+    }
+
+    /// Drops any queued update about `subject`.
+    pub fn remove(&mut self, subject: &NodeId) {
+        if let Some(q) = self.by_subject.remove(subject) {
+            self.order
+                .remove(&(q.transmits, u64::MAX - q.seq, *subject));
+        }
+    }
+
+    /// Number of queued updates.
+    pub fn len(&self) -> usize {
+        self.by_subject.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.by_subject.is_empty()
+    }
+
+    /// Updates dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Fills `packet` with queued updates, least-sent first, counting a transmit for each;
+    /// updates that reach `limit` transmits leave the queue. Returns how many were added.
+    pub fn fill(&mut self, packet: &mut PacketBuilder, limit: u32) -> usize {
+        let mut sent = Vec::new();
+        let mut added = 0;
+        for key in self.order.iter() {
+            if packet.remaining() < 8 {
+                break;
+            }
+            // Invariant: `order` and `by_subject` hold the same subjects.
+            let q = self.by_subject.get(&key.2).expect("queue index in sync");
+            if packet.try_push_encoded(&q.encoded) {
+                sent.push(*key);
+                added += 1;
+            }
+        }
+        for key in sent {
+            self.order.remove(&key);
+            let transmits = key.0 + 1;
+            if transmits >= limit {
+                self.by_subject.remove(&key.2);
+            } else {
+                // Invariant as above.
+                let q = self
+                    .by_subject
+                    .get_mut(&key.2)
+                    .expect("queue index in sync");
+                q.transmits = transmits;
+                self.order.insert((transmits, key.1, key.2));
+            }
+        }
+        added
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::membership::Update;
+    use crate::wire::{Header, Message};
+
+    fn left(i: u8) -> Update {
+        Update::Left {
+            id: NodeId([i; 16]),
+            incarnation: 1,
+        }
+    }
+
+    fn builder(budget: usize) -> PacketBuilder {
+        let h = Header {
+            cluster: 1,
+            from: NodeId([0; 16]),
+            to: None,
+        };
+        PacketBuilder::new(&h, &Message::Gossip, budget).unwrap()
+    }
+
+    #[test]
+    fn retransmit_limit_scales_with_log_n() {
+        assert_eq!(retransmit_limit(4, 1), 4);
+        assert_eq!(retransmit_limit(4, 9), 4);
+        assert_eq!(retransmit_limit(4, 10), 8);
+        assert_eq!(retransmit_limit(4, 99), 8);
+        assert_eq!(retransmit_limit(4, 100), 12);
+        assert_eq!(retransmit_limit(4, 1000), 16);
+    }
+
+    #[test]
+    fn each_update_is_sent_at_most_limit_times() {
+        let mut d = Dissemination::new();
+        d.push(&left(1));
+        let mut sends = 0;
+        for _ in 0..10 {
+            let mut b = builder(1400);
+            sends += d.fill(&mut b, 3);
+        }
+        assert_eq!(sends, 3);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn least_sent_and_newest_go_first_and_packets_respect_budget() {
+        let mut d = Dissemination::new();
+        for i in 1..=200 {
+            d.push(&left(i));
+        }
+        let mut b = builder(300);
+        let n = d.fill(&mut b, 10);
+        assert!(n > 0 && n < 200);
+        let bytes = b.finish();
+        assert!(bytes.len() <= 300);
+        let p = crate::wire::decode(&bytes, 1400).unwrap();
+        // Newest first.
+        assert_eq!(p.updates[0], left(200));
+        // The next packet starts with updates never sent.
+        let mut b = builder(300);
+        d.fill(&mut b, 10);
+        let p = crate::wire::decode(&b.finish(), 1400).unwrap();
+        assert!(!p.updates.contains(&left(200)));
+    }
+
+    #[test]
+    fn newer_update_replaces_queued_one() {
+        let mut d = Dissemination::new();
+        d.push(&left(1));
+        d.push(&Update::Failed {
+            id: NodeId([1; 16]),
+            incarnation: 2,
+            by: NodeId([9; 16]),
+        });
+        assert_eq!(d.len(), 1);
+    }
+}

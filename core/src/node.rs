@@ -1,0 +1,801 @@
+//! The one public machine: a cluster member.
+//!
+//! [`Node`] is the only type with `handle_*` inputs and `poll_*` outputs. It owns the member
+//! table, the dissemination queue and the timers, and wires the rule modules together.
+//!
+//! ## Drive contract
+//! After *every* input (`handle_packet`, `handle_timeout`, any command), drain
+//! [`Node::poll_transmit`] and [`Node::poll_event`] to `None`, then read
+//! [`Node::poll_timeout`] last and arm one timer for it. Inputs carry `now`; an older `now`
+//! than one already seen never moves the node's time back.
+
+use crate::config::Config;
+use crate::dissemination::{retransmit_limit, Dissemination};
+use crate::membership::{
+    Applied, Member, MemberInfo, MemberState, MemberTable, SyncEntry, Tags, Update,
+};
+use crate::stats::Stats;
+use crate::timer::{Timer, TimerTable};
+use crate::wire::bounded::{BoundedString, BoundedVec};
+use crate::wire::{self, Header, Message, PacketBuilder, DIGEST_BUCKETS, MAX_SYNC_ENTRIES};
+use crate::{CommandError, ConfigError, NodeId, PacketError, Timestamp};
+use core::net::SocketAddr;
+use core::time::Duration;
+use rand_core::RngCore;
+use std::collections::VecDeque;
+
+/// Who a node is when it starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    /// Stable id (see [`NodeId::from_name`]).
+    pub id: NodeId,
+    /// Human-readable name, at most [`crate::membership::MAX_NAME`] bytes.
+    pub name: String,
+    /// Advertised gossip address (what peers send to; may differ from the bound one).
+    pub gossip_addr: SocketAddr,
+    /// Advertised RPC address, if this node serves RPC.
+    pub rpc_addr: Option<SocketAddr>,
+    /// Initial tags.
+    pub tags: Tags,
+    /// Starting incarnation. A restarted process that remembers nothing may start at 0: when
+    /// it hears of its previous life it raises its incarnation above it. Adapters may seed it
+    /// from wall-clock seconds to make that unnecessary.
+    pub incarnation: u64,
+}
+
+impl Identity {
+    /// An identity named `name` (id derived from the name) at `gossip_addr`, no RPC address,
+    /// no tags, incarnation 0.
+    pub fn new(name: &str, gossip_addr: SocketAddr) -> Self {
+        Identity {
+            id: NodeId::from_name(name),
+            name: name.to_owned(),
+            gossip_addr,
+            rpc_addr: None,
+            tags: Tags::new(),
+            incarnation: 0,
+        }
+    }
+}
+
+/// A datagram to send.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Transmit {
+    /// Destination gossip address.
+    pub dst: SocketAddr,
+    /// The datagram, at most the configured MTU.
+    pub payload: Vec<u8>,
+}
+
+/// Something the application may want to know.
+#[derive(Clone, PartialEq, Debug)]
+pub enum Event {
+    /// This node's join was answered: it now holds the cluster's state.
+    Joined {
+        /// The seed that answered.
+        via: SocketAddr,
+        /// Live members known right after joining, this node included.
+        members: usize,
+    },
+    /// A member became known and alive (first time, or back after being down).
+    MemberJoined(Member),
+    /// An alive member published new info (tags or addresses) at a higher incarnation.
+    MemberUpdated(Member),
+    /// A member is suspected of having failed.
+    MemberSuspected(Member),
+    /// A suspected member refuted the suspicion.
+    MemberRecovered(Member),
+    /// A member was declared failed.
+    MemberFailed(Member),
+    /// A member left on purpose.
+    MemberLeft(Member),
+    /// A tombstone was reaped: the member is forgotten.
+    MemberReaped(NodeId),
+    /// This node heard news about itself it had to refute, and raised its incarnation.
+    Refuted {
+        /// The new incarnation.
+        incarnation: u64,
+    },
+    /// This node finished leaving; it sends and accepts nothing more.
+    LeftCluster,
+}
+
+#[derive(Clone, Debug)]
+struct Joining {
+    seeds: Vec<SocketAddr>,
+    next: usize,
+    attempt: u32,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Status {
+    Running,
+    Leaving,
+    Left,
+}
+
+/// A cluster member: the sans-IO state machine.
+#[derive(Debug)]
+pub struct Node<R> {
+    config: Config,
+    cluster: u32,
+    rng: R,
+    me: MemberInfo,
+    status: Status,
+    table: MemberTable,
+    gossip: Dissemination,
+    timers: TimerTable,
+    now: Timestamp,
+    joining: Option<Joining>,
+    sync_seq: u32,
+    outstanding_sync: Option<(u32, NodeId)>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+/// Turns a sync entry into the update it stands for, attributing suspicion to `by`.
+fn entry_update(e: SyncEntry, by: NodeId) -> Update {
+    let id = e.info.id;
+    let incarnation = e.info.incarnation;
+    match e.state {
+        MemberState::Alive => Update::Alive(e.info),
+        MemberState::Suspect => Update::Suspect {
+            id,
+            incarnation,
+            by,
+        },
+        MemberState::Failed => Update::Failed {
+            id,
+            incarnation,
+            by,
+        },
+        MemberState::Left => Update::Left { id, incarnation },
+    }
+}
+
+impl<R: RngCore> Node<R> {
+    /// A node that is, until it joins, a cluster of one. Validates `config` and `identity`.
+    pub fn new(
+        config: Config,
+        identity: Identity,
+        rng: R,
+        now: Timestamp,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let name = BoundedString::new(identity.name).ok_or(ConfigError::Invalid {
+            field: "name",
+            reason: "must be at most 64 bytes",
+        })?;
+        let me = MemberInfo {
+            id: identity.id,
+            name,
+            gossip_addr: identity.gossip_addr,
+            rpc_addr: identity.rpc_addr,
+            incarnation: identity.incarnation,
+            tags: identity.tags,
+        };
+        let mut node = Node {
+            cluster: config.cluster_hash(),
+            table: MemberTable::new(me.clone(), now),
+            config,
+            rng,
+            me,
+            status: Status::Running,
+            gossip: Dissemination::new(),
+            timers: TimerTable::default(),
+            now,
+            joining: None,
+            sync_seq: 0,
+            outstanding_sync: None,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+        };
+        let g = node.jittered(node.config.gossip_interval);
+        node.timers.set(Timer::Gossip, now + g);
+        let s = node.jittered(node.config.sync_interval);
+        node.timers.set(Timer::Sync, now + s);
+        node.timers.set(Timer::Reap, now + node.reap_interval());
+        Ok(node)
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.me.id
+    }
+
+    /// This node's current info (incarnation, tags, addresses).
+    pub fn me(&self) -> &MemberInfo {
+        &self.me
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The member `id`, if known (this node included).
+    pub fn member(&self, id: &NodeId) -> Option<&Member> {
+        self.table.get(id)
+    }
+
+    /// Every known member in id order, this node and tombstones included.
+    pub fn members(&self) -> impl Iterator<Item = &Member> + '_ {
+        self.table.iter()
+    }
+
+    /// Live members (alive or suspect), this node included.
+    pub fn live_members(&self) -> usize {
+        self.table.live_count()
+    }
+
+    /// Whether a join is still waiting for an answer.
+    pub fn is_joining(&self) -> bool {
+        self.joining.is_some()
+    }
+
+    /// Whether the node has finished leaving.
+    pub fn has_left(&self) -> bool {
+        self.status == Status::Left
+    }
+
+    /// Counters and gauges.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats.clone();
+        s.live_members = self.table.live_count();
+        s.tombstones = self.table.iter().filter(|m| m.state.is_down()).count();
+        s.queued_updates = self.gossip.len();
+        s.broadcasts_dropped = self.gossip.dropped();
+        s
+    }
+
+    /// A digest of the whole membership view (every member's id, incarnation and state):
+    /// equal digests mean equal views. Tests and fuzzers use it to check that rejected input
+    /// changed nothing.
+    pub fn view_digest(&self) -> Vec<u8> {
+        self.table.digest_bytes()
+    }
+
+    /// The node's current time (the newest `now` it has seen).
+    pub fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    // ---- outputs -------------------------------------------------------------------------
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let t = self.transmits.pop_front()?;
+        self.stats.packets_out += 1;
+        self.stats.bytes_out += t.payload.len() as u64;
+        Some(t)
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When `handle_timeout` should next be called. Read it after draining the other outputs.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if self.status == Status::Left {
+            return None;
+        }
+        self.timers.next()
+    }
+
+    // ---- inputs --------------------------------------------------------------------------
+
+    fn advance(&mut self, now: Timestamp) {
+        if now < self.now {
+            self.stats.stale_now += 1;
+        } else {
+            self.now = now;
+        }
+    }
+
+    /// Handles one received datagram. A rejected datagram changes nothing but a counter.
+    pub fn handle_packet(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), PacketError> {
+        self.advance(now);
+        self.stats.packets_in += 1;
+        self.stats.bytes_in += bytes.len() as u64;
+        let result = self.process_packet(from, bytes);
+        if let Err(e) = &result {
+            self.stats.dropped[e.index()] += 1;
+        }
+        result
+    }
+
+    fn process_packet(&mut self, from: SocketAddr, bytes: &[u8]) -> Result<(), PacketError> {
+        if self.status == Status::Left {
+            return Err(PacketError::NotRunning);
+        }
+        let packet = wire::decode(bytes, self.config.mtu)?;
+        let header = packet.header;
+        if header.cluster != self.cluster {
+            return Err(PacketError::WrongCluster);
+        }
+        if header.to.is_some_and(|to| to != self.me.id) {
+            return Err(PacketError::WrongRecipient);
+        }
+        if header.from == self.me.id {
+            return Err(PacketError::FromSelf);
+        }
+        self.check_capacity(&packet.updates, &packet.message)?;
+        // Validated: from here on the packet is applied in full.
+        for update in packet.updates {
+            self.apply_update(update, true);
+        }
+        self.handle_message(from, header.from, packet.message);
+        Ok(())
+    }
+
+    /// Refuses, before any change, a packet that would grow the table past `max_members`.
+    fn check_capacity(&self, updates: &[Update], message: &Message) -> Result<(), PacketError> {
+        let room = self.config.max_members.saturating_sub(self.table.len());
+        let mut new_ids: Vec<NodeId> = updates
+            .iter()
+            .filter_map(|u| match u {
+                Update::Alive(i) => Some(i.id),
+                _ => None,
+            })
+            .collect();
+        if let Message::SyncReply { entries, .. } | Message::SyncPush { entries } = message {
+            new_ids.extend(
+                entries
+                    .iter()
+                    .filter(|e| e.state.is_live())
+                    .map(|e| e.info.id),
+            );
+        }
+        new_ids.retain(|id| self.table.get(id).is_none());
+        if new_ids.len() <= room {
+            return Ok(());
+        }
+        new_ids.sort_unstable();
+        new_ids.dedup();
+        if new_ids.len() <= room {
+            Ok(())
+        } else {
+            Err(PacketError::MembersFull)
+        }
+    }
+
+    /// Handles timer expiry. Calling it early or twice is harmless.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.advance(now);
+        let now = self.now;
+        if self.status == Status::Left {
+            return;
+        }
+        for timer in Timer::VALUES {
+            if !self.timers.take_expired(timer, now) {
+                continue;
+            }
+            match timer {
+                Timer::JoinRetry => self.on_join_retry(),
+                Timer::Gossip => self.on_gossip(),
+                Timer::Sync => self.on_sync(),
+                Timer::Probe => {}
+                Timer::Reap => self.on_reap(),
+                Timer::Leave => self.on_leave_done(),
+            }
+        }
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    /// Starts joining through `seeds` (gossip addresses): a join request goes to one seed at a
+    /// time, moving to the next with exponential backoff until one answers.
+    pub fn join(&mut self, now: Timestamp, seeds: &[SocketAddr]) -> Result<(), CommandError> {
+        self.advance(now);
+        if self.status != Status::Running {
+            return Err(CommandError::Left);
+        }
+        let seeds: Vec<SocketAddr> = seeds
+            .iter()
+            .copied()
+            .filter(|s| *s != self.me.gossip_addr)
+            .collect();
+        if seeds.is_empty() {
+            return Err(CommandError::NoSeeds);
+        }
+        self.joining = Some(Joining {
+            seeds,
+            next: 0,
+            attempt: 0,
+        });
+        self.send_join();
+        Ok(())
+    }
+
+    /// Sets a tag and publishes it under a new incarnation.
+    pub fn set_tag(&mut self, now: Timestamp, key: &str, value: &str) -> Result<(), CommandError> {
+        self.advance(now);
+        if self.status != Status::Running {
+            return Err(CommandError::Left);
+        }
+        if self.me.tags.insert(key, value)? {
+            self.publish_me();
+        }
+        Ok(())
+    }
+
+    /// Removes a tag and publishes the change under a new incarnation.
+    pub fn remove_tag(&mut self, now: Timestamp, key: &str) -> Result<(), CommandError> {
+        self.advance(now);
+        if self.status != Status::Running {
+            return Err(CommandError::Left);
+        }
+        if self.me.tags.remove(key) {
+            self.publish_me();
+        }
+        Ok(())
+    }
+
+    /// Leaves the cluster gracefully: the "left" news goes straight to several members and
+    /// keeps being gossiped for a few rounds, then the node emits [`Event::LeftCluster`] and
+    /// stops. Keep driving the node until that event.
+    pub fn leave(&mut self, now: Timestamp) -> Result<(), CommandError> {
+        self.advance(now);
+        if self.status != Status::Running {
+            return Err(CommandError::Left);
+        }
+        self.status = Status::Leaving;
+        self.joining = None;
+        self.timers.stop(Timer::JoinRetry);
+        let left = Update::Left {
+            id: self.me.id,
+            incarnation: self.me.incarnation,
+        };
+        self.table.set_me_state(MemberState::Left, self.now);
+        self.gossip.push(&left);
+        // Tell up to 2×fanout members at once, each in its own packet with the news first.
+        let targets = self.random_peers(self.config.gossip_fanout * 2);
+        for id in targets {
+            self.send_to_member(id, Message::Gossip, Some(&left));
+        }
+        let linger = self.config.gossip_interval * 3;
+        self.timers.set(Timer::Leave, self.now + linger);
+        Ok(())
+    }
+
+    // ---- rules -----------------------------------------------------------------------------
+
+    fn jittered(&mut self, base: Duration) -> Duration {
+        // Uniform in [base/2, base]: spreads periodic work so nodes do not synchronise.
+        let micros = base.as_micros() as u64;
+        let half = micros / 2;
+        Duration::from_micros(half + self.rng.next_u64() % (micros - half + 1))
+    }
+
+    fn reap_interval(&self) -> Duration {
+        (self.config.tombstone_ttl / 4).max(Duration::from_secs(1))
+    }
+
+    fn rand_below(&mut self, n: usize) -> usize {
+        ((u128::from(self.rng.next_u64()) * n as u128) >> 64) as usize
+    }
+
+    /// Up to `k` distinct random live peers.
+    fn random_peers(&mut self, k: usize) -> Vec<NodeId> {
+        let n = self.table.live_peers().len();
+        if k >= n {
+            return self.table.live_peers().to_vec();
+        }
+        let mut out: Vec<NodeId> = Vec::with_capacity(k);
+        while out.len() < k {
+            let i = self.rand_below(n);
+            let id = self.table.live_peers()[i];
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        out
+    }
+
+    fn header(&self, to: Option<NodeId>) -> Header {
+        Header {
+            cluster: self.cluster,
+            from: self.me.id,
+            to,
+        }
+    }
+
+    fn retransmit_limit(&self) -> u32 {
+        retransmit_limit(self.config.retransmit_mult, self.table.live_count())
+    }
+
+    /// Sends `message` to `dst`, with `first` (if any) and then queued updates piggybacked.
+    fn send(
+        &mut self,
+        dst: SocketAddr,
+        to: Option<NodeId>,
+        message: Message,
+        first: Option<&Update>,
+    ) {
+        let header = self.header(to);
+        let Some(mut b) = PacketBuilder::new(&header, &message, self.config.mtu) else {
+            return;
+        };
+        if let Some(u) = first {
+            b.try_push(u);
+        }
+        let limit = self.retransmit_limit();
+        self.gossip.fill(&mut b, limit);
+        self.transmits.push_back(Transmit {
+            dst,
+            payload: b.finish(),
+        });
+    }
+
+    fn send_to_member(&mut self, id: NodeId, message: Message, first: Option<&Update>) {
+        if let Some(addr) = self.table.get(&id).map(|m| m.info.gossip_addr) {
+            self.send(addr, Some(id), message, first);
+        }
+    }
+
+    fn publish_me(&mut self) {
+        self.me.incarnation += 1;
+        self.table.set_me(self.me.clone(), self.now);
+        self.gossip.push(&Update::Alive(self.me.clone()));
+    }
+
+    /// Applies one update, emitting events and (when `rebroadcast`) queueing it for further
+    /// dissemination if it was news.
+    fn apply_update(&mut self, update: Update, rebroadcast: bool) {
+        if update.subject() == self.me.id {
+            self.about_me(&update);
+            return;
+        }
+        let applied = self.table.apply(&update, self.now);
+        if !applied.changed() {
+            return;
+        }
+        self.stats.updates_applied += 1;
+        if rebroadcast {
+            self.gossip.push(&update);
+        }
+        // Invariant: a changed update leaves its subject in the table.
+        let member = self
+            .table
+            .get(&update.subject())
+            .cloned()
+            .expect("applied member present");
+        let event = match (applied, member.state) {
+            (Applied::New | Applied::Rejoined, _) => Event::MemberJoined(member),
+            (Applied::InfoChanged, _) => Event::MemberUpdated(member),
+            (Applied::StateChanged { .. }, MemberState::Suspect) => Event::MemberSuspected(member),
+            (Applied::StateChanged { .. }, MemberState::Failed) => Event::MemberFailed(member),
+            (Applied::StateChanged { .. }, MemberState::Left) => Event::MemberLeft(member),
+            (Applied::StateChanged { .. }, MemberState::Alive) => Event::MemberRecovered(member),
+            _ => return,
+        };
+        self.events.push_back(event);
+    }
+
+    /// News about this node: refute anything that would override its current record. Only the
+    /// node itself ever raises its own incarnation.
+    fn about_me(&mut self, update: &Update) {
+        if self.status != Status::Running {
+            return;
+        }
+        let inc = update.incarnation();
+        let must_refute = match update {
+            Update::Alive(info) => {
+                inc > self.me.incarnation || (inc == self.me.incarnation && *info != self.me)
+            }
+            _ => inc >= self.me.incarnation,
+        };
+        if must_refute {
+            self.me.incarnation = inc.max(self.me.incarnation);
+            self.publish_me();
+            self.stats.refutations += 1;
+            self.events.push_back(Event::Refuted {
+                incarnation: self.me.incarnation,
+            });
+        }
+    }
+
+    fn handle_message(&mut self, from: SocketAddr, from_id: NodeId, message: Message) {
+        match message {
+            Message::Gossip
+            | Message::Ack { .. }
+            | Message::IndirectAck { .. }
+            | Message::PingReq { .. } => {}
+            Message::Ping { seq } => self.send(from, Some(from_id), Message::Ack { seq }, None),
+            Message::Join => {
+                let all: Vec<usize> = (0..DIGEST_BUCKETS).collect();
+                self.send_sync_reply(from, from_id, 0, &all);
+            }
+            Message::Sync { seq, digest } => {
+                let diff = self.table.differing_buckets(&digest);
+                self.send_sync_reply(from, from_id, seq, &diff);
+            }
+            Message::SyncReply {
+                seq,
+                digest,
+                entries,
+                last,
+            } => {
+                for e in entries.into_inner() {
+                    self.apply_update(entry_update(e, from_id), false);
+                }
+                if !last {
+                    return;
+                }
+                let solicited = if seq == 0 {
+                    self.finish_join(from)
+                } else {
+                    self.outstanding_sync
+                        .take_if(|(s, id)| *s == seq && *id == from_id)
+                        .is_some()
+                };
+                if solicited && !digest.is_empty() {
+                    let diff = self.table.differing_buckets(&digest);
+                    let entries = self.table.entries_in(&diff);
+                    for chunk in self
+                        .chunk_entries(entries, from_id, |entries, _| Message::SyncPush { entries })
+                    {
+                        self.send(from, Some(from_id), chunk, None);
+                    }
+                }
+            }
+            Message::SyncPush { entries } => {
+                for e in entries.into_inner() {
+                    self.apply_update(entry_update(e, from_id), false);
+                }
+            }
+        }
+    }
+
+    /// Splits `entries` into messages built by `make(entries, is_last)`, each within the MTU.
+    fn chunk_entries(
+        &self,
+        entries: Vec<SyncEntry>,
+        to: NodeId,
+        make: impl Fn(BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>, bool) -> Message,
+    ) -> Vec<Message> {
+        // Budget: the MTU less the message built with no entries (largest form, the last
+        // part), less a few bytes for the entries count and the empty updates list.
+        let empty =
+            wire::encode_value(&(self.header(Some(to)), make(BoundedVec::new(), true))).len();
+        let budget = self.config.mtu.saturating_sub(empty + 1 + 3 + 1);
+        let mut out = Vec::new();
+        let mut part: Vec<SyncEntry> = Vec::new();
+        let mut used = 0;
+        for e in entries {
+            let len = wire::encode_value(&e).len();
+            if !part.is_empty() && (used + len > budget || part.len() == MAX_SYNC_ENTRIES) {
+                // Invariant: parts are cut at MAX_SYNC_ENTRIES, so they always fit the bound.
+                let bounded =
+                    BoundedVec::try_from_vec(core::mem::take(&mut part)).expect("within bound");
+                out.push(make(bounded, false));
+                used = 0;
+            }
+            if len <= budget {
+                part.push(e);
+                used += len;
+            }
+        }
+        let bounded = BoundedVec::try_from_vec(part).expect("within bound");
+        out.push(make(bounded, true));
+        out
+    }
+
+    fn send_sync_reply(&mut self, dst: SocketAddr, to: NodeId, seq: u32, buckets: &[usize]) {
+        let entries = self.table.entries_in(buckets);
+        let digest = BoundedVec::try_from_vec(self.table.digest_bytes())
+            .expect("digest has DIGEST_BYTES bytes");
+        let in_sync = buckets.is_empty();
+        let parts = self.chunk_entries(entries, to, |entries, last| Message::SyncReply {
+            seq,
+            digest: if last && !in_sync {
+                digest.clone()
+            } else {
+                BoundedVec::new()
+            },
+            entries,
+            last,
+        });
+        for m in parts {
+            self.send(dst, Some(to), m, None);
+        }
+    }
+
+    fn send_join(&mut self) {
+        let Some(j) = &self.joining else { return };
+        let seed = j.seeds[j.next % j.seeds.len()];
+        let backoff = self
+            .config
+            .join_retry_initial
+            .saturating_mul(1u32 << j.attempt.min(16))
+            .min(self.config.join_retry_max);
+        let me = Update::Alive(self.me.clone());
+        self.send(seed, None, Message::Join, Some(&me));
+        self.timers.set(Timer::JoinRetry, self.now + backoff);
+    }
+
+    fn on_join_retry(&mut self) {
+        if let Some(j) = &mut self.joining {
+            j.attempt = j.attempt.saturating_add(1);
+            j.next = j.next.wrapping_add(1);
+            self.send_join();
+        }
+    }
+
+    /// A join reply's last part arrived; returns whether a join was pending.
+    fn finish_join(&mut self, via: SocketAddr) -> bool {
+        if self.joining.take().is_none() {
+            return false;
+        }
+        self.timers.stop(Timer::JoinRetry);
+        self.events.push_back(Event::Joined {
+            via,
+            members: self.table.live_count(),
+        });
+        // Anti-entropy soon after joining: the seed's view may have been partial.
+        let soon = self.jittered(self.config.gossip_interval * 4);
+        self.timers.set(Timer::Sync, self.now + soon);
+        true
+    }
+
+    fn on_gossip(&mut self) {
+        let next = self.now + self.config.gossip_interval;
+        self.timers.set(Timer::Gossip, next);
+        if self.gossip.is_empty() {
+            return;
+        }
+        for id in self.random_peers(self.config.gossip_fanout) {
+            if self.gossip.is_empty() {
+                break;
+            }
+            self.send_to_member(id, Message::Gossip, None);
+        }
+    }
+
+    fn on_sync(&mut self) {
+        let next = self.jittered(self.config.sync_interval);
+        self.timers.set(Timer::Sync, self.now + next);
+        if self.status != Status::Running {
+            return;
+        }
+        let Some(&peer) = self.random_peers(1).first() else {
+            return;
+        };
+        self.sync_seq = self.sync_seq.wrapping_add(1).max(1);
+        let seq = self.sync_seq;
+        self.outstanding_sync = Some((seq, peer));
+        let digest = BoundedVec::try_from_vec(self.table.digest_bytes())
+            .expect("digest has DIGEST_BYTES bytes");
+        self.send_to_member(peer, Message::Sync { seq, digest }, None);
+    }
+
+    fn on_reap(&mut self) {
+        self.timers
+            .set(Timer::Reap, self.now + self.reap_interval());
+        let cutoff = self.now - self.config.tombstone_ttl;
+        for id in self.table.tombstones_before(cutoff) {
+            self.table.remove(&id);
+            self.gossip.remove(&id);
+            self.events.push_back(Event::MemberReaped(id));
+        }
+    }
+
+    fn on_leave_done(&mut self) {
+        self.status = Status::Left;
+        self.timers = TimerTable::default();
+        self.events.push_back(Event::LeftCluster);
+    }
+}
+
+#[cfg(test)]
+mod tests;

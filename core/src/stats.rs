@@ -1,0 +1,44 @@
+//! Counters a node keeps about itself, readable through [`crate::Node::stats`].
+
+use crate::PacketError;
+
+/// Monotonic counters and current gauges of one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Datagrams handed to `handle_packet`.
+    pub packets_in: u64,
+    /// Bytes handed to `handle_packet`.
+    pub bytes_in: u64,
+    /// Datagrams emitted by `poll_transmit`.
+    pub packets_out: u64,
+    /// Bytes emitted by `poll_transmit`.
+    pub bytes_out: u64,
+    /// Dropped datagrams, indexed like [`PacketError::ALL`].
+    pub dropped: [u64; 11],
+    /// Inputs whose `now` was older than one already seen (time never moves back).
+    pub stale_now: u64,
+    /// Membership updates that changed the table.
+    pub updates_applied: u64,
+    /// Times this node raised its incarnation to refute news about itself.
+    pub refutations: u64,
+    /// Queued updates dropped because the dissemination queue was full.
+    pub broadcasts_dropped: u64,
+    /// Live members, this node included.
+    pub live_members: usize,
+    /// Failed and left members kept as tombstones.
+    pub tombstones: usize,
+    /// Piggybacked updates waiting to be sent.
+    pub queued_updates: usize,
+}
+
+impl Stats {
+    /// Datagrams dropped for `reason`.
+    pub fn dropped_for(&self, reason: &PacketError) -> u64 {
+        self.dropped[reason.index()]
+    }
+
+    /// Datagrams dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().sum()
+    }
+}

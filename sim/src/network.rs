@@ -1,0 +1,156 @@
+//! The virtual network: a seeded link model and the in-flight packet queue.
+//!
+//! Every datagram is either dropped (loss, partition, a dead destination) or scheduled for
+//! delivery at `now + latency + jitter`; jitter reorders, duplication delivers twice. The
+//! model draws from its own RNG, forked from the master seed, so faults replay exactly.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::RngCore;
+use shoal_core::Timestamp;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap};
+use std::time::Duration;
+
+/// How links behave.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkConfig {
+    /// One-way base latency.
+    pub latency: Duration,
+    /// Extra latency drawn uniformly from `[0, jitter]` per packet (reorders packets).
+    pub jitter: Duration,
+    /// Probability a packet is lost, 0.0..=1.0.
+    pub loss: f64,
+    /// Probability a packet is delivered twice.
+    pub duplicate: f64,
+}
+
+impl LinkConfig {
+    /// A LAN: 0.2 ms base latency, up to 0.3 ms jitter, no loss.
+    pub fn lan() -> Self {
+        LinkConfig {
+            latency: Duration::from_micros(200),
+            jitter: Duration::from_micros(300),
+            loss: 0.0,
+            duplicate: 0.0,
+        }
+    }
+}
+
+/// A packet in flight.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct InFlight {
+    /// Delivery time.
+    pub at: Timestamp,
+    /// Tie-breaker: send order.
+    pub seq: u64,
+    /// Sender index.
+    pub from: usize,
+    /// Recipient index.
+    pub to: usize,
+    /// The datagram.
+    pub bytes: Vec<u8>,
+}
+
+/// The network: link model, blocked links, and the queue of packets in flight.
+#[derive(Debug)]
+pub struct Network {
+    /// The link model in force.
+    pub link: LinkConfig,
+    rng: ChaCha8Rng,
+    queue: BinaryHeap<Reverse<InFlight>>,
+    seq: u64,
+    blocked: BTreeSet<(usize, usize)>,
+    /// Packets dropped by the link model (loss) or by blocked links.
+    pub dropped: u64,
+    /// Packets scheduled for delivery (duplicates included).
+    pub scheduled: u64,
+}
+
+fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
+    p > 0.0 && (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
+}
+
+impl Network {
+    /// A network with `link` behaviour and its own RNG.
+    pub fn new(link: LinkConfig, rng: ChaCha8Rng) -> Self {
+        Network {
+            link,
+            rng,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            blocked: BTreeSet::new(),
+            dropped: 0,
+            scheduled: 0,
+        }
+    }
+
+    /// Blocks packets from `from` to `to` (one way).
+    pub fn block(&mut self, from: usize, to: usize) {
+        self.blocked.insert((from, to));
+    }
+
+    /// Unblocks every link.
+    pub fn heal_all(&mut self) {
+        self.blocked.clear();
+    }
+
+    /// Whether `from → to` is blocked.
+    pub fn is_blocked(&self, from: usize, to: usize) -> bool {
+        self.blocked.contains(&(from, to))
+    }
+
+    /// Sends a datagram at `now`: drops it or schedules its delivery (maybe twice).
+    pub fn send(&mut self, now: Timestamp, from: usize, to: usize, mut bytes: Vec<u8>) {
+        if self.is_blocked(from, to) || chance(&mut self.rng, self.link.loss) {
+            self.dropped += 1;
+            return;
+        }
+        let copies = if chance(&mut self.rng, self.link.duplicate) {
+            2
+        } else {
+            1
+        };
+        for c in 0..copies {
+            let jitter_us = self.link.jitter.as_micros() as u64;
+            let extra = if jitter_us == 0 {
+                0
+            } else {
+                self.rng.next_u64() % (jitter_us + 1)
+            };
+            let at = now + self.link.latency + Duration::from_micros(extra);
+            self.seq += 1;
+            self.scheduled += 1;
+            let bytes = if c + 1 == copies {
+                std::mem::take(&mut bytes)
+            } else {
+                bytes.clone()
+            };
+            self.queue.push(Reverse(InFlight {
+                at,
+                seq: self.seq,
+                from,
+                to,
+                bytes,
+            }));
+        }
+    }
+
+    /// When the next packet arrives.
+    pub fn next_delivery(&self) -> Option<Timestamp> {
+        self.queue.peek().map(|Reverse(p)| p.at)
+    }
+
+    /// Takes the next packet due at or before `now`.
+    pub fn pop_due(&mut self, now: Timestamp) -> Option<InFlight> {
+        if self.next_delivery()? <= now {
+            self.queue.pop().map(|Reverse(p)| p)
+        } else {
+            None
+        }
+    }
+
+    /// Packets in flight.
+    pub fn in_flight(&self) -> usize {
+        self.queue.len()
+    }
+}

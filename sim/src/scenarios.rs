@@ -1,0 +1,299 @@
+//! Scenarios the binary and the tests run, each returning a report of the metrics that
+//! matter, all measured in virtual time.
+
+use crate::cluster::{Sim, SimConfig};
+use crate::network::LinkConfig;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use shoal_core::{Config, Event, Timestamp};
+use std::fmt::Write as _;
+use std::time::Duration;
+
+/// Knobs shared by the scenarios.
+#[derive(Clone, Debug)]
+pub struct ScenarioOpts {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Master seed.
+    pub seed: u64,
+    /// Packet loss in percent.
+    pub loss_pct: f64,
+    /// Extra per-packet jitter (on top of the LAN link's own).
+    pub jitter: Duration,
+    /// Node configuration.
+    pub config: Config,
+    /// Joins are spread uniformly over this window from time zero (processes never start in
+    /// the same microsecond).
+    pub join_window: Duration,
+    /// Virtual time to wait after convergence before measuring steady-state traffic.
+    pub settle: Duration,
+    /// Virtual time over which steady-state traffic is measured.
+    pub steady: Duration,
+    /// Give up after this much virtual time.
+    pub timeout: Duration,
+}
+
+impl Default for ScenarioOpts {
+    fn default() -> Self {
+        ScenarioOpts {
+            nodes: 100,
+            seed: 1,
+            loss_pct: 0.0,
+            jitter: Duration::ZERO,
+            config: Config::lan(),
+            join_window: Duration::from_millis(100),
+            settle: Duration::from_secs(10),
+            steady: Duration::from_secs(60),
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl ScenarioOpts {
+    fn sim_config(&self) -> SimConfig {
+        let mut link = LinkConfig::lan();
+        link.loss = (self.loss_pct / 100.0).clamp(0.0, 1.0);
+        link.jitter += self.jitter;
+        SimConfig {
+            nodes: self.nodes,
+            seed: self.seed,
+            link,
+            node_config: self.config.clone(),
+        }
+    }
+}
+
+/// A flat JSON object, written by hand (numbers, strings, booleans, null).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    fields: Vec<(String, String)>,
+}
+
+impl Report {
+    /// Adds a number (`None` becomes `null`).
+    pub fn num(&mut self, key: &str, v: Option<f64>) -> &mut Self {
+        let s = match v {
+            Some(x) if x.is_finite() => {
+                if x.fract() == 0.0 && x.abs() < 1e15 {
+                    format!("{}", x as i64)
+                } else {
+                    format!("{x:.3}")
+                }
+            }
+            _ => "null".to_owned(),
+        };
+        self.fields.push((key.to_owned(), s));
+        self
+    }
+
+    /// Adds an unsigned integer.
+    pub fn int(&mut self, key: &str, v: u64) -> &mut Self {
+        self.fields.push((key.to_owned(), v.to_string()));
+        self
+    }
+
+    /// Adds a boolean.
+    pub fn flag(&mut self, key: &str, v: bool) -> &mut Self {
+        self.fields.push((key.to_owned(), v.to_string()));
+        self
+    }
+
+    /// Adds a string.
+    pub fn text(&mut self, key: &str, v: &str) -> &mut Self {
+        let mut s = String::from("\"");
+        for c in v.chars() {
+            match c {
+                '"' => s.push_str("\\\""),
+                '\\' => s.push_str("\\\\"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(s, "\\u{:04x}", c as u32);
+                }
+                c => s.push(c),
+            }
+        }
+        s.push('"');
+        self.fields.push((key.to_owned(), s));
+        self
+    }
+
+    /// The raw JSON text of `key`, if present.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `key` as a number, if present and not null.
+    pub fn get_f64(&self, key: &str) -> Option<f64> {
+        self.get(key)?.parse().ok()
+    }
+
+    /// One-line JSON object.
+    pub fn to_json(&self) -> String {
+        let mut s = String::from("{");
+        for (i, (k, v)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "\"{k}\":{v}");
+        }
+        s.push('}');
+        s
+    }
+}
+
+/// Result of [`converge`].
+#[derive(Debug)]
+pub struct ConvergeReport {
+    /// Virtual ms until every node's view held all N members alive.
+    pub converged_ms: Option<f64>,
+    /// Payload bytes sent per member per second in steady state after convergence.
+    pub bytes_per_member_per_s: f64,
+    /// The event-trace hash.
+    pub trace_hash: u64,
+    /// Events recorded.
+    pub events: u64,
+    /// The simulation, left at the end of the run for further scenario steps.
+    pub sim: Sim,
+}
+
+/// Starts `opts.nodes` nodes; node 0 is the seed, every other node joins through it at a
+/// random time inside the join window. Runs until every node's view holds every member
+/// alive, then measures steady-state traffic.
+pub fn converge(opts: &ScenarioOpts) -> ConvergeReport {
+    let mut sim = Sim::new(opts.sim_config());
+    let n = opts.nodes;
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x6a6f_696e);
+    let window = opts.join_window.as_micros() as u64;
+    let mut joins: Vec<(Timestamp, usize)> = (1..n)
+        .map(|i| {
+            let at = if window == 0 {
+                0
+            } else {
+                rng.next_u64() % window
+            };
+            (Timestamp::from_micros(at), i)
+        })
+        .collect();
+    joins.sort();
+    let mut out = Vec::new();
+    let mut full = vec![false; n];
+    let mut full_count = 0usize;
+    let mut update = |sim: &Sim, i: usize, full: &mut Vec<bool>, count: &mut usize| {
+        let is_full = sim.node(i).is_some_and(|x| x.live_members() == n);
+        if is_full != full[i] {
+            full[i] = is_full;
+            if is_full {
+                *count += 1;
+            } else {
+                *count -= 1;
+            }
+        }
+    };
+    for i in 0..n {
+        update(&sim, i, &mut full, &mut full_count);
+    }
+    let deadline = Timestamp::ZERO + opts.timeout;
+    let mut next_join = 0;
+    let mut converged = None;
+    while sim.now < deadline {
+        if full_count == n && next_join == joins.len() {
+            converged = Some(sim.now);
+            break;
+        }
+        let limit = joins.get(next_join).map_or(deadline, |(t, _)| *t);
+        match sim.step(limit, &mut out) {
+            Some(i) => {
+                update(&sim, i, &mut full, &mut full_count);
+                out.clear();
+            }
+            None => {
+                if let Some(&(_, i)) = joins.get(next_join) {
+                    sim.join(i, 0, &mut out);
+                    out.clear();
+                    update(&sim, i, &mut full, &mut full_count);
+                    next_join += 1;
+                }
+            }
+        }
+    }
+    let mut bytes_rate = f64::NAN;
+    if let Some(t) = converged {
+        sim.run_until(t + opts.settle, |_, _, _| {});
+        let before = sim.bytes_sent;
+        let start = sim.now;
+        sim.run_until(start + opts.steady, |_, _, _| {});
+        let secs = opts.steady.as_secs_f64().max(1e-9);
+        bytes_rate = (sim.bytes_sent - before) as f64 / n as f64 / secs;
+    }
+    ConvergeReport {
+        converged_ms: converged.map(|t| t.as_micros() as f64 / 1000.0),
+        bytes_per_member_per_s: bytes_rate,
+        trace_hash: sim.trace.hash(),
+        events: sim.trace.events,
+        sim,
+    }
+}
+
+/// Result of [`tags`].
+#[derive(Clone, Debug)]
+pub struct TagsReport {
+    /// Convergence first.
+    pub converged_ms: Option<f64>,
+    /// Virtual ms from the tag change until every other node saw it.
+    pub tag_spread_ms: Option<f64>,
+    /// The event-trace hash.
+    pub trace_hash: u64,
+}
+
+/// Converges, then one random node sets a tag; measures how long until all others see it.
+pub fn tags(opts: &ScenarioOpts) -> TagsReport {
+    let c = converge(&ScenarioOpts {
+        steady: Duration::ZERO,
+        settle: Duration::ZERO,
+        ..opts.clone()
+    });
+    let mut sim = c.sim;
+    let n = opts.nodes;
+    if c.converged_ms.is_none() || n < 2 {
+        return TagsReport {
+            converged_ms: c.converged_ms,
+            tag_spread_ms: None,
+            trace_hash: sim.trace.hash(),
+        };
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x7461_6773);
+    let who = 1 + (rng.next_u64() % (n as u64 - 1)) as usize;
+    let mut out = Vec::new();
+    let start = sim.now;
+    sim.with_node(who, &mut out, |node, now| node.set_tag(now, "version", "2"));
+    let subject = sim.node(who).map(|x| x.id());
+    let mut seen = vec![false; n];
+    seen[who] = true;
+    let mut count = 1;
+    let deadline = start + opts.timeout;
+    let mut spread = None;
+    while count < n {
+        let Some(_) = sim.step(deadline, &mut out) else {
+            break;
+        };
+        for (i, e) in out.drain(..) {
+            if let Event::MemberUpdated(m) = &e {
+                if Some(m.info.id) == subject && m.info.tags.get("version") == Some("2") && !seen[i]
+                {
+                    seen[i] = true;
+                    count += 1;
+                }
+            }
+        }
+        if count == n {
+            spread = Some(sim.now);
+        }
+    }
+    TagsReport {
+        converged_ms: c.converged_ms,
+        tag_spread_ms: spread.map(|t| t.saturating_since(start).as_micros() as f64 / 1000.0),
+        trace_hash: sim.trace.hash(),
+    }
+}

@@ -1,0 +1,80 @@
+//! The event trace: a running hash of every event every node emitted, with its time and
+//! node. Two runs with the same seed must produce the same hash.
+
+use shoal_core::{Event, MemberState, Timestamp};
+
+/// A running FNV-1a hash over `(time, node, event fingerprint)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trace {
+    hash: u64,
+    /// Number of events recorded.
+    pub events: u64,
+}
+
+impl Default for Trace {
+    fn default() -> Self {
+        Trace {
+            hash: 0xcbf2_9ce4_8422_2325,
+            events: 0,
+        }
+    }
+}
+
+fn state_code(s: MemberState) -> u64 {
+    match s {
+        MemberState::Alive => 1,
+        MemberState::Suspect => 2,
+        MemberState::Failed => 3,
+        MemberState::Left => 4,
+    }
+}
+
+/// A compact fingerprint of an event: kind, subject, incarnation, state.
+pub fn fingerprint(e: &Event) -> [u64; 4] {
+    let m = |k: u64, m: &shoal_core::Member| {
+        [
+            k,
+            m.info.id.short(),
+            m.info.incarnation,
+            state_code(m.state),
+        ]
+    };
+    match e {
+        Event::Joined { members, .. } => [1, *members as u64, 0, 0],
+        Event::MemberJoined(x) => m(2, x),
+        Event::MemberUpdated(x) => m(3, x),
+        Event::MemberSuspected(x) => m(4, x),
+        Event::MemberRecovered(x) => m(5, x),
+        Event::MemberFailed(x) => m(6, x),
+        Event::MemberLeft(x) => m(7, x),
+        Event::MemberReaped(id) => [8, id.short(), 0, 0],
+        Event::Refuted { incarnation } => [9, *incarnation, 0, 0],
+        Event::LeftCluster => [10, 0, 0, 0],
+        #[allow(unreachable_patterns)]
+        _ => [99, 0, 0, 0],
+    }
+}
+
+impl Trace {
+    fn mix(&mut self, v: u64) {
+        for b in v.to_le_bytes() {
+            self.hash ^= u64::from(b);
+            self.hash = self.hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    /// Records one event.
+    pub fn record(&mut self, now: Timestamp, node: usize, e: &Event) {
+        self.mix(now.as_micros());
+        self.mix(node as u64);
+        for v in fingerprint(e) {
+            self.mix(v);
+        }
+        self.events += 1;
+    }
+
+    /// The hash so far.
+    pub fn hash(&self) -> u64 {
+        self.hash
+    }
+}
