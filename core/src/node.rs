@@ -129,6 +129,10 @@ pub struct Node<R> {
     joining: Option<Joining>,
     sync_seq: u32,
     outstanding_sync: Option<(u32, NodeId)>,
+    /// When this node's view last changed.
+    last_change: Timestamp,
+    /// Whether the last sync exchange found the two views different (either direction).
+    sync_found_diff: bool,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
@@ -188,6 +192,8 @@ impl<R: RngCore> Node<R> {
             joining: None,
             sync_seq: 0,
             outstanding_sync: None,
+            last_change: now,
+            sync_found_diff: false,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -561,6 +567,7 @@ impl<R: RngCore> Node<R> {
             return;
         }
         self.stats.updates_applied += 1;
+        self.last_change = self.now;
         if rebroadcast {
             self.gossip.push(&update);
         }
@@ -626,6 +633,9 @@ impl<R: RngCore> Node<R> {
                 entries,
                 last,
             } => {
+                if !entries.is_empty() || !digest.is_empty() {
+                    self.sync_found_diff = true;
+                }
                 for e in entries.into_inner() {
                     self.apply_update(entry_update(e, from_id), false);
                 }
@@ -743,7 +753,7 @@ impl<R: RngCore> Node<R> {
             members: self.table.live_count(),
         });
         // Anti-entropy soon after joining: the seed's view may have been partial.
-        let soon = self.jittered(self.config.gossip_interval * 4);
+        let soon = self.jittered(self.config.gossip_interval * 2);
         self.timers.set(Timer::Sync, self.now + soon);
         true
     }
@@ -763,7 +773,18 @@ impl<R: RngCore> Node<R> {
     }
 
     fn on_sync(&mut self) {
-        let next = self.jittered(self.config.sync_interval);
+        // While views differ or this one changed lately, the cluster is converging: sync
+        // again soon, which makes anti-entropy an epidemic that doubles the informed set every
+        // couple of gossip intervals. Once exchanges find nothing and the view has been still
+        // for a while, fall back to the regular interval (a digest-only exchange).
+        let recent = self.now.saturating_since(self.last_change) < self.config.gossip_interval * 10;
+        let fast = core::mem::take(&mut self.sync_found_diff) || recent;
+        let base = if fast {
+            self.config.gossip_interval * 2
+        } else {
+            self.config.sync_interval
+        };
+        let next = self.jittered(base);
         self.timers.set(Timer::Sync, self.now + next);
         if self.status != Status::Running {
             return;

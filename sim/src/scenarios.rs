@@ -197,7 +197,28 @@ pub fn converge(opts: &ScenarioOpts) -> ConvergeReport {
     let deadline = Timestamp::ZERO + opts.timeout;
     let mut next_join = 0;
     let mut converged = None;
+    let debug = std::env::var_os("SIM_DEBUG").is_some();
+    let mut next_print = Timestamp::ZERO;
     while sim.now < deadline {
+        if debug && sim.now >= next_print {
+            let q: usize = (0..n)
+                .filter_map(|i| sim.node(i))
+                .map(|x| x.stats().queued_updates)
+                .sum();
+            let live: usize = (0..n)
+                .filter_map(|i| sim.node(i))
+                .map(|x| x.live_members())
+                .sum();
+            eprintln!(
+                "t={:?} full={} avg_live={:.1} queued_avg={:.1} bytes={}",
+                sim.now,
+                full_count,
+                live as f64 / n as f64,
+                q as f64 / n as f64,
+                sim.bytes_sent
+            );
+            next_print = next_print + Duration::from_millis(500);
+        }
         if full_count == n && next_join == joins.len() {
             converged = Some(sim.now);
             break;
