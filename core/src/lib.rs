@@ -59,6 +59,9 @@ mod time;
 mod timer;
 pub mod wire;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::Config;
 pub use dissemination::retransmit_limit;
 pub use error::{CommandError, ConfigError, PacketError};

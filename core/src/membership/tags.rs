@@ -188,10 +188,12 @@ mod tests {
         }
         assert_eq!(t.insert("another", "v"), Err(TagError::TooMany));
         let mut t = Tags::new();
-        let big = "x".repeat(MAX_TAG_VALUE);
+        let big = "x".repeat(200);
         t.insert("a", &big).unwrap();
         t.insert("b", &big).unwrap();
         assert_eq!(t.insert("c", &big), Err(TagError::TooMany));
+        let too_long = "x".repeat(MAX_TAG_VALUE + 1);
+        assert!(matches!(t.insert("d", &too_long), Err(TagError::BadValue(_))));
     }
 
     #[test]

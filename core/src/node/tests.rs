@@ -1,1 +1,269 @@
+//! Node behaviour, driven through the in-core test cluster.
+
 use super::*;
+use crate::tests::util::{addr, node, Cluster};
+use crate::wire::tests::{arb_message, arb_update};
+use proptest::prelude::*;
+
+fn cfg() -> Config {
+    Config::local()
+}
+
+fn joined(c: &mut Cluster, n: usize) {
+    for i in 1..n {
+        c.nodes[i].join(c.now, &[addr(0)]).unwrap();
+    }
+    c.run_for(Duration::from_secs(5));
+}
+
+#[test]
+fn join_through_one_seed_gives_everyone_the_full_view() {
+    let mut c = Cluster::new(6, cfg());
+    joined(&mut c, 6);
+    for n in &c.nodes {
+        assert_eq!(n.live_members(), 6, "node {:?}", n.id());
+        assert!(!n.is_joining());
+    }
+    let ev = c.take_events();
+    for i in 1..6 {
+        assert!(ev.iter().any(|(j, e)| *j == i && matches!(e, Event::Joined { via, .. } if *via == addr(0))));
+        // Every node heard of every other node joining exactly once.
+        let joins = ev.iter().filter(|(j, e)| *j == i && matches!(e, Event::MemberJoined(_))).count();
+        assert_eq!(joins, 5);
+    }
+}
+
+#[test]
+fn join_retries_the_next_seed_with_backoff() {
+    let mut c = Cluster::new(3, cfg());
+    c.up[2] = false; // the first seed is down
+    c.nodes[1].join(c.now, &[addr(2), addr(0)]).unwrap();
+    c.run_for(Duration::from_millis(100));
+    assert!(c.nodes[1].is_joining());
+    c.run_for(Duration::from_secs(2));
+    assert!(!c.nodes[1].is_joining());
+    assert!(c.take_events().iter().any(|(i, e)| *i == 1 && matches!(e, Event::Joined { via, .. } if *via == addr(0))));
+}
+
+#[test]
+fn join_without_seeds_is_a_typed_error() {
+    let mut n = node(0, cfg());
+    assert_eq!(n.join(Timestamp::ZERO, &[]), Err(CommandError::NoSeeds));
+    // Its own address is not a seed.
+    assert_eq!(n.join(Timestamp::ZERO, &[addr(0)]), Err(CommandError::NoSeeds));
+}
+
+#[test]
+fn tag_changes_travel_with_a_higher_incarnation() {
+    let mut c = Cluster::new(4, cfg());
+    joined(&mut c, 4);
+    c.take_events();
+    let before = c.nodes[2].me().incarnation;
+    c.nodes[2].set_tag(c.now, "role", "worker").unwrap();
+    c.run_for(Duration::from_secs(2));
+    let id = c.nodes[2].id();
+    for (i, n) in c.nodes.iter().enumerate() {
+        let m = n.member(&id).unwrap();
+        assert_eq!(m.info.tags.get("role"), Some("worker"), "node {i}");
+        assert_eq!(m.info.incarnation, before + 1);
+    }
+    let updates = c
+        .take_events()
+        .into_iter()
+        .filter(|(_, e)| matches!(e, Event::MemberUpdated(m) if m.info.id == id))
+        .count();
+    assert_eq!(updates, 3);
+    c.nodes[2].remove_tag(c.now, "role").unwrap();
+    c.run_for(Duration::from_secs(2));
+    assert_eq!(c.nodes[0].member(&id).unwrap().info.tags.get("role"), None);
+    assert!(matches!(
+        c.nodes[2].set_tag(c.now, "bad key", "x"),
+        Err(CommandError::Tag(_))
+    ));
+}
+
+#[test]
+fn leave_is_seen_as_left_and_the_node_stops() {
+    let mut c = Cluster::new(5, cfg());
+    joined(&mut c, 5);
+    c.take_events();
+    let id = c.nodes[3].id();
+    c.nodes[3].leave(c.now).unwrap();
+    c.run_for(Duration::from_secs(2));
+    let ev = c.take_events();
+    assert!(ev.iter().any(|(i, e)| *i == 3 && *e == Event::LeftCluster));
+    for i in [0, 1, 2, 4] {
+        assert_eq!(c.nodes[i].member(&id).unwrap().state, MemberState::Left);
+        assert!(ev.iter().any(|(j, e)| *j == i && matches!(e, Event::MemberLeft(m) if m.info.id == id)));
+    }
+    assert!(c.nodes[3].has_left());
+    assert_eq!(c.nodes[3].poll_timeout(), None);
+    assert_eq!(
+        c.nodes[3].handle_packet(c.now, addr(0), &[1, 2, 3]),
+        Err(PacketError::NotRunning)
+    );
+    assert_eq!(c.nodes[3].set_tag(c.now, "a", "b"), Err(CommandError::Left));
+}
+
+fn packet_from(from: &Node<impl rand_core::RngCore>, to: Option<NodeId>, message: Message, updates: Vec<Update>) -> Vec<u8> {
+    let p = wire::Packet {
+        header: Header {
+            cluster: from.config().cluster_hash(),
+            from: from.id(),
+            to,
+        },
+        message,
+        updates,
+    };
+    wire::encode(&p).unwrap()
+}
+
+#[test]
+fn a_node_refutes_suspicion_of_itself_and_never_raises_anyone_elses_incarnation() {
+    let mut c = Cluster::new(3, cfg());
+    joined(&mut c, 3);
+    c.take_events();
+    let victim = c.nodes[1].id();
+    let inc = c.nodes[1].me().incarnation;
+    let other = c.nodes[2].id();
+    let other_inc = c.nodes[0].member(&other).unwrap().info.incarnation;
+    // Node 0 hears that node 1 is suspect and that node 2 is suspect.
+    let bytes = packet_from(
+        &c.nodes[2],
+        None,
+        Message::Gossip,
+        vec![
+            Update::Suspect {
+                id: victim,
+                incarnation: inc,
+                by: c.nodes[2].id(),
+            },
+            Update::Suspect {
+                id: other,
+                incarnation: other_inc,
+                by: c.nodes[2].id(),
+            },
+        ],
+    );
+    c.nodes[0].handle_packet(c.now, addr(2), &bytes).unwrap();
+    // Node 0 records suspicion but never bumps the subjects' incarnations itself.
+    assert_eq!(c.nodes[0].member(&victim).unwrap().state, MemberState::Suspect);
+    assert_eq!(c.nodes[0].member(&victim).unwrap().info.incarnation, inc);
+    c.run_for(Duration::from_secs(2));
+    // Node 1 heard of it and refuted with a higher incarnation; everyone sees it alive again.
+    assert!(c.nodes[1].me().incarnation > inc);
+    let ev = c.take_events();
+    assert!(ev.iter().any(|(i, e)| *i == 1 && matches!(e, Event::Refuted { .. })));
+    assert!(ev.iter().any(|(i, e)| *i == 0 && matches!(e, Event::MemberRecovered(m) if m.info.id == victim)));
+    for n in &c.nodes {
+        assert_eq!(n.member(&victim).unwrap().state, MemberState::Alive);
+    }
+}
+
+#[test]
+fn a_restarted_node_rejoins_above_its_previous_incarnation() {
+    let mut c = Cluster::new(4, cfg());
+    joined(&mut c, 4);
+    for k in 0..3 {
+        c.nodes[2].set_tag(c.now, "k", &k.to_string()).unwrap();
+    }
+    c.run_for(Duration::from_secs(2));
+    let old = c.nodes[0].member(&c.nodes[2].id()).unwrap().info.incarnation;
+    assert!(old >= 3);
+    // Restart: same identity, no memory, incarnation 0.
+    c.nodes[2] = node(2, cfg());
+    c.nodes[2].join(c.now, &[addr(0)]).unwrap();
+    c.run_for(Duration::from_secs(3));
+    let id = c.nodes[2].id();
+    assert!(c.nodes[2].me().incarnation > old);
+    for n in &c.nodes {
+        assert_eq!(n.member(&id).unwrap().info.incarnation, c.nodes[2].me().incarnation);
+        assert_eq!(n.member(&id).unwrap().info.tags.get("k"), None);
+    }
+}
+
+#[test]
+fn foreign_and_misaddressed_packets_are_dropped_and_counted() {
+    let mut c = Cluster::new(2, cfg());
+    joined(&mut c, 2);
+    let other = node(1, cfg().with_cluster_name("other"));
+    let bytes = packet_from(&other, None, Message::Gossip, vec![]);
+    assert_eq!(c.nodes[0].handle_packet(c.now, addr(1), &bytes), Err(PacketError::WrongCluster));
+    let bytes = packet_from(&c.nodes[1], Some(NodeId([9; 16])), Message::Gossip, vec![]);
+    assert_eq!(c.nodes[0].handle_packet(c.now, addr(1), &bytes), Err(PacketError::WrongRecipient));
+    let bytes = packet_from(&c.nodes[0], None, Message::Gossip, vec![]);
+    assert_eq!(c.nodes[0].handle_packet(c.now, addr(1), &bytes), Err(PacketError::FromSelf));
+    let s = c.nodes[0].stats();
+    assert_eq!(s.dropped_for(&PacketError::WrongCluster), 1);
+    assert_eq!(s.dropped_for(&PacketError::WrongRecipient), 1);
+    assert_eq!(s.dropped_for(&PacketError::FromSelf), 1);
+}
+
+#[test]
+fn the_member_table_cap_holds() {
+    let config = Config {
+        max_members: 3,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, config);
+    joined(&mut c, 5);
+    assert_eq!(c.nodes[0].members().count(), 3);
+    assert!(c.nodes[0].stats().dropped_for(&PacketError::MembersFull) > 0);
+}
+
+#[test]
+fn a_stale_now_never_moves_time_back() {
+    let mut n = node(0, cfg());
+    n.handle_timeout(Timestamp::from_millis(1000));
+    n.handle_timeout(Timestamp::from_millis(500));
+    assert_eq!(n.now(), Timestamp::from_millis(1000));
+    assert_eq!(n.stats().stale_now, 1);
+}
+
+#[test]
+fn early_timeouts_are_harmless() {
+    let mut n = node(0, cfg());
+    let deadline = n.poll_timeout().unwrap();
+    n.handle_timeout(Timestamp::from_micros(1));
+    assert_eq!(n.poll_timeout(), Some(deadline));
+    assert!(n.poll_transmit().is_none());
+}
+
+/// Everything observable about a node's protocol state.
+fn fingerprint(n: &Node<rand_chacha::ChaCha8Rng>) -> (Vec<u8>, MemberInfo, usize, usize, Vec<Member>) {
+    let s = n.stats();
+    (n.view_digest(), n.me().clone(), s.queued_updates, s.live_members, n.members().cloned().collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn a_packet_that_fails_to_decode_leaves_the_state_unchanged(
+        message in arb_message(),
+        updates in proptest::collection::vec(arb_update(), 0..6),
+        flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+        cut in 0usize..8,
+        garbage in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut c = Cluster::new(3, cfg());
+        joined(&mut c, 3);
+        c.take_events();
+        let mut bytes = packet_from(&c.nodes[1], None, message, updates);
+        for (at, x) in flips {
+            let len = bytes.len();
+            bytes[at % len] ^= x;
+        }
+        bytes.truncate(bytes.len().saturating_sub(cut));
+        bytes.extend_from_slice(&garbage);
+        let before = fingerprint(&c.nodes[0]);
+        let dropped = c.nodes[0].stats().dropped_total();
+        let result = c.nodes[0].handle_packet(c.now, addr(1), &bytes);
+        if result.is_err() {
+            prop_assert_eq!(fingerprint(&c.nodes[0]), before);
+            prop_assert_eq!(c.nodes[0].stats().dropped_total(), dropped + 1);
+            prop_assert!(c.nodes[0].poll_transmit().is_none());
+            prop_assert!(c.nodes[0].poll_event().is_none());
+        }
+    }
+}

@@ -261,4 +261,4 @@ pub fn encode(packet: &Packet) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,1 +1,221 @@
+//! Wire format properties: every message round-trips, encoders respect the size cap, and
+//! arbitrary bytes never panic the decoder.
+
 use super::*;
+use crate::membership::{MemberInfo, MemberState, SyncEntry, Tags, Update};
+use crate::wire::bounded::BoundedString;
+use proptest::prelude::*;
+
+pub(crate) fn arb_id() -> impl Strategy<Value = NodeId> {
+    any::<[u8; 16]>().prop_map(NodeId)
+}
+
+fn arb_addr() -> impl Strategy<Value = SocketAddr> {
+    prop_oneof![
+        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
+        (any::<[u16; 8]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
+    ]
+}
+
+fn arb_tags() -> impl Strategy<Value = Tags> {
+    proptest::collection::vec(("[a-z]{1,8}", "[a-z0-9=]{0,12}"), 0..6).prop_map(|pairs| {
+        let mut t = Tags::new();
+        for (k, v) in pairs {
+            let _ = t.insert(&k, &v);
+        }
+        t
+    })
+}
+
+pub(crate) fn arb_info() -> impl Strategy<Value = MemberInfo> {
+    (
+        arb_id(),
+        "[a-z0-9-]{0,20}",
+        arb_addr(),
+        proptest::option::of(arb_addr()),
+        any::<u64>(),
+        arb_tags(),
+    )
+        .prop_map(|(id, name, gossip_addr, rpc_addr, incarnation, tags)| MemberInfo {
+            id,
+            name: BoundedString::new(name).unwrap(),
+            gossip_addr,
+            rpc_addr,
+            incarnation,
+            tags,
+        })
+}
+
+fn arb_state() -> impl Strategy<Value = MemberState> {
+    prop_oneof![
+        Just(MemberState::Alive),
+        Just(MemberState::Suspect),
+        Just(MemberState::Failed),
+        Just(MemberState::Left),
+    ]
+}
+
+pub(crate) fn arb_update() -> impl Strategy<Value = Update> {
+    prop_oneof![
+        arb_info().prop_map(Update::Alive),
+        (arb_id(), any::<u64>(), arb_id()).prop_map(|(id, incarnation, by)| Update::Suspect {
+            id,
+            incarnation,
+            by
+        }),
+        (arb_id(), any::<u64>(), arb_id()).prop_map(|(id, incarnation, by)| Update::Failed {
+            id,
+            incarnation,
+            by
+        }),
+        (arb_id(), any::<u64>()).prop_map(|(id, incarnation)| Update::Left { id, incarnation }),
+    ]
+}
+
+fn arb_entries() -> impl Strategy<Value = BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>> {
+    proptest::collection::vec(
+        (arb_info(), arb_state()).prop_map(|(info, state)| SyncEntry { info, state }),
+        0..4,
+    )
+    .prop_map(|v| BoundedVec::try_from_vec(v).unwrap())
+}
+
+fn arb_digest() -> impl Strategy<Value = BoundedVec<u8, DIGEST_BYTES>> {
+    prop_oneof![
+        Just(BoundedVec::new()),
+        proptest::collection::vec(any::<u8>(), DIGEST_BYTES).prop_map(|v| BoundedVec::try_from_vec(v).unwrap()),
+    ]
+}
+
+pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        Just(Message::Gossip),
+        Just(Message::Join),
+        any::<u32>().prop_map(|seq| Message::Ping { seq }),
+        any::<u32>().prop_map(|seq| Message::Ack { seq }),
+        (any::<u32>(), arb_id(), arb_addr()).prop_map(|(seq, target, addr)| Message::PingReq { seq, target, addr }),
+        (any::<u32>(), arb_id(), any::<bool>()).prop_map(|(seq, target, ok)| Message::IndirectAck { seq, target, ok }),
+        (any::<u32>(), arb_digest()).prop_map(|(seq, digest)| Message::Sync { seq, digest }),
+        (any::<u32>(), arb_digest(), arb_entries(), any::<bool>()).prop_map(|(seq, digest, entries, last)| {
+            Message::SyncReply {
+                seq,
+                digest,
+                entries,
+                last,
+            }
+        }),
+        arb_entries().prop_map(|entries| Message::SyncPush { entries }),
+    ]
+}
+
+pub(crate) fn arb_packet() -> impl Strategy<Value = Packet> {
+    (
+        any::<u32>(),
+        arb_id(),
+        proptest::option::of(arb_id()),
+        arb_message(),
+        proptest::collection::vec(arb_update(), 0..8),
+    )
+        .prop_map(|(cluster, from, to, message, updates)| Packet {
+            header: Header { cluster, from, to },
+            message,
+            updates,
+        })
+}
+
+proptest! {
+    #[test]
+    fn every_packet_round_trips(p in arb_packet()) {
+        let bytes = encode(&p).expect("fits");
+        prop_assert_eq!(decode(&bytes, MAX_DATAGRAM).unwrap(), p);
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected(p in arb_packet(), extra in proptest::collection::vec(any::<u8>(), 1..8)) {
+        let mut bytes = encode(&p).expect("fits");
+        bytes.extend_from_slice(&extra);
+        prop_assert!(decode(&bytes, MAX_DATAGRAM).is_err());
+    }
+
+    #[test]
+    fn truncation_is_rejected(p in arb_packet(), cut in 1usize..64) {
+        let bytes = encode(&p).expect("fits");
+        let keep = bytes.len().saturating_sub(cut);
+        prop_assert!(decode(&bytes[..keep], MAX_DATAGRAM).is_err());
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = decode(&bytes, 1400);
+        let mut with_version = vec![WIRE_VERSION];
+        with_version.extend_from_slice(&bytes);
+        let _ = decode(&with_version, 1400);
+    }
+
+    #[test]
+    fn builder_never_exceeds_budget(
+        header_from in arb_id(),
+        message in arb_message(),
+        updates in proptest::collection::vec(arb_update(), 0..64),
+        budget in 200usize..1500,
+    ) {
+        let header = Header { cluster: 7, from: header_from, to: None };
+        if let Some(mut b) = PacketBuilder::new(&header, &message, budget) {
+            let mut pushed = Vec::new();
+            for u in &updates {
+                if b.try_push(u) {
+                    pushed.push(u.clone());
+                }
+            }
+            let bytes = b.finish();
+            prop_assert!(bytes.len() <= budget);
+            let p = decode(&bytes, budget).unwrap();
+            prop_assert_eq!(p.updates, pushed);
+            prop_assert_eq!(p.message, message);
+        }
+    }
+}
+
+#[test]
+fn oversize_and_version_are_rejected_with_their_reason() {
+    let p = Packet {
+        header: Header {
+            cluster: 1,
+            from: NodeId([1; 16]),
+            to: None,
+        },
+        message: Message::Gossip,
+        updates: vec![],
+    };
+    let bytes = encode(&p).unwrap();
+    assert_eq!(decode(&bytes[..0], 1400), Err(PacketError::Truncated));
+    let mut v2 = bytes.clone();
+    v2[0] = 2;
+    assert_eq!(decode(&v2, 1400), Err(PacketError::Version(2)));
+    let big = vec![WIRE_VERSION; 1401];
+    assert_eq!(decode(&big, 1400), Err(PacketError::TooLarge { len: 1401 }));
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert_eq!(decode(&trailing, 1400), Err(PacketError::TrailingBytes(1)));
+}
+
+#[test]
+fn huge_declared_update_count_is_rejected_without_allocating() {
+    let p = Packet {
+        header: Header {
+            cluster: 1,
+            from: NodeId([1; 16]),
+            to: None,
+        },
+        message: Message::Gossip,
+        updates: vec![],
+    };
+    let mut bytes = encode(&p).unwrap();
+    // Replace the trailing zero count by a varint of u32::MAX.
+    bytes.pop();
+    bytes.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert!(matches!(
+        decode(&bytes, 1400),
+        Err(PacketError::Malformed | PacketError::Truncated)
+    ));
+}

@@ -1,1 +1,114 @@
 use super::*;
+use crate::membership::Tags;
+use crate::wire::bounded::BoundedString;
+use core::net::SocketAddr;
+
+fn info(i: u8, inc: u64) -> MemberInfo {
+    MemberInfo {
+        id: NodeId([i; 16]),
+        name: BoundedString::new(format!("n{i}")).unwrap(),
+        gossip_addr: SocketAddr::from(([127, 0, 0, 1], 7000 + u16::from(i))),
+        rpc_addr: None,
+        incarnation: inc,
+        tags: Tags::new(),
+    }
+}
+
+fn table() -> MemberTable {
+    MemberTable::new(info(0, 0), Timestamp::ZERO)
+}
+
+const T: Timestamp = Timestamp::ZERO;
+
+#[test]
+fn higher_incarnation_wins_and_precedence_orders_equal_ones() {
+    let mut t = table();
+    assert_eq!(t.apply(&Update::Alive(info(1, 1)), T), Applied::New);
+    let suspect = Update::Suspect {
+        id: NodeId([1; 16]),
+        incarnation: 1,
+        by: NodeId([2; 16]),
+    };
+    assert_eq!(
+        t.apply(&suspect, T),
+        Applied::StateChanged {
+            from: MemberState::Alive
+        }
+    );
+    // Same suspicion again is a confirmation, not a change.
+    assert_eq!(t.apply(&suspect, T), Applied::Confirmed);
+    // Alive at the same incarnation cannot override a suspicion...
+    assert_eq!(t.apply(&Update::Alive(info(1, 1)), T), Applied::Stale);
+    // ...only a higher incarnation (the member's refutation) can.
+    assert_eq!(
+        t.apply(&Update::Alive(info(1, 2)), T),
+        Applied::StateChanged {
+            from: MemberState::Suspect
+        }
+    );
+    let failed = Update::Failed {
+        id: NodeId([1; 16]),
+        incarnation: 2,
+        by: NodeId([2; 16]),
+    };
+    assert!(t.apply(&failed, T).changed());
+    // Stale alive gossip cannot resurrect a failed member.
+    assert_eq!(t.apply(&Update::Alive(info(1, 2)), T), Applied::Stale);
+    assert_eq!(t.apply(&Update::Alive(info(1, 1)), T), Applied::Stale);
+    // A restart with a higher incarnation can.
+    assert_eq!(t.apply(&Update::Alive(info(1, 3)), T), Applied::Rejoined);
+    assert_eq!(t.live_count(), 2);
+}
+
+#[test]
+fn unknown_members_are_only_learned_from_alive() {
+    let mut t = table();
+    let left = Update::Left {
+        id: NodeId([5; 16]),
+        incarnation: 9,
+    };
+    assert_eq!(t.apply(&left, T), Applied::UnknownIgnored);
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn incremental_digest_matches_recomputation_and_live_index_stays_consistent() {
+    let mut t = table();
+    for i in 1..=50u8 {
+        t.apply(&Update::Alive(info(i, 1)), T);
+    }
+    for i in (1..=50u8).step_by(3) {
+        t.apply(
+            &Update::Failed {
+                id: NodeId([i; 16]),
+                incarnation: 1,
+                by: NodeId([0; 16]),
+            },
+            T,
+        );
+    }
+    for i in (1..=50u8).step_by(6) {
+        t.remove(&NodeId([i; 16]));
+    }
+    assert_eq!(t.digest_bytes(), t.recomputed_digest());
+    let live: Vec<_> = t.iter().filter(|m| m.state.is_live() && m.info.id != NodeId([0; 16])).map(|m| m.info.id).collect();
+    let mut peers = t.live_peers().to_vec();
+    peers.sort();
+    assert_eq!(peers, live);
+    assert_eq!(t.live_count(), live.len() + 1);
+}
+
+#[test]
+fn differing_buckets_pinpoint_the_difference() {
+    let mut a = table();
+    let mut b = table();
+    for i in 1..=20u8 {
+        a.apply(&Update::Alive(info(i, 1)), T);
+        b.apply(&Update::Alive(info(i, 1)), T);
+    }
+    assert!(a.differing_buckets(&b.digest_bytes()).is_empty());
+    b.apply(&Update::Alive(info(7, 2)), T);
+    let diff = a.differing_buckets(&b.digest_bytes());
+    assert_eq!(diff, vec![bucket_of(&NodeId([7; 16]))]);
+    assert_eq!(a.differing_buckets(&[1, 2, 3]).len(), DIGEST_BUCKETS);
+}
