@@ -5,6 +5,7 @@
 #![deny(missing_docs)]
 
 mod config;
+pub mod detector;
 mod error;
 pub(crate) mod hash;
 mod id;
@@ -13,6 +14,7 @@ mod time;
 pub mod wire;
 
 pub use config::Config;
+pub use detector::{PhiConfig, PhiDetector};
 pub use error::{CommandError, ConfigError, PacketError};
 pub use id::NodeId;
 pub use membership::{MemberInfo, MemberState, Tags, Update};
