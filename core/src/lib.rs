@@ -10,6 +10,7 @@ mod error;
 pub(crate) mod hash;
 mod id;
 pub mod membership;
+pub mod suspicion;
 mod time;
 pub mod wire;
 
