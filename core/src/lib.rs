@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod awareness;
 mod config;
 pub mod detector;
 mod error;
