@@ -11,6 +11,7 @@ mod error;
 pub(crate) mod hash;
 mod id;
 pub mod membership;
+pub mod observers;
 pub mod partition;
 pub mod suspicion;
 mod time;
