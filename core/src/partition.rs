@@ -613,6 +613,42 @@ mod tests {
         assert!(drain(&mut d).is_empty());
     }
 
+    proptest::proptest! {
+        /// Whatever views arrive, events alternate Detected, Healed, Detected... starting with
+        /// Detected, and the detector's own state agrees with the last one.
+        #[test]
+        fn events_alternate_and_match_state(
+            steps in proptest::collection::vec((0u64..30_000, 0usize..60, 0usize..60), 1..80)
+        ) {
+            let mut d = detector();
+            let mut now = 0;
+            let mut partitioned = false;
+            for (dt, reachable, known) in steps {
+                now += dt;
+                d.observe(t(now), reachable, known);
+                while let Some(e) = d.poll_event() {
+                    match e {
+                        PartitionEvent::Detected { reachable, known, minority } => {
+                            proptest::prop_assert!(!partitioned);
+                            proptest::prop_assert!(reachable <= known);
+                            proptest::prop_assert_eq!(minority, 2 * reachable < known);
+                            partitioned = true;
+                        }
+                        PartitionEvent::Healed { .. } => {
+                            proptest::prop_assert!(partitioned);
+                            partitioned = false;
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(d.is_partitioned(), partitioned);
+                // The next deadline is strictly ahead: anything due has already fired.
+                if let Some(wake) = d.poll_timeout() {
+                    proptest::prop_assert!(wake > t(now), "a deadline is always in the future");
+                }
+            }
+        }
+    }
+
     #[test]
     fn validate_names_the_bad_field() {
         assert_eq!(PartitionConfig::default().validate(), Ok(()));

@@ -528,6 +528,38 @@ mod tests {
         assert_eq!(d.sample_count(), 1);
     }
 
+    proptest::proptest! {
+        /// Any arrival history gives a finite, non-negative phi that never falls as silence
+        /// grows, and `unavailable_at` agrees with `is_available`.
+        #[test]
+        fn phi_is_finite_and_monotone_for_any_history(
+            gaps in proptest::collection::vec(0u64..5_000_000, 0..60),
+            probes in proptest::collection::vec(0u64..60_000_000, 1..20),
+        ) {
+            let mut d = PhiDetector::new(&PhiConfig::lan());
+            let mut now = 0u64;
+            for g in gaps {
+                now += g;
+                d.heartbeat(Timestamp::from_micros(now));
+            }
+            let mut probes = probes;
+            probes.sort_unstable();
+            let mut prev = 0.0;
+            for p in probes {
+                let phi = d.phi(Timestamp::from_micros(now + p));
+                proptest::prop_assert!(phi.is_finite() && phi >= 0.0);
+                proptest::prop_assert!(phi >= prev);
+                prev = phi;
+            }
+            if let Some(at) = d.unavailable_at() {
+                proptest::prop_assert!(!d.is_available(at));
+                if at.as_micros() > now {
+                    proptest::prop_assert!(d.is_available(Timestamp::from_micros(at.as_micros() - 1)));
+                }
+            }
+        }
+    }
+
     #[test]
     fn validate_names_the_bad_field() {
         assert_eq!(PhiConfig::lan().validate(), Ok(()));
