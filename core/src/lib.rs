@@ -47,14 +47,19 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod awareness;
 mod config;
+pub mod detector;
 mod dissemination;
 mod error;
 pub(crate) mod hash;
 mod id;
 pub mod membership;
 mod node;
+pub mod observers;
+pub mod partition;
 mod stats;
+pub mod suspicion;
 mod time;
 mod timer;
 pub mod wire;
@@ -63,10 +68,12 @@ pub mod wire;
 mod tests;
 
 pub use config::Config;
+pub use detector::{PhiConfig, PhiDetector};
 pub use dissemination::retransmit_limit;
 pub use error::{CommandError, ConfigError, PacketError};
 pub use id::NodeId;
 pub use membership::{Member, MemberInfo, MemberState, Tags, Update};
 pub use node::{Event, Identity, Node, Transmit};
+pub use partition::{PartitionConfig, PartitionDetector, PartitionEvent};
 pub use stats::Stats;
 pub use time::Timestamp;

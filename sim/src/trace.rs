@@ -50,8 +50,12 @@ pub fn fingerprint(e: &Event) -> [u64; 4] {
         Event::MemberReaped(id) => [8, id.short(), 0, 0],
         Event::Refuted { incarnation } => [9, *incarnation, 0, 0],
         Event::LeftCluster => [10, 0, 0, 0],
-        #[allow(unreachable_patterns)]
-        _ => [99, 0, 0, 0],
+        Event::PartitionDetected {
+            reachable,
+            known,
+            minority,
+        } => [11, *reachable as u64, *known as u64, u64::from(*minority)],
+        Event::PartitionHealed { reachable, known } => [12, *reachable as u64, *known as u64, 0],
     }
 }
 

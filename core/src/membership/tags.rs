@@ -193,7 +193,10 @@ mod tests {
         t.insert("b", &big).unwrap();
         assert_eq!(t.insert("c", &big), Err(TagError::TooMany));
         let too_long = "x".repeat(MAX_TAG_VALUE + 1);
-        assert!(matches!(t.insert("d", &too_long), Err(TagError::BadValue(_))));
+        assert!(matches!(
+            t.insert("d", &too_long),
+            Err(TagError::BadValue(_))
+        ));
     }
 
     #[test]

@@ -26,9 +26,14 @@ fn join_through_one_seed_gives_everyone_the_full_view() {
     }
     let ev = c.take_events();
     for i in 1..6 {
-        assert!(ev.iter().any(|(j, e)| *j == i && matches!(e, Event::Joined { via, .. } if *via == addr(0))));
+        assert!(ev
+            .iter()
+            .any(|(j, e)| *j == i && matches!(e, Event::Joined { via, .. } if *via == addr(0))));
         // Every node heard of every other node joining exactly once.
-        let joins = ev.iter().filter(|(j, e)| *j == i && matches!(e, Event::MemberJoined(_))).count();
+        let joins = ev
+            .iter()
+            .filter(|(j, e)| *j == i && matches!(e, Event::MemberJoined(_)))
+            .count();
         assert_eq!(joins, 5);
     }
 }
@@ -42,7 +47,10 @@ fn join_retries_the_next_seed_with_backoff() {
     assert!(c.nodes[1].is_joining());
     c.run_for(Duration::from_secs(2));
     assert!(!c.nodes[1].is_joining());
-    assert!(c.take_events().iter().any(|(i, e)| *i == 1 && matches!(e, Event::Joined { via, .. } if *via == addr(0))));
+    assert!(c
+        .take_events()
+        .iter()
+        .any(|(i, e)| *i == 1 && matches!(e, Event::Joined { via, .. } if *via == addr(0))));
 }
 
 #[test]
@@ -50,7 +58,10 @@ fn join_without_seeds_is_a_typed_error() {
     let mut n = node(0, cfg());
     assert_eq!(n.join(Timestamp::ZERO, &[]), Err(CommandError::NoSeeds));
     // Its own address is not a seed.
-    assert_eq!(n.join(Timestamp::ZERO, &[addr(0)]), Err(CommandError::NoSeeds));
+    assert_eq!(
+        n.join(Timestamp::ZERO, &[addr(0)]),
+        Err(CommandError::NoSeeds)
+    );
 }
 
 #[test]
@@ -94,7 +105,9 @@ fn leave_is_seen_as_left_and_the_node_stops() {
     assert!(ev.iter().any(|(i, e)| *i == 3 && *e == Event::LeftCluster));
     for i in [0, 1, 2, 4] {
         assert_eq!(c.nodes[i].member(&id).unwrap().state, MemberState::Left);
-        assert!(ev.iter().any(|(j, e)| *j == i && matches!(e, Event::MemberLeft(m) if m.info.id == id)));
+        assert!(ev
+            .iter()
+            .any(|(j, e)| *j == i && matches!(e, Event::MemberLeft(m) if m.info.id == id)));
     }
     assert!(c.nodes[3].has_left());
     assert_eq!(c.nodes[3].poll_timeout(), None);
@@ -105,7 +118,12 @@ fn leave_is_seen_as_left_and_the_node_stops() {
     assert_eq!(c.nodes[3].set_tag(c.now, "a", "b"), Err(CommandError::Left));
 }
 
-fn packet_from(from: &Node<impl rand_core::RngCore>, to: Option<NodeId>, message: Message, updates: Vec<Update>) -> Vec<u8> {
+fn packet_from(
+    from: &Node<impl rand_core::RngCore>,
+    to: Option<NodeId>,
+    message: Message,
+    updates: Vec<Update>,
+) -> Vec<u8> {
     let p = wire::Packet {
         header: Header {
             cluster: from.config().cluster_hash(),
@@ -147,14 +165,21 @@ fn a_node_refutes_suspicion_of_itself_and_never_raises_anyone_elses_incarnation(
     );
     c.nodes[0].handle_packet(c.now, addr(2), &bytes).unwrap();
     // Node 0 records suspicion but never bumps the subjects' incarnations itself.
-    assert_eq!(c.nodes[0].member(&victim).unwrap().state, MemberState::Suspect);
+    assert_eq!(
+        c.nodes[0].member(&victim).unwrap().state,
+        MemberState::Suspect
+    );
     assert_eq!(c.nodes[0].member(&victim).unwrap().info.incarnation, inc);
     c.run_for(Duration::from_secs(2));
     // Node 1 heard of it and refuted with a higher incarnation; everyone sees it alive again.
     assert!(c.nodes[1].me().incarnation > inc);
     let ev = c.take_events();
-    assert!(ev.iter().any(|(i, e)| *i == 1 && matches!(e, Event::Refuted { .. })));
-    assert!(ev.iter().any(|(i, e)| *i == 0 && matches!(e, Event::MemberRecovered(m) if m.info.id == victim)));
+    assert!(ev
+        .iter()
+        .any(|(i, e)| *i == 1 && matches!(e, Event::Refuted { .. })));
+    assert!(ev
+        .iter()
+        .any(|(i, e)| *i == 0 && matches!(e, Event::MemberRecovered(m) if m.info.id == victim)));
     for n in &c.nodes {
         assert_eq!(n.member(&victim).unwrap().state, MemberState::Alive);
     }
@@ -168,7 +193,11 @@ fn a_restarted_node_rejoins_above_its_previous_incarnation() {
         c.nodes[2].set_tag(c.now, "k", &k.to_string()).unwrap();
     }
     c.run_for(Duration::from_secs(2));
-    let old = c.nodes[0].member(&c.nodes[2].id()).unwrap().info.incarnation;
+    let old = c.nodes[0]
+        .member(&c.nodes[2].id())
+        .unwrap()
+        .info
+        .incarnation;
     assert!(old >= 3);
     // Restart: same identity, no memory, incarnation 0.
     c.nodes[2] = node(2, cfg());
@@ -177,7 +206,10 @@ fn a_restarted_node_rejoins_above_its_previous_incarnation() {
     let id = c.nodes[2].id();
     assert!(c.nodes[2].me().incarnation > old);
     for n in &c.nodes {
-        assert_eq!(n.member(&id).unwrap().info.incarnation, c.nodes[2].me().incarnation);
+        assert_eq!(
+            n.member(&id).unwrap().info.incarnation,
+            c.nodes[2].me().incarnation
+        );
         assert_eq!(n.member(&id).unwrap().info.tags.get("k"), None);
     }
 }
@@ -188,11 +220,20 @@ fn foreign_and_misaddressed_packets_are_dropped_and_counted() {
     joined(&mut c, 2);
     let other = node(1, cfg().with_cluster_name("other"));
     let bytes = packet_from(&other, None, Message::Gossip, vec![]);
-    assert_eq!(c.nodes[0].handle_packet(c.now, addr(1), &bytes), Err(PacketError::WrongCluster));
+    assert_eq!(
+        c.nodes[0].handle_packet(c.now, addr(1), &bytes),
+        Err(PacketError::WrongCluster)
+    );
     let bytes = packet_from(&c.nodes[1], Some(NodeId([9; 16])), Message::Gossip, vec![]);
-    assert_eq!(c.nodes[0].handle_packet(c.now, addr(1), &bytes), Err(PacketError::WrongRecipient));
+    assert_eq!(
+        c.nodes[0].handle_packet(c.now, addr(1), &bytes),
+        Err(PacketError::WrongRecipient)
+    );
     let bytes = packet_from(&c.nodes[0], None, Message::Gossip, vec![]);
-    assert_eq!(c.nodes[0].handle_packet(c.now, addr(1), &bytes), Err(PacketError::FromSelf));
+    assert_eq!(
+        c.nodes[0].handle_packet(c.now, addr(1), &bytes),
+        Err(PacketError::FromSelf)
+    );
     let s = c.nodes[0].stats();
     assert_eq!(s.dropped_for(&PacketError::WrongCluster), 1);
     assert_eq!(s.dropped_for(&PacketError::WrongRecipient), 1);
@@ -230,9 +271,17 @@ fn early_timeouts_are_harmless() {
 }
 
 /// Everything observable about a node's protocol state.
-fn fingerprint(n: &Node<rand_chacha::ChaCha8Rng>) -> (Vec<u8>, MemberInfo, usize, usize, Vec<Member>) {
+fn fingerprint(
+    n: &Node<rand_chacha::ChaCha8Rng>,
+) -> (Vec<u8>, MemberInfo, usize, usize, Vec<Member>) {
     let s = n.stats();
-    (n.view_digest(), n.me().clone(), s.queued_updates, s.live_members, n.members().cloned().collect())
+    (
+        n.view_digest(),
+        n.me().clone(),
+        s.queued_updates,
+        s.live_members,
+        n.members().cloned().collect(),
+    )
 }
 
 proptest! {

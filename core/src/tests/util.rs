@@ -87,7 +87,8 @@ impl Cluster {
                 Some(t) if t <= end => {
                     self.now = self.now.max(t);
                     for i in 0..self.nodes.len() {
-                        if self.up[i] && self.nodes[i].poll_timeout().is_some_and(|d| d <= self.now) {
+                        if self.up[i] && self.nodes[i].poll_timeout().is_some_and(|d| d <= self.now)
+                        {
                             self.nodes[i].handle_timeout(self.now);
                             self.drain(i);
                         }

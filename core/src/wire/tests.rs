@@ -36,14 +36,16 @@ pub(crate) fn arb_info() -> impl Strategy<Value = MemberInfo> {
         any::<u64>(),
         arb_tags(),
     )
-        .prop_map(|(id, name, gossip_addr, rpc_addr, incarnation, tags)| MemberInfo {
-            id,
-            name: BoundedString::new(name).unwrap(),
-            gossip_addr,
-            rpc_addr,
-            incarnation,
-            tags,
-        })
+        .prop_map(
+            |(id, name, gossip_addr, rpc_addr, incarnation, tags)| MemberInfo {
+                id,
+                name: BoundedString::new(name).unwrap(),
+                gossip_addr,
+                rpc_addr,
+                incarnation,
+                tags,
+            },
+        )
 }
 
 fn arb_state() -> impl Strategy<Value = MemberState> {
@@ -83,7 +85,8 @@ fn arb_entries() -> impl Strategy<Value = BoundedVec<SyncEntry, MAX_SYNC_ENTRIES
 fn arb_digest() -> impl Strategy<Value = BoundedVec<u8, DIGEST_BYTES>> {
     prop_oneof![
         Just(BoundedVec::new()),
-        proptest::collection::vec(any::<u8>(), DIGEST_BYTES).prop_map(|v| BoundedVec::try_from_vec(v).unwrap()),
+        proptest::collection::vec(any::<u8>(), DIGEST_BYTES)
+            .prop_map(|v| BoundedVec::try_from_vec(v).unwrap()),
     ]
 }
 
@@ -93,17 +96,24 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
         Just(Message::Join),
         any::<u32>().prop_map(|seq| Message::Ping { seq }),
         any::<u32>().prop_map(|seq| Message::Ack { seq }),
-        (any::<u32>(), arb_id(), arb_addr()).prop_map(|(seq, target, addr)| Message::PingReq { seq, target, addr }),
-        (any::<u32>(), arb_id(), any::<bool>()).prop_map(|(seq, target, ok)| Message::IndirectAck { seq, target, ok }),
-        (any::<u32>(), arb_digest()).prop_map(|(seq, digest)| Message::Sync { seq, digest }),
-        (any::<u32>(), arb_digest(), arb_entries(), any::<bool>()).prop_map(|(seq, digest, entries, last)| {
-            Message::SyncReply {
-                seq,
-                digest,
-                entries,
-                last,
-            }
+        (any::<u32>(), arb_id(), arb_addr()).prop_map(|(seq, target, addr)| Message::PingReq {
+            seq,
+            target,
+            addr
         }),
+        (any::<u32>(), arb_id(), any::<bool>())
+            .prop_map(|(seq, target, ok)| Message::IndirectAck { seq, target, ok }),
+        (any::<u32>(), arb_digest()).prop_map(|(seq, digest)| Message::Sync { seq, digest }),
+        (any::<u32>(), arb_digest(), arb_entries(), any::<bool>()).prop_map(
+            |(seq, digest, entries, last)| {
+                Message::SyncReply {
+                    seq,
+                    digest,
+                    entries,
+                    last,
+                }
+            }
+        ),
         arb_entries().prop_map(|entries| Message::SyncPush { entries }),
     ]
 }

@@ -91,7 +91,11 @@ fn incremental_digest_matches_recomputation_and_live_index_stays_consistent() {
         t.remove(&NodeId([i; 16]));
     }
     assert_eq!(t.digest_bytes(), t.recomputed_digest());
-    let live: Vec<_> = t.iter().filter(|m| m.state.is_live() && m.info.id != NodeId([0; 16])).map(|m| m.info.id).collect();
+    let live: Vec<_> = t
+        .iter()
+        .filter(|m| m.state.is_live() && m.info.id != NodeId([0; 16]))
+        .map(|m| m.info.id)
+        .collect();
     let mut peers = t.live_peers().to_vec();
     peers.sort();
     assert_eq!(peers, live);

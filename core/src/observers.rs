@@ -1,0 +1,217 @@
+//! Who watches whom: observer assignment on a hash ring.
+//!
+//! **Rule: a member's observers are the `k` members that follow it on a ring ordered by a
+//! hash of their ids; everyone watches everyone when there are at most `k + 1` members.**
+//! Every node computes the same assignment from the same member set, with no coordination, so
+//! each subject gets exactly `min(k, n − 1)` observers and each member watches exactly
+//! `min(k, n − 1)` subjects: monitoring load is constant per member, not O(n) as with
+//! all-to-all heartbeats. Joins and departures move only the `k` neighbours around the change.
+//!
+//! The ring position is a mix of [`NodeId::short`] (see [`ring_position`]), so ids that happen
+//! to be sequential or share a prefix still spread evenly; ties (a 64-bit collision) fall back
+//! to the full id, so the order is total and deterministic.
+//!
+//! Which members to put on the ring is the node's choice; the intent is alive and suspect
+//! members (a suspect must keep its observers, or nobody would see it recover). A subject that
+//! is not on the ring still gets the `k` members that follow where it would sit, so a member
+//! the node just learned about is watched before the ring is rebuilt.
+//!
+//! Build an [`ObserverRing`] once per membership change (O(n log n)); each query is then a
+//! binary search plus `k` steps, O(log n + k).
+
+use crate::NodeId;
+
+/// Where `id` sits on the ring: a 64-bit mix of its short digest.
+pub fn ring_position(id: &NodeId) -> u64 {
+    crate::hash::mix64(id.short())
+}
+
+/// A sorted, deduplicated snapshot of the members that observe each other.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObserverRing {
+    /// `(ring_position, id)`, ascending, no duplicates.
+    ring: Vec<(u64, NodeId)>,
+}
+
+impl ObserverRing {
+    /// A ring over `members`, in any order; duplicates are ignored.
+    pub fn new(members: impl IntoIterator<Item = NodeId>) -> Self {
+        let mut ring: Vec<(u64, NodeId)> = members
+            .into_iter()
+            .map(|id| (ring_position(&id), id))
+            .collect();
+        ring.sort_unstable();
+        ring.dedup();
+        ObserverRing { ring }
+    }
+
+    /// How many members are on the ring.
+    pub fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Whether the ring has no members.
+    pub fn is_empty(&self) -> bool {
+        self.ring.is_empty()
+    }
+
+    /// Whether `id` is on the ring.
+    pub fn contains(&self, id: &NodeId) -> bool {
+        self.index_of(id).is_some()
+    }
+
+    /// The members in ring order.
+    pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.ring.iter().map(|&(_, id)| id)
+    }
+
+    fn index_of(&self, id: &NodeId) -> Option<usize> {
+        self.ring.binary_search(&(ring_position(id), *id)).ok()
+    }
+
+    /// The members that watch `subject`: its `k` successors on the ring, nearest first, never
+    /// `subject` itself. `min(k, n − 1)` of them if `subject` is on the ring, `min(k, n)` if not.
+    pub fn observers_of(&self, subject: &NodeId, k: usize) -> Vec<NodeId> {
+        let n = self.ring.len();
+        let key = (ring_position(subject), *subject);
+        // First entry strictly after the subject's place.
+        let start = self.ring.partition_point(|e| *e <= key);
+        let on_ring = start > 0 && self.ring[start - 1] == key;
+        let count = k.min(if on_ring { n - 1 } else { n });
+        (0..count).map(|i| self.ring[(start + i) % n].1).collect()
+    }
+
+    /// The members `me` must watch: those whose `k` successors include `me`, i.e. its `k`
+    /// predecessors on the ring, nearest first. Empty if `me` is not on the ring. Agrees with
+    /// [`observers_of`](Self::observers_of): `s` is in `subjects_of(me)` exactly when `me` is in
+    /// `observers_of(s)`.
+    pub fn subjects_of(&self, me: &NodeId, k: usize) -> Vec<NodeId> {
+        let Some(i) = self.index_of(me) else {
+            return Vec::new();
+        };
+        let n = self.ring.len();
+        let count = k.min(n - 1);
+        (1..=count).map(|j| self.ring[(i + n - j) % n].1).collect()
+    }
+}
+
+/// [`ObserverRing::observers_of`] over an unsorted member list. Builds the ring (O(n log n));
+/// keep an [`ObserverRing`] when asking more than once per membership change.
+pub fn observers_of(subject: &NodeId, members: &[NodeId], k: usize) -> Vec<NodeId> {
+    ObserverRing::new(members.iter().copied()).observers_of(subject, k)
+}
+
+/// [`ObserverRing::subjects_of`] over an unsorted member list. Builds the ring (O(n log n)).
+pub fn subjects_of(me: &NodeId, members: &[NodeId], k: usize) -> Vec<NodeId> {
+    ObserverRing::new(members.iter().copied()).subjects_of(me, k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: usize) -> Vec<NodeId> {
+        (0..n)
+            .map(|i| NodeId::from_name(&format!("node-{i}")))
+            .collect()
+    }
+
+    #[test]
+    fn each_member_has_exactly_min_k_n_minus_one_distinct_observers() {
+        for n in 0..=12 {
+            let members = ids(n);
+            let ring = ObserverRing::new(members.iter().copied());
+            for k in 0..=6 {
+                let mut watched = vec![0usize; n];
+                for (i, m) in members.iter().enumerate() {
+                    let obs = ring.observers_of(m, k);
+                    assert_eq!(obs.len(), k.min(n.saturating_sub(1)), "n={n} k={k}");
+                    assert!(!obs.contains(m), "a member never observes itself");
+                    let mut sorted = obs.clone();
+                    sorted.sort();
+                    sorted.dedup();
+                    assert_eq!(sorted.len(), obs.len(), "observers are distinct");
+                    let subj = ring.subjects_of(m, k);
+                    assert_eq!(subj.len(), k.min(n.saturating_sub(1)), "balanced load");
+                    watched[i] = subj.len();
+                }
+                assert!(watched.iter().all(|&w| w == k.min(n.saturating_sub(1))));
+            }
+        }
+    }
+
+    #[test]
+    fn observers_and_subjects_agree() {
+        for n in 1..=12 {
+            let members = ids(n);
+            let ring = ObserverRing::new(members.iter().copied());
+            for k in 0..=6 {
+                for s in &members {
+                    for me in &members {
+                        let watches = ring.subjects_of(me, k).contains(s);
+                        let observed_by = ring.observers_of(s, k).contains(me);
+                        assert_eq!(watches, observed_by, "n={n} k={k}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn small_clusters_watch_everyone() {
+        let members = ids(4);
+        for m in &members {
+            let mut obs = observers_of(m, &members, 3);
+            obs.sort();
+            let mut others: Vec<NodeId> = members.iter().copied().filter(|x| x != m).collect();
+            others.sort();
+            assert_eq!(obs, others);
+        }
+    }
+
+    #[test]
+    fn assignment_ignores_input_order_and_duplicates() {
+        let members = ids(9);
+        let mut shuffled: Vec<NodeId> = members.iter().rev().copied().collect();
+        shuffled.extend_from_slice(&members[..3]);
+        let a = ObserverRing::new(members.iter().copied());
+        let b = ObserverRing::new(shuffled);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 9);
+        for m in &members {
+            assert_eq!(a.observers_of(m, 3), observers_of(m, &members, 3));
+            assert_eq!(a.subjects_of(m, 3), subjects_of(m, &members, 3));
+        }
+    }
+
+    #[test]
+    fn a_subject_off_the_ring_still_gets_observers() {
+        let members = ids(6);
+        let ring = ObserverRing::new(members.iter().copied());
+        let stranger = NodeId::from_name("newcomer");
+        assert!(!ring.contains(&stranger));
+        assert_eq!(ring.observers_of(&stranger, 3).len(), 3);
+        assert_eq!(ring.observers_of(&stranger, 10).len(), 6);
+        assert!(ring.subjects_of(&stranger, 3).is_empty());
+        let empty = ObserverRing::default();
+        assert!(empty.is_empty());
+        assert!(empty.observers_of(&stranger, 3).is_empty());
+        assert!(empty.subjects_of(&stranger, 3).is_empty());
+    }
+
+    #[test]
+    fn a_join_moves_only_the_neighbours() {
+        let members = ids(30);
+        let before = ObserverRing::new(members.iter().copied());
+        let newcomer = NodeId::from_name("newcomer");
+        let after = ObserverRing::new(members.iter().copied().chain([newcomer]));
+        let changed = members
+            .iter()
+            .filter(|m| before.observers_of(m, 3) != after.observers_of(m, 3))
+            .count();
+        assert_eq!(
+            changed, 3,
+            "only the newcomer's 3 predecessors gain it as an observer"
+        );
+    }
+}

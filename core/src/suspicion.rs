@@ -1,0 +1,309 @@
+//! Lifeguard suspicion timeouts (hashicorp memberlist's `suspicion.go`).
+//!
+//! **Rule: a suspicion's timeout starts long and only independent confirmations shorten it;
+//! only refutation or death clears it.** A member suspected by one observer gets the full
+//! `max` timeout to refute (it may be that observer which is slow or badly connected). Each
+//! *other* member that independently suspects the same subject at the same incarnation is
+//! evidence that the problem is the subject, so the timeout shrinks logarithmically towards
+//! `min`, reaching it after `k` confirmations:
+//!
+//! ```text
+//! timeout(C) = max(min, max − (max − min) · ln(C + 1) / ln(K + 1))
+//! ```
+//!
+//! A confirmation counts only once per observer, the observer that started the suspicion never
+//! confirms its own, and at most `K` are stored (the set is bounded however much gossip
+//! arrives). A [`Suspicion`] has no "clear": the node drops it when the subject refutes (gossips
+//! a higher incarnation) or when it declares the subject failed at [`Suspicion::deadline`].
+//!
+//! [`suspicion_bounds`] and [`confirmations_wanted`] derive `min`, `max` and `K` from the
+//! cluster size as memberlist does, so bigger clusters (where gossip takes longer to reach
+//! the subject) allow more time to refute.
+
+use crate::{NodeId, Timestamp};
+use core::time::Duration;
+
+/// The most confirmations a suspicion ever waits for, whatever `k` is asked for. Keeps the
+/// confirmer set small and bounded; memberlist's default asks for 2 (4 − 2).
+pub const MAX_CONFIRMATIONS: u32 = 32;
+
+/// One member's suspicion of one subject, from the moment it started.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suspicion {
+    started: Timestamp,
+    min: Duration,
+    max: Duration,
+    k: u32,
+    suspecter: NodeId,
+    /// Independent confirmers, in arrival order; never more than `k`, never the suspecter.
+    confirmers: Vec<NodeId>,
+    deadline: Timestamp,
+}
+
+impl Suspicion {
+    /// A suspicion that started at `now`, raised by `first_by` (this node, or the member whose
+    /// gossip told us). It expires `max` after `now` unless confirmed; with `k_confirmations`
+    /// of 0 (too few members to confirm) it expires after `min`. A `max` below `min` is treated
+    /// as `min`, and `k_confirmations` is capped at [`MAX_CONFIRMATIONS`].
+    pub fn new(
+        now: Timestamp,
+        min: Duration,
+        max: Duration,
+        k_confirmations: u32,
+        first_by: NodeId,
+    ) -> Self {
+        let max = max.max(min);
+        let k = k_confirmations.min(MAX_CONFIRMATIONS);
+        Suspicion {
+            started: now,
+            min,
+            max,
+            k,
+            suspecter: first_by,
+            confirmers: Vec::new(),
+            deadline: now + suspicion_timeout(min, max, 0, k),
+        }
+    }
+
+    /// Records that `by` also suspects the subject. Returns true if it counted, in which case
+    /// the deadline moved earlier (the node should re-arm its timer); false if `by` is the
+    /// original suspecter or already confirmed, if `k` confirmations are already in, or if the
+    /// suspicion had already expired at `now`.
+    pub fn confirm(&mut self, now: Timestamp, by: NodeId) -> bool {
+        if now >= self.deadline || self.confirmations() >= self.k {
+            return false;
+        }
+        if by == self.suspecter || self.confirmers.contains(&by) {
+            return false;
+        }
+        self.confirmers.push(by);
+        self.deadline = self.started + self.timeout();
+        true
+    }
+
+    /// When the subject should be declared failed if it has not refuted by then.
+    pub fn deadline(&self) -> Timestamp {
+        self.deadline
+    }
+
+    /// The current total timeout (from the start, not from now).
+    pub fn timeout(&self) -> Duration {
+        suspicion_timeout(self.min, self.max, self.confirmations(), self.k)
+    }
+
+    /// Whether the deadline has passed at `now`.
+    pub fn is_expired(&self, now: Timestamp) -> bool {
+        now >= self.deadline
+    }
+
+    /// Time left until the deadline, zero once expired.
+    pub fn remaining(&self, now: Timestamp) -> Duration {
+        self.deadline.saturating_since(now)
+    }
+
+    /// Independent confirmations counted so far (at most `k`).
+    pub fn confirmations(&self) -> u32 {
+        // At most MAX_CONFIRMATIONS entries, so this never truncates.
+        u32::try_from(self.confirmers.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Whether `id` has counted towards this suspicion (as suspecter or confirmer). The node
+    /// can use it to avoid re-gossiping a confirmation it already has.
+    pub fn is_known_suspecter(&self, id: NodeId) -> bool {
+        id == self.suspecter || self.confirmers.contains(&id)
+    }
+
+    /// When the suspicion started.
+    pub fn started(&self) -> Timestamp {
+        self.started
+    }
+
+    /// Who raised it first.
+    pub fn suspecter(&self) -> NodeId {
+        self.suspecter
+    }
+}
+
+/// Lifeguard's timeout after `confirmations` of `k`: `max` with none, `min` with `k` (or when
+/// `k` is 0), logarithmic in between, never below `min` and never above `max` (a `max` below
+/// `min` counts as `min`). Rounded down to the microsecond, like memberlist rounds to the ms.
+pub fn suspicion_timeout(min: Duration, max: Duration, confirmations: u32, k: u32) -> Duration {
+    let max = max.max(min);
+    if k == 0 || confirmations >= k {
+        return min;
+    }
+    let frac = f64::from(confirmations).ln_1p() / f64::from(k).ln_1p();
+    let span = max.saturating_sub(min);
+    let span_us = u64::try_from(span.as_micros()).unwrap_or(u64::MAX);
+    // `as` saturates; frac is in [0, 1), so cut ≤ span.
+    let cut = ((frac * span_us as f64).ceil() as u64).min(span_us);
+    max.saturating_sub(Duration::from_micros(cut)).max(min)
+}
+
+/// memberlist's suspicion bounds for a cluster of `n_members`:
+/// `min = suspicion_mult · max(1, log10(n)) · probe_interval`, `max = max_mult · min`.
+///
+/// The log10 factor grows the timeout with the time gossip needs to reach the subject so it
+/// can refute. memberlist's LAN defaults are `probe_interval` 1 s, `suspicion_mult` 4,
+/// `max_mult` 6. A `max_mult` of 0 is treated as 1. Saturates instead of overflowing.
+pub fn suspicion_bounds(
+    n_members: usize,
+    probe_interval: Duration,
+    suspicion_mult: u32,
+    max_mult: u32,
+) -> (Duration, Duration) {
+    let scale = (n_members.max(1) as f64).log10().max(1.0);
+    let probe_us = u64::try_from(probe_interval.as_micros()).unwrap_or(u64::MAX) as f64;
+    let min_us = (probe_us * f64::from(suspicion_mult) * scale).floor();
+    // `as` saturates at u64::MAX and maps NaN to 0; neither arises here but neither panics.
+    let min = Duration::from_micros(min_us as u64);
+    (min, min.saturating_mul(max_mult.max(1)))
+}
+
+/// How many independent confirmations to wait for (memberlist: `suspicion_mult − 2`), or 0 when
+/// the cluster is too small to supply them: neither the subject nor the suspecter can confirm,
+/// so only `n_members − 2` members are able to. With 0 the suspicion simply uses `min`.
+pub fn confirmations_wanted(n_members: usize, suspicion_mult: u32) -> u32 {
+    let k = suspicion_mult.saturating_sub(2).min(MAX_CONFIRMATIONS);
+    let possible = n_members.saturating_sub(2);
+    if possible < k as usize {
+        0
+    } else {
+        k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> NodeId {
+        NodeId([n; 16])
+    }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    fn start() -> Timestamp {
+        Timestamp::from_millis(10_000)
+    }
+
+    fn suspicion(k: u32) -> Suspicion {
+        Suspicion::new(start(), secs(5), secs(30), k, id(1))
+    }
+
+    #[test]
+    fn unconfirmed_suspicion_waits_the_full_max() {
+        let s = suspicion(3);
+        assert_eq!(s.deadline(), start() + secs(30));
+        assert_eq!(s.confirmations(), 0);
+        assert!(!s.is_expired(start() + secs(29)));
+        assert!(s.is_expired(start() + secs(30)));
+        assert_eq!(s.remaining(start() + secs(10)), secs(20));
+    }
+
+    #[test]
+    fn timeout_shrinks_with_each_independent_confirmation() {
+        let mut s = suspicion(3);
+        let mut prev = s.deadline();
+        for by in 2..=4 {
+            assert!(s.confirm(start() + secs(1), id(by)));
+            assert!(s.deadline() < prev, "confirmation {by} did not shorten it");
+            prev = s.deadline();
+        }
+        // ln(2)/ln(4) = 0.5 of the span after one confirmation.
+        assert_eq!(
+            suspicion_timeout(secs(5), secs(30), 1, 3),
+            Duration::from_millis(17_500)
+        );
+        assert_eq!(s.deadline(), start() + secs(5));
+    }
+
+    #[test]
+    fn never_below_min_even_past_k_confirmations() {
+        let mut s = suspicion(2);
+        assert!(s.confirm(start(), id(2)));
+        assert!(s.confirm(start(), id(3)));
+        assert!(!s.confirm(start(), id(4)), "k already reached");
+        assert_eq!(s.confirmations(), 2);
+        assert_eq!(s.timeout(), secs(5));
+        for c in 0..100 {
+            assert!(suspicion_timeout(secs(5), secs(30), c, 7) >= secs(5));
+            assert!(suspicion_timeout(secs(5), secs(30), c, 7) <= secs(30));
+        }
+    }
+
+    #[test]
+    fn duplicate_and_self_confirmations_are_ignored() {
+        let mut s = suspicion(3);
+        assert!(
+            !s.confirm(start(), id(1)),
+            "the suspecter cannot confirm itself"
+        );
+        assert!(s.confirm(start(), id(2)));
+        let after_one = s.deadline();
+        assert!(!s.confirm(start() + secs(1), id(2)), "same observer twice");
+        assert_eq!(s.deadline(), after_one);
+        assert_eq!(s.confirmations(), 1);
+        assert!(s.is_known_suspecter(id(1)) && s.is_known_suspecter(id(2)));
+        assert!(!s.is_known_suspecter(id(3)));
+    }
+
+    #[test]
+    fn confirmations_after_expiry_do_not_count() {
+        let mut s = suspicion(3);
+        assert!(!s.confirm(start() + secs(30), id(2)));
+        assert_eq!(s.confirmations(), 0);
+    }
+
+    #[test]
+    fn zero_k_uses_min_and_bad_bounds_do_not_panic() {
+        assert_eq!(suspicion(0).deadline(), start() + secs(5));
+        let s = Suspicion::new(start(), secs(9), secs(1), 2, id(1));
+        assert_eq!(
+            s.deadline(),
+            start() + secs(9),
+            "max below min counts as min"
+        );
+        let s = Suspicion::new(
+            Timestamp::MAX,
+            Duration::MAX,
+            Duration::MAX,
+            u32::MAX,
+            id(1),
+        );
+        assert_eq!(s.deadline(), Timestamp::MAX);
+        let mut s = Suspicion::new(start(), secs(1), secs(2), u32::MAX, id(0));
+        for n in 1..=255u8 {
+            s.confirm(start(), id(n));
+        }
+        assert_eq!(
+            s.confirmations(),
+            MAX_CONFIRMATIONS,
+            "the confirmer set is bounded"
+        );
+    }
+
+    #[test]
+    fn bounds_scale_with_log10_of_cluster_size() {
+        // Small clusters use a scale of 1.
+        for n in [0, 1, 5, 10] {
+            assert_eq!(suspicion_bounds(n, secs(1), 4, 6), (secs(4), secs(24)));
+        }
+        assert_eq!(suspicion_bounds(100, secs(1), 4, 6), (secs(8), secs(48)));
+        assert_eq!(suspicion_bounds(1000, secs(1), 4, 6), (secs(12), secs(72)));
+        let (min, max) = suspicion_bounds(usize::MAX, Duration::MAX, u32::MAX, u32::MAX);
+        assert!(min <= max);
+        assert_eq!(suspicion_bounds(10, secs(1), 4, 0), (secs(4), secs(4)));
+    }
+
+    #[test]
+    fn small_clusters_want_no_confirmations() {
+        assert_eq!(confirmations_wanted(50, 4), 2);
+        assert_eq!(confirmations_wanted(4, 4), 2);
+        assert_eq!(confirmations_wanted(3, 4), 0);
+        assert_eq!(confirmations_wanted(1, 4), 0);
+        assert_eq!(confirmations_wanted(100, 1), 0);
+    }
+}
