@@ -56,11 +56,6 @@ impl TimerTable {
         self.deadlines[timer.index()] = None;
     }
 
-    /// The deadline of `timer`, if armed.
-    pub fn get(&self, timer: Timer) -> Option<Timestamp> {
-        self.deadlines[timer.index()]
-    }
-
     /// Whether `timer` is armed and due at `now`; if so it is disarmed.
     pub fn take_expired(&mut self, timer: Timer, now: Timestamp) -> bool {
         match self.deadlines[timer.index()] {

@@ -21,3 +21,17 @@ pub mod trace;
 
 pub use cluster::{Sim, SimConfig};
 pub use network::LinkConfig;
+
+/// The seed a test should use: `SIM_SEED` from the environment if set, else `default`.
+pub fn test_seed(default: u64) -> u64 {
+    std::env::var("SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Fails a simulation test, printing how to reproduce it.
+#[track_caller]
+pub fn fail(seed: u64, what: &str) -> ! {
+    panic!("{what}\nreproduce with: SIM_SEED={seed} cargo test -p shoal-sim")
+}

@@ -180,7 +180,7 @@ pub fn converge(opts: &ScenarioOpts) -> ConvergeReport {
     let mut out = Vec::new();
     let mut full = vec![false; n];
     let mut full_count = 0usize;
-    let mut update = |sim: &Sim, i: usize, full: &mut Vec<bool>, count: &mut usize| {
+    let update = |sim: &Sim, i: usize, full: &mut Vec<bool>, count: &mut usize| {
         let is_full = sim.node(i).is_some_and(|x| x.live_members() == n);
         if is_full != full[i] {
             full[i] = is_full;
