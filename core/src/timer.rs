@@ -72,3 +72,99 @@ impl TimerTable {
         self.deadlines.iter().flatten().min().copied()
     }
 }
+
+/// Per-key deadlines indexed by `(deadline, key)`, so the earliest is found in O(log n) and
+/// `poll_timeout` never scans members (memberlist's `endpoint/deadline`).
+#[derive(Clone, Debug)]
+pub struct DeadlineIndex<K: Ord + Copy> {
+    by_time: std::collections::BTreeSet<(Timestamp, K)>,
+    by_key: std::collections::BTreeMap<K, Timestamp>,
+}
+
+impl<K: Ord + Copy> Default for DeadlineIndex<K> {
+    fn default() -> Self {
+        DeadlineIndex {
+            by_time: Default::default(),
+            by_key: Default::default(),
+        }
+    }
+}
+
+impl<K: Ord + Copy> DeadlineIndex<K> {
+    /// Sets (or moves) `key`'s deadline.
+    pub fn set(&mut self, key: K, at: Timestamp) {
+        if let Some(old) = self.by_key.insert(key, at) {
+            self.by_time.remove(&(old, key));
+        }
+        self.by_time.insert((at, key));
+    }
+
+    /// Clears `key`'s deadline.
+    pub fn remove(&mut self, key: &K) {
+        if let Some(old) = self.by_key.remove(key) {
+            self.by_time.remove(&(old, *key));
+        }
+    }
+
+    /// `key`'s deadline, if set.
+    pub fn get(&self, key: &K) -> Option<Timestamp> {
+        self.by_key.get(key).copied()
+    }
+
+    /// The earliest deadline.
+    pub fn next(&self) -> Option<Timestamp> {
+        self.by_time.first().map(|(t, _)| *t)
+    }
+
+    /// Removes and returns every key due at `now`, earliest first.
+    pub fn pop_expired(&mut self, now: Timestamp) -> Vec<K> {
+        let mut out = Vec::new();
+        while let Some(&(t, k)) = self.by_time.first() {
+            if t > now {
+                break;
+            }
+            self.by_time.pop_first();
+            self.by_key.remove(&k);
+            out.push(k);
+        }
+        out
+    }
+
+    /// Number of keys with a deadline.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Whether no key has a deadline.
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadline_index_orders_moves_and_pops() {
+        let mut d = DeadlineIndex::default();
+        d.set(1u32, Timestamp::from_millis(30));
+        d.set(2u32, Timestamp::from_millis(10));
+        d.set(1u32, Timestamp::from_millis(5));
+        assert_eq!(d.next(), Some(Timestamp::from_millis(5)));
+        assert_eq!(d.pop_expired(Timestamp::from_millis(10)), vec![1, 2]);
+        assert!(d.is_empty());
+        d.set(3u32, Timestamp::from_millis(50));
+        d.remove(&3);
+        assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn timer_table_takes_only_expired_timers() {
+        let mut t = TimerTable::default();
+        t.set(Timer::Gossip, Timestamp::from_millis(10));
+        assert!(!t.take_expired(Timer::Gossip, Timestamp::from_millis(9)));
+        assert!(t.take_expired(Timer::Gossip, Timestamp::from_millis(10)));
+        assert_eq!(t.next(), None);
+    }
+}
