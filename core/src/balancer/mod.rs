@@ -601,7 +601,11 @@ fn pick<R: RngCore + ?Sized>(
                     return Some(s);
                 }
             }
-            None
+            // Weighted positions may keep landing on the same unavailable heavy worker: fall
+            // back to the first available one in list order after the cursor.
+            let start = (list.cursor % n as u64) as usize;
+            let (tail, head) = list.slots.split_at(start);
+            head.iter().chain(tail).copied().find(|&s| ok(s))
         }
         Strategy::Random => {
             for _ in 0..3 {
