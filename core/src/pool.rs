@@ -254,6 +254,9 @@ pub struct WorkerStats {
     pub latency: Duration,
 }
 
+/// `Hot::ewma_at` before any sample.
+const NEVER: Timestamp = Timestamp::MAX;
+
 /// What selection reads for each worker, packed together so a scan over 100 candidates stays
 /// in a few cache lines.
 #[derive(Clone, Copy, Debug)]
@@ -264,8 +267,9 @@ pub(crate) struct Hot {
     pub(crate) blocked_until: Timestamp,
     /// Peak-EWMA estimate in microseconds.
     pub(crate) ewma_us: f64,
-    /// When the estimate was last updated; `None` before the first sample (no decay).
-    pub(crate) ewma_at: Option<Timestamp>,
+    /// When the estimate was last updated; [`NEVER`] before the first sample (no decay).
+    /// A sentinel rather than an `Option` keeps `Hot` at 32 bytes.
+    pub(crate) ewma_at: Timestamp,
 }
 
 impl Hot {
@@ -275,7 +279,7 @@ impl Hot {
             weight: 1,
             blocked_until: Timestamp::ZERO,
             ewma_us: default_rtt.as_secs_f64() * 1e6,
-            ewma_at: None,
+            ewma_at: NEVER,
         }
     }
 
@@ -288,16 +292,12 @@ impl Hot {
     /// The latency estimate at `now`, decayed towards zero since the last sample.
     #[inline]
     pub(crate) fn ewma_at_now(&self, now: Timestamp, inv_tau_us: f64) -> f64 {
-        match self.ewma_at {
-            None => self.ewma_us,
-            Some(at) => {
-                let idle = now.as_micros().saturating_sub(at.as_micros()) as f64;
-                if idle == 0.0 {
-                    self.ewma_us
-                } else {
-                    self.ewma_us * (-idle * inv_tau_us).exp()
-                }
-            }
+        // Also covers NEVER: `now` is never after it, so there is no decay.
+        let idle = now.as_micros().saturating_sub(self.ewma_at.as_micros());
+        if idle == 0 {
+            self.ewma_us
+        } else {
+            self.ewma_us * (-(idle as f64) * inv_tau_us).exp()
         }
     }
 
@@ -623,14 +623,11 @@ fn observe(hot: &mut Hot, sample_us: f64, now: Timestamp, inv_tau_us: f64) {
     hot.ewma_us = if sample_us > prev {
         sample_us
     } else {
-        let elapsed = match hot.ewma_at {
-            None => 0.0,
-            Some(at) => now.as_micros().saturating_sub(at.as_micros()) as f64,
-        };
+        let elapsed = now.as_micros().saturating_sub(hot.ewma_at.as_micros()) as f64;
         let w = (-elapsed * inv_tau_us).exp();
         prev * w + sample_us * (1.0 - w)
     };
-    hot.ewma_at = Some(now);
+    hot.ewma_at = now;
 }
 
 /// Recomputes the one field selection reads from the ejection and connection state.

@@ -635,23 +635,21 @@ fn pick<R: RngCore + ?Sized>(
             None
         }
         Strategy::LeastConnections => {
+            // Two plain loops rather than a chained iterator: this scan is the hot path.
             let start = below(rng, n as u64) as usize;
-            let mut best: Option<(u32, u64, u64)> = None;
-            let (tail, head) = list.slots.split_at(start);
-            for &s in head.iter().chain(tail) {
-                let h = &hot[s as usize];
-                if !h.eligible(now, max) {
-                    continue;
+            let mut best = LcBest::default();
+            if list.uniform {
+                if let Some(s) = best.scan_uniform(&list.slots[start..], hot, now, max) {
+                    return Some(s);
                 }
-                let load = u64::from(h.in_flight) + 1;
-                let w = u64::from(h.weight);
-                match best {
-                    // load/w < best_load/best_w, in integers.
-                    Some((_, bl, bw)) if load * bw >= bl * w => {}
-                    _ => best = Some((s, load, w)),
+                if let Some(s) = best.scan_uniform(&list.slots[..start], hot, now, max) {
+                    return Some(s);
                 }
+            } else {
+                best.scan_weighted(&list.slots[start..], hot, now, max);
+                best.scan_weighted(&list.slots[..start], hot, now, max);
             }
-            best.map(|(s, _, _)| s)
+            best.slot
         }
         Strategy::P2c => {
             if n == 1 {
@@ -689,6 +687,65 @@ fn pick<R: RngCore + ?Sized>(
                         .cost(now, inv_tau)
                         .total_cmp(&hot[y as usize].cost(now, inv_tau))
                 })
+        }
+    }
+}
+
+/// Running minimum of a least-connections scan: `load / weight` as the pair (load, weight),
+/// compared by cross-multiplication so no division or float is needed.
+#[derive(Default)]
+struct LcBest {
+    slot: Option<u32>,
+    load: u64,
+    weight: u64,
+}
+
+impl LcBest {
+    /// Equal weights: compare in-flight counts; an idle worker cannot be beaten, so stop there.
+    #[inline]
+    fn scan_uniform(
+        &mut self,
+        slots: &[u32],
+        hot: &[Hot],
+        now: Timestamp,
+        max: u32,
+    ) -> Option<u32> {
+        for &s in slots {
+            let h = &hot[s as usize];
+            if !h.eligible(now, max) {
+                continue;
+            }
+            if h.in_flight == 0 {
+                return Some(s);
+            }
+            let load = u64::from(h.in_flight);
+            if self.slot.is_none() || load < self.load {
+                *self = LcBest {
+                    slot: Some(s),
+                    load,
+                    weight: 1,
+                };
+            }
+        }
+        None
+    }
+
+    #[inline]
+    fn scan_weighted(&mut self, slots: &[u32], hot: &[Hot], now: Timestamp, max: u32) {
+        for &s in slots {
+            let h = &hot[s as usize];
+            if !h.eligible(now, max) {
+                continue;
+            }
+            let load = u64::from(h.in_flight) + 1;
+            let weight = u64::from(h.weight);
+            if self.slot.is_none() || load * self.weight < self.load * weight {
+                *self = LcBest {
+                    slot: Some(s),
+                    load,
+                    weight,
+                };
+            }
         }
     }
 }
