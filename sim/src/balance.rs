@@ -346,6 +346,26 @@ mod tests {
         }
     }
 
+    /// p99 / ideal per strategy over seeds 1..=10: `cargo test -p shoal-sim --release
+    /// balance_ratios_across_seeds -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn balance_ratios_across_seeds() {
+        for strategy in [Strategy::LeastConnections, Strategy::P2c] {
+            let ratios: Vec<String> = (1..=10)
+                .map(|seed| {
+                    let r = run_balance(&BalanceOpts {
+                        strategy,
+                        seed,
+                        ..BalanceOpts::default()
+                    });
+                    format!("{:.2}", r.p99_ms / r.ideal_p99_ms)
+                })
+                .collect();
+            println!("{}: {}", strategy.name(), ratios.join(" "));
+        }
+    }
+
     #[test]
     fn same_seed_same_report() {
         let opts = BalanceOpts {
