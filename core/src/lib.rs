@@ -48,6 +48,7 @@
 #![deny(missing_docs)]
 
 pub mod awareness;
+pub mod balancer;
 mod config;
 pub mod detector;
 mod dissemination;
@@ -58,6 +59,8 @@ pub mod membership;
 mod node;
 pub mod observers;
 pub mod partition;
+pub mod pool;
+pub mod rpc;
 mod stats;
 pub mod suspicion;
 mod time;
@@ -67,6 +70,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use balancer::{Balancer, BalancerConfig, Filter, FilterError, SelectError, Strategy};
 pub use config::Config;
 pub use detector::{PhiConfig, PhiDetector};
 pub use dissemination::retransmit_limit;
@@ -75,5 +79,9 @@ pub use id::NodeId;
 pub use membership::{Member, MemberInfo, MemberState, Tags, Update};
 pub use node::{Event, Identity, Node, Transmit};
 pub use partition::{PartitionConfig, PartitionDetector, PartitionEvent};
+pub use pool::{
+    ConnError, ConnEvent, ConnState, Lease, LeaseError, Outcome, PoolConfig, WorkerStats,
+};
+pub use rpc::{Decoder, Frame, FrameError, Limits, Request, Response, Status};
 pub use stats::Stats;
 pub use time::Timestamp;

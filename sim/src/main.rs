@@ -5,7 +5,8 @@
 //! With `--json` the last line of stdout is one JSON object. Exit codes: 0 success, 2 usage,
 //! 1 the scenario did not reach its goal (e.g. never converged).
 
-use shoal_core::Config;
+use shoal_core::{Config, Strategy};
+use shoal_sim::balance::{run_balance, BalanceOpts};
 use shoal_sim::scenarios::{self, Report, ScenarioOpts};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ const USAGE: &str =
 struct Args {
     scenario: String,
     opts: ScenarioOpts,
+    balance: BalanceOpts,
     json: bool,
 }
 
@@ -28,10 +30,31 @@ fn parse() -> Result<Args, String> {
     }
     let mut opts = ScenarioOpts::default();
     let mut json = false;
+    let mut balance = BalanceOpts::default();
     while let Some(flag) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match flag.as_str() {
             "--json" => json = true,
+            "--slots" => {
+                balance.slots = val("--slots")?
+                    .parse()
+                    .map_err(|e| format!("--slots: {e}"))?
+            }
+            "--workers" => {
+                balance.workers = val("--workers")?
+                    .parse()
+                    .map_err(|e| format!("--workers: {e}"))?
+            }
+            "--calls" => {
+                balance.calls = val("--calls")?
+                    .parse()
+                    .map_err(|e| format!("--calls: {e}"))?
+            }
+            "--strategy" => {
+                let name = val("--strategy")?;
+                balance.strategy =
+                    Strategy::from_name(&name).ok_or(format!("unknown strategy {name}"))?;
+            }
             "--nodes" => {
                 opts.nodes = val("--nodes")?
                     .parse()
@@ -68,9 +91,11 @@ fn parse() -> Result<Args, String> {
         return Err("--nodes must be at least 1".into());
     }
     opts.config.validate().map_err(|e| e.to_string())?;
+    balance.seed = opts.seed;
     Ok(Args {
         scenario,
         opts,
+        balance,
         json,
     })
 }
@@ -87,6 +112,27 @@ fn main() -> ExitCode {
         }
     };
     let o = &args.opts;
+    if args.scenario == "balance" {
+        let started = Instant::now();
+        let r = run_balance(&args.balance);
+        println!(
+            "balance workers={} slots={} strategy={} seed={} calls={}: p50_ms={:.3} p99_ms={:.3} ideal_p99_ms={:.3} share_slow={:.4} wall_ms={}",
+            args.balance.workers,
+            args.balance.slots,
+            args.balance.strategy.name(),
+            args.balance.seed,
+            args.balance.calls,
+            r.p50_ms,
+            r.p99_ms,
+            r.ideal_p99_ms,
+            r.share_slow,
+            started.elapsed().as_millis()
+        );
+        if args.json {
+            println!("{}", r.to_json());
+        }
+        return ExitCode::SUCCESS;
+    }
     println!(
         "scenario={} nodes={} seed={} loss={}% jitter={:?} join_window={:?}",
         args.scenario, o.nodes, o.seed, o.loss_pct, o.jitter, o.join_window
