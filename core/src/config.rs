@@ -4,7 +4,7 @@
 //! differs (digest-based anti-entropy is cheap, so it runs more often). Retransmit counts and
 //! timeouts scale with the cluster size the node currently sees, not a size fixed up front.
 
-use crate::ConfigError;
+use crate::{ConfigError, PartitionConfig, PhiConfig};
 use core::time::Duration;
 
 /// Every tunable of a node. Build from a preset and adjust fields, then the node validates it.
@@ -31,6 +31,32 @@ pub struct Config {
     pub max_members: usize,
     /// How long failed and left members are kept as tombstones before they are reaped.
     pub tombstone_ttl: Duration,
+    /// How often each observer heartbeats the members it watches.
+    pub heartbeat_interval: Duration,
+    /// How many observers watch each member (its successors on a hash ring; everyone watches
+    /// everyone when the cluster has at most `observers + 1` members).
+    pub observers: usize,
+    /// The phi accrual detector each observer keeps per watched member.
+    pub phi: PhiConfig,
+    /// How often this node probes one member in round-robin order (SWIM), besides heartbeats.
+    pub probe_interval: Duration,
+    /// How long a direct or indirect probe waits for its ack (before local-health scaling).
+    pub probe_timeout: Duration,
+    /// How many members are asked to probe indirectly (SWIM ping-req) before suspecting.
+    pub indirect_probes: usize,
+    /// Shortest suspicion timeout, reached when enough independent observers confirm.
+    pub suspicion_min: Duration,
+    /// The suspicion timeout without confirmations is `suspicion_min × suspicion_max_mult`.
+    pub suspicion_max_mult: u32,
+    /// Highest local-health score (Lifeguard): timeouts stretch up to `(score + 1)×`.
+    pub awareness_max: u32,
+    /// Partition detection.
+    pub partition: PartitionConfig,
+    /// How often this node tries to reach one failed (or reaped) member again, so a rebooted
+    /// node or a healed partition merges back on its own.
+    pub reconnect_interval: Duration,
+    /// How long a failed member's address is kept for reconnect attempts after it is reaped.
+    pub reconnect_timeout: Duration,
 }
 
 impl Config {
@@ -47,6 +73,30 @@ impl Config {
             join_retry_max: Duration::from_secs(30),
             max_members: 10_000,
             tombstone_ttl: Duration::from_secs(300),
+            heartbeat_interval: Duration::from_millis(400),
+            observers: 3,
+            phi: PhiConfig {
+                threshold: 8.0,
+                max_samples: 200,
+                min_std_dev: Duration::from_millis(100),
+                // Crossing the threshold only triggers a probe, never a suspicion by itself,
+                // so the detector can be eager.
+                acceptable_heartbeat_pause: Duration::ZERO,
+                first_heartbeat_estimate: Duration::from_millis(400),
+            },
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(300),
+            indirect_probes: 3,
+            suspicion_min: Duration::from_millis(800),
+            suspicion_max_mult: 3,
+            awareness_max: 8,
+            partition: PartitionConfig {
+                quorum: 0.5,
+                stable_after: Duration::from_secs(2),
+                mass_loss: 0.25,
+            },
+            reconnect_interval: Duration::from_secs(2),
+            reconnect_timeout: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -59,6 +109,19 @@ impl Config {
             sync_interval: Duration::from_secs(15),
             join_retry_initial: Duration::from_secs(1),
             join_retry_max: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_secs(1),
+            phi: PhiConfig {
+                first_heartbeat_estimate: Duration::from_secs(1),
+                ..PhiConfig::wan()
+            },
+            probe_interval: Duration::from_secs(2),
+            probe_timeout: Duration::from_millis(1000),
+            suspicion_min: Duration::from_secs(4),
+            partition: PartitionConfig {
+                stable_after: Duration::from_secs(10),
+                ..PartitionConfig::default()
+            },
+            reconnect_interval: Duration::from_secs(10),
             ..Config::lan()
         }
     }
@@ -72,6 +135,20 @@ impl Config {
             join_retry_initial: Duration::from_millis(200),
             join_retry_max: Duration::from_secs(5),
             tombstone_ttl: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_millis(200),
+            phi: PhiConfig {
+                first_heartbeat_estimate: Duration::from_millis(200),
+                min_std_dev: Duration::from_millis(50),
+                ..Config::lan().phi
+            },
+            probe_interval: Duration::from_millis(500),
+            probe_timeout: Duration::from_millis(150),
+            suspicion_min: Duration::from_millis(500),
+            partition: PartitionConfig {
+                stable_after: Duration::from_secs(1),
+                ..PartitionConfig::default()
+            },
+            reconnect_interval: Duration::from_secs(1),
             ..Config::lan()
         }
     }
@@ -113,6 +190,35 @@ impl Config {
         }
         if self.max_members < 2 {
             return bad("max_members", "must be at least 2");
+        }
+        if self.heartbeat_interval < Duration::from_millis(1) {
+            return bad("heartbeat_interval", "must be at least 1 ms");
+        }
+        if self.observers == 0 || self.observers > 16 {
+            return bad("observers", "must be 1 to 16");
+        }
+        self.phi.validate()?;
+        self.partition.validate()?;
+        if self.probe_timeout.is_zero() || self.probe_timeout >= self.probe_interval {
+            return bad("probe_timeout", "must be non-zero and below probe_interval");
+        }
+        if self.indirect_probes > 16 {
+            return bad("indirect_probes", "must be at most 16");
+        }
+        if self.suspicion_min.is_zero()
+            || self.suspicion_max_mult == 0
+            || self.suspicion_max_mult > 100
+        {
+            return bad(
+                "suspicion_min",
+                "must be non-zero, with suspicion_max_mult 1 to 100",
+            );
+        }
+        if self.awareness_max > 32 {
+            return bad("awareness_max", "must be at most 32");
+        }
+        if self.reconnect_interval.is_zero() {
+            return bad("reconnect_interval", "must be non-zero");
         }
         if self.tombstone_ttl < self.sync_interval {
             return bad(

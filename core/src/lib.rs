@@ -60,6 +60,7 @@ mod node;
 pub mod observers;
 pub mod partition;
 pub mod pool;
+mod probe;
 pub mod rpc;
 mod stats;
 pub mod suspicion;

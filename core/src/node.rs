@@ -24,6 +24,8 @@ use core::time::Duration;
 use rand_core::RngCore;
 use std::collections::VecDeque;
 
+mod fd;
+
 /// Who a node is when it starts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Identity {
@@ -153,6 +155,7 @@ pub struct Node<R> {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
+    fd: fd::Fd,
 }
 
 /// Turns a sync entry into the update it stands for, attributing suspicion to `by`.
@@ -196,6 +199,7 @@ impl<R: RngCore> Node<R> {
             incarnation: identity.incarnation,
             tags: identity.tags,
         };
+        let config_for_fd = config.clone();
         let mut node = Node {
             cluster: config.cluster_hash(),
             table: MemberTable::new(me.clone(), now),
@@ -214,8 +218,15 @@ impl<R: RngCore> Node<R> {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            fd: fd::Fd::new(&config_for_fd),
         };
         let g = node.jittered(node.config.gossip_interval);
+        let h = node.jittered(node.config.heartbeat_interval);
+        node.timers.set(Timer::Heartbeat, now + h);
+        let p = node.jittered(node.config.probe_interval);
+        node.timers.set(Timer::Probe, now + p);
+        let r = node.jittered(node.config.reconnect_interval);
+        node.timers.set(Timer::Reconnect, now + r);
         node.timers.set(Timer::Gossip, now + g);
         let s = node.jittered(node.config.sync_interval);
         node.timers.set(Timer::Sync, now + s);
@@ -258,8 +269,7 @@ impl<R: RngCore> Node<R> {
     /// The phi (suspicion level) this node currently computes for member `id`, or `None` if
     /// this node does not watch it (failure detection assigns each member a few observers).
     pub fn phi(&self, id: &NodeId) -> Option<f64> {
-        let _ = id;
-        None
+        self.fd_phi(id)
     }
 
     /// Whether a join is still waiting for an answer.
@@ -279,6 +289,7 @@ impl<R: RngCore> Node<R> {
         s.tombstones = self.table.iter().filter(|m| m.state.is_down()).count();
         s.queued_updates = self.gossip.len();
         s.broadcasts_dropped = self.gossip.dropped();
+        s.health = self.fd_health();
         s
     }
 
@@ -314,7 +325,10 @@ impl<R: RngCore> Node<R> {
         if self.status == Status::Left {
             return None;
         }
-        self.timers.next()
+        [self.timers.next(), self.fd.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ---- inputs --------------------------------------------------------------------------
@@ -338,8 +352,9 @@ impl<R: RngCore> Node<R> {
         self.stats.packets_in += 1;
         self.stats.bytes_in += bytes.len() as u64;
         let result = self.process_packet(from, bytes);
-        if let Err(e) = &result {
-            self.stats.dropped[e.index()] += 1;
+        match &result {
+            Err(e) => self.stats.dropped[e.index()] += 1,
+            Ok(()) => self.after_input(),
         }
         result
     }
@@ -407,18 +422,36 @@ impl<R: RngCore> Node<R> {
             return;
         }
         for timer in Timer::VALUES {
+            let due = self.timers.get(timer);
             if !self.timers.take_expired(timer, now) {
                 continue;
             }
+            let late_by = due.map_or(Duration::ZERO, |d| now.saturating_since(d));
             match timer {
                 Timer::JoinRetry => self.on_join_retry(),
+                Timer::Heartbeat => self.on_heartbeat(late_by),
+                Timer::Probe => self.on_probe(),
                 Timer::Gossip => self.on_gossip(),
                 Timer::Sync => self.on_sync(),
-                Timer::Probe => {}
+                Timer::Reconnect => self.on_reconnect(),
                 Timer::Reap => self.on_reap(),
                 Timer::Leave => self.on_leave_done(),
             }
+            if self.status == Status::Left {
+                return;
+            }
         }
+        self.fd_timeouts();
+        self.after_input();
+    }
+
+    /// Work due after any input: partition bookkeeping and urgent dissemination.
+    fn after_input(&mut self) {
+        if self.status == Status::Left {
+            return;
+        }
+        self.observe_partition();
+        self.flush_urgent();
     }
 
     // ---- commands ------------------------------------------------------------------------
@@ -495,6 +528,8 @@ impl<R: RngCore> Node<R> {
         }
         let linger = self.config.gossip_interval * 3;
         self.timers.set(Timer::Leave, self.now + linger);
+        self.fd.urgent = true;
+        self.after_input();
         Ok(())
     }
 
@@ -587,20 +622,29 @@ impl<R: RngCore> Node<R> {
             return;
         }
         let applied = self.table.apply(&update, self.now);
+        if applied == Applied::Confirmed {
+            self.fd_after_apply(&update, applied, MemberState::Suspect);
+            return;
+        }
         if !applied.changed() {
             return;
         }
         self.stats.updates_applied += 1;
         self.last_change = self.now;
-        if rebroadcast {
-            self.gossip.push(&update);
-        }
         // Invariant: a changed update leaves its subject in the table.
         let member = self
             .table
             .get(&update.subject())
             .cloned()
             .expect("applied member present");
+        self.fd_after_apply(&update, applied, member.state);
+        if rebroadcast {
+            self.gossip.push(&update);
+            // Failure-detection news spreads at once, not at the next gossip round.
+            if !matches!(applied, Applied::New | Applied::InfoChanged) {
+                self.fd.urgent = true;
+            }
+        }
         let event = match (applied, member.state) {
             (Applied::New | Applied::Rejoined, _) => Event::MemberJoined(member),
             (Applied::InfoChanged, _) => Event::MemberUpdated(member),
@@ -633,16 +677,17 @@ impl<R: RngCore> Node<R> {
             self.events.push_back(Event::Refuted {
                 incarnation: self.me.incarnation,
             });
+            self.fd_refuted(update);
         }
     }
 
     fn handle_message(&mut self, from: SocketAddr, from_id: NodeId, message: Message) {
         match message {
-            Message::Gossip
-            | Message::Ack { .. }
-            | Message::IndirectAck { .. }
-            | Message::PingReq { .. } => {}
+            Message::Gossip => {}
             Message::Ping { seq } => self.send(from, Some(from_id), Message::Ack { seq }, None),
+            Message::Ack { seq } => self.on_ack(from_id, seq),
+            Message::PingReq { seq, target, .. } => self.on_ping_req(from, from_id, seq, target),
+            Message::IndirectAck { seq, target, ok } => self.on_indirect_ack(seq, target, ok),
             Message::Join => {
                 let all: Vec<usize> = (0..DIGEST_BUCKETS).collect();
                 self.send_sync_reply(from, from_id, 0, &all);
@@ -829,8 +874,14 @@ impl<R: RngCore> Node<R> {
             .set(Timer::Reap, self.now + self.reap_interval());
         let cutoff = self.now - self.config.tombstone_ttl;
         for id in self.table.tombstones_before(cutoff) {
-            self.table.remove(&id);
+            if let Some(m) = self.table.remove(&id) {
+                if m.state == MemberState::Failed {
+                    self.bury(id, m.info.gossip_addr);
+                }
+            }
             self.gossip.remove(&id);
+            self.forget_suspicion(&id);
+            self.fd.ring_dirty = true;
             self.events.push_back(Event::MemberReaped(id));
         }
     }

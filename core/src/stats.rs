@@ -23,6 +23,18 @@ pub struct Stats {
     pub refutations: u64,
     /// Queued updates dropped because the dissemination queue was full.
     pub broadcasts_dropped: u64,
+    /// Failure probes started (periodic, phi-triggered and sweeps).
+    pub probes: u64,
+    /// Failure probes that got no answer, direct or indirect.
+    pub probe_failures: u64,
+    /// Times this node suspected a member itself.
+    pub suspicions: u64,
+    /// Members this node declared failed itself.
+    pub failures_declared: u64,
+    /// Acks that matched no outstanding ping (late, duplicated or spoofed).
+    pub stale_acks: u64,
+    /// Local health score (Lifeguard): 0 is healthy; timeouts stretch by `score + 1`.
+    pub health: u32,
     /// Live members, this node included.
     pub live_members: usize,
     /// Failed and left members kept as tombstones.

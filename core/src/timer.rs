@@ -15,8 +15,12 @@ pub enum Timer {
     Gossip,
     /// Start an anti-entropy sync with a random member.
     Sync,
-    /// Probe the next member / heartbeat the watched members.
+    /// Heartbeat the members this node watches.
+    Heartbeat,
+    /// Probe the next member in round-robin order (SWIM).
     Probe,
+    /// Try to reach one failed or reaped member again.
+    Reconnect,
     /// Reap tombstones past their time to live.
     Reap,
     /// Stop after lingering to spread this node's leave.
@@ -25,11 +29,13 @@ pub enum Timer {
 
 impl Timer {
     /// Every timer, in the order `handle_timeout` services them.
-    pub const VALUES: [Timer; 6] = [
+    pub const VALUES: [Timer; 8] = [
         Timer::JoinRetry,
+        Timer::Heartbeat,
         Timer::Probe,
         Timer::Gossip,
         Timer::Sync,
+        Timer::Reconnect,
         Timer::Reap,
         Timer::Leave,
     ];
@@ -42,7 +48,7 @@ impl Timer {
 /// One optional deadline per timer.
 #[derive(Clone, Debug, Default)]
 pub struct TimerTable {
-    deadlines: [Option<Timestamp>; 6],
+    deadlines: [Option<Timestamp>; 8],
 }
 
 impl TimerTable {
@@ -54,6 +60,11 @@ impl TimerTable {
     /// Disarms `timer`.
     pub fn stop(&mut self, timer: Timer) {
         self.deadlines[timer.index()] = None;
+    }
+
+    /// The deadline of `timer`, if armed.
+    pub fn get(&self, timer: Timer) -> Option<Timestamp> {
+        self.deadlines[timer.index()]
     }
 
     /// Whether `timer` is armed and due at `now`; if so it is disarmed.
@@ -106,11 +117,6 @@ impl<K: Ord + Copy> DeadlineIndex<K> {
         }
     }
 
-    /// `key`'s deadline, if set.
-    pub fn get(&self, key: &K) -> Option<Timestamp> {
-        self.by_key.get(key).copied()
-    }
-
     /// The earliest deadline.
     pub fn next(&self) -> Option<Timestamp> {
         self.by_time.first().map(|(t, _)| *t)
@@ -129,16 +135,6 @@ impl<K: Ord + Copy> DeadlineIndex<K> {
         }
         out
     }
-
-    /// Number of keys with a deadline.
-    pub fn len(&self) -> usize {
-        self.by_key.len()
-    }
-
-    /// Whether no key has a deadline.
-    pub fn is_empty(&self) -> bool {
-        self.by_key.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -153,7 +149,7 @@ mod tests {
         d.set(1u32, Timestamp::from_millis(5));
         assert_eq!(d.next(), Some(Timestamp::from_millis(5)));
         assert_eq!(d.pop_expired(Timestamp::from_millis(10)), vec![1, 2]);
-        assert!(d.is_empty());
+        assert_eq!(d.next(), None);
         d.set(3u32, Timestamp::from_millis(50));
         d.remove(&3);
         assert_eq!(d.next(), None);

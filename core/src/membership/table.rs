@@ -62,6 +62,7 @@ pub struct MemberTable {
     digest: [u32; DIGEST_BUCKETS],
     live_peers: Vec<NodeId>,
     live_index: BTreeMap<NodeId, usize>,
+    counts: [usize; 4],
 }
 
 /// The bucket a member falls in.
@@ -84,6 +85,7 @@ impl MemberTable {
             digest: [0; DIGEST_BUCKETS],
             live_peers: Vec::new(),
             live_index: BTreeMap::new(),
+            counts: [0; 4],
         };
         t.insert(Member {
             info: me,
@@ -161,8 +163,14 @@ impl MemberTable {
             .collect()
     }
 
+    /// Number of members (this node included) in `state`.
+    pub fn count(&self, state: MemberState) -> usize {
+        self.counts[usize::from(state.precedence())]
+    }
+
     fn insert(&mut self, m: Member) {
         let id = m.info.id;
+        self.counts[usize::from(m.state.precedence())] += 1;
         self.digest[bucket_of(&id)] =
             self.digest[bucket_of(&id)].wrapping_add(entry_hash(&id, m.info.incarnation, m.state));
         if m.state.is_live() && id != self.me {
@@ -174,6 +182,7 @@ impl MemberTable {
 
     fn take(&mut self, id: &NodeId) -> Option<Member> {
         let m = self.members.remove(id)?;
+        self.counts[usize::from(m.state.precedence())] -= 1;
         self.digest[bucket_of(id)] =
             self.digest[bucket_of(id)].wrapping_sub(entry_hash(id, m.info.incarnation, m.state));
         if let Some(i) = self.live_index.remove(id) {
