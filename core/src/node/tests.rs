@@ -316,3 +316,141 @@ proptest! {
         }
     }
 }
+
+// ---- failure detection -------------------------------------------------------------------
+
+fn decode_all(n: &mut Node<rand_chacha::ChaCha8Rng>) -> Vec<(SocketAddr, wire::Packet)> {
+    std::iter::from_fn(|| n.poll_transmit())
+        .map(|t| (t.dst, wire::decode(&t.payload, 65_507).unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_crashed_member_is_suspected_then_declared_failed_by_everyone() {
+    let mut c = Cluster::new(6, cfg());
+    joined(&mut c, 6);
+    c.take_events();
+    let victim = c.nodes[4].id();
+    c.up[4] = false;
+    c.run_for(Duration::from_secs(6));
+    let ev = c.take_events();
+    for i in [0, 1, 2, 3, 5] {
+        assert_eq!(
+            c.nodes[i].member(&victim).unwrap().state,
+            MemberState::Failed,
+            "node {i}"
+        );
+        assert!(ev
+            .iter()
+            .any(|(j, e)| *j == i && matches!(e, Event::MemberFailed(m) if m.info.id == victim)));
+        // Nobody else was accused.
+        assert!(!ev
+            .iter()
+            .any(|(_, e)| matches!(e, Event::MemberFailed(m) if m.info.id != victim)));
+    }
+    assert!(ev
+        .iter()
+        .any(|(_, e)| matches!(e, Event::MemberSuspected(m) if m.info.id == victim)));
+}
+
+#[test]
+fn live_members_are_never_declared_failed_and_phi_is_readable() {
+    let mut c = Cluster::new(5, cfg());
+    joined(&mut c, 5);
+    c.run_for(Duration::from_secs(30));
+    let ev = c.take_events();
+    assert!(!ev
+        .iter()
+        .any(|(_, e)| matches!(e, Event::MemberFailed(_) | Event::MemberSuspected(_))));
+    // Everyone watches everyone in a cluster this small (observers = 3, n = 5 → 3 each).
+    for n in &c.nodes {
+        let watched: Vec<f64> = c.nodes.iter().filter_map(|m| n.phi(&m.id())).collect();
+        assert_eq!(watched.len(), 3, "node {:?}", n.id());
+        assert!(
+            watched.iter().all(|p| p.is_finite() && *p < 8.0),
+            "{watched:?}"
+        );
+    }
+}
+
+#[test]
+fn a_relay_probes_the_target_and_reports_back() {
+    let mut c = Cluster::new(3, cfg());
+    joined(&mut c, 3);
+    c.inflight.clear();
+    for i in 0..3 {
+        let _ = decode_all(&mut c.nodes[i]);
+    }
+    let target = c.nodes[2].id();
+    let req = packet_from(
+        &c.nodes[0],
+        Some(c.nodes[1].id()),
+        Message::PingReq {
+            seq: 77,
+            target,
+            addr: addr(2),
+        },
+        vec![],
+    );
+    c.nodes[1].handle_packet(c.now, addr(0), &req).unwrap();
+    let out = decode_all(&mut c.nodes[1]);
+    let (dst, ping) = out
+        .iter()
+        .find(|(_, p)| matches!(p.message, Message::Ping { .. }))
+        .unwrap();
+    assert_eq!(*dst, addr(2));
+    let bytes = wire::encode(ping).unwrap();
+    c.nodes[2].handle_packet(c.now, addr(1), &bytes).unwrap();
+    let (_, ack) = decode_all(&mut c.nodes[2])
+        .into_iter()
+        .find(|(_, p)| matches!(p.message, Message::Ack { .. }))
+        .unwrap();
+    c.nodes[1]
+        .handle_packet(c.now, addr(2), &wire::encode(&ack).unwrap())
+        .unwrap();
+    let out = decode_all(&mut c.nodes[1]);
+    assert!(out.iter().any(|(dst, p)| *dst == addr(0)
+        && p.message
+            == Message::IndirectAck {
+                seq: 77,
+                target,
+                ok: true
+            }));
+}
+
+#[test]
+fn a_ping_req_for_an_unknown_target_is_nacked_not_relayed() {
+    let mut c = Cluster::new(2, cfg());
+    joined(&mut c, 2);
+    let _ = decode_all(&mut c.nodes[1]);
+    let stranger = NodeId([0xee; 16]);
+    let req = packet_from(
+        &c.nodes[0],
+        None,
+        Message::PingReq {
+            seq: 5,
+            target: stranger,
+            addr: SocketAddr::from(([127, 0, 0, 9], 9)),
+        },
+        vec![],
+    );
+    c.nodes[1].handle_packet(c.now, addr(0), &req).unwrap();
+    let out = decode_all(&mut c.nodes[1]);
+    assert!(out.iter().all(|(dst, _)| *dst == addr(0)));
+    assert!(out.iter().any(|(_, p)| p.message
+        == Message::IndirectAck {
+            seq: 5,
+            target: stranger,
+            ok: false
+        }));
+}
+
+#[test]
+fn an_ack_from_the_wrong_member_or_with_a_stale_number_is_ignored() {
+    let mut c = Cluster::new(3, cfg());
+    joined(&mut c, 3);
+    let before = c.nodes[0].stats().stale_acks;
+    let bogus = packet_from(&c.nodes[1], None, Message::Ack { seq: 123_456 }, vec![]);
+    c.nodes[0].handle_packet(c.now, addr(1), &bogus).unwrap();
+    assert_eq!(c.nodes[0].stats().stale_acks, before + 1);
+}
