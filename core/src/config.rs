@@ -92,7 +92,7 @@ impl Config {
             awareness_max: 8,
             partition: PartitionConfig {
                 quorum: 0.5,
-                stable_after: Duration::from_secs(2),
+                stable_after: Duration::from_millis(1500),
                 mass_loss: 0.25,
             },
             reconnect_interval: Duration::from_secs(2),

@@ -662,7 +662,7 @@ impl<R: RngCore> Node<R> {
                 .copied()
                 .collect();
             for id in alive {
-                self.start_probe(id, false, false);
+                self.start_probe(id, true, false);
             }
         } else if !mass && !self.fd.partition.is_partitioned() {
             self.fd.swept = false;
