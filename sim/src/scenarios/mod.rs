@@ -1,5 +1,14 @@
 //! Scenarios the binary and the tests run, each returning a report of the metrics that
 //! matter, all measured in virtual time.
+//!
+//! `converge` and `tags` exercise membership; the fault scenarios in [`faults`] (`crash`,
+//! `steady`, `pause`, `partition`) exercise failure and partition detection.
+
+pub mod faults;
+
+pub use faults::{
+    crash, partition, pause, steady, CrashReport, PartitionReport, PauseReport, SteadyReport,
+};
 
 use crate::cluster::{Sim, SimConfig};
 use crate::network::LinkConfig;
