@@ -293,6 +293,17 @@ impl Sim {
         self.timers.push(Reverse((until, i)));
     }
 
+    /// Datagrams waiting in paused node `i`'s receive buffer.
+    pub fn buffered(&self, i: usize) -> usize {
+        self.nodes[i].inbox.len()
+    }
+
+    /// Puts a raw datagram on the network from node `from` to node `to`, now, through the
+    /// link model and partitions like any other (for tests that forge or replay packets).
+    pub fn send_raw(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        self.net.send(self.now, from, to, bytes);
+    }
+
     /// Whether node `i` is paused.
     pub fn is_paused(&self, i: usize) -> bool {
         self.nodes[i].paused_until.is_some()
