@@ -305,6 +305,7 @@ fn vopr(seed: u64, steps: u64, json: bool, mut report: Report, started: Instant)
             );
             report
                 .text("result", "ok")
+                .int("cluster_nodes", r.knobs.nodes as u64)
                 .int("chaos_steps", r.chaos_steps)
                 .int("faults", r.faults)
                 .num("liveness_ms", Some(r.liveness_ms))
