@@ -394,12 +394,7 @@ impl<R: RngCore> Node<R> {
             })
             .collect();
         if let Message::SyncReply { entries, .. } | Message::SyncPush { entries } = message {
-            new_ids.extend(
-                entries
-                    .iter()
-                    .filter(|e| e.state.is_live())
-                    .map(|e| e.info.id),
-            );
+            new_ids.extend(entries.iter().map(|e| e.info.id));
         }
         new_ids.retain(|id| self.table.get(id).is_none());
         if new_ids.len() <= room {
@@ -644,6 +639,10 @@ impl<R: RngCore> Node<R> {
             if !matches!(applied, Applied::New | Applied::InfoChanged) {
                 self.fd.urgent = true;
             }
+        } else {
+            // Learned by sync, not re-gossiped: whatever is still queued about this member is
+            // now stale and must not be sent on (it could teach a fresh node an old "alive").
+            self.gossip.remove(&update.subject());
         }
         let event = match (applied, member.state) {
             (Applied::New | Applied::Rejoined, _) => Event::MemberJoined(member),
@@ -655,6 +654,21 @@ impl<R: RngCore> Node<R> {
             _ => return,
         };
         self.events.push_back(event);
+    }
+
+    /// Applies one anti-entropy entry. A tombstone for a member this node never knew is
+    /// kept for the rest of its time to live (no event: the application never saw it alive).
+    fn apply_entry(&mut self, e: SyncEntry, from_id: NodeId) {
+        let unknown = e.info.id != self.me.id && self.table.get(&e.info.id).is_none();
+        if unknown && e.state.is_down() {
+            let age = Duration::from_secs(u64::from(e.down_secs));
+            if age < self.config.tombstone_ttl {
+                let since = self.now - age;
+                self.table.insert_tombstone(e.info, e.state, since);
+            }
+            return;
+        }
+        self.apply_update(entry_update(e, from_id), false);
     }
 
     /// News about this node: refute anything that would override its current record. Only the
@@ -706,7 +720,7 @@ impl<R: RngCore> Node<R> {
                     self.sync_found_diff = true;
                 }
                 for e in entries.into_inner() {
-                    self.apply_update(entry_update(e, from_id), false);
+                    self.apply_entry(e, from_id);
                 }
                 if !last {
                     return;
@@ -720,7 +734,7 @@ impl<R: RngCore> Node<R> {
                 };
                 if solicited && !digest.is_empty() {
                     let diff = self.table.differing_buckets(&digest);
-                    let entries = self.table.entries_in(&diff);
+                    let entries = self.table.entries_in(&diff, self.now);
                     for chunk in self
                         .chunk_entries(entries, from_id, |entries, _| Message::SyncPush { entries })
                     {
@@ -730,7 +744,7 @@ impl<R: RngCore> Node<R> {
             }
             Message::SyncPush { entries } => {
                 for e in entries.into_inner() {
-                    self.apply_update(entry_update(e, from_id), false);
+                    self.apply_entry(e, from_id);
                 }
             }
         }
@@ -771,7 +785,7 @@ impl<R: RngCore> Node<R> {
     }
 
     fn send_sync_reply(&mut self, dst: SocketAddr, to: NodeId, seq: u32, buckets: &[usize]) {
-        let entries = self.table.entries_in(buckets);
+        let entries = self.table.entries_in(buckets, self.now);
         let digest = BoundedVec::try_from_vec(self.table.digest_bytes())
             .expect("digest has DIGEST_BYTES bytes");
         let in_sync = buckets.is_empty();

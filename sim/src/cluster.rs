@@ -3,6 +3,22 @@
 //! Virtual time jumps to the earlier of the next packet delivery and the next node deadline.
 //! Node deadlines live in a heap of `(deadline, node)` with lazy deletion, so a step costs
 //! O(log n) however many nodes there are.
+//!
+//! ## Faults
+//! - **Partitions** (two-way, one-way, isolate-one) live in the [`Network`]; [`Sim::heal`]
+//!   lifts them all.
+//! - **Crash / restart**: a crashed node is gone (packets to it are lost); a restart boots a
+//!   fresh core with the same identity and no memory.
+//! - **Pause** ([`Sim::pause`]): a stalled process (GC pause, SIGSTOP, a swapped-out VM). Its
+//!   timers do not fire; datagrams for it wait in a bounded receive buffer
+//!   ([`RECV_BUFFER`] datagrams, the excess dropped, as a socket's buffer would). On resume
+//!   it first reads the buffer in arrival order, then gets its overdue timer, all with the
+//!   *actual* resume time, so the core sees its timers fire late (which is what Lifeguard's
+//!   local-health rule must notice).
+//! - **Clock rate skew**: node `i` reads local time `epoch_i + virtual × rate_i`. Its
+//!   `poll_timeout` (local) is mapped back to the first virtual instant at which its local
+//!   clock reaches it. Rate 1.0 and epoch 0 (the default) take an integer-only path, so runs
+//!   without skew are bit-identical to before skew existed.
 
 use crate::network::{LinkConfig, Network};
 use crate::trace::Trace;
@@ -10,8 +26,11 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use shoal_core::{Config, Event, Identity, Node, Timestamp};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// How many datagrams a paused node's receive buffer holds; more are dropped.
+pub const RECV_BUFFER: usize = 4096;
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -24,6 +43,10 @@ pub struct SimConfig {
     pub link: LinkConfig,
     /// Every node's configuration.
     pub node_config: Config,
+    /// Clock rate skew: each node's clock runs at a rate drawn uniformly from
+    /// `1 ± clock_skew` (e.g. 0.01 for ±1%), with a random epoch. 0 (the default) gives every
+    /// node the virtual clock itself.
+    pub clock_skew: f64,
 }
 
 impl SimConfig {
@@ -34,6 +57,7 @@ impl SimConfig {
             seed,
             link: LinkConfig::lan(),
             node_config: Config::lan(),
+            clock_skew: 0.0,
         }
     }
 }
@@ -45,9 +69,67 @@ pub struct SimNode {
     pub identity: Identity,
     /// The running core, or `None` while crashed.
     pub node: Option<Node<ChaCha8Rng>>,
+    /// The virtual time of the heap entry that is this node's live one (lazy deletion).
     deadline: Option<Timestamp>,
     /// How many times it was restarted.
     pub restarts: u32,
+    /// While paused: when it resumes (virtual time).
+    paused_until: Option<Timestamp>,
+    /// Datagrams that arrived while paused: (sender index, bytes), in arrival order.
+    inbox: VecDeque<(usize, Vec<u8>)>,
+    /// Its clock.
+    pub clock: Clock,
+}
+
+/// A node's clock: local time = `epoch + virtual × rate`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Clock {
+    /// Local time at virtual zero.
+    pub epoch: Timestamp,
+    /// Local microseconds per virtual microsecond.
+    pub rate: f64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock {
+            epoch: Timestamp::ZERO,
+            rate: 1.0,
+        }
+    }
+}
+
+impl Clock {
+    fn exact(&self) -> bool {
+        self.rate == 1.0 && self.epoch == Timestamp::ZERO
+    }
+
+    /// Local time at virtual time `v`.
+    pub fn local(&self, v: Timestamp) -> Timestamp {
+        if self.exact() {
+            return v;
+        }
+        let us = (v.as_micros() as f64 * self.rate).floor() as u64;
+        Timestamp::from_micros(self.epoch.as_micros().saturating_add(us))
+    }
+
+    /// The first virtual time at which local time reaches `l` (`Timestamp::ZERO` if it
+    /// already had at virtual zero).
+    pub fn virtual_at(&self, l: Timestamp) -> Timestamp {
+        if self.exact() || l == Timestamp::MAX {
+            return l;
+        }
+        let since = l.as_micros().saturating_sub(self.epoch.as_micros());
+        let mut v = (since as f64 / self.rate).ceil() as u64;
+        // Float rounding may land a microsecond off either way; settle on the first instant.
+        while self.local(Timestamp::from_micros(v)) < l {
+            v += 1;
+        }
+        while v > 0 && self.local(Timestamp::from_micros(v - 1)) >= l {
+            v -= 1;
+        }
+        Timestamp::from_micros(v)
+    }
 }
 
 /// The simulated cluster.
@@ -62,6 +144,8 @@ pub struct Sim {
     timers: BinaryHeap<Reverse<(Timestamp, usize)>>,
     forks: ChaCha8Rng,
     config: SimConfig,
+    /// Datagrams dropped because a paused node's receive buffer was full.
+    pub buffer_dropped: u64,
     /// Hash of every event so far, in order.
     pub trace: Trace,
     /// Payload bytes every node sent, in total.
@@ -95,6 +179,8 @@ impl Sim {
             ChaCha8Rng::seed_from_u64(master.next_u64()),
         );
         let forks = ChaCha8Rng::seed_from_u64(master.next_u64());
+        // Drawn after the older forks, so they keep their seeds (and old traces their hashes).
+        let mut clocks = ChaCha8Rng::seed_from_u64(master.next_u64());
         let mut sim = Sim {
             now: Timestamp::ZERO,
             net,
@@ -105,16 +191,31 @@ impl Sim {
             trace: Trace::default(),
             bytes_sent: 0,
             packets_sent: 0,
+            buffer_dropped: 0,
             config,
         };
         for i in 0..sim.config.nodes {
             let identity = Identity::new(&name_of(i), addr_of(i));
             sim.addr_index.insert(identity.gossip_addr, i);
+            let skew = sim.config.clock_skew;
+            let clock = if skew > 0.0 {
+                let u = (clocks.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                Clock {
+                    // Up to an hour: the core must not care where its epoch is.
+                    epoch: Timestamp::from_micros(clocks.next_u64() % 3_600_000_000),
+                    rate: 1.0 + skew * (2.0 * u - 1.0),
+                }
+            } else {
+                Clock::default()
+            };
             sim.nodes.push(SimNode {
                 identity,
                 node: None,
                 deadline: None,
                 restarts: 0,
+                paused_until: None,
+                inbox: VecDeque::new(),
+                clock,
             });
             sim.boot(i);
         }
@@ -124,12 +225,123 @@ impl Sim {
     fn boot(&mut self, i: usize) {
         let rng = ChaCha8Rng::seed_from_u64(self.forks.next_u64());
         let identity = self.nodes[i].identity.clone();
+        let local = self.local_now(i);
         // Invariant: the scenario's config was validated when the sim was built (`validate`).
-        let node = Node::new(self.config.node_config.clone(), identity, rng, self.now)
+        let node = Node::new(self.config.node_config.clone(), identity, rng, local)
             .expect("simulation config is valid");
         self.nodes[i].node = Some(node);
         self.nodes[i].deadline = None;
+        self.nodes[i].paused_until = None;
+        self.nodes[i].inbox.clear();
         self.rearm(i);
+    }
+
+    /// Node `i`'s local time now.
+    pub fn local_now(&self, i: usize) -> Timestamp {
+        self.nodes[i].clock.local(self.now)
+    }
+
+    /// Sets node `i`'s clock (rate and epoch). Its pending deadline is re-mapped at once.
+    pub fn set_clock(&mut self, i: usize, clock: Clock) {
+        self.nodes[i].clock = clock;
+        if self.nodes[i].paused_until.is_none() {
+            self.nodes[i].deadline = None;
+            self.rearm(i);
+        }
+    }
+
+    /// The simulation's configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    // ---- faults --------------------------------------------------------------------------
+
+    /// A two-way partition: nothing passes between `side_a` and `side_b` (either way) until
+    /// [`Sim::heal`]. Links inside each side are untouched. Partitions add up.
+    pub fn partition(&mut self, side_a: &[usize], side_b: &[usize]) {
+        self.net.block_sets(side_a, side_b);
+        self.net.block_sets(side_b, side_a);
+    }
+
+    /// A one-way partition: packets from `from` to `to` are dropped; the reverse passes.
+    pub fn partition_oneway(&mut self, from: &[usize], to: &[usize]) {
+        self.net.block_sets(from, to);
+    }
+
+    /// Cuts node `i` off from every other node, both ways.
+    pub fn isolate(&mut self, i: usize) {
+        let others: Vec<usize> = (0..self.len()).filter(|&j| j != i).collect();
+        self.partition(&[i], &others);
+    }
+
+    /// Lifts every partition and blocked link.
+    pub fn heal(&mut self) {
+        self.net.heal_all();
+    }
+
+    /// Stalls node `i` until virtual time `until` (extending a pause already in force). A
+    /// crashed node cannot be paused.
+    pub fn pause(&mut self, i: usize, until: Timestamp) {
+        if self.nodes[i].node.is_none() || until <= self.now {
+            return;
+        }
+        let until = self.nodes[i].paused_until.map_or(until, |u| u.max(until));
+        self.nodes[i].paused_until = Some(until);
+        // The resume is this node's only live heap entry while it is paused.
+        self.nodes[i].deadline = Some(until);
+        self.timers.push(Reverse((until, i)));
+    }
+
+    /// Datagrams waiting in paused node `i`'s receive buffer.
+    pub fn buffered(&self, i: usize) -> usize {
+        self.nodes[i].inbox.len()
+    }
+
+    /// Puts a raw datagram on the network from node `from` to node `to`, now, through the
+    /// link model and partitions like any other (for tests that forge or replay packets).
+    pub fn send_raw(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        self.net.send(self.now, from, to, bytes);
+    }
+
+    /// Whether node `i` is paused.
+    pub fn is_paused(&self, i: usize) -> bool {
+        self.nodes[i].paused_until.is_some()
+    }
+
+    /// When node `i` resumes, if paused.
+    pub fn paused_until(&self, i: usize) -> Option<Timestamp> {
+        self.nodes[i].paused_until
+    }
+
+    /// Whether node `i` is running (up and not paused).
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].node.is_some() && self.nodes[i].paused_until.is_none()
+    }
+
+    /// Whether node `i` is up (running or paused, not crashed).
+    pub fn is_up(&self, i: usize) -> bool {
+        self.nodes[i].node.is_some()
+    }
+
+    /// Resumes node `i` now if it is paused: buffered datagrams first, in arrival order, then
+    /// its (overdue) timer, all at the current time.
+    pub fn resume(&mut self, i: usize, out: &mut Vec<(usize, Event)>) {
+        if self.nodes[i].paused_until.take().is_none() {
+            return;
+        }
+        self.nodes[i].deadline = None;
+        let local = self.local_now(i);
+        while let Some((from, bytes)) = self.nodes[i].inbox.pop_front() {
+            if let Some(node) = self.nodes[i].node.as_mut() {
+                let _ = node.handle_packet(local, addr_of(from), &bytes);
+            }
+            self.drain(i, out);
+        }
+        if let Some(node) = self.nodes[i].node.as_mut() {
+            node.handle_timeout(local);
+        }
+        self.drain(i, out);
     }
 
     /// Number of simulated processes.
@@ -152,14 +364,18 @@ impl Sim {
         &self.nodes[i]
     }
 
-    /// Runs a command on node `i` (if up) at the current time, then drains it.
+    /// Runs a command on node `i` (if up and not paused: a stalled process runs nothing) at
+    /// its current local time, then drains it.
     pub fn with_node<T>(
         &mut self,
         i: usize,
         out: &mut Vec<(usize, Event)>,
         f: impl FnOnce(&mut Node<ChaCha8Rng>, Timestamp) -> T,
     ) -> Option<T> {
-        let now = self.now;
+        if self.nodes[i].paused_until.is_some() {
+            return None;
+        }
+        let now = self.local_now(i);
         let r = f(self.nodes[i].node.as_mut()?, now);
         self.drain(i, out);
         Some(r)
@@ -167,25 +383,49 @@ impl Sim {
 
     /// Node `i` joins through node `seed`.
     pub fn join(&mut self, i: usize, seed: usize, out: &mut Vec<(usize, Event)>) {
-        let seed_addr = addr_of(seed);
-        self.with_node(i, out, |n, now| n.join(now, &[seed_addr]).ok());
+        self.join_any(i, &[seed], out);
     }
 
-    /// Crashes node `i`: it stops at once, sending nothing more; packets to it are lost.
+    /// Node `i` joins through `seeds`, tried in order with the core's backoff.
+    pub fn join_any(&mut self, i: usize, seeds: &[usize], out: &mut Vec<(usize, Event)>) {
+        let addrs: Vec<SocketAddr> = seeds.iter().map(|&s| addr_of(s)).collect();
+        self.with_node(i, out, |n, now| n.join(now, &addrs).ok());
+    }
+
+    /// Crashes node `i`: it stops at once, sending nothing more; packets to it are lost (a
+    /// pause in force ends with it, and its receive buffer is gone).
     pub fn crash(&mut self, i: usize) {
         self.nodes[i].node = None;
         self.nodes[i].deadline = None;
+        self.nodes[i].paused_until = None;
+        self.nodes[i].inbox.clear();
     }
 
     /// Restarts node `i` with the same identity and no memory, then joins it through `seed`.
     pub fn restart(&mut self, i: usize, seed: usize, out: &mut Vec<(usize, Event)>) {
+        self.restart_any(i, &[seed], out);
+    }
+
+    /// Restarts node `i` (see [`Sim::restart`]) and joins it through `seeds`; with no seeds
+    /// it starts alone.
+    pub fn restart_any(&mut self, i: usize, seeds: &[usize], out: &mut Vec<(usize, Event)>) {
         self.nodes[i].restarts += 1;
         self.boot(i);
-        self.join(i, seed, out);
+        if !seeds.is_empty() {
+            self.join_any(i, seeds, out);
+        }
     }
 
     fn rearm(&mut self, i: usize) {
-        let d = self.nodes[i].node.as_ref().and_then(|n| n.poll_timeout());
+        if self.nodes[i].paused_until.is_some() {
+            return;
+        }
+        let clock = self.nodes[i].clock;
+        let d = self.nodes[i]
+            .node
+            .as_ref()
+            .and_then(|n| n.poll_timeout())
+            .map(|l| clock.virtual_at(l));
         if d != self.nodes[i].deadline {
             self.nodes[i].deadline = d;
             if let Some(t) = d {
@@ -232,7 +472,8 @@ impl Sim {
     }
 
     /// Performs the next delivery or timer expiry (not after `limit`). Returns the node it
-    /// touched, or `None` when nothing is due by `limit` (time then moves to `limit`).
+    /// touched (or would have: a dropped or buffered packet counts), or `None` when nothing is
+    /// due by `limit` (time then moves to `limit`).
     pub fn step(&mut self, limit: Timestamp, out: &mut Vec<(usize, Event)>) -> Option<usize> {
         let Some(t) = self.next_time().filter(|t| *t <= limit) else {
             self.now = self.now.max(limit);
@@ -241,19 +482,36 @@ impl Sim {
         self.now = self.now.max(t);
         if self.net.next_delivery() == Some(t) {
             // Invariant: next_delivery returned a time <= now.
-            let p = self.net.pop_due(t).expect("packet due");
-            let from = addr_of(p.from);
-            if let Some(node) = self.nodes[p.to].node.as_mut() {
-                let _ = node.handle_packet(t, from, &p.bytes);
-                self.drain(p.to, out);
+            let (p, deliverable) = self.net.pop_due(t).expect("packet due");
+            let to = p.to;
+            if !deliverable {
+                return Some(to);
             }
-            return Some(p.to);
+            if self.nodes[to].paused_until.is_some() {
+                if self.nodes[to].inbox.len() < RECV_BUFFER {
+                    self.nodes[to].inbox.push_back((p.from, p.bytes));
+                } else {
+                    self.buffer_dropped += 1;
+                }
+                return Some(to);
+            }
+            let local = self.local_now(to);
+            if let Some(node) = self.nodes[to].node.as_mut() {
+                let _ = node.handle_packet(local, addr_of(p.from), &p.bytes);
+                self.drain(to, out);
+            }
+            return Some(to);
         }
         // Invariant: next_timer returned Some(t) for a live entry.
         let Reverse((_, i)) = self.timers.pop().expect("timer due");
         self.nodes[i].deadline = None;
+        if self.nodes[i].paused_until.is_some() {
+            self.resume(i, out);
+            return Some(i);
+        }
+        let local = self.local_now(i);
         if let Some(node) = self.nodes[i].node.as_mut() {
-            node.handle_timeout(t);
+            node.handle_timeout(local);
         }
         self.drain(i, out);
         Some(i)

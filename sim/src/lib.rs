@@ -2,7 +2,8 @@
 //!
 //! A deterministic simulator for Shoal. It drives many real `shoal_core::Node`s directly (no
 //! async runtime) through a virtual network in virtual time: latency, jitter, loss,
-//! duplication, reordering, crashes and restarts. One master seed forks the network's and
+//! duplication, reordering, partitions (two-way and one-way), crashes and restarts, paused
+//! processes and clock rate skew. One master seed forks the network's and
 //! every node's RNG, so the same seed gives the same run, byte for byte; the event-trace
 //! hash proves it.
 //!
@@ -15,12 +16,15 @@
 #![deny(missing_docs)]
 
 pub mod balance;
+pub mod checker;
 pub mod cluster;
 pub mod network;
 pub mod scenarios;
 pub mod trace;
+pub mod vopr;
 
-pub use cluster::{Sim, SimConfig};
+pub use checker::{CheckResult, Violation};
+pub use cluster::{Clock, Sim, SimConfig};
 pub use network::LinkConfig;
 
 /// The seed a test should use: `SIM_SEED` from the environment if set, else `default`.

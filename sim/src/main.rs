@@ -1,9 +1,18 @@
 //! The scenario runner.
 //!
-//! `shoal-sim <scenario> --nodes N --seed S [--loss PCT] [--jitter-ms MS] [--preset lan|wan|local] [--json]`
+//! `shoal-sim <scenario> --nodes N --seed S [--loss PCT] [--jitter-ms MS] [--dup PCT]
+//! [--skew FRACTION] [--preset lan|wan|local] [--check] [--json]`
+//!
+//! Scenarios: `converge`, `tags`, `crash`, `steady [--duration SECS]`, `pause [--pause-ms MS]`,
+//! `partition [--hold-secs SECS]`, `vopr` (one seeded swarm run; `--nodes` is ignored, the
+//! seed derives every knob).
+//!
+//! Loss, jitter and duplication apply from the start in `converge`, `tags`, `crash`, `pause`
+//! and `partition`; in `steady` they apply after a clean convergence.
 //!
 //! With `--json` the last line of stdout is one JSON object. Exit codes: 0 success, 2 usage,
-//! 1 the scenario did not reach its goal (e.g. never converged).
+//! 1 the scenario did not reach its goal (e.g. never converged). `vopr` uses TigerBeetle's:
+//! 127 a panic, 128 liveness, 129 correctness.
 
 use shoal_core::{Config, Strategy};
 use shoal_sim::balance::{run_balance, BalanceOpts};
@@ -11,15 +20,19 @@ use shoal_sim::scenarios::{self, Report, ScenarioOpts};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-const USAGE: &str =
-    "usage: shoal-sim <converge|tags> --nodes N --seed S [--loss PCT] [--jitter-ms MS] \
-[--preset lan|wan|local] [--join-window-ms MS] [--json]";
+const USAGE: &str = "usage: shoal-sim <converge|tags|crash|steady|pause|partition|vopr> \
+--nodes N --seed S [--loss PCT] [--jitter-ms MS] [--dup PCT] [--skew FRACTION] \
+[--preset lan|wan|local] [--join-window-ms MS] [--duration SECS] [--pause-ms MS] \
+[--hold-secs SECS] [--steps N] [--check] [--json]
+       shoal-sim balance --workers W --strategy round-robin|random|least-connections|p2c --seed S \
+[--calls N] [--slots K] [--json]";
 
 struct Args {
     scenario: String,
     opts: ScenarioOpts,
     balance: BalanceOpts,
     json: bool,
+    steps: u64,
 }
 
 fn parse() -> Result<Args, String> {
@@ -31,6 +44,7 @@ fn parse() -> Result<Args, String> {
     let mut opts = ScenarioOpts::default();
     let mut json = false;
     let mut balance = BalanceOpts::default();
+    let mut steps = 2_000_000;
     while let Some(flag) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match flag.as_str() {
@@ -54,6 +68,34 @@ fn parse() -> Result<Args, String> {
                 let name = val("--strategy")?;
                 balance.strategy =
                     Strategy::from_name(&name).ok_or(format!("unknown strategy {name}"))?;
+            }
+            "--check" => opts.check = true,
+            "--dup" => opts.dup_pct = val("--dup")?.parse().map_err(|e| format!("--dup: {e}"))?,
+            "--skew" => {
+                opts.clock_skew = val("--skew")?.parse().map_err(|e| format!("--skew: {e}"))?
+            }
+            "--duration" => {
+                let s: f64 = val("--duration")?
+                    .parse()
+                    .map_err(|e| format!("--duration: {e}"))?;
+                opts.duration = Duration::from_secs_f64(s.max(0.0));
+            }
+            "--pause-ms" => {
+                let ms: u64 = val("--pause-ms")?
+                    .parse()
+                    .map_err(|e| format!("--pause-ms: {e}"))?;
+                opts.pause = Duration::from_millis(ms);
+            }
+            "--hold-secs" => {
+                let s: f64 = val("--hold-secs")?
+                    .parse()
+                    .map_err(|e| format!("--hold-secs: {e}"))?;
+                opts.hold = Duration::from_secs_f64(s.max(0.0));
+            }
+            "--steps" => {
+                steps = val("--steps")?
+                    .parse()
+                    .map_err(|e| format!("--steps: {e}"))?
             }
             "--nodes" => {
                 opts.nodes = val("--nodes")?
@@ -97,6 +139,7 @@ fn parse() -> Result<Args, String> {
         opts,
         balance,
         json,
+        steps,
     })
 }
 
@@ -134,8 +177,15 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     println!(
-        "scenario={} nodes={} seed={} loss={}% jitter={:?} join_window={:?}",
-        args.scenario, o.nodes, o.seed, o.loss_pct, o.jitter, o.join_window
+        "scenario={} nodes={} seed={} loss={}% jitter={:?} dup={}% skew={} join_window={:?}",
+        args.scenario,
+        o.nodes,
+        o.seed,
+        o.loss_pct,
+        o.jitter,
+        o.dup_pct,
+        o.clock_skew,
+        o.join_window
     );
     let started = Instant::now();
     let mut report = Report::default();
@@ -168,6 +218,95 @@ fn main() -> ExitCode {
                 .text("trace_hash", &format!("{:016x}", r.trace_hash));
             r.tag_spread_ms.is_some()
         }
+        "crash" => {
+            let r = scenarios::crash(o);
+            println!(
+                "crash: victim={} detected={}/{} p50={:?} p99={:?} max={:?} ms false_positives={}{}",
+                r.victim,
+                r.detected,
+                r.live,
+                r.detect_p50_ms,
+                r.detect_p99_ms,
+                r.detect_max_ms,
+                r.false_positives,
+                violation_note(&r.violation)
+            );
+            report
+                .num("converged_ms", r.converged_ms)
+                .num("detect_p50_ms", r.detect_p50_ms)
+                .num("detect_p99_ms", r.detect_p99_ms)
+                .num("detect_max_ms", r.detect_max_ms)
+                .int("detected", r.detected as u64)
+                .int("false_positives", r.false_positives);
+            add_common(&mut report, &r.violation, r.trace_hash);
+            r.ok()
+        }
+        "steady" => {
+            let r = scenarios::steady(o);
+            println!(
+                "steady: {:?} under loss={}% jitter={:?} (from convergence): false_positives={} \
+                 suspicions={} bytes_per_member_per_s={:.1}{}",
+                o.duration,
+                o.loss_pct,
+                o.jitter,
+                r.false_positives,
+                r.suspicions,
+                r.bytes_per_member_per_s,
+                violation_note(&r.violation)
+            );
+            report
+                .num("converged_ms", r.converged_ms)
+                .num("duration_s", Some(o.duration.as_secs_f64()))
+                .text("faults_from", "convergence")
+                .int("false_positives", r.false_positives)
+                .int("suspicions", r.suspicions)
+                .num("bytes_per_member_per_s", Some(r.bytes_per_member_per_s));
+            add_common(&mut report, &r.violation, r.trace_hash);
+            r.ok()
+        }
+        "pause" => {
+            let r = scenarios::pause(o);
+            println!(
+                "pause: victim={} for {:?}: false_positives={} paused_failed={} recovered={}{}",
+                r.victim,
+                o.pause,
+                r.false_positives,
+                r.paused_failed,
+                r.recovered,
+                violation_note(&r.violation)
+            );
+            report
+                .num("converged_ms", r.converged_ms)
+                .int("pause_ms", o.pause.as_millis() as u64)
+                .int("false_positives", r.false_positives)
+                .int("paused_failed", r.paused_failed as u64)
+                .flag("recovered", r.recovered);
+            add_common(&mut report, &r.violation, r.trace_hash);
+            r.ok()
+        }
+        "partition" => {
+            let r = scenarios::partition(o);
+            println!(
+                "partition: minority={} nodes, reported={} detect={:?} ms false_majority={} \
+                 heal={:?} ms{}",
+                r.minority.len(),
+                r.minority_reported,
+                r.partition_detect_ms,
+                r.false_majority,
+                r.heal_ms,
+                violation_note(&r.violation)
+            );
+            report
+                .num("converged_ms", r.converged_ms)
+                .num("hold_secs", Some(o.hold.as_secs_f64()))
+                .num("partition_detect_ms", r.partition_detect_ms)
+                .int("minority_reported", r.minority_reported as u64)
+                .int("false_majority", r.false_majority as u64)
+                .num("heal_ms", r.heal_ms);
+            add_common(&mut report, &r.violation, r.trace_hash);
+            r.ok()
+        }
+        "vopr" => return vopr(o.seed, args.steps, args.json, report, started),
         other => {
             eprintln!("error: unknown scenario {other}\n{USAGE}");
             return ExitCode::from(2);
@@ -188,4 +327,61 @@ fn main() -> ExitCode {
         );
         ExitCode::from(1)
     }
+}
+
+fn violation_note(v: &Option<String>) -> String {
+    v.as_ref()
+        .map_or_else(String::new, |v| format!(" VIOLATION {v}"))
+}
+
+fn add_common(report: &mut Report, violation: &Option<String>, trace_hash: u64) {
+    if let Some(v) = violation {
+        report.text("violation", v);
+    }
+    report.text("trace_hash", &format!("{trace_hash:016x}"));
+}
+
+/// One swarm run, with TigerBeetle's exit codes: 127 a panic, 128 liveness, 129 correctness.
+fn vopr(seed: u64, steps: u64, json: bool, mut report: Report, started: Instant) -> ExitCode {
+    use shoal_sim::vopr::{try_vopr, FailureKind, VoprOptions};
+    let run = std::panic::catch_unwind(|| try_vopr(seed, steps, &VoprOptions::default()));
+    let code = match &run {
+        Ok(Ok(r)) => {
+            println!(
+                "vopr: ok chaos_steps={} faults={} liveness_ms={:.1}",
+                r.chaos_steps, r.faults, r.liveness_ms
+            );
+            report
+                .text("result", "ok")
+                .int("cluster_nodes", r.knobs.nodes as u64)
+                .int("chaos_steps", r.chaos_steps)
+                .int("faults", r.faults)
+                .num("liveness_ms", Some(r.liveness_ms))
+                .text("trace_hash", &format!("{:016x}", r.trace_hash));
+            0
+        }
+        Ok(Err(f)) => {
+            eprintln!("{f}");
+            let (name, code) = match f.kind {
+                FailureKind::Liveness => ("liveness", 128),
+                FailureKind::Correctness => ("correctness", 129),
+            };
+            report
+                .text("result", name)
+                .int("step", f.step)
+                .text("checker", f.violation.checker)
+                .text("detail", &f.violation.detail);
+            code
+        }
+        Err(_) => {
+            eprintln!("vopr panicked\nSIM_SEED={seed}");
+            report.text("result", "panic");
+            127
+        }
+    };
+    report.int("wall_ms", started.elapsed().as_millis() as u64);
+    if json {
+        println!("{}", report.to_json());
+    }
+    ExitCode::from(code)
 }

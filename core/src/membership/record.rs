@@ -99,4 +99,9 @@ pub struct SyncEntry {
     pub info: MemberInfo,
     /// The state the sender holds for it.
     pub state: MemberState,
+    /// For failed and left members: how many seconds the sender has held that state. A node
+    /// that never knew the member keeps the tombstone for what is left of its time to live,
+    /// so every node reaps it at about the same moment and stale "alive" news about it finds
+    /// a tombstone everywhere, even on a node that just restarted.
+    pub down_secs: u32,
 }

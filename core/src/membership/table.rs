@@ -145,8 +145,9 @@ impl MemberTable {
             .collect()
     }
 
-    /// Entries in the given buckets (sorted), as sync entries.
-    pub fn entries_in(&self, buckets: &[usize]) -> Vec<SyncEntry> {
+    /// Entries in the given buckets (sorted), as sync entries; tombstones carry their age at
+    /// `now`.
+    pub fn entries_in(&self, buckets: &[usize], now: Timestamp) -> Vec<SyncEntry> {
         let mut want = [false; DIGEST_BUCKETS];
         for &b in buckets {
             if let Some(w) = want.get_mut(b) {
@@ -159,6 +160,11 @@ impl MemberTable {
             .map(|m| SyncEntry {
                 info: m.info.clone(),
                 state: m.state,
+                down_secs: if m.state.is_down() {
+                    u32::try_from(now.saturating_since(m.state_since).as_secs()).unwrap_or(u32::MAX)
+                } else {
+                    0
+                },
             })
             .collect()
     }
@@ -214,6 +220,26 @@ impl MemberTable {
             m.state_since = now;
             self.insert(m);
         }
+    }
+
+    /// Records a tombstone for a member this table does not know, as if it had entered
+    /// `state` at `since`. Returns false (and changes nothing) if the member is known or
+    /// `state` is live.
+    pub fn insert_tombstone(
+        &mut self,
+        info: MemberInfo,
+        state: MemberState,
+        since: Timestamp,
+    ) -> bool {
+        if state.is_live() || self.members.contains_key(&info.id) {
+            return false;
+        }
+        self.insert(Member {
+            info,
+            state,
+            state_since: since,
+        });
+        true
     }
 
     /// Removes a tombstone or a member outright (reaping). Returns it.

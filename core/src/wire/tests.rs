@@ -76,7 +76,11 @@ pub(crate) fn arb_update() -> impl Strategy<Value = Update> {
 
 fn arb_entries() -> impl Strategy<Value = BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>> {
     proptest::collection::vec(
-        (arb_info(), arb_state()).prop_map(|(info, state)| SyncEntry { info, state }),
+        (arb_info(), arb_state(), any::<u32>()).prop_map(|(info, state, down_secs)| SyncEntry {
+            info,
+            state,
+            down_secs,
+        }),
         0..4,
     )
     .prop_map(|v| BoundedVec::try_from_vec(v).unwrap())

@@ -1,5 +1,14 @@
 //! Scenarios the binary and the tests run, each returning a report of the metrics that
 //! matter, all measured in virtual time.
+//!
+//! `converge` and `tags` exercise membership; the fault scenarios in [`faults`] (`crash`,
+//! `steady`, `pause`, `partition`) exercise failure and partition detection.
+
+pub mod faults;
+
+pub use faults::{
+    crash, partition, pause, steady, CrashReport, PartitionReport, PauseReport, SteadyReport,
+};
 
 use crate::cluster::{Sim, SimConfig};
 use crate::network::LinkConfig;
@@ -31,6 +40,18 @@ pub struct ScenarioOpts {
     pub steady: Duration,
     /// Give up after this much virtual time.
     pub timeout: Duration,
+    /// Packet duplication in percent.
+    pub dup_pct: f64,
+    /// Clock rate skew (see [`SimConfig::clock_skew`]); 0 means every clock is exact.
+    pub clock_skew: f64,
+    /// `steady`: virtual time to run under loss and jitter.
+    pub duration: Duration,
+    /// `pause`: how long the paused member stalls.
+    pub pause: Duration,
+    /// `partition`: how long the split holds.
+    pub hold: Duration,
+    /// Run the invariant checkers after every step of the fault scenarios.
+    pub check: bool,
 }
 
 impl Default for ScenarioOpts {
@@ -45,20 +66,33 @@ impl Default for ScenarioOpts {
             settle: Duration::from_secs(10),
             steady: Duration::from_secs(60),
             timeout: Duration::from_secs(300),
+            dup_pct: 0.0,
+            clock_skew: 0.0,
+            duration: Duration::from_secs(60),
+            pause: Duration::from_millis(2000),
+            hold: Duration::from_secs(30),
+            check: false,
         }
     }
 }
 
 impl ScenarioOpts {
-    fn sim_config(&self) -> SimConfig {
+    /// The link these options ask for: the LAN link plus loss, jitter and duplication.
+    pub fn link(&self) -> LinkConfig {
         let mut link = LinkConfig::lan();
         link.loss = (self.loss_pct / 100.0).clamp(0.0, 1.0);
+        link.duplicate = (self.dup_pct / 100.0).clamp(0.0, 1.0);
         link.jitter += self.jitter;
+        link
+    }
+
+    fn sim_config(&self) -> SimConfig {
         SimConfig {
             nodes: self.nodes,
             seed: self.seed,
-            link,
+            link: self.link(),
             node_config: self.config.clone(),
+            clock_skew: self.clock_skew,
         }
     }
 }

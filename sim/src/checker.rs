@@ -1,0 +1,386 @@
+//! Invariant checkers: one per invariant, run after every simulation step.
+//!
+//! Assertions inside the core catch a broken rule where it breaks; checkers catch what no
+//! single node can see: that the cluster as a whole stays coherent. Each checker looks at the
+//! node a step touched (only its view can have changed), so a check costs O(members) per
+//! step, not O(nodes × members). A violation names its checker and says what it saw.
+//!
+//! | checker | invariant |
+//! |---|---|
+//! | [`IncarnationMonotonic`] | a node's view of a member's incarnation never goes back while the member stays in its table (reaping may forget it) |
+//! | [`SelfAlive`] | a running node always holds itself alive (or left, once it leaves) |
+//! | [`OwnerIncarnation`] | nobody holds a member at an incarnation the member never had: only the owner raises it |
+//! | [`NoResurrection`] | once every running node holds a crashed member failed at its last incarnation, no node shows it live again (until it restarts) |
+//! | [`converged`] | liveness: running nodes have identical live sets, exactly the running nodes |
+
+use crate::cluster::Sim;
+use shoal_core::{Event, MemberState, NodeId};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// An invariant that did not hold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation {
+    /// The checker that saw it.
+    pub checker: &'static str,
+    /// What it saw.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {}", self.checker, self.detail)
+    }
+}
+
+/// The outcome of one check.
+pub type CheckResult = Result<(), Violation>;
+
+fn violation(checker: &'static str, detail: String) -> CheckResult {
+    Err(Violation { checker, detail })
+}
+
+/// One invariant, checked after every step.
+pub trait Checker {
+    /// The checker's name, printed with a violation.
+    fn name(&self) -> &'static str;
+    /// Node `i` was restarted (a fresh process with no memory) since the last check.
+    fn on_restart(&mut self, _sim: &Sim, _i: usize) {}
+    /// Checks after a step that touched node `touched` and produced `events`.
+    fn after_step(&mut self, sim: &Sim, touched: usize, events: &[(usize, Event)]) -> CheckResult;
+}
+
+/// Maps node ids to simulator indices.
+fn index_of(sim: &Sim) -> BTreeMap<NodeId, usize> {
+    (0..sim.len())
+        .map(|i| (sim.process(i).identity.id, i))
+        .collect()
+}
+
+/// (a) Per (observer, subject) the incarnation never regresses while the subject is present.
+#[derive(Debug, Default)]
+pub struct IncarnationMonotonic {
+    seen: Vec<BTreeMap<NodeId, u64>>,
+}
+
+impl Checker for IncarnationMonotonic {
+    fn name(&self) -> &'static str {
+        "incarnation-monotonic"
+    }
+
+    fn on_restart(&mut self, _sim: &Sim, i: usize) {
+        if let Some(s) = self.seen.get_mut(i) {
+            s.clear();
+        }
+    }
+
+    fn after_step(&mut self, sim: &Sim, i: usize, _: &[(usize, Event)]) -> CheckResult {
+        if self.seen.len() < sim.len() {
+            self.seen.resize_with(sim.len(), BTreeMap::new);
+        }
+        let Some(node) = sim.node(i) else {
+            return Ok(());
+        };
+        let old = &self.seen[i];
+        let mut now = BTreeMap::new();
+        for m in node.members() {
+            if let Some(&before) = old.get(&m.info.id) {
+                if m.info.incarnation < before {
+                    return violation(
+                        self.name(),
+                        format!(
+                            "node {i} holds {} at incarnation {} after having seen {before}",
+                            m.info.name.as_str(),
+                            m.info.incarnation
+                        ),
+                    );
+                }
+            }
+            now.insert(m.info.id, m.info.incarnation);
+        }
+        self.seen[i] = now;
+        Ok(())
+    }
+}
+
+/// (b) A running node holds its own entry alive (or left, once it has begun leaving).
+#[derive(Debug, Default)]
+pub struct SelfAlive;
+
+impl Checker for SelfAlive {
+    fn name(&self) -> &'static str {
+        "self-alive"
+    }
+
+    fn after_step(&mut self, sim: &Sim, i: usize, _: &[(usize, Event)]) -> CheckResult {
+        let Some(node) = sim.node(i) else {
+            return Ok(());
+        };
+        match node.member(&node.id()).map(|m| m.state) {
+            Some(MemberState::Alive | MemberState::Left) => Ok(()),
+            other => violation(
+                self.name(),
+                format!("node {i} holds itself as {other:?} while running"),
+            ),
+        }
+    }
+}
+
+/// (c) Nobody holds member X at an incarnation above the highest X itself ever had (across
+/// restarts): incarnations move forward only by their owner.
+#[derive(Debug, Default)]
+pub struct OwnerIncarnation {
+    ids: BTreeMap<NodeId, usize>,
+    max: Vec<u64>,
+}
+
+impl OwnerIncarnation {
+    fn refresh(&mut self, sim: &Sim, x: usize) -> u64 {
+        if let Some(n) = sim.node(x) {
+            self.max[x] = self.max[x].max(n.me().incarnation);
+        }
+        self.max[x]
+    }
+}
+
+impl Checker for OwnerIncarnation {
+    fn name(&self) -> &'static str {
+        "owner-incarnation"
+    }
+
+    fn after_step(&mut self, sim: &Sim, i: usize, _: &[(usize, Event)]) -> CheckResult {
+        if self.max.len() < sim.len() {
+            self.ids = index_of(sim);
+            self.max.resize(sim.len(), 0);
+        }
+        self.refresh(sim, i);
+        let Some(node) = sim.node(i) else {
+            return Ok(());
+        };
+        for m in node.members() {
+            let Some(&x) = self.ids.get(&m.info.id) else {
+                continue;
+            };
+            // The owner may have raised it by a command since it was last touched: refresh
+            // lazily, only when the view looks ahead of it.
+            if m.info.incarnation > self.max[x] && m.info.incarnation > self.refresh(sim, x) {
+                return violation(
+                    self.name(),
+                    format!(
+                        "node {i} holds node {x} at incarnation {}, but node {x} never went above {}",
+                        m.info.incarnation, self.max[x]
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// (d) No resurrection: once every up node (paused ones too) that knows crashed member X holds it failed
+/// at (at least) X's last incarnation, no node may show X live again until X restarts.
+#[derive(Debug, Default)]
+pub struct NoResurrection {
+    ids: BTreeMap<NodeId, usize>,
+    max_inc: Vec<u64>,
+    /// Members dead everywhere, with the incarnation they died at.
+    dead: BTreeMap<usize, u64>,
+}
+
+impl NoResurrection {
+    fn dead_everywhere(&self, sim: &Sim, x: usize, id: NodeId) -> Option<u64> {
+        if sim.is_up(x) {
+            return None;
+        }
+        let mut known = false;
+        let mut inc = u64::MAX;
+        // Every *up* node, paused ones included: a node that slept through the failure still
+        // holds its old view, which is stale, not a resurrection.
+        for j in (0..sim.len()).filter(|&j| sim.is_up(j)) {
+            // Invariant: is_up means the core exists.
+            let n = sim.node(j).expect("up node has a core");
+            if let Some(m) = n.member(&id) {
+                if m.state != MemberState::Failed || m.info.incarnation < self.max_inc[x] {
+                    return None;
+                }
+                known = true;
+                inc = inc.min(m.info.incarnation);
+            }
+        }
+        known.then_some(inc)
+    }
+}
+
+impl Checker for NoResurrection {
+    fn name(&self) -> &'static str {
+        "no-resurrection"
+    }
+
+    fn on_restart(&mut self, _sim: &Sim, i: usize) {
+        self.dead.remove(&i);
+    }
+
+    fn after_step(&mut self, sim: &Sim, i: usize, events: &[(usize, Event)]) -> CheckResult {
+        if self.max_inc.len() < sim.len() {
+            self.ids = index_of(sim);
+            self.max_inc.resize(sim.len(), 0);
+        }
+        if let Some(n) = sim.node(i) {
+            self.max_inc[i] = self.max_inc[i].max(n.me().incarnation);
+        }
+        for (_, e) in events {
+            if let Event::MemberFailed(m) = e {
+                if let Some(&x) = self.ids.get(&m.info.id) {
+                    if !self.dead.contains_key(&x) {
+                        if let Some(inc) = self.dead_everywhere(sim, x, m.info.id) {
+                            self.dead.insert(x, inc);
+                        }
+                    }
+                }
+            }
+        }
+        let Some(node) = sim.node(i) else {
+            return Ok(());
+        };
+        for (&x, &inc) in &self.dead {
+            let id = sim.process(x).identity.id;
+            if let Some(m) = node.member(&id).filter(|m| m.state.is_live()) {
+                return violation(
+                    self.name(),
+                    format!(
+                        "node {i} shows crashed node {x} as {:?} at incarnation {} after every \
+                         running node held it failed at {inc}",
+                        m.state, m.info.incarnation
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// (e) Liveness: every running (up, unpaused) node holds exactly the running nodes alive,
+/// and nothing else live. Checked at the end of a liveness phase, not after every step.
+pub fn converged(sim: &Sim) -> CheckResult {
+    let running: Vec<usize> = (0..sim.len()).filter(|&i| sim.is_running(i)).collect();
+    let mut want: Vec<NodeId> = running
+        .iter()
+        .map(|&i| sim.process(i).identity.id)
+        .collect();
+    want.sort_unstable();
+    for &i in &running {
+        // Invariant: is_running means the core is up.
+        let node = sim.node(i).expect("running node is up");
+        let alive = node
+            .members()
+            .filter(|m| m.state == MemberState::Alive)
+            .map(|m| m.info.id);
+        let live = node.members().filter(|m| m.state.is_live()).count();
+        if live != want.len() || !alive.eq(want.iter().copied()) {
+            let name = |id: &NodeId| {
+                node.member(id)
+                    .map_or_else(|| format!("{id:?}"), |m| m.info.name.as_str().to_owned())
+            };
+            let missing: Vec<String> = running
+                .iter()
+                .map(|&j| sim.process(j).identity.id)
+                .filter(|id| {
+                    !node
+                        .member(id)
+                        .is_some_and(|m| m.state == MemberState::Alive)
+                })
+                .map(|id| {
+                    node.member(&id).map_or_else(
+                        || "(unknown)".to_owned(),
+                        |m| format!("{}:{:?}@{}", name(&id), m.state, m.info.incarnation),
+                    )
+                })
+                .collect();
+            let extra: Vec<String> = node
+                .members()
+                .filter(|m| m.state.is_live() && want.binary_search(&m.info.id).is_err())
+                .map(|m| format!("{}:{:?}", m.info.name.as_str(), m.state))
+                .collect();
+            return violation(
+                "converged",
+                format!(
+                    "node {i} (joining: {}) holds {live} live, want exactly the {} running nodes; \
+                     not alive: {missing:?}; live but not running: {extra:?}",
+                    node.is_joining(),
+                    want.len()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Every safety checker, run together; notices restarts by itself.
+pub struct Checkers {
+    checkers: Vec<Box<dyn Checker>>,
+    restarts: Vec<u32>,
+    /// Steps checked so far.
+    pub steps: u64,
+}
+
+impl fmt::Debug for Checkers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.checkers.iter().map(|c| c.name()).collect();
+        f.debug_struct("Checkers")
+            .field("checkers", &names)
+            .field("steps", &self.steps)
+            .finish()
+    }
+}
+
+impl Checkers {
+    /// The four safety checkers (a)–(d), primed with the cluster's current state.
+    pub fn safety(sim: &Sim) -> Self {
+        let mut c = Checkers {
+            checkers: vec![
+                Box::new(IncarnationMonotonic::default()),
+                Box::new(SelfAlive),
+                Box::new(OwnerIncarnation::default()),
+                Box::new(NoResurrection::default()),
+            ],
+            restarts: (0..sim.len()).map(|i| sim.process(i).restarts).collect(),
+            steps: 0,
+        };
+        for i in 0..sim.len() {
+            // Priming cannot fail on a fresh cluster; a violation here is reported later.
+            let _ = c.check_node(sim, i, &[]);
+        }
+        c.steps = 0;
+        c
+    }
+
+    /// Runs every checker after a step that touched `touched`.
+    pub fn after_step(
+        &mut self,
+        sim: &Sim,
+        touched: usize,
+        events: &[(usize, Event)],
+    ) -> CheckResult {
+        for i in 0..self.restarts.len() {
+            let r = sim.process(i).restarts;
+            if r != self.restarts[i] {
+                self.restarts[i] = r;
+                for c in &mut self.checkers {
+                    c.on_restart(sim, i);
+                }
+            }
+        }
+        self.check_node(sim, touched, events)
+    }
+
+    fn check_node(&mut self, sim: &Sim, i: usize, events: &[(usize, Event)]) -> CheckResult {
+        self.steps += 1;
+        if i >= sim.len() {
+            return Ok(());
+        }
+        for c in &mut self.checkers {
+            c.after_step(sim, i, events)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,453 @@
+//! A seeded swarm run in the style of TigerBeetle's VOPR.
+//!
+//! [`run_vopr`] is a pure function of `(seed, steps)`: every knob (cluster size, loss,
+//! latency, jitter, duplication, partition mode, crash / restart / pause odds, clock skew) is
+//! derived from the seed by [`Knobs::from_seed`] and printed. Then two phases:
+//!
+//! 1. **Chaos**: nodes join, and at random intervals faults are applied (partitions and
+//!    heals, crashes, restarts, pauses). Every safety checker runs after every step.
+//! 2. **Liveness**: every fault is lifted (partitions healed, loss and duplication off,
+//!    paused nodes resumed, crashed nodes restarted) and the cluster must converge
+//!    ([`crate::checker::converged`]) within a virtual-time budget.
+//!
+//! A failure says `SIM_SEED=<n>`, the step and the checker, and
+//! `SIM_SEED=<n> cargo test -p shoal-sim --test swarm` replays exactly that run.
+//!
+//! Until the core declares crashed members failed, a member that never comes back would
+//! never leave anyone's view, so the liveness phase restarts every crashed node unless
+//! [`VoprOptions::allow_permanent_crash`] is set; with it, some crashed nodes stay down and
+//! convergence then needs failure detection to remove them.
+
+use crate::checker::{converged, Checkers, Violation};
+use crate::cluster::{Sim, SimConfig};
+use crate::network::LinkConfig;
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+use shoal_core::{Config, Timestamp};
+use std::fmt;
+use std::time::Duration;
+
+/// How partitions are drawn in the chaos phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PartitionMode {
+    /// No partitions.
+    None,
+    /// One node cut off from the rest, both ways.
+    IsolateOne,
+    /// A random non-empty proper subset against the rest, both ways.
+    RandomSplit,
+    /// A random split where only one direction is cut.
+    OneWay,
+}
+
+/// Every knob of one run, derived from its seed.
+#[derive(Clone, Debug)]
+pub struct Knobs {
+    /// Cluster size, 3..=24.
+    pub nodes: usize,
+    /// Link behaviour in the chaos phase.
+    pub link: LinkConfig,
+    /// Partition shape.
+    pub partition: PartitionMode,
+    /// Time between fault decisions (each is drawn from `[interval/2, 3·interval/2]`).
+    pub fault_interval: Duration,
+    /// Per decision: chance to crash a running node.
+    pub crash: f64,
+    /// Per decision: chance to restart a crashed node.
+    pub restart: f64,
+    /// Per decision: chance to pause a running node.
+    pub pause: f64,
+    /// Longest pause.
+    pub pause_max: Duration,
+    /// Per decision: chance to change the partition (split when whole, heal when split).
+    pub partition_flip: f64,
+    /// Clock rate skew (±).
+    pub clock_skew: f64,
+    /// Length of the chaos phase.
+    pub chaos: Duration,
+}
+
+fn unit(rng: &mut ChaCha8Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn below(rng: &mut ChaCha8Rng, n: u64) -> u64 {
+    ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64
+}
+
+fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
+    unit(rng) < p
+}
+
+impl Knobs {
+    /// Derives every knob from `rng` (itself seeded from the run's seed).
+    pub fn from_seed(rng: &mut ChaCha8Rng) -> Self {
+        let nodes = 3 + below(rng, 22) as usize;
+        let link = LinkConfig {
+            latency: Duration::from_micros(100 + below(rng, 20_000)),
+            jitter: Duration::from_micros(below(rng, 30_000)),
+            loss: unit(rng) * 0.20,
+            duplicate: if chance(rng, 0.5) {
+                unit(rng) * 0.05
+            } else {
+                0.0
+            },
+        };
+        let partition = match below(rng, 4) {
+            0 => PartitionMode::None,
+            1 => PartitionMode::IsolateOne,
+            2 => PartitionMode::RandomSplit,
+            _ => PartitionMode::OneWay,
+        };
+        Knobs {
+            nodes,
+            link,
+            partition,
+            fault_interval: Duration::from_millis(200 + below(rng, 2000)),
+            crash: unit(rng) * 0.4,
+            restart: 0.2 + unit(rng) * 0.6,
+            pause: unit(rng) * 0.4,
+            pause_max: Duration::from_millis(100 + below(rng, 5000)),
+            partition_flip: 0.1 + unit(rng) * 0.6,
+            clock_skew: if chance(rng, 0.5) { 0.01 } else { 0.0 },
+            chaos: Duration::from_secs(20 + below(rng, 41)),
+        }
+    }
+}
+
+impl fmt::Display for Knobs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "nodes={} latency={:?} jitter={:?} loss={:.1}% dup={:.1}% partition={:?} \
+             flip={:.2} fault_interval={:?} crash={:.2} restart={:.2} pause={:.2} \
+             pause_max={:?} skew=±{}% chaos={:?}",
+            self.nodes,
+            self.link.latency,
+            self.link.jitter,
+            self.link.loss * 100.0,
+            self.link.duplicate * 100.0,
+            self.partition,
+            self.partition_flip,
+            self.fault_interval,
+            self.crash,
+            self.restart,
+            self.pause,
+            self.pause_max,
+            self.clock_skew * 100.0,
+            self.chaos
+        )
+    }
+}
+
+/// Switches that are not derived from the seed.
+#[derive(Clone, Debug)]
+pub struct VoprOptions {
+    /// Let some crashed nodes stay down through the liveness phase (needs failure detection
+    /// in the core for the cluster to converge without them).
+    pub allow_permanent_crash: bool,
+    /// Virtual-time budget for the liveness phase.
+    pub liveness_budget: Duration,
+    /// Print the knobs at start.
+    pub verbose: bool,
+}
+
+impl Default for VoprOptions {
+    fn default() -> Self {
+        VoprOptions {
+            allow_permanent_crash: false,
+            liveness_budget: Duration::from_secs(120),
+            verbose: true,
+        }
+    }
+}
+
+/// What a successful run measured.
+#[derive(Clone, Debug)]
+pub struct VoprReport {
+    /// The seed.
+    pub seed: u64,
+    /// The knobs it derived.
+    pub knobs: Knobs,
+    /// Steps taken in the chaos phase.
+    pub chaos_steps: u64,
+    /// Faults applied.
+    pub faults: u64,
+    /// Virtual ms the liveness phase took to converge.
+    pub liveness_ms: f64,
+    /// The event-trace hash.
+    pub trace_hash: u64,
+}
+
+/// Why a run failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// A safety checker fired.
+    Correctness,
+    /// The liveness phase did not converge in its budget.
+    Liveness,
+}
+
+/// A failed run.
+#[derive(Clone, Debug)]
+pub struct VoprFailure {
+    /// The seed that reproduces it.
+    pub seed: u64,
+    /// Correctness or liveness.
+    pub kind: FailureKind,
+    /// Steps taken when it failed.
+    pub step: u64,
+    /// Virtual time when it failed.
+    pub at: Timestamp,
+    /// The violation.
+    pub violation: Violation,
+    /// The knobs, for the report.
+    pub knobs: Knobs,
+}
+
+impl fmt::Display for VoprFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "vopr {:?} failure: seed {} step {} at {:?}: checker `{}`: {}\nknobs: {}\n\
+             SIM_SEED={}\nreproduce with: SIM_SEED={} cargo test -p shoal-sim --test swarm",
+            self.kind,
+            self.seed,
+            self.step,
+            self.at,
+            self.violation.checker,
+            self.violation.detail,
+            self.knobs,
+            self.seed,
+            self.seed
+        )
+    }
+}
+
+/// Runs one seed with at most `steps` chaos steps; panics on failure with `SIM_SEED=<n>`,
+/// the step and the checker.
+pub fn run_vopr(seed: u64, steps: u64) -> VoprReport {
+    match try_vopr(seed, steps, &VoprOptions::default()) {
+        Ok(r) => r,
+        Err(f) => panic!("{f}"),
+    }
+}
+
+/// Runs one seed; returns the failure instead of panicking.
+pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport, Box<VoprFailure>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x766f_7072);
+    let knobs = Knobs::from_seed(&mut rng);
+    if opts.verbose {
+        println!("vopr seed={seed} {knobs}");
+    }
+    let n = knobs.nodes;
+    let mut sim = Sim::new(SimConfig {
+        nodes: n,
+        seed,
+        link: knobs.link.clone(),
+        node_config: Config::lan(),
+        clock_skew: knobs.clock_skew,
+    });
+    let mut checks = Checkers::safety(&sim);
+    let fail = |kind, step, at, violation, knobs: &Knobs| {
+        Box::new(VoprFailure {
+            seed,
+            kind,
+            step,
+            at,
+            violation,
+            knobs: knobs.clone(),
+        })
+    };
+
+    // Joins: node 0 is up first; the others join within the first second through node 0 and
+    // up to two random earlier nodes.
+    let mut joins: Vec<(Timestamp, usize)> = (1..n)
+        .map(|i| (Timestamp::from_micros(below(&mut rng, 1_000_000)), i))
+        .collect();
+    joins.sort();
+    let chaos_end = Timestamp::ZERO + knobs.chaos;
+    let mut next_fault = Timestamp::ZERO + knobs.fault_interval;
+    let mut out = Vec::new();
+    let mut step = 0u64;
+    let mut faults = 0u64;
+    let mut next_join = 0;
+    while sim.now < chaos_end && step < steps {
+        let limit = joins
+            .get(next_join)
+            .map_or(chaos_end, |(t, _)| *t)
+            .min(next_fault)
+            .min(chaos_end);
+        if let Some(i) = sim.step(limit, &mut out) {
+            step += 1;
+            if let Err(v) = checks.after_step(&sim, i, &out) {
+                return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
+            }
+            out.clear();
+            continue;
+        }
+        let mut touched = Vec::new();
+        if let Some(&(_, i)) = joins.get(next_join).filter(|(t, _)| *t <= sim.now) {
+            next_join += 1;
+            if let Some(until) = sim.paused_until(i) {
+                // A stalled process runs no command: it joins once it resumes.
+                let at = until + Duration::from_micros(1);
+                let pos = joins.partition_point(|&(t, _)| t <= at);
+                joins.insert(pos, (at, i));
+                continue;
+            }
+            let mut seeds = vec![0];
+            for _ in 0..2 {
+                let s = below(&mut rng, i as u64) as usize;
+                if !seeds.contains(&s) {
+                    seeds.push(s);
+                }
+            }
+            sim.join_any(i, &seeds, &mut out);
+            touched.push(i);
+        }
+        if next_fault <= sim.now {
+            let jitter = below(&mut rng, knobs.fault_interval.as_micros() as u64 + 1);
+            next_fault = sim.now + knobs.fault_interval / 2 + Duration::from_micros(jitter);
+            faults += apply_faults(&mut sim, &knobs, &mut rng, &mut out, &mut touched);
+        }
+        for i in touched {
+            step += 1;
+            if let Err(v) = checks.after_step(&sim, i, &out) {
+                return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
+            }
+        }
+        out.clear();
+    }
+    let chaos_steps = step;
+
+    // Liveness: lift every fault.
+    sim.heal();
+    sim.net.link.loss = 0.0;
+    sim.net.link.duplicate = 0.0;
+    for i in 0..n {
+        if sim.is_paused(i) {
+            sim.resume(i, &mut out);
+            step += 1;
+            if let Err(v) = checks.after_step(&sim, i, &out) {
+                return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
+            }
+            out.clear();
+        }
+    }
+    for i in 0..n {
+        if sim.is_up(i) {
+            continue;
+        }
+        let anyone_up = (0..n).any(|j| sim.is_up(j));
+        if opts.allow_permanent_crash && anyone_up && chance(&mut rng, 0.5) {
+            continue;
+        }
+        let seeds: Vec<usize> = (0..n).filter(|&j| j != i && sim.is_up(j)).collect();
+        sim.restart_any(i, &seeds, &mut out);
+        step += 1;
+        if let Err(v) = checks.after_step(&sim, i, &out) {
+            return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
+        }
+        out.clear();
+    }
+    let start = sim.now;
+    let deadline = start + opts.liveness_budget;
+    let mut done = converged(&sim).is_ok().then_some(sim.now);
+    while done.is_none() {
+        let Some(i) = sim.step(deadline, &mut out) else {
+            break;
+        };
+        step += 1;
+        if let Err(v) = checks.after_step(&sim, i, &out) {
+            return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
+        }
+        out.clear();
+        if converged(&sim).is_ok() {
+            done = Some(sim.now);
+        }
+    }
+    let Some(t) = done else {
+        // Invariant: the loop ended without convergence, so converged() reports why.
+        let v = converged(&sim).expect_err("not converged at the deadline");
+        return Err(fail(FailureKind::Liveness, step, sim.now, v, &knobs));
+    };
+    Ok(VoprReport {
+        seed,
+        knobs,
+        chaos_steps,
+        faults,
+        liveness_ms: t.saturating_since(start).as_micros() as f64 / 1000.0,
+        trace_hash: sim.trace.hash(),
+    })
+}
+
+/// One fault decision: maybe flip the partition, crash, restart, pause. Returns how many
+/// faults it applied; nodes it touched by command go into `touched`.
+fn apply_faults(
+    sim: &mut Sim,
+    knobs: &Knobs,
+    rng: &mut ChaCha8Rng,
+    out: &mut Vec<(usize, shoal_core::Event)>,
+    touched: &mut Vec<usize>,
+) -> u64 {
+    let n = sim.len();
+    let mut applied = 0;
+    if knobs.partition != PartitionMode::None && chance(rng, knobs.partition_flip) {
+        applied += 1;
+        if sim.net.is_partitioned() {
+            sim.heal();
+        } else {
+            let (a, b) = match knobs.partition {
+                PartitionMode::IsolateOne => {
+                    let x = below(rng, n as u64) as usize;
+                    (vec![x], (0..n).filter(|&j| j != x).collect())
+                }
+                _ => {
+                    // A random non-empty proper subset.
+                    let k = 1 + below(rng, n as u64 - 1) as usize;
+                    let mut order: Vec<usize> = (0..n).collect();
+                    for j in (1..n).rev() {
+                        order.swap(j, below(rng, j as u64 + 1) as usize);
+                    }
+                    let mut a = order[..k].to_vec();
+                    let mut b = order[k..].to_vec();
+                    a.sort_unstable();
+                    b.sort_unstable();
+                    (a, b)
+                }
+            };
+            if knobs.partition == PartitionMode::OneWay {
+                sim.partition_oneway(&a, &b);
+            } else {
+                sim.partition(&a, &b);
+            }
+        }
+    }
+    let up: Vec<usize> = (0..n).filter(|&i| sim.is_up(i)).collect();
+    if up.len() > 1 && chance(rng, knobs.crash) {
+        let x = up[below(rng, up.len() as u64) as usize];
+        sim.crash(x);
+        applied += 1;
+    }
+    let down: Vec<usize> = (0..n).filter(|&i| !sim.is_up(i)).collect();
+    if !down.is_empty() && chance(rng, knobs.restart) {
+        let x = down[below(rng, down.len() as u64) as usize];
+        let mut seeds: Vec<usize> = (0..n).filter(|&j| j != x && sim.is_up(j)).collect();
+        if !seeds.is_empty() {
+            let r = below(rng, seeds.len() as u64) as usize;
+            seeds.rotate_left(r);
+        }
+        sim.restart_any(x, &seeds, out);
+        touched.push(x);
+        applied += 1;
+    }
+    let running: Vec<usize> = (0..n).filter(|&i| sim.is_running(i)).collect();
+    if !running.is_empty() && chance(rng, knobs.pause) {
+        let x = running[below(rng, running.len() as u64) as usize];
+        let len = 1 + below(rng, knobs.pause_max.as_micros() as u64);
+        sim.pause(x, sim.now + Duration::from_micros(len));
+        applied += 1;
+    }
+    applied
+}

@@ -1,0 +1,48 @@
+//! The seeded swarm (VOPR style): many random clusters under random faults, every safety
+//! checker after every step, then a liveness phase that must converge.
+//!
+//! `SIM_SEED=<n>` replays one seed; `SIM_RUNS=<n>` runs more seeds (default 500). The seeds
+//! are split over four tests so the harness runs them in parallel.
+
+use shoal_sim::vopr::run_vopr;
+
+/// Chaos-phase step cap: far above what a run needs, so the virtual-time length ends it.
+const STEPS: u64 = 2_000_000;
+const SHARDS: u64 = 4;
+
+fn shard(k: u64) {
+    if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        if k == 0 {
+            let r = run_vopr(seed, STEPS);
+            println!("seed {seed}: {r:?}");
+        }
+        return;
+    }
+    let runs: u64 = std::env::var("SIM_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(500);
+    for seed in (1..=runs).filter(|s| s % SHARDS == k) {
+        run_vopr(seed, STEPS);
+    }
+}
+
+#[test]
+fn swarm_0() {
+    shard(0);
+}
+
+#[test]
+fn swarm_1() {
+    shard(1);
+}
+
+#[test]
+fn swarm_2() {
+    shard(2);
+}
+
+#[test]
+fn swarm_3() {
+    shard(3);
+}
