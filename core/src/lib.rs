@@ -51,6 +51,9 @@ pub mod awareness;
 mod config;
 pub mod detector;
 mod dissemination;
+#[cfg(feature = "driver")]
+pub mod driver;
+pub mod envelope;
 mod error;
 pub(crate) mod hash;
 mod id;
@@ -70,6 +73,7 @@ mod tests;
 pub use config::Config;
 pub use detector::{PhiConfig, PhiDetector};
 pub use dissemination::retransmit_limit;
+pub use envelope::{EnvelopeError, Key, Keyring, KeyringError};
 pub use error::{CommandError, ConfigError, PacketError};
 pub use id::NodeId;
 pub use membership::{Member, MemberInfo, MemberState, Tags, Update};

@@ -1,0 +1,1 @@
+//! The runtime-agnostic drive loop (work in progress).
