@@ -285,3 +285,27 @@ async fn wildcard_bind_without_advertise_address_is_refused() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_seed_does_not_stop_the_node() {
+    // Bind and drop a socket to get a loopback port nobody listens on: datagrams to it fail
+    // (ICMP port unreachable may surface as a receive error), which must only be counted.
+    let dead = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (a, _ea) = start(config("dead-a").with_join_timeout(Duration::from_millis(500))).await;
+    assert!(matches!(
+        a.join(vec![dead]).await,
+        Err(ClusterError::JoinTimeout(_))
+    ));
+    let (b, mut eb) = start(config("dead-b")).await;
+    a.join(vec![dead, b.gossip_addr()])
+        .await
+        .expect("second seed answers");
+    wait_joined(&mut eb, &["dead-a"]).await;
+    let stats = a.stats().await.unwrap();
+    assert!(stats.driver.datagrams_sent >= 2, "{stats:?}");
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+}
