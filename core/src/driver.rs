@@ -34,6 +34,8 @@
 
 pub mod broadcast;
 mod runtime;
+#[cfg(all(test, not(loom)))]
+mod tests;
 
 pub use broadcast::{Recv, Subscriber, Subscribers};
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
