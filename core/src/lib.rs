@@ -52,6 +52,9 @@ pub mod balancer;
 mod config;
 pub mod detector;
 mod dissemination;
+#[cfg(feature = "driver")]
+pub mod driver;
+pub mod envelope;
 mod error;
 pub(crate) mod hash;
 mod id;
@@ -75,6 +78,7 @@ pub use balancer::{Balancer, BalancerConfig, Filter, FilterError, SelectError, S
 pub use config::Config;
 pub use detector::{PhiConfig, PhiDetector};
 pub use dissemination::retransmit_limit;
+pub use envelope::{EnvelopeError, Key, Keyring, KeyringError};
 pub use error::{CommandError, ConfigError, PacketError};
 pub use id::NodeId;
 pub use membership::{Member, MemberInfo, MemberState, Tags, Update};
