@@ -245,7 +245,7 @@ fn simulate(means: &[f64], strategy: Strategy, seed: u64, calls: usize, slots: u
 
     loop {
         let next_done = heap.peek().map(|Reverse(e)| e.0);
-        let arrival_first = issued < calls && next_done.map_or(true, |d| next_arrival <= d);
+        let arrival_first = issued < calls && next_done.is_none_or(|d| next_arrival <= d);
         if arrival_first {
             let now = next_arrival;
             if issued == warmup {

@@ -285,9 +285,8 @@ pub fn converged(sim: &Sim) -> CheckResult {
                 .iter()
                 .map(|&j| sim.process(j).identity.id)
                 .filter(|id| {
-                    !node
-                        .member(id)
-                        .is_some_and(|m| m.state == MemberState::Alive)
+                    node.member(id)
+                        .is_none_or(|m| m.state != MemberState::Alive)
                 })
                 .map(|id| {
                     node.member(&id).map_or_else(
