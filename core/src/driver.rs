@@ -92,6 +92,9 @@ pub struct DriverConfig {
     pub max_queued_transmits: usize,
     /// Logging and metrics hooks.
     pub observer: Option<Box<dyn Observer>>,
+    /// The gossip keyring handed to the node before it handles anything (see
+    /// [`Node::set_keyring`]); `None` is plaintext.
+    pub keyring: Option<crate::Keyring>,
 }
 
 impl Default for DriverConfig {
@@ -100,6 +103,7 @@ impl Default for DriverConfig {
             event_capacity: 1024,
             max_queued_transmits: 4096,
             observer: None,
+            keyring: None,
         }
     }
 }
@@ -152,6 +156,7 @@ pub enum DriverError {
 }
 
 type QueryFn<R> = Box<dyn FnOnce(&Node<R>, &DriverStats) + Send>;
+type MutateFn<R> = Box<dyn FnOnce(&mut Node<R>) + Send>;
 
 enum Command<R> {
     Join {
@@ -171,6 +176,7 @@ enum Command<R> {
         done: oneshot::Sender<Result<(), CommandError>>,
     },
     Query(QueryFn<R>),
+    Mutate(MutateFn<R>),
     Shutdown,
 }
 
@@ -276,6 +282,19 @@ impl<R: RngCore + Send + 'static> Handle<R> {
         })
     }
 
+    /// Runs `f` on the node as one input (e.g. a keyring change), then drains its outputs.
+    pub fn mutate<T, F>(&self, f: F) -> Reply<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Node<R>) -> T + Send + 'static,
+    {
+        self.request(|tx| {
+            Command::Mutate(Box::new(move |node| {
+                let _ = tx.send(Ok(f(node)));
+            }))
+        })
+    }
+
     /// The node's counters and the driver's own.
     pub fn stats(&self) -> Reply<(Stats, DriverStats)> {
         self.request(|tx| {
@@ -344,10 +363,11 @@ impl<R: RngCore + Send + 'static> Driver<R> {
         config: Config,
         identity: Identity,
         rng: R,
-        driver_config: DriverConfig,
+        mut driver_config: DriverConfig,
     ) -> Result<(Self, Handle<R>), ConfigError> {
         let epoch = runtime.now();
-        let node = Node::new(config, identity, rng, Timestamp::ZERO)?;
+        let mut node = Node::new(config, identity, rng, Timestamp::ZERO)?;
+        node.set_keyring(driver_config.keyring.take());
         let (tx, rx) = mpsc::unbounded();
         let (publisher, subscribers) = broadcast::channel(driver_config.event_capacity);
         let driver = Driver {
@@ -460,6 +480,7 @@ impl<R: RngCore + Send + 'static> Driver<R> {
                 }
             },
             Command::Query(f) => f(&self.node, &self.stats),
+            Command::Mutate(f) => f(&mut self.node),
             Command::Shutdown => self.finishing = true,
         }
         self.drain();

@@ -11,6 +11,7 @@
 
 use crate::config::Config;
 use crate::dissemination::{retransmit_limit, Dissemination};
+use crate::envelope::{self, Keyring};
 use crate::membership::{
     Applied, Member, MemberInfo, MemberState, MemberTable, SyncEntry, Tags, Update,
 };
@@ -156,6 +157,7 @@ pub struct Node<R> {
     events: VecDeque<Event>,
     stats: Stats,
     fd: fd::Fd,
+    keyring: Option<Keyring>,
 }
 
 /// Turns a sync entry into the update it stands for, attributing suspicion to `by`.
@@ -219,6 +221,7 @@ impl<R: RngCore> Node<R> {
             events: VecDeque::new(),
             stats: Stats::default(),
             fd: fd::Fd::new(&config_for_fd),
+            keyring: None,
         };
         let g = node.jittered(node.config.gossip_interval);
         let h = node.jittered(node.config.heartbeat_interval);
@@ -305,6 +308,11 @@ impl<R: RngCore> Node<R> {
         self.now
     }
 
+    /// The keyring sealing and opening gossip, if any.
+    pub fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_ref()
+    }
+
     // ---- outputs -------------------------------------------------------------------------
 
     /// The next datagram to send.
@@ -363,7 +371,18 @@ impl<R: RngCore> Node<R> {
         if self.status == Status::Left {
             return Err(PacketError::NotRunning);
         }
-        let packet = wire::decode(bytes, self.config.mtu)?;
+        if bytes.len() > self.config.mtu {
+            return Err(PacketError::TooLarge { len: bytes.len() });
+        }
+        let opened;
+        let bytes = match &self.keyring {
+            Some(k) => {
+                opened = k.open(bytes)?;
+                &opened[..]
+            }
+            None => bytes,
+        };
+        let packet = wire::decode(bytes, self.payload_budget())?;
         let header = packet.header;
         if header.cluster != self.cluster {
             return Err(PacketError::WrongCluster);
@@ -475,6 +494,20 @@ impl<R: RngCore> Node<R> {
         Ok(())
     }
 
+    /// Seals every datagram this node sends, and opens every one it receives, with `keyring`
+    /// (authenticated encryption, see [`crate::envelope`]); `None` means plaintext, for
+    /// trusted networks only. A datagram that fails to open is dropped and counted as
+    /// [`PacketError::Unauthenticated`]. Rotate keys by adding the new key on every node,
+    /// then making it primary everywhere, then removing the old one.
+    pub fn set_keyring(&mut self, keyring: Option<Keyring>) {
+        self.keyring = keyring;
+    }
+
+    /// The keyring, to rotate keys in place (`add_key`, `use_primary`, `remove_key`).
+    pub fn keyring_mut(&mut self) -> Option<&mut Keyring> {
+        self.keyring.as_mut()
+    }
+
     /// Sets a tag and publishes it under a new incarnation.
     pub fn set_tag(&mut self, now: Timestamp, key: &str, value: &str) -> Result<(), CommandError> {
         self.advance(now);
@@ -583,7 +616,7 @@ impl<R: RngCore> Node<R> {
         first: Option<&Update>,
     ) {
         let header = self.header(to);
-        let Some(mut b) = PacketBuilder::new(&header, &message, self.config.mtu) else {
+        let Some(mut b) = PacketBuilder::new(&header, &message, self.payload_budget()) else {
             return;
         };
         if let Some(u) = first {
@@ -591,16 +624,31 @@ impl<R: RngCore> Node<R> {
         }
         let limit = self.retransmit_limit();
         self.gossip.fill(&mut b, limit);
-        self.transmits.push_back(Transmit {
-            dst,
-            payload: b.finish(),
-        });
+        let mut payload = b.finish();
+        if let Some(k) = &self.keyring {
+            // Invariant: the payload is at most mtu - OVERHEAD <= MAX_SEALED - OVERHEAD, the
+            // only size `seal` refuses.
+            payload = k
+                .seal(&mut self.rng, &payload)
+                .expect("payload within the sealing bound");
+        }
+        self.transmits.push_back(Transmit { dst, payload });
     }
 
     fn send_to_member(&mut self, id: NodeId, message: Message, first: Option<&Update>) {
         if let Some(addr) = self.table.get(&id).map(|m| m.info.gossip_addr) {
             self.send(addr, Some(id), message, first);
         }
+    }
+
+    /// Bytes a packet may use before sealing: the MTU less the envelope, when sealing.
+    fn payload_budget(&self) -> usize {
+        self.config.mtu
+            - if self.keyring.is_some() {
+                envelope::OVERHEAD
+            } else {
+                0
+            }
     }
 
     fn publish_me(&mut self) {
@@ -761,7 +809,7 @@ impl<R: RngCore> Node<R> {
         // part), less a few bytes for the entries count and the empty updates list.
         let empty =
             wire::encode_value(&(self.header(Some(to)), make(BoundedVec::new(), true))).len();
-        let budget = self.config.mtu.saturating_sub(empty + 1 + 3 + 1);
+        let budget = self.payload_budget().saturating_sub(empty + 1 + 3 + 1);
         let mut out = Vec::new();
         let mut part: Vec<SyncEntry> = Vec::new();
         let mut used = 0;

@@ -1,14 +1,12 @@
 //! [`Cluster`]: the membership handle users hold, and what it hands out.
 
 use crate::runtime::TokioRuntime;
-use crate::sealed::{EnvelopeDrops, SealedSocket};
 use crate::{ClusterConfig, ClusterError};
 use futures_core::Stream;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, RngCore, SeedableRng};
 use shoal_core::driver::{
-    AsyncUdpSocket, Driver, DriverConfig, DriverStats, Handle, Observer, Recv, Reply, Runtime,
-    Subscriber,
+    Driver, DriverConfig, DriverStats, Handle, Observer, Recv, Reply, Runtime, Subscriber,
 };
 use shoal_core::envelope::Key;
 use shoal_core::{Event, Identity, Member, MemberState, NodeId, PacketError, Stats};
@@ -193,17 +191,15 @@ impl Stream for EventStream {
     }
 }
 
-/// Counters of one node: the core's, the driver's and the envelope's.
+/// Counters of one node: the core's and the driver's.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClusterStats {
-    /// The node's counters. Datagrams dropped by the gossip envelope (wrong key, forged,
-    /// plaintext) are included in `node.dropped` under their reason, so
+    /// The node's counters. Datagrams the core's envelope refused (wrong key, forged,
+    /// plaintext) are in `node.dropped` under their reason, so
     /// `node.dropped_for(&PacketError::Unauthenticated)` counts wrong-key packets.
     pub node: Stats,
     /// The drive loop's I/O counters (send and receive errors are counted, never fatal).
     pub driver: DriverStats,
-    /// Datagrams the envelope dropped before the node saw them (all reasons).
-    pub envelope_dropped: u64,
 }
 
 impl ClusterStats {
@@ -229,8 +225,7 @@ impl Future for CommandFuture {
 #[derive(Debug)]
 struct Inner {
     handle: Handle<NodeRng>,
-    sealed: Option<Arc<SealedSocket>>,
-    drops: Arc<EnvelopeDrops>,
+    keyed: bool,
     id: NodeId,
     name: String,
     gossip_addr: SocketAddr,
@@ -280,11 +275,11 @@ impl Cluster {
             port => Some(SocketAddr::new(gossip_addr.ip(), port)),
         };
         let node_rng = os_seeded()?;
-        let mut seal_rng = os_seeded()?;
+        let mut name_rng = os_seeded()?;
         let name = config
             .name
             .clone()
-            .unwrap_or_else(|| format!("node-{:016x}", seal_rng.next_u64()));
+            .unwrap_or_else(|| format!("node-{:016x}", name_rng.next_u64()));
         // Wall-clock seconds as the starting incarnation: a restarted process with the same
         // name outranks its previous life at once instead of refuting it first.
         let incarnation = std::time::SystemTime::now()
@@ -303,29 +298,19 @@ impl Cluster {
 
         let runtime: Arc<dyn Runtime> = Arc::new(TokioRuntime);
         let raw = runtime.wrap_udp_socket(socket)?;
-        let drops = Arc::new(EnvelopeDrops::default());
-        // TEMPORARY: the envelope lives in the socket glue until `Node` seals and opens
-        // datagrams itself (see `sealed.rs`).
-        let (socket, sealed): (Arc<dyn AsyncUdpSocket>, _) = match config.keyring {
-            Some(keyring) => {
-                let s = Arc::new(SealedSocket::new(raw, keyring, seal_rng, drops.clone()));
-                (s.clone(), Some(s))
-            }
-            None => {
-                tracing::warn!(
-                    "gossip is plaintext (no cluster key): use only on trusted networks"
-                );
-                (raw, None)
-            }
-        };
+        let keyed = config.keyring.is_some();
+        if !keyed {
+            tracing::warn!("gossip is plaintext (no cluster key): use only on trusted networks");
+        }
         let driver_config = DriverConfig {
             event_capacity: config.event_capacity,
             observer: Some(Box::new(TracingObserver)),
+            keyring: config.keyring,
             ..DriverConfig::default()
         };
         let (driver, handle) = Driver::new(
             runtime.clone(),
-            socket,
+            raw,
             config.core,
             identity,
             node_rng,
@@ -337,8 +322,7 @@ impl Cluster {
         Ok(Cluster {
             inner: Arc::new(Inner {
                 handle,
-                sealed,
-                drops,
+                keyed,
                 id,
                 name,
                 gossip_addr,
@@ -446,41 +430,45 @@ impl Cluster {
         Ok(self.inner.handle.query(move |n| n.phi(&node)).await?)
     }
 
-    /// Counters: the node's, the driver's and the envelope's.
+    /// Counters: the node's and the driver's.
     pub async fn stats(&self) -> Result<ClusterStats, ClusterError> {
-        let (mut node, driver) = self.inner.handle.stats().await?;
-        self.inner.drops.add_to(&mut node.dropped);
-        Ok(ClusterStats {
-            node,
-            driver,
-            envelope_dropped: self.inner.drops.total(),
-        })
+        let (node, driver) = self.inner.handle.stats().await?;
+        Ok(ClusterStats { node, driver })
     }
 
-    fn keyring<T>(&self, f: impl FnOnce(&mut shoal_core::Keyring) -> T) -> Result<T, ClusterError> {
-        match &self.inner.sealed {
-            Some(s) => Ok(s.with_keyring(f)),
-            None => Err(ClusterError::InvalidSetting {
+    async fn keyring<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut shoal_core::Keyring) -> T + Send + 'static,
+    ) -> Result<T, ClusterError> {
+        if !self.inner.keyed {
+            return Err(ClusterError::InvalidSetting {
                 field: "keyring",
                 reason: "gossip is plaintext; configure a cluster key at start to rotate keys"
                     .into(),
-            }),
+            });
         }
+        let r = self
+            .inner
+            .handle
+            .mutate(move |n| n.keyring_mut().map(f))
+            .await?;
+        r.ok_or(ClusterError::Shutdown)
     }
 
     /// Rotation step 1 (on every node): also accept datagrams sealed with `key`.
-    pub fn add_key(&self, key: Key) -> Result<(), ClusterError> {
-        self.keyring(|k| k.add_key(key))
+    pub async fn add_key(&self, key: Key) -> Result<(), ClusterError> {
+        self.keyring(|k| k.add_key(key)).await
     }
 
     /// Rotation step 2 (on every node): seal with `key` from now on.
-    pub fn use_primary_key(&self, key: Key) -> Result<(), ClusterError> {
-        self.keyring(|k| k.use_primary(key))
+    pub async fn use_primary_key(&self, key: Key) -> Result<(), ClusterError> {
+        self.keyring(|k| k.use_primary(key)).await
     }
 
     /// Rotation step 3 (on every node): stop accepting `key`. The primary cannot be removed.
-    pub fn remove_key(&self, key: &Key) -> Result<(), ClusterError> {
-        self.keyring(|k| k.remove_key(key))??;
+    pub async fn remove_key(&self, key: &Key) -> Result<(), ClusterError> {
+        let key = key.clone();
+        self.keyring(move |k| k.remove_key(&key)).await??;
         Ok(())
     }
 

@@ -64,7 +64,6 @@ mod cluster;
 mod config;
 mod error;
 mod runtime;
-mod sealed;
 
 /// The sans-IO core this adapter drives.
 pub use shoal_core as core;

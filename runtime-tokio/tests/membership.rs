@@ -199,7 +199,8 @@ async fn a_wrong_cluster_key_cannot_join() {
 
     let stats = seed.stats().await.unwrap();
     assert!(stats.unauthenticated() >= 1, "{stats:?}");
-    assert!(stats.envelope_dropped >= 2, "{stats:?}");
+    // The wrong key and the plaintext datagrams were all refused before decoding.
+    assert!(stats.node.dropped_total() >= 2, "{stats:?}");
     assert_eq!(stats.node.live_members, 1, "nobody got in");
     assert_eq!(seed.live_members().await.unwrap().len(), 1);
     for n in [&seed, &intruder, &plain] {
@@ -230,10 +231,13 @@ async fn key_rotation_keeps_the_cluster_talking() {
     // Finish the rotation live: b switches, both drop the old key, gossip still flows. (A
     // datagram b sealed under the old key just before switching may be dropped by a; gossip
     // tolerates that loss.)
-    b.use_primary_key(new.clone()).unwrap();
-    assert!(matches!(b.remove_key(&new), Err(ClusterError::Keyring(_))));
-    b.remove_key(&old).unwrap();
-    a.remove_key(&old).unwrap();
+    b.use_primary_key(new.clone()).await.unwrap();
+    assert!(matches!(
+        b.remove_key(&new).await,
+        Err(ClusterError::Keyring(_))
+    ));
+    b.remove_key(&old).await.unwrap();
+    a.remove_key(&old).await.unwrap();
     a.set_tag("rotated", "yes").await.unwrap();
     wait_for(&mut eb, "tag after rotation", |e| {
         matches!(e, ClusterEvent::NodeUpdated(m)

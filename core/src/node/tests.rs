@@ -454,3 +454,40 @@ fn an_ack_from_the_wrong_member_or_with_a_stale_number_is_ignored() {
     c.nodes[0].handle_packet(c.now, addr(1), &bogus).unwrap();
     assert_eq!(c.nodes[0].stats().stale_acks, before + 1);
 }
+
+#[test]
+fn keyed_nodes_join_and_refuse_plaintext_and_wrong_key_datagrams() {
+    use crate::envelope::{Key, Keyring};
+    let mut c = Cluster::new(3, cfg());
+    let good = Keyring::new(Key::new([7; 32]));
+    c.nodes[0].set_keyring(Some(good.clone()));
+    c.nodes[1].set_keyring(Some(good));
+    c.nodes[2].set_keyring(Some(Keyring::new(Key::new([8; 32]))));
+    joined(&mut c, 3);
+    assert_eq!(
+        c.nodes[0].live_members(),
+        2,
+        "only the node with the right key got in"
+    );
+    assert!(c.nodes[2].is_joining());
+    assert!(
+        c.nodes[0]
+            .stats()
+            .dropped_for(&PacketError::Unauthenticated)
+            > 0
+    );
+    // Plaintext is refused by a keyed node, before decoding, and changes nothing.
+    let plain = packet_from(&node(5, cfg()), None, Message::Join, vec![]);
+    let before = c.nodes[0].view_digest();
+    assert!(c.nodes[0].handle_packet(c.now, addr(5), &plain).is_err());
+    assert_eq!(c.nodes[0].view_digest(), before);
+    // Every datagram a keyed node sends is sealed within the MTU.
+    c.nodes[0].set_tag(c.now, "k", "v").unwrap();
+    c.run_for(Duration::from_secs(1));
+    let t = c.nodes[1].poll_timeout().unwrap();
+    c.nodes[1].handle_timeout(t);
+    while let Some(x) = c.nodes[1].poll_transmit() {
+        assert!(x.payload.len() <= cfg().mtu);
+        assert_eq!(x.payload[0], crate::envelope::ENVELOPE_VERSION);
+    }
+}
