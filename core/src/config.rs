@@ -78,7 +78,7 @@ impl Config {
             phi: PhiConfig {
                 threshold: 8.0,
                 max_samples: 200,
-                min_std_dev: Duration::from_millis(100),
+                min_std_dev: Duration::from_millis(50),
                 // Crossing the threshold only triggers a probe, never a suspicion by itself,
                 // so the detector can be eager.
                 acceptable_heartbeat_pause: Duration::ZERO,
@@ -87,7 +87,7 @@ impl Config {
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(300),
             indirect_probes: 3,
-            suspicion_min: Duration::from_millis(800),
+            suspicion_min: Duration::from_millis(600),
             suspicion_max_mult: 3,
             awareness_max: 8,
             partition: PartitionConfig {

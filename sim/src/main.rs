@@ -236,6 +236,8 @@ fn main() -> ExitCode {
                 .num("detect_p50_ms", r.detect_p50_ms)
                 .num("detect_p99_ms", r.detect_p99_ms)
                 .num("detect_max_ms", r.detect_max_ms)
+                .num("first_suspect_ms", r.first_suspect_ms)
+                .num("first_failed_ms", r.first_failed_ms)
                 .int("detected", r.detected as u64)
                 .int("false_positives", r.false_positives);
             add_common(&mut report, &r.violation, r.trace_hash);

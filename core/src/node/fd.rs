@@ -250,7 +250,7 @@ impl<R: RngCore> Node<R> {
                 None,
             );
         }
-        let wait = self.scaled(self.config.probe_timeout) * 2;
+        let wait = self.scaled(self.config.probe_timeout) * 3 / 2;
         if let Some(Pending::Probe {
             indirect,
             relays: n,
@@ -439,18 +439,22 @@ impl<R: RngCore> Node<R> {
                 .detectors
                 .get(&subject)
                 .is_some_and(|d| !d.is_available(now));
-            let live = self
-                .table
-                .get(&subject)
-                .is_some_and(|m| m.state == MemberState::Alive);
+            // Suspects too: an observer that heard of a suspicion still checks for itself, and
+            // its own verdict is the independent confirmation Lifeguard counts.
+            let live = self.table.get(&subject).is_some_and(|m| m.state.is_live());
             if still && live && self.running() {
                 self.start_probe(subject, true, false);
             }
-            if self.fd.detectors.contains_key(&subject) {
-                // Check again a heartbeat later unless a new arrival re-arms it sooner.
-                self.fd
-                    .phi_checks
-                    .set(subject, now + self.config.heartbeat_interval);
+            if let Some(d) = self.fd.detectors.get(&subject) {
+                // Not crossed yet (the deadline is exact to the microsecond, so it can fire a
+                // hair early): look again when it does. Crossed: probe again a heartbeat later,
+                // unless a new arrival re-arms the check sooner.
+                let next = match d.unavailable_at() {
+                    Some(at) if !still && at > now => at,
+                    Some(_) if !still => now + Duration::from_millis(1),
+                    _ => now + self.config.heartbeat_interval,
+                };
+                self.fd.phi_checks.set(subject, next);
             }
         }
         for subject in self.fd.suspicion_deadlines.pop_expired(now) {

@@ -119,6 +119,10 @@ pub struct CrashReport {
     pub detect_p99_ms: Option<f64>,
     /// Slowest.
     pub detect_max_ms: Option<f64>,
+    /// Virtual ms from the crash to the first `MemberSuspected` about the victim anywhere.
+    pub first_suspect_ms: Option<f64>,
+    /// Virtual ms from the crash to the first `MemberFailed` about it anywhere.
+    pub first_failed_ms: Option<f64>,
     /// Live members that detected the crash.
     pub detected: usize,
     /// Live members (all but the victim).
@@ -160,11 +164,17 @@ pub fn crash(opts: &ScenarioOpts) -> CrashReport {
     let mut count = 0usize;
     let live = n.saturating_sub(1);
     let mut fp = 0u64;
+    let mut first_suspect = None;
     let ids = run.ids.clone();
     let done = count == live;
     if !done {
         run.run(start + DETECT_TIMEOUT, |sim, _, events| {
             for (i, e) in events {
+                if let Event::MemberSuspected(m) = e {
+                    if m.info.id == victim_id && first_suspect.is_none() {
+                        first_suspect = Some(sim.now);
+                    }
+                }
                 if let Event::MemberFailed(m) = e {
                     if m.info.id == victim_id {
                         if detected_at[*i].is_none() {
@@ -186,6 +196,8 @@ pub fn crash(opts: &ScenarioOpts) -> CrashReport {
         .collect();
     lat.sort_by(f64::total_cmp);
     r.victim = victim;
+    r.first_suspect_ms = first_suspect.map(|t| since_ms(t, start));
+    r.first_failed_ms = lat.first().copied();
     r.live = live;
     r.detected = count;
     r.false_positives = fp;
