@@ -338,7 +338,7 @@ pub fn aim(p: &mut Packet, ids: &[NodeId], cluster: u32) {
     use shoal_core::wire::Message;
     use shoal_core::Update;
     let fix = |id: &mut NodeId| {
-        if id.0[0] % 4 != 0 {
+        if !id.0[0].is_multiple_of(4) {
             *id = ids[id.0[1] as usize % ids.len()];
         }
     };

@@ -733,7 +733,7 @@ impl<R: RngCore> Node<R> {
         if self.now < self.fd.last_urgent + gap {
             // Too soon: make sure the next regular round comes no later than the gap.
             let at = self.fd.last_urgent + gap;
-            if self.timers.get(Timer::Gossip).is_none_or(|t| t > at) {
+            if self.timers.get(Timer::Gossip).map_or(true, |t| t > at) {
                 self.timers.set(Timer::Gossip, at);
             }
             return;
