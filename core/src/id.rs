@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// A node's stable identity: 128 bits, either derived from a configured name (so a restarted
 /// process keeps its identity and rejoins with a higher incarnation) or drawn at random.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct NodeId(pub [u8; 16]);
 
 impl NodeId {

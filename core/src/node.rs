@@ -652,7 +652,9 @@ impl<R: RngCore> Node<R> {
     }
 
     fn publish_me(&mut self) {
-        self.me.incarnation += 1;
+        // Saturating: forged news at incarnation u64::MAX must not wrap this node back to 0
+        // (found by fuzzing; see core/tests/hostile.rs).
+        self.me.incarnation = self.me.incarnation.saturating_add(1);
         self.table.set_me(self.me.clone(), self.now);
         self.gossip.push(&Update::Alive(self.me.clone()));
     }

@@ -12,6 +12,7 @@ pub const MAX_NAME: usize = 64;
 /// Everything a member advertises about itself at one incarnation. Only the member itself
 /// creates a new `MemberInfo` (by raising its incarnation); everyone else only relays it.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct MemberInfo {
     /// Stable identity.
     pub id: NodeId,
@@ -32,6 +33,7 @@ pub struct MemberInfo {
 /// Alive carries the member's full info so that anyone can learn a member from it; suspect,
 /// failed and left carry only what ordering needs.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Update {
     /// The member is alive at this incarnation, with this info.
     Alive(MemberInfo),
@@ -94,6 +96,7 @@ impl Update {
 
 /// A full member entry as exchanged by anti-entropy sync: info plus current state.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct SyncEntry {
     /// The member's info at its current incarnation.
     pub info: MemberInfo,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// What the cluster believes about a member.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum MemberState {
     /// Reachable, as far as anyone knows.
     Alive,

@@ -162,6 +162,29 @@ impl<'de> Deserialize<'de> for Tags {
     }
 }
 
+/// Valid tags only: each arbitrary pair goes through [`Tags::insert`], and a pair it refuses
+/// is replaced by one from a small valid vocabulary, so structured fuzzing reaches the code
+/// behind the decoder instead of generating tags the decoder would reject.
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for Tags {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        const KEYS: [&str; 6] = ["role", "zone", "gpu", "version", "rack", "k"];
+        const VALUES: [&str; 6] = ["worker", "director", "eu", "us", "true", ""];
+        let n = u.int_in_range(0..=MAX_TAGS)?;
+        let mut t = Tags::new();
+        for _ in 0..n {
+            let key: &str = u.arbitrary()?;
+            let value: &str = u.arbitrary()?;
+            if t.insert(key, value).is_err() {
+                let k = *u.choose(&KEYS)?;
+                let v = *u.choose(&VALUES)?;
+                let _ = t.insert(k, v);
+            }
+        }
+        Ok(t)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -121,6 +121,37 @@ impl<'de, const N: usize> Deserialize<'de> for BoundedString<N> {
     }
 }
 
+/// At most `N` elements, whatever the input.
+#[cfg(feature = "arbitrary")]
+impl<'a, T: arbitrary::Arbitrary<'a>, const N: usize> arbitrary::Arbitrary<'a>
+    for BoundedVec<T, N>
+{
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let mut out = Vec::new();
+        for item in u.arbitrary_iter::<T>()? {
+            if out.len() == N {
+                break;
+            }
+            out.push(item?);
+        }
+        Ok(BoundedVec(out))
+    }
+}
+
+/// At most `N` bytes: a longer arbitrary string is cut at the last character boundary that
+/// fits.
+#[cfg(feature = "arbitrary")]
+impl<'a, const N: usize> arbitrary::Arbitrary<'a> for BoundedString<N> {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let s: &str = u.arbitrary()?;
+        let mut end = s.len().min(N);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        Ok(BoundedString(s[..end].to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,6 +30,7 @@ pub const DIGEST_BYTES: usize = DIGEST_BUCKETS * 4;
 
 /// Who sent a packet, to whom, in which cluster.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Header {
     /// Hash of the cluster name: packets from another cluster are dropped.
     pub cluster: u32,
@@ -42,6 +43,7 @@ pub struct Header {
 
 /// The protocol message a packet carries (besides its piggybacked updates).
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Message {
     /// Carries only piggybacked updates.
     Gossip,
@@ -262,3 +264,18 @@ pub fn encode(packet: &Packet) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// A packet with at most [`MAX_UPDATES`] updates, so that it always passes the decoder's
+/// bounds (it may still exceed [`MAX_DATAGRAM`] or an MTU once encoded).
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for Packet {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Packet {
+            header: u.arbitrary()?,
+            message: u.arbitrary()?,
+            updates: u
+                .arbitrary::<BoundedVec<Update, MAX_UPDATES>>()?
+                .into_inner(),
+        })
+    }
+}
