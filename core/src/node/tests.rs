@@ -491,3 +491,55 @@ fn keyed_nodes_join_and_refuse_plaintext_and_wrong_key_datagrams() {
         assert_eq!(x.payload[0], crate::envelope::ENVELOPE_VERSION);
     }
 }
+
+#[test]
+fn without_the_key_nobody_can_suspect_fail_or_remove_a_member() {
+    use crate::envelope::{Key, Keyring};
+    let mut c = Cluster::new(3, cfg());
+    let ring = Keyring::new(Key::new([9; 32]));
+    for n in &mut c.nodes {
+        n.set_keyring(Some(ring.clone()));
+    }
+    joined(&mut c, 3);
+    c.take_events();
+    let victim = c.nodes[2].id();
+    let inc = c.nodes[0].member(&victim).unwrap().info.incarnation;
+    // An outsider sealing with its own key, and one sending plaintext, claiming to be node 1.
+    let mut outsider = node(1, cfg());
+    outsider.set_keyring(Some(Keyring::new(Key::new([66; 32]))));
+    let forged = [
+        Update::Suspect {
+            id: victim,
+            incarnation: inc,
+            by: c.nodes[1].id(),
+        },
+        Update::Failed {
+            id: victim,
+            incarnation: inc,
+            by: c.nodes[1].id(),
+        },
+        Update::Left {
+            id: victim,
+            incarnation: inc + 5,
+        },
+    ];
+    for u in forged {
+        let plain = packet_from(&c.nodes[1], None, Message::Gossip, vec![u.clone()]);
+        let mut rng = <rand_chacha::ChaCha8Rng as rand_core::SeedableRng>::seed_from_u64(3);
+        let sealed_wrong = outsider.keyring().unwrap().seal(&mut rng, &plain).unwrap();
+        for bytes in [plain, sealed_wrong] {
+            let before = c.nodes[0].view_digest();
+            assert!(c.nodes[0].handle_packet(c.now, addr(1), &bytes).is_err());
+            assert_eq!(c.nodes[0].view_digest(), before);
+        }
+    }
+    c.run_for(Duration::from_secs(3));
+    for n in &c.nodes {
+        let m = n.member(&victim).unwrap();
+        assert_eq!((m.state, m.info.incarnation), (MemberState::Alive, inc));
+    }
+    assert!(!c.take_events().iter().any(|(_, e)| matches!(
+        e,
+        Event::MemberSuspected(_) | Event::MemberFailed(_) | Event::MemberLeft(_)
+    )));
+}
