@@ -324,23 +324,28 @@ impl<R: RngCore> Node<R> {
                     self.fd.awareness.record(HealthEvent::ProbeSucceeded);
                 }
             }
-            Pending::Relay {
-                requester_addr,
-                requester,
-                requester_seq,
-                target,
-            } => self.send(
-                requester_addr,
-                Some(requester),
-                Message::IndirectAck {
-                    seq: requester_seq,
-                    target,
-                    ok: true,
-                },
-                None,
-            ),
+            relay @ Pending::Relay { .. } => self.answer_relay(relay, true),
         }
         self.tell_if_down(from_id);
+    }
+
+    /// Tells a ping-req's requester whether its target answered the relayed ping (`ok`) or not
+    /// (a Lifeguard nack, so the requester can tell a dead target from its own bad link).
+    fn answer_relay(&mut self, relay: Pending, ok: bool) {
+        if let Pending::Relay {
+            requester_addr,
+            requester,
+            requester_seq,
+            target,
+        } = relay
+        {
+            let ack = Message::IndirectAck {
+                seq: requester_seq,
+                target,
+                ok,
+            };
+            self.send(requester_addr, Some(requester), ack, None);
+        }
     }
 
     /// A member answered us directly while we hold it suspect or failed: send it that news so
@@ -380,21 +385,7 @@ impl<R: RngCore> Node<R> {
         for (seq, p) in self.fd.prober.expired(now) {
             match p {
                 Pending::Heartbeat { .. } => {}
-                Pending::Relay {
-                    requester_addr,
-                    requester,
-                    requester_seq,
-                    target,
-                } => self.send(
-                    requester_addr,
-                    Some(requester),
-                    Message::IndirectAck {
-                        seq: requester_seq,
-                        target,
-                        ok: false,
-                    },
-                    None,
-                ),
+                relay @ Pending::Relay { .. } => self.answer_relay(relay, false),
                 Pending::Probe {
                     subject,
                     indirect: false,
