@@ -14,7 +14,7 @@
 //! | [`converged`] | liveness: running nodes have identical live sets, exactly the running nodes |
 
 use crate::cluster::Sim;
-use shoal_core::{Event, MemberState, NodeId};
+use shoal_core::{Event, MemberState, NodeId, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -177,15 +177,24 @@ impl Checker for OwnerIncarnation {
     }
 }
 
-/// (d) No resurrection: once every up node (paused ones too) that knows crashed member X holds it failed
-/// at (at least) X's last incarnation, no node may show X live again until X restarts.
+/// (d) No resurrection: once every up node (paused ones too) that knows crashed member X holds
+/// it failed at (at least) X's last incarnation, no node that has held X failed may show it
+/// live again until X restarts, and a node that never held it failed (it restarted meanwhile
+/// and heard news that was in flight) may show it live for at most [`STALE_GRACE`].
 #[derive(Debug, Default)]
 pub struct NoResurrection {
     ids: BTreeMap<NodeId, usize>,
     max_inc: Vec<u64>,
-    /// Members dead everywhere, with the incarnation they died at.
-    dead: BTreeMap<usize, u64>,
+    /// Members dead everywhere, with the incarnation they died at and when that was.
+    dead: BTreeMap<usize, (u64, Timestamp)>,
+    /// (observer, dead member) pairs where the observer has held the member failed since.
+    held_failed: std::collections::BTreeSet<(usize, usize)>,
 }
+
+/// How long a node that never held a dead member failed (one that just restarted, say) may
+/// show it live because of news that was true when sent and still in flight; after this its
+/// view must have caught up.
+pub const STALE_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl NoResurrection {
     fn dead_everywhere(&self, sim: &Sim, x: usize, id: NodeId) -> Option<u64> {
@@ -218,6 +227,8 @@ impl Checker for NoResurrection {
 
     fn on_restart(&mut self, _sim: &Sim, i: usize) {
         self.dead.remove(&i);
+        // A restarted observer starts from an empty table.
+        self.held_failed.retain(|&(obs, x)| obs != i && x != i);
     }
 
     fn after_step(&mut self, sim: &Sim, i: usize, events: &[(usize, Event)]) -> CheckResult {
@@ -233,7 +244,7 @@ impl Checker for NoResurrection {
                 if let Some(&x) = self.ids.get(&m.info.id) {
                     if !self.dead.contains_key(&x) {
                         if let Some(inc) = self.dead_everywhere(sim, x, m.info.id) {
-                            self.dead.insert(x, inc);
+                            self.dead.insert(x, (inc, sim.now));
                         }
                     }
                 }
@@ -242,15 +253,33 @@ impl Checker for NoResurrection {
         let Some(node) = sim.node(i) else {
             return Ok(());
         };
-        for (&x, &inc) in &self.dead {
+        for (&x, &(inc, since)) in &self.dead {
             let id = sim.process(x).identity.id;
-            if let Some(m) = node.member(&id).filter(|m| m.state.is_live()) {
+            let Some(m) = node.member(&id) else { continue };
+            if m.state == MemberState::Failed {
+                self.held_failed.insert((i, x));
+                continue;
+            }
+            if !m.state.is_live() {
+                continue;
+            }
+            // A node that held it failed and now shows it live: a resurrection. A node that
+            // never did (it restarted, and news sent before the failure was still in flight)
+            // may lag, but only for a grace period.
+            let regressed = self.held_failed.contains(&(i, x));
+            if regressed || sim.now.saturating_since(since) > STALE_GRACE {
                 return violation(
                     self.name(),
                     format!(
                         "node {i} shows crashed node {x} as {:?} at incarnation {} after every \
-                         running node held it failed at {inc}",
-                        m.state, m.info.incarnation
+                         up node held it failed at {inc}{}",
+                        m.state,
+                        m.info.incarnation,
+                        if regressed {
+                            " (it had held it failed)"
+                        } else {
+                            " for over 10 s"
+                        }
                     ),
                 );
             }
