@@ -147,8 +147,14 @@ pub struct Node<R> {
     timers: TimerTable,
     now: Timestamp,
     joining: Option<Joining>,
+    /// The seeds this node was last asked to join through. Kept after joining: the reconnect
+    /// round contacts one that is not a live member, so groups that formed apart (each joined
+    /// through the other's absent seeds) still find each other.
+    seeds: Vec<SocketAddr>,
     sync_seq: u32,
     outstanding_sync: Option<(u32, NodeId)>,
+    /// A sync sent to a seed address whose member is unknown: answered from that address.
+    reconnect_seq: Option<(u32, SocketAddr)>,
     /// When this node's view last changed.
     last_change: Timestamp,
     /// Whether the last sync exchange found the two views different (either direction).
@@ -213,8 +219,10 @@ impl<R: RngCore> Node<R> {
             timers: TimerTable::default(),
             now,
             joining: None,
+            seeds: Vec::new(),
             sync_seq: 0,
             outstanding_sync: None,
+            reconnect_seq: None,
             last_change: now,
             sync_found_diff: false,
             transmits: VecDeque::new(),
@@ -485,6 +493,7 @@ impl<R: RngCore> Node<R> {
         if seeds.is_empty() {
             return Err(CommandError::NoSeeds);
         }
+        self.seeds = seeds.clone();
         self.joining = Some(Joining {
             seeds,
             next: 0,
@@ -718,6 +727,12 @@ impl<R: RngCore> Node<R> {
             }
             return;
         }
+        if unknown && e.state == MemberState::Suspect {
+            // A suspect is still a member, and the entry carries its whole info: learn it
+            // (then the suspicion), or a node that restarted would never know it, nor probe it,
+            // nor merge with it again if it turns out to be alive.
+            self.apply_update(Update::Alive(e.info.clone()), false);
+        }
         self.apply_update(entry_update(e, from_id), false);
     }
 
@@ -781,6 +796,10 @@ impl<R: RngCore> Node<R> {
                     self.outstanding_sync
                         .take_if(|(s, id)| *s == seq && *id == from_id)
                         .is_some()
+                        || self
+                            .reconnect_seq
+                            .take_if(|(s, a)| *s == seq && *a == from)
+                            .is_some()
                 };
                 if solicited && !digest.is_empty() {
                     let diff = self.table.differing_buckets(&digest);

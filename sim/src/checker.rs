@@ -312,14 +312,14 @@ pub fn converged(sim: &Sim) -> CheckResult {
             };
             let missing: Vec<String> = running
                 .iter()
-                .map(|&j| sim.process(j).identity.id)
-                .filter(|id| {
+                .map(|&j| (j, sim.process(j).identity.id))
+                .filter(|(_, id)| {
                     node.member(id)
                         .is_none_or(|m| m.state != MemberState::Alive)
                 })
-                .map(|id| {
+                .map(|(j, id)| {
                     node.member(&id).map_or_else(
-                        || "(unknown)".to_owned(),
+                        || format!("node {j} (unknown)"),
                         |m| format!("{}:{:?}@{}", name(&id), m.state, m.info.incarnation),
                     )
                 })

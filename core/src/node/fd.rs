@@ -674,7 +674,23 @@ impl<R: RngCore> Node<R> {
         let cutoff = self.now - self.config.reconnect_timeout;
         self.fd.graveyard.retain(|_, (_, at)| *at >= cutoff);
         let failed = self.table.count(MemberState::Failed);
-        let total = failed + self.fd.graveyard.len();
+        // Seeds that are not live members of this view: a group that formed apart.
+        let unreached: Vec<SocketAddr> = if self.seeds.is_empty() {
+            Vec::new()
+        } else {
+            let live: std::collections::BTreeSet<SocketAddr> = self
+                .table
+                .iter()
+                .filter(|m| m.state.is_live())
+                .map(|m| m.info.gossip_addr)
+                .collect();
+            self.seeds
+                .iter()
+                .filter(|a| !live.contains(a))
+                .copied()
+                .collect()
+        };
+        let total = failed + self.fd.graveyard.len() + unreached.len();
         if total == 0 {
             return;
         }
@@ -684,21 +700,27 @@ impl<R: RngCore> Node<R> {
                 .iter()
                 .filter(|m| m.state == MemberState::Failed)
                 .nth(pick)
-                .map(|m| (m.info.id, m.info.gossip_addr))
-        } else {
+                .map(|m| (Some(m.info.id), m.info.gossip_addr))
+        } else if pick < failed + self.fd.graveyard.len() {
             self.fd
                 .graveyard
                 .iter()
                 .nth(pick - failed)
-                .map(|(id, (a, _))| (*id, *a))
+                .map(|(id, (a, _))| (Some(*id), *a))
+        } else {
+            unreached
+                .get(pick - failed - self.fd.graveyard.len())
+                .map(|a| (None, *a))
         };
         if let Some((id, addr)) = target {
             let digest = BoundedVec::try_from_vec(self.table.digest_bytes())
                 .expect("digest has DIGEST_BYTES bytes");
             self.sync_seq = self.sync_seq.wrapping_add(1).max(1);
             let seq = self.sync_seq;
-            self.outstanding_sync = Some((seq, id));
-            self.send(addr, Some(id), Message::Sync { seq, digest }, None);
+            // Whoever answers from a seed address is accepted as the exchange's peer.
+            self.outstanding_sync = id.map(|id| (seq, id));
+            self.reconnect_seq = id.is_none().then_some((seq, addr));
+            self.send(addr, id, Message::Sync { seq, digest }, None);
         }
     }
 

@@ -543,3 +543,27 @@ fn without_the_key_nobody_can_suspect_fail_or_remove_a_member() {
         Event::MemberSuspected(_) | Event::MemberFailed(_) | Event::MemberLeft(_)
     )));
 }
+
+#[test]
+fn groups_that_formed_apart_merge_through_a_remembered_seed() {
+    let mut c = Cluster::new(4, cfg());
+    // Group A = {0, 1}: node 1 was given both seeds; node 0 answered first.
+    c.nodes[1].join(c.now, &[addr(0), addr(2)]).unwrap();
+    // Group B = {2, 3}, formed on its own.
+    c.nodes[3].join(c.now, &[addr(2)]).unwrap();
+    c.up[2] = false;
+    c.up[3] = false;
+    c.run_for(Duration::from_secs(2));
+    assert_eq!(c.nodes[1].live_members(), 2);
+    c.up[2] = true;
+    c.up[3] = true;
+    c.nodes[3].join(c.now, &[addr(2)]).unwrap();
+    c.run_for(Duration::from_secs(20));
+    for (i, n) in c.nodes.iter().enumerate() {
+        assert_eq!(
+            n.live_members(),
+            4,
+            "node {i} still sees only its own group"
+        );
+    }
+}
