@@ -63,6 +63,8 @@
 mod cluster;
 mod config;
 mod error;
+mod registry;
+pub mod rpc;
 mod runtime;
 
 /// The sans-IO core this adapter drives.
@@ -73,6 +75,12 @@ pub use cluster::{
 };
 pub use config::{ClusterConfig, DEFAULT_BIND_ADDR};
 pub use error::ClusterError;
+pub use registry::{LoadBalancingStrategy, WorkerInfo, WorkerRegistry};
+pub use rpc::{
+    CallError, CallOptions, CallResponse, ClusterClient, HandlerError, RpcConfig, Server,
+    ServerError, TlsConfig,
+};
 pub use runtime::TokioRuntime;
 pub use shoal_core::envelope::{Key, Keyring};
+pub use shoal_core::rpc::call::CallPhase;
 pub use shoal_core::{MemberState, NodeId};
