@@ -492,11 +492,11 @@ impl Balancer {
     /// member: it must be a live member ([`SelectError::NoMatchingWorker`] otherwise, with
     /// the id as the filter text) able to take a call now ([`SelectError::Overloaded`]).
     pub fn select_id(&mut self, id: NodeId, now: Timestamp) -> Result<Lease, SelectError> {
-        let slot = self
-            .by_id
-            .get(&id)
-            .copied()
-            .filter(|&s| self.members[s as usize].state.is_some_and(|st| st.is_live()));
+        let slot = self.by_id.get(&id).copied().filter(|&s| {
+            self.members[s as usize]
+                .state
+                .is_some_and(|st| st.is_live())
+        });
         let Some(slot) = slot else {
             return Err(SelectError::NoMatchingWorker {
                 filter: id.to_string(),

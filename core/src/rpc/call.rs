@@ -156,8 +156,14 @@ mod tests {
     #[test]
     fn outcomes_blame_the_worker_only_for_its_own_faults() {
         assert_eq!(outcome_of_status(&Status::Ok), Outcome::Completed);
-        assert_eq!(outcome_of_status(&Status::UnknownMethod), Outcome::Completed);
-        assert_eq!(outcome_of_status(&Status::PayloadTooLarge), Outcome::Completed);
+        assert_eq!(
+            outcome_of_status(&Status::UnknownMethod),
+            Outcome::Completed
+        );
+        assert_eq!(
+            outcome_of_status(&Status::PayloadTooLarge),
+            Outcome::Completed
+        );
         assert_eq!(outcome_of_status(&Status::Overloaded), Outcome::Failed);
         assert_eq!(
             outcome_of_status(&Status::HandlerFailed(String::new())),

@@ -149,8 +149,13 @@ impl WorkerRegistry {
         config: BalancerConfig,
     ) -> Result<Self, crate::rpc::error::ConfigError> {
         let balancer = Balancer::new(config)?;
-        let rng =
-            ChaCha8Rng::from_rng(OsRng).unwrap_or_else(|_| ChaCha8Rng::seed_from_u64(0x5_4_0a1));
+        // Selection randomness only (no secret): fall back to the clock if the OS source fails.
+        let rng = ChaCha8Rng::from_rng(OsRng).unwrap_or_else(|_| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            ChaCha8Rng::seed_from_u64(t)
+        });
         Ok(WorkerRegistry {
             local: cluster.id(),
             cluster,

@@ -328,12 +328,9 @@ async fn serve_call(b: Arc<Bound>, mut send: quinn::SendStream, mut recv: quinn:
         (Some(_), Some(h)) => {
             let fut = h(req.payload);
             let result = match req.deadline_ms {
-                Some(ms) => {
-                    match tokio::time::timeout(Duration::from_millis(ms.into()), fut).await {
-                        Ok(r) => Some(r),
-                        Err(_) => None,
-                    }
-                }
+                Some(ms) => tokio::time::timeout(Duration::from_millis(ms.into()), fut)
+                    .await
+                    .ok(),
                 None => Some(fut.await),
             };
             match result {

@@ -279,7 +279,7 @@ impl DevCa {
     fn issue_with_validity(
         &self,
         name: &str,
-        validity: Option<((i32, u8, u8), (i32, u8, u8))>,
+        validity: Option<(Ymd, Ymd)>,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConfigError> {
         let key = KeyPair::generate().map_err(rcgen_err)?;
         let mut params = CertificateParams::new(vec![name.to_owned(), "localhost".to_owned()])
@@ -305,6 +305,9 @@ impl DevCa {
         self.cert.pem()
     }
 }
+
+/// A calendar date as (year, month, day).
+type Ymd = (i32, u8, u8);
 
 fn rcgen_err(e: rcgen::Error) -> ConfigError {
     ConfigError::Tls(format!("certificate generation: {e}"))
