@@ -691,3 +691,66 @@ async fn lan_preset_detection_time_of_a_killed_worker() {
     }
     println!("LAN preset, loopback: killed worker detected after {times:?}");
 }
+
+#[tokio::test]
+async fn a_worker_at_its_call_cap_answers_overloaded_and_the_call_moves_on() {
+    let d = start_director(
+        "cap-director",
+        LoadBalancingStrategy::RoundRobin,
+        Config::local(),
+    )
+    .await;
+    let seed = d.node.cluster.gossip_addr();
+    let small = start_worker_with(
+        "cap-small",
+        seed,
+        rpc().with_max_concurrent_calls(1),
+        cluster_config("cap-small", Config::local()),
+    )
+    .await
+    .unwrap();
+    wait_workers(&d.registry, "capped worker", |w| w.len() == 1).await;
+    // One slow call occupies the only slot; a second one pinned to this worker is refused.
+    let c = d.client.clone();
+    let busy =
+        tokio::spawn(async move { c.call_worker("slow", "1000", Some("label=cap-small")).await });
+    wait_workers(&d.registry, "slot taken", |w| w[0].in_flight == 1).await;
+    let e = d
+        .client
+        .call(
+            "compute",
+            "x",
+            Some("label=cap-small"),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, CallError::Overloaded { worker: Some(_) }),
+        "{e:?}"
+    );
+    // With a second worker available, the refused call is retried there instead.
+    let other = start_worker("cap-other", seed).await;
+    wait_workers(&d.registry, "two workers", |w| w.len() == 2).await;
+    let mut moved = 0;
+    for _ in 0..4 {
+        let r = d
+            .client
+            .call("compute", "x", Some("role=worker"), CallOptions::default())
+            .await
+            .expect("overload is retried elsewhere");
+        if r.attempts > 1 {
+            moved += 1;
+            assert_eq!(label(&r.payload), "cap-other");
+        }
+    }
+    assert!(
+        moved > 0,
+        "round robin sent some calls to the busy worker first"
+    );
+    assert_eq!(
+        label(&timeout(WAIT, busy).await.unwrap().unwrap().unwrap()),
+        "cap-small"
+    );
+    shutdown_all(d, vec![small, other]).await;
+}
