@@ -22,10 +22,11 @@ use shoal_core::{
     Balancer, BalancerConfig, MemberState, NodeId, Outcome, SelectError, Tags, Timestamp,
     WorkerStats,
 };
+use state::MutexGuard;
 use state::{Meta, PooledConn, SelectErr, State};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// The selection strategy, with rpcnet's variant names: `RoundRobin`, `Random`,

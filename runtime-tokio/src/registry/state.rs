@@ -13,9 +13,9 @@
 //! address, so a worker that restarts on a new port gets a fresh pool entry.
 
 #[cfg(shoal_loom)]
-pub(crate) use loom::sync::Mutex;
+pub(crate) use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(shoal_loom))]
-pub(crate) use std::sync::Mutex;
+pub(crate) use std::sync::{Mutex, MutexGuard};
 
 use rand_chacha::ChaCha8Rng;
 use shoal_core::{
