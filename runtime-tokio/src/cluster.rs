@@ -232,6 +232,9 @@ struct Inner {
     local_gossip_addr: SocketAddr,
     join_timeout: Duration,
     leave_timeout: Duration,
+    /// The node's QUIC endpoint, when a [`crate::Server`] started this node, so a
+    /// [`crate::ClusterClient`] on it shares the one socket.
+    rpc: std::sync::OnceLock<quinn::Endpoint>,
 }
 
 /// A running cluster node: a cheap, cloneable handle to the task that owns it.
@@ -329,6 +332,7 @@ impl Cluster {
                 local_gossip_addr: local,
                 join_timeout: config.join_timeout,
                 leave_timeout: config.leave_timeout,
+                rpc: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -498,6 +502,21 @@ impl Cluster {
         };
         self.inner.handle.shutdown();
         result
+    }
+
+    /// Stops the node at once **without leaving**: peers are not told and will declare it
+    /// failed. For crash simulation in tests; use [`Cluster::shutdown`] otherwise.
+    pub fn kill(&self) {
+        tracing::warn!(node = %self.inner.name, "killed without leaving");
+        self.inner.handle.shutdown();
+    }
+
+    pub(crate) fn rpc_endpoint(&self) -> Option<&quinn::Endpoint> {
+        self.inner.rpc.get()
+    }
+
+    pub(crate) fn set_rpc_endpoint(&self, endpoint: quinn::Endpoint) {
+        let _ = self.inner.rpc.set(endpoint);
     }
 
     /// Whether the node has stopped.

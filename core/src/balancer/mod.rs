@@ -487,6 +487,37 @@ impl Balancer {
         })
     }
 
+    /// Starts a lease on one given worker, ignoring the strategy (for broadcasts such as
+    /// "call every worker"). The same rule as [`Balancer::select`] applies to that one
+    /// member: it must be a live member ([`SelectError::NoMatchingWorker`] otherwise, with
+    /// the id as the filter text) able to take a call now ([`SelectError::Overloaded`]).
+    pub fn select_id(&mut self, id: NodeId, now: Timestamp) -> Result<Lease, SelectError> {
+        let slot = self.by_id.get(&id).copied().filter(|&s| {
+            self.members[s as usize]
+                .state
+                .is_some_and(|st| st.is_live())
+        });
+        let Some(slot) = slot else {
+            return Err(SelectError::NoMatchingWorker {
+                filter: id.to_string(),
+            });
+        };
+        if !self.pool.hot[slot as usize].eligible(now, self.pool.config.max_in_flight) {
+            return Err(SelectError::Overloaded {
+                filter: id.to_string(),
+                matching: 1,
+            });
+        }
+        let lease_id = self.pool.start(slot, now);
+        let m = &self.members[slot as usize];
+        Ok(Lease {
+            id: lease_id,
+            worker: m.id,
+            rpc_addr: m.rpc_addr,
+            started_at: now,
+        })
+    }
+
     /// Ends a call: releases its in-flight count and feeds the outcome (latency since
     /// `started_at`, error streak) into the worker's accounting. Works even if the worker has
     /// since been removed. Finishing twice or an unknown id is an error and changes nothing.

@@ -368,3 +368,26 @@ fn strategy_names_round_trip() {
     );
     assert_eq!(Strategy::from_name("nope"), None);
 }
+
+#[test]
+fn select_id_leases_exactly_that_live_worker() {
+    let mut b = balancer(Strategy::RoundRobin, 3);
+    let lease = b.select_id(id(2), t(1)).unwrap();
+    assert_eq!(lease.worker, id(2));
+    assert_eq!(b.in_flight(id(2)), 1);
+    b.finish(lease.id, Outcome::Completed, t(2)).unwrap();
+    assert_eq!(b.in_flight(id(2)), 0);
+    // Unknown, failed and removed workers are refused without starting a lease.
+    assert!(matches!(
+        b.select_id(id(9), t(3)),
+        Err(SelectError::NoMatchingWorker { .. })
+    ));
+    b.upsert_member(id(1), MemberState::Failed, &worker_tags(), None);
+    assert!(matches!(
+        b.select_id(id(1), t(3)),
+        Err(SelectError::NoMatchingWorker { .. })
+    ));
+    b.remove_member(id(0));
+    assert!(b.select_id(id(0), t(3)).is_err());
+    assert_eq!(b.total_in_flight(), 0);
+}

@@ -36,6 +36,7 @@
 //! One call normally carries one request frame and one response frame, each followed by the
 //! end of its stream direction; [`Decoder::finish`] tells a clean end from a cut-off frame.
 
+pub mod call;
 #[cfg(test)]
 mod tests;
 

@@ -1,0 +1,311 @@
+//! [`WorkerRegistry`]: which workers exist and how loaded they are, fed by cluster events.
+//!
+//! The registry subscribes to its [`Cluster`]'s events and feeds the core
+//! [`shoal_core::Balancer`]: `NodeJoined`/`NodeUpdated`/`NodeRecovered` upsert the member,
+//! `NodeSuspected` upserts it as Suspect (avoided while alternatives exist), and
+//! `NodeFailed`/`NodeLeft`/`NodeReaped` remove it and close its pooled connections (calls in
+//! flight on them fail at once rather than at the idle timeout). A `Lagged` subscriber
+//! resynchronises from [`Cluster::members`]. The local node and members without an RPC address
+//! are not workers.
+//!
+//! Selection and accounting are the core's; this module only holds the shared state (see
+//! `state.rs`) behind a mutex that is held for one select or one finish at a time, never
+//! across an `await`.
+
+pub(crate) mod state;
+
+use crate::rpc::error::CallError;
+use crate::{Cluster, ClusterError, ClusterEvent, MemberSnapshot};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{OsRng, SeedableRng};
+use shoal_core::{
+    Balancer, BalancerConfig, MemberState, NodeId, Outcome, SelectError, Tags, Timestamp,
+    WorkerStats,
+};
+use state::MutexGuard;
+use state::{Meta, PooledConn, SelectErr, State};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// The selection strategy, with rpcnet's variant names: `RoundRobin`, `Random`,
+/// `LeastConnections` (true in-flight counts of this client's calls, released on every
+/// ending including cancellation), and `P2c` (power of two choices over peak-EWMA latency ×
+/// in-flight, the default).
+pub type LoadBalancingStrategy = shoal_core::Strategy;
+
+/// One worker as the registry sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WorkerInfo {
+    /// Stable id (derived from its name).
+    pub id: NodeId,
+    /// Its node name.
+    pub name: String,
+    /// Its `label` tag if it has one, else its name (what rpcnet called the worker label).
+    pub label: String,
+    /// Where its RPC server listens.
+    pub rpc_addr: Option<SocketAddr>,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+    /// Membership state (`None`: gone, listed only until its calls finish).
+    pub state: Option<MemberState>,
+    /// Calls this client has in flight on it.
+    pub in_flight: u32,
+    /// Peak-EWMA latency estimate.
+    pub latency: Duration,
+    /// The core's full accounting snapshot (connections, outcomes, ejection).
+    pub stats: WorkerStats,
+}
+
+impl WorkerInfo {
+    fn new(stats: WorkerStats, meta: Meta) -> Self {
+        WorkerInfo {
+            id: stats.id,
+            label: meta
+                .tags
+                .get("label")
+                .cloned()
+                .unwrap_or_else(|| meta.name.clone()),
+            name: meta.name,
+            rpc_addr: stats.rpc_addr,
+            tags: meta.tags,
+            state: stats.state,
+            in_flight: stats.in_flight,
+            latency: stats.latency,
+            stats,
+        }
+    }
+}
+
+impl PooledConn for quinn::Connection {
+    fn id(&self) -> usize {
+        self.stable_id()
+    }
+
+    fn is_closed(&self) -> bool {
+        self.close_reason().is_some()
+    }
+
+    fn close(&self) {
+        quinn::Connection::close(self, 0u32.into(), b"worker left the cluster");
+    }
+}
+
+pub(crate) struct Shared {
+    state: state::Mutex<State<quinn::Connection>>,
+    epoch: Instant,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<quinn::Connection>> {
+        // The state is only changed by core methods that do not panic half-way, so a
+        // poisoned lock still guards consistent state.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        Timestamp::from_micros(self.epoch.elapsed().as_micros() as u64)
+    }
+
+    pub(crate) fn finish(&self, lease: u64, outcome: Outcome) {
+        let now = self.now();
+        self.lock().finish(lease, outcome, now);
+    }
+}
+
+/// Tracks the cluster's workers and owns the load-balancing state a
+/// [`crate::ClusterClient`] uses. Create it, [`start`](WorkerRegistry::start) it, share it
+/// in an `Arc`.
+pub struct WorkerRegistry {
+    cluster: Cluster,
+    pub(crate) shared: Arc<Shared>,
+    local: NodeId,
+    started: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for WorkerRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerRegistry")
+            .field("cluster", &self.cluster.name())
+            .field("strategy", &self.strategy())
+            .finish()
+    }
+}
+
+impl WorkerRegistry {
+    /// A registry over `cluster` choosing workers by `strategy` (default balancer settings).
+    pub fn new(cluster: Cluster, strategy: LoadBalancingStrategy) -> Self {
+        let config = BalancerConfig {
+            strategy,
+            ..BalancerConfig::default()
+        };
+        // The default balancer settings validate (a unit test in the core checks it).
+        Self::with_config(cluster, config).expect("default balancer config is valid")
+    }
+
+    /// A registry with explicit balancer settings (per-worker caps, ejection, weights).
+    pub fn with_config(
+        cluster: Cluster,
+        config: BalancerConfig,
+    ) -> Result<Self, crate::rpc::error::ConfigError> {
+        let balancer = Balancer::new(config)?;
+        // Selection randomness only (no secret): fall back to the clock if the OS source fails.
+        let rng = ChaCha8Rng::from_rng(OsRng).unwrap_or_else(|_| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            ChaCha8Rng::seed_from_u64(t)
+        });
+        Ok(WorkerRegistry {
+            local: cluster.id(),
+            cluster,
+            shared: Arc::new(Shared {
+                state: state::Mutex::new(State::new(balancer, rng, 1)),
+                epoch: Instant::now(),
+            }),
+            started: false.into(),
+        })
+    }
+
+    /// The cluster it watches.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// The selection strategy in force.
+    pub fn strategy(&self) -> LoadBalancingStrategy {
+        self.shared.lock().balancer.strategy()
+    }
+
+    /// Switches strategy; accounting carries over.
+    pub fn set_strategy(&self, strategy: LoadBalancingStrategy) {
+        self.shared.lock().balancer.set_strategy(strategy);
+    }
+
+    /// Starts following the cluster: loads the current members, then applies every event in
+    /// a background task (which ends when the cluster stops or the registry is dropped).
+    /// Calling it again does nothing.
+    pub async fn start(self: &Arc<Self>) -> Result<(), ClusterError> {
+        if self.started.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return Ok(());
+        }
+        // Subscribe before reading the members, so nothing falls between the two.
+        let mut events = self.cluster.subscribe();
+        self.resync().await?;
+        let weak: Weak<Self> = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                let Some(reg) = weak.upgrade() else { return };
+                if let ClusterEvent::Lagged { missed } = event {
+                    tracing::warn!(missed, "registry lagged behind cluster events; resyncing");
+                    if reg.resync().await.is_err() {
+                        return;
+                    }
+                } else {
+                    reg.apply(&event);
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Reloads every member from the cluster (after a lag).
+    async fn resync(&self) -> Result<(), ClusterError> {
+        let members = self.cluster.members().await?;
+        let known = self.shared.lock().member_ids();
+        for m in &members {
+            self.upsert(m);
+        }
+        for id in known {
+            if !members.iter().any(|m| m.id == id && m.is_live()) {
+                self.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&self, event: &ClusterEvent) {
+        match event {
+            ClusterEvent::NodeJoined(m)
+            | ClusterEvent::NodeUpdated(m)
+            | ClusterEvent::NodeRecovered(m)
+            | ClusterEvent::NodeSuspected(m) => self.upsert(m),
+            ClusterEvent::NodeFailed(m) | ClusterEvent::NodeLeft(m) => self.remove(m.id),
+            ClusterEvent::NodeReaped(id) => self.remove(*id),
+            _ => {}
+        }
+    }
+
+    fn upsert(&self, m: &MemberSnapshot) {
+        let rpc = m.rpc_addr.filter(|_| !m.is_local && m.id != self.local);
+        let (Some(addr), true) = (rpc, m.is_live()) else {
+            self.remove(m.id);
+            return;
+        };
+        let mut tags = Tags::new();
+        for (k, v) in &m.tags {
+            let _ = tags.insert(k, v);
+        }
+        let meta = Meta {
+            name: m.name.clone(),
+            tags: m.tags.clone(),
+        };
+        self.shared.lock().upsert(m.id, m.state, &tags, addr, meta);
+    }
+
+    fn remove(&self, id: NodeId) {
+        let now = self.shared.now();
+        let conns = self.shared.lock().remove(id, now);
+        for c in conns {
+            PooledConn::close(&c);
+        }
+    }
+
+    /// Picks a worker by the strategy, as a call would, without calling it (its lease is
+    /// released at once, as cancelled).
+    pub async fn select_worker(&self, filter: Option<&str>) -> Result<WorkerInfo, CallError> {
+        let now = self.shared.now();
+        let mut st = self.shared.lock();
+        let lease = st.select(now, filter.unwrap_or("")).map_err(select_error)?;
+        st.finish(lease.id, Outcome::Cancelled, now);
+        let stats = st.balancer.worker(lease.worker, now);
+        let meta = st.meta.get(&lease.worker).cloned();
+        match (stats, meta) {
+            (Some(s), Some(m)) => Ok(WorkerInfo::new(s, m)),
+            _ => Err(CallError::NoMatchingWorker {
+                filter: filter.unwrap_or("").to_owned(),
+            }),
+        }
+    }
+
+    /// Every known worker, in id order.
+    pub async fn workers(&self) -> Vec<WorkerInfo> {
+        self.workers_now()
+    }
+
+    pub(crate) fn workers_now(&self) -> Vec<WorkerInfo> {
+        let now = self.shared.now();
+        self.shared
+            .lock()
+            .workers(now)
+            .into_iter()
+            .map(|(s, m)| WorkerInfo::new(s, m))
+            .collect()
+    }
+
+    /// Calls in flight from this node, all workers together.
+    pub fn in_flight(&self) -> u64 {
+        self.shared.lock().balancer.total_in_flight()
+    }
+}
+
+pub(crate) fn select_error(e: SelectErr) -> CallError {
+    match e {
+        SelectErr::Filter(f) => CallError::BadFilter(f),
+        SelectErr::Select(SelectError::NoMatchingWorker { filter }) => {
+            CallError::NoMatchingWorker { filter }
+        }
+        SelectErr::Select(SelectError::Overloaded { .. }) => CallError::Overloaded { worker: None },
+    }
+}

@@ -1,0 +1,586 @@
+//! [`ClusterClient`]: calls workers chosen by the registry's balancer, over pooled QUIC
+//! connections.
+//!
+//! Per call: one lock to select a lease and check out a pooled connection, one bidirectional
+//! stream (request frame out, response frame in), one lock to finish the lease with its
+//! outcome and latency. The lease is held by a guard whose `Drop` finishes it as
+//! `Cancelled`, so dropping a call future never leaks an in-flight count.
+//!
+//! Failover follows the core's pure rule ([`shoal_core::rpc::call::may_retry`]): attempts
+//! that failed before the request left (no connection, stream refused) or that the worker
+//! refused as overloaded are retried on another worker; attempts that failed after the
+//! request may have arrived are retried only for calls marked idempotent; never more than
+//! [`CallOptions::retries`] times.
+
+use crate::registry::state::{Checkout, PooledConn};
+use crate::registry::{select_error, Shared, WorkerInfo, WorkerRegistry};
+use crate::rpc::config::RpcConfig;
+use crate::rpc::endpoint;
+use crate::rpc::error::{CallError, ConfigError};
+use bytes::{Bytes, BytesMut};
+use shoal_core::rpc::call::{may_retry, outcome_of_failure, AttemptFailure, CallPhase};
+use shoal_core::rpc::encode_request_head;
+use shoal_core::{Decoder, Frame, Limits, NodeId, Outcome, Status};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How one call may be retried and how long it may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallOptions {
+    /// Running the call twice is harmless, so it may be retried even after the request may
+    /// have reached a worker that then failed.
+    pub idempotent: bool,
+    /// Overall time for the call, retries included; the worker is told the remaining time.
+    pub timeout: Option<Duration>,
+    /// Most retries on other workers.
+    pub retries: u32,
+}
+
+impl Default for CallOptions {
+    /// Not idempotent, no timeout, 2 retries (only for failures the worker cannot have run).
+    fn default() -> Self {
+        CallOptions {
+            idempotent: false,
+            timeout: None,
+            retries: 2,
+        }
+    }
+}
+
+impl CallOptions {
+    /// Marks the call idempotent.
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
+        self
+    }
+
+    /// Sets the overall timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the retry budget.
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+}
+
+/// A successful call's answer and where it came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallResponse {
+    /// The worker that answered.
+    pub worker: NodeId,
+    /// The handler's answer.
+    pub payload: Bytes,
+    /// Attempts made (1 without retries).
+    pub attempts: u32,
+}
+
+struct Inner {
+    registry: Arc<WorkerRegistry>,
+    endpoint: quinn::Endpoint,
+    client_config: quinn::ClientConfig,
+    server_name: Arc<str>,
+    limits: Limits,
+    decoder: Decoder,
+    connect_timeout: Duration,
+    defaults: CallOptions,
+}
+
+/// Calls workers of the cluster: selection, pooled connections, failover, deadlines.
+/// Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct ClusterClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ClusterClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterClient")
+            .field("registry", &self.inner.registry)
+            .finish()
+    }
+}
+
+/// Finishes its lease exactly once: explicitly with an outcome, or as `Cancelled` on drop.
+struct LeaseGuard<'a> {
+    shared: &'a Shared,
+    id: u64,
+    armed: bool,
+}
+
+impl LeaseGuard<'_> {
+    fn finish(mut self, outcome: Outcome) {
+        self.armed = false;
+        self.shared.finish(self.id, outcome);
+    }
+}
+
+impl Drop for LeaseGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.finish(self.id, Outcome::Cancelled);
+        }
+    }
+}
+
+enum Target<'a> {
+    Filter(&'a str),
+    Worker(NodeId),
+}
+
+impl ClusterClient {
+    /// A client drawing workers from `registry`. It shares the node's QUIC endpoint when the
+    /// registry's cluster was started by [`crate::Server::enable_cluster`]; otherwise it
+    /// binds a client-only endpoint on an ephemeral port. `config` supplies the TLS roots
+    /// (and client certificate for mutual TLS), limits and timeouts.
+    pub fn new(registry: Arc<WorkerRegistry>, config: RpcConfig) -> Result<Self, CallError> {
+        config.validate()?;
+        let endpoint = match registry.cluster().rpc_endpoint() {
+            Some(e) => e.clone(),
+            None => {
+                let any = SocketAddr::from(([0, 0, 0, 0], 0));
+                endpoint::bind(&config, any, false)
+                    .map_err(|e| ConfigError::Invalid {
+                        field: "endpoint",
+                        reason: e.to_string(),
+                    })?
+                    .0
+            }
+        };
+        registry
+            .shared
+            .lock()
+            .set_per_worker(config.connections_per_worker);
+        Ok(ClusterClient {
+            inner: Arc::new(Inner {
+                client_config: config.quinn_client()?,
+                server_name: config.tls.server_name.as_str().into(),
+                limits: config.limits,
+                decoder: Decoder::new(config.limits),
+                connect_timeout: config.connect_timeout,
+                defaults: CallOptions::default(),
+                registry,
+                endpoint,
+            }),
+        })
+    }
+
+    /// Default options for [`ClusterClient::call_worker`] (not idempotent, no timeout, 2
+    /// retries unless changed here).
+    pub fn with_defaults(mut self, defaults: CallOptions) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.defaults = defaults;
+        }
+        self
+    }
+
+    /// The registry it draws from.
+    pub fn registry(&self) -> &Arc<WorkerRegistry> {
+        &self.inner.registry
+    }
+
+    /// Calls `method` on one worker matching `filter` (`None`: any worker), chosen by the
+    /// registry's strategy, with the default [`CallOptions`]; returns the answer payload.
+    pub async fn call_worker(
+        &self,
+        method: &str,
+        payload: impl Into<Bytes>,
+        filter: Option<&str>,
+    ) -> Result<Bytes, CallError> {
+        let opts = self.inner.defaults;
+        self.call(method, payload, filter, opts)
+            .await
+            .map(|r| r.payload)
+    }
+
+    /// [`ClusterClient::call_worker`] with explicit options, returning which worker answered.
+    pub async fn call(
+        &self,
+        method: &str,
+        payload: impl Into<Bytes>,
+        filter: Option<&str>,
+        opts: CallOptions,
+    ) -> Result<CallResponse, CallError> {
+        let target = Target::Filter(filter.unwrap_or(""));
+        self.run(method, payload.into(), target, opts).await
+    }
+
+    /// Calls `method` on every live worker matching `filter`, concurrently, once each (no
+    /// failover: each call belongs to its worker). Returns one result per worker.
+    pub async fn call_all_workers(
+        &self,
+        method: &str,
+        payload: impl Into<Bytes>,
+        filter: Option<&str>,
+    ) -> Result<Vec<(WorkerInfo, Result<Bytes, CallError>)>, CallError> {
+        let payload = payload.into();
+        let f = shoal_core::Filter::parse(filter.unwrap_or(""))?;
+        let workers: Vec<WorkerInfo> = self
+            .inner
+            .registry
+            .workers_now()
+            .into_iter()
+            .filter(|w| w.state.is_some_and(|s| s.is_live()))
+            .filter(|w| {
+                let mut tags = shoal_core::Tags::new();
+                for (k, v) in &w.tags {
+                    let _ = tags.insert(k, v);
+                }
+                f.matches(&tags)
+            })
+            .collect();
+        let opts = CallOptions {
+            retries: 0,
+            ..self.inner.defaults
+        };
+        type CallFut<'a> = Pin<Box<dyn Future<Output = Result<Bytes, CallError>> + Send + 'a>>;
+        let mut futs: Vec<CallFut<'_>> = workers
+            .iter()
+            .map(|w| {
+                let payload = payload.clone();
+                let id = w.id;
+                Box::pin(async move {
+                    self.run(method, payload, Target::Worker(id), opts)
+                        .await
+                        .map(|r| r.payload)
+                }) as CallFut<'_>
+            })
+            .collect();
+        let mut results: Vec<Option<Result<Bytes, CallError>>> = vec![None; futs.len()];
+        std::future::poll_fn(|cx| {
+            let mut pending = false;
+            for (f, r) in futs.iter_mut().zip(results.iter_mut()) {
+                if r.is_none() {
+                    match f.as_mut().poll(cx) {
+                        Poll::Ready(v) => *r = Some(v),
+                        Poll::Pending => pending = true,
+                    }
+                }
+            }
+            if pending {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
+        .await;
+        Ok(workers
+            .into_iter()
+            .zip(results)
+            .map(|(w, r)| (w, r.expect("every future completed")))
+            .collect())
+    }
+
+    async fn run(
+        &self,
+        method: &str,
+        payload: Bytes,
+        target: Target<'_>,
+        opts: CallOptions,
+    ) -> Result<CallResponse, CallError> {
+        let inner = &*self.inner;
+        let shared = &*inner.registry.shared;
+        let deadline = opts.timeout.map(|t| Instant::now() + t);
+        let mut tried: Vec<NodeId> = Vec::new();
+        let mut retries = 0;
+        loop {
+            let now = shared.now();
+            let (lease, checkout) = {
+                let mut st = shared.lock();
+                let lease = match &target {
+                    Target::Filter(f) => st.select_avoiding(now, f, &tried),
+                    Target::Worker(id) => st
+                        .balancer
+                        .select_id(*id, now)
+                        .map_err(crate::registry::state::SelectErr::Select),
+                }
+                .map_err(select_error)?;
+                let checkout = st.checkout(&lease, None, now);
+                (lease, checkout)
+            };
+            let guard = LeaseGuard {
+                shared,
+                id: lease.id,
+                armed: true,
+            };
+            let worker = lease.worker;
+            let attempt = self.attempt(&lease, checkout, method, &payload, deadline);
+            let result = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, attempt).await {
+                    Ok(r) => r,
+                    Err(_) => Err((
+                        AttemptFailure::DeadlineExceeded,
+                        CallError::DeadlineExceeded {
+                            worker: Some(worker),
+                        },
+                    )),
+                },
+                None => attempt.await,
+            };
+            match result {
+                Ok(payload) => {
+                    guard.finish(Outcome::Completed);
+                    return Ok(CallResponse {
+                        worker,
+                        payload,
+                        attempts: retries + 1,
+                    });
+                }
+                Err((failure, error)) => {
+                    guard.finish(outcome_of_failure(&failure));
+                    let retry = matches!(target, Target::Filter(_))
+                        && may_retry(&failure, opts.idempotent, retries, opts.retries);
+                    if retry {
+                        tracing::debug!(%worker, %error, retries, "call failed; retrying on another worker");
+                        retries += 1;
+                        tried.push(worker);
+                        continue;
+                    }
+                    tracing::warn!(%worker, %method, %error, attempts = retries + 1, "call failed");
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Gets a connection for `lease` (connecting if needed).
+    async fn connection(
+        &self,
+        lease: &shoal_core::Lease,
+        mut checkout: Checkout<quinn::Connection>,
+    ) -> Result<quinn::Connection, (AttemptFailure, CallError)> {
+        let shared = &*self.inner.registry.shared;
+        let worker = lease.worker;
+        let unavailable = |reason: String| {
+            (
+                AttemptFailure::Transport(CallPhase::Connect),
+                CallError::WorkerFailed {
+                    worker,
+                    during: CallPhase::Connect,
+                    reason,
+                },
+            )
+        };
+        // Each round either returns or waits for a connection attempt to end; bounded so a
+        // pathological sequence of attempts can never spin.
+        for _ in 0..8 {
+            let gen = match checkout {
+                Checkout::Ready { conn, open_another } => {
+                    if open_another {
+                        self.spawn_connect(worker, lease.rpc_addr);
+                    }
+                    return Ok(conn);
+                }
+                Checkout::Connect { gen } => {
+                    self.spawn_connect(worker, lease.rpc_addr);
+                    gen
+                }
+                Checkout::Wait { gen } => gen,
+                Checkout::Unavailable(why) => {
+                    return Err(match why.strip_prefix(REFUSED) {
+                        Some(reason) => (
+                            AttemptFailure::Transport(CallPhase::Connect),
+                            CallError::ConnectionRefused {
+                                worker,
+                                reason: reason.to_owned(),
+                            },
+                        ),
+                        None => unavailable(why),
+                    })
+                }
+            };
+            std::future::poll_fn(|cx| {
+                if shared.lock().wait(worker, gen, cx.waker()) {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                }
+            })
+            .await;
+            let now = shared.now();
+            checkout = shared.lock().checkout(lease, Some(gen), now);
+        }
+        Err(unavailable("no connection after repeated attempts".into()))
+    }
+
+    /// Opens a connection in its own task (so a caller that gives up never abandons an
+    /// attempt half-way) and hands the result to the pool.
+    fn spawn_connect(&self, worker: NodeId, addr: Option<SocketAddr>) {
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let result = match addr {
+                None => Err("no RPC address".to_owned()),
+                Some(addr) => connect(&inner, addr).await,
+            };
+            if let Err(e) = &result {
+                tracing::warn!(%worker, error = %e, "connection to worker failed");
+            }
+            let shared = &inner.registry.shared;
+            let now = shared.now();
+            let (wake, orphan) = shared.lock().connect_done(worker, result, now);
+            for w in wake {
+                w.wake();
+            }
+            if let Some(c) = orphan {
+                PooledConn::close(&c);
+            }
+        });
+    }
+
+    async fn attempt(
+        &self,
+        lease: &shoal_core::Lease,
+        checkout: Checkout<quinn::Connection>,
+        method: &str,
+        payload: &Bytes,
+        deadline: Option<Instant>,
+    ) -> Result<Bytes, (AttemptFailure, CallError)> {
+        let inner = &*self.inner;
+        let worker = lease.worker;
+        let conn = self.connection(lease, checkout).await?;
+        let lost = |phase: CallPhase, reason: String| {
+            let now = inner.registry.shared.now();
+            inner
+                .registry
+                .shared
+                .lock()
+                .conn_lost(worker, conn.stable_id(), now);
+            (
+                AttemptFailure::Transport(phase),
+                CallError::WorkerFailed {
+                    worker,
+                    during: phase,
+                    reason,
+                },
+            )
+        };
+        let (mut send, mut recv) = match conn.open_bi().await {
+            Ok(s) => s,
+            Err(e) => return Err(lost(CallPhase::Open, e.to_string())),
+        };
+        let deadline_ms = deadline.map(|d| {
+            let left = d.saturating_duration_since(Instant::now());
+            u32::try_from(left.as_millis().max(1)).unwrap_or(u32::MAX)
+        });
+        let mut head = BytesMut::with_capacity(16 + method.len());
+        if let Err(e) =
+            encode_request_head(method, deadline_ms, payload.len(), &inner.limits, &mut head)
+        {
+            let _ = send.reset(0u32.into());
+            let err = match e {
+                shoal_core::FrameError::TooLarge { .. } => CallError::PayloadTooLarge,
+                other => CallError::BadConfig(ConfigError::Invalid {
+                    field: "method",
+                    reason: other.to_string(),
+                }),
+            };
+            // Not the worker's fault and not retryable: report it as an answer-level failure.
+            return Err((AttemptFailure::Status(Status::PayloadTooLarge), err));
+        }
+        let mut chunks = [head.freeze(), payload.clone()];
+        let n = if chunks[1].is_empty() { 1 } else { 2 };
+        if let Err(e) = send.write_all_chunks(&mut chunks[..n]).await {
+            return Err(lost(CallPhase::Send, e.to_string()));
+        }
+        let _ = send.finish();
+        let mut buf = BytesMut::new();
+        let response = loop {
+            match inner.decoder.decode(&mut buf) {
+                Ok(Some(Frame::Response(r))) => break r,
+                Ok(Some(Frame::Request(_))) | Err(_) => {
+                    return Err((
+                        AttemptFailure::Transport(CallPhase::Response),
+                        CallError::WorkerFailed {
+                            worker,
+                            during: CallPhase::Response,
+                            reason: "malformed response frame".into(),
+                        },
+                    ))
+                }
+                Ok(None) => {}
+            }
+            match recv.read_chunk(usize::MAX, true).await {
+                Ok(Some(chunk)) => {
+                    if buf.is_empty() {
+                        buf = BytesMut::from(chunk.bytes);
+                    } else {
+                        buf.extend_from_slice(&chunk.bytes);
+                    }
+                }
+                Ok(None) => {
+                    return Err(lost(
+                        CallPhase::Response,
+                        "stream ended before the answer".into(),
+                    ))
+                }
+                Err(e) => return Err(lost(CallPhase::Response, e.to_string())),
+            }
+        };
+        match response.status {
+            Status::Ok => Ok(response.payload),
+            status => {
+                let err = match &status {
+                    Status::UnknownMethod => CallError::UnknownMethod {
+                        method: method.to_owned(),
+                        worker,
+                    },
+                    Status::PayloadTooLarge => CallError::PayloadTooLarge,
+                    Status::Overloaded => CallError::Overloaded {
+                        worker: Some(worker),
+                    },
+                    Status::DeadlineExceeded => CallError::DeadlineExceeded {
+                        worker: Some(worker),
+                    },
+                    Status::HandlerFailed(m) => CallError::HandlerFailed {
+                        worker,
+                        message: m.clone(),
+                    },
+                    Status::Ok => unreachable!("handled above"),
+                };
+                Err((AttemptFailure::Status(status), err))
+            }
+        }
+    }
+}
+
+/// Prefix marking a connect failure as a refused handshake (TLS), not an outage.
+const REFUSED: &str = "refused: ";
+
+async fn connect(inner: &Inner, addr: SocketAddr) -> Result<quinn::Connection, String> {
+    let connecting = inner
+        .endpoint
+        .connect_with(inner.client_config.clone(), addr, &inner.server_name)
+        .map_err(|e| e.to_string())?;
+    match tokio::time::timeout(inner.connect_timeout, connecting).await {
+        Err(_) => Err(format!(
+            "connect timed out after {:?}",
+            inner.connect_timeout
+        )),
+        Ok(Ok(c)) => Ok(c),
+        Ok(Err(e)) => Err(if handshake_refused(&e) {
+            format!("{REFUSED}{e}")
+        } else {
+            e.to_string()
+        }),
+    }
+}
+
+/// Whether a connection error is a TLS/handshake refusal (QUIC crypto error codes
+/// 0x100..=0x1ff carry TLS alerts) rather than an unreachable peer.
+fn handshake_refused(e: &quinn::ConnectionError) -> bool {
+    let code = match e {
+        quinn::ConnectionError::TransportError(t) => u64::from(t.code),
+        quinn::ConnectionError::ConnectionClosed(c) => u64::from(c.error_code),
+        quinn::ConnectionError::VersionMismatch => return true,
+        _ => return false,
+    };
+    (0x100..=0x1ff).contains(&code)
+}

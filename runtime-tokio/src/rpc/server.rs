@@ -1,0 +1,375 @@
+//! [`Server`]: serves registered handlers over QUIC, one bidirectional stream per call.
+//!
+//! A call: read one request frame (decoded by the core's [`Decoder`] under the configured
+//! [`shoal_core::Limits`]), dispatch on its method, write one response frame, finish the
+//! stream. Unknown methods answer [`Status::UnknownMethod`]; a call beyond the server's
+//! concurrency cap answers [`Status::Overloaded`] at once (the client retries elsewhere);
+//! a request's deadline bounds its handler ([`Status::DeadlineExceeded`]); a handler error
+//! answers [`Status::HandlerFailed`] with its message; an oversized request answers
+//! [`Status::PayloadTooLarge`].
+
+use crate::rpc::config::RpcConfig;
+use crate::rpc::endpoint::{self, KillSwitch};
+use crate::rpc::error::{HandlerError, ServerError};
+use crate::{Cluster, ClusterConfig};
+use bytes::{Bytes, BytesMut};
+use shoal_core::rpc::{encode_response_head, FrameError, MAX_MESSAGE};
+use shoal_core::{Decoder, Frame, Status};
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The future a handler returns.
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, HandlerError>> + Send>>;
+
+/// A registered handler: request payload in, answer payload (or a [`HandlerError`]) out.
+/// Stored as a shared `Fn` so one handler serves every call concurrently; each call costs one
+/// boxed future.
+pub type Handler = Arc<dyn Fn(Bytes) -> HandlerFuture + Send + Sync>;
+
+/// Stream error code sent when a request cannot be framed.
+const BAD_FRAME: u32 = 1;
+
+struct Bound {
+    endpoint: quinn::Endpoint,
+    kill: KillSwitch,
+    handlers: Arc<HashMap<String, Handler>>,
+    config: Arc<RpcConfig>,
+    decoder: Decoder,
+    in_flight: AtomicUsize,
+    accepting: AtomicBool,
+    drained: Notify,
+    cluster: OnceLock<Cluster>,
+}
+
+/// An RPC server: register handlers, [`bind`](Server::bind), optionally
+/// [`enable_cluster`](Server::enable_cluster), then [`run`](Server::run) (or
+/// [`spawn`](Server::spawn)).
+///
+/// ```text
+/// let mut server = Server::new(RpcConfig::insecure_dev());
+/// server.register("echo", |req| async move { Ok(req) })?;
+/// server.bind("127.0.0.1:0".parse()?).await?;
+/// let cluster = server.enable_cluster(cluster_config).await?;
+/// server.run().await?;
+/// ```
+pub struct Server {
+    config: Arc<RpcConfig>,
+    handlers: HashMap<String, Handler>,
+    bound: Option<Arc<Bound>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("methods", &self.handlers.keys().collect::<Vec<_>>())
+            .field("local_addr", &self.local_addr())
+            .finish()
+    }
+}
+
+impl Server {
+    /// A server with these settings and no handlers.
+    pub fn new(config: RpcConfig) -> Self {
+        Server {
+            config: Arc::new(config),
+            handlers: HashMap::new(),
+            bound: None,
+        }
+    }
+
+    /// Registers `handler` for `method` (replacing any previous one). Handlers are fixed
+    /// when the server binds, so that a call looks its handler up without a lock: register
+    /// them all first ([`ServerError::AlreadyBound`] afterwards).
+    pub fn register<F, Fut>(&mut self, method: &str, handler: F) -> Result<(), ServerError>
+    where
+        F: Fn(Bytes) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Bytes, HandlerError>> + Send + 'static,
+    {
+        if let Some(b) = &self.bound {
+            return Err(ServerError::AlreadyBound(
+                b.endpoint.local_addr().map_err(ServerError::Io)?,
+            ));
+        }
+        let h: Handler = Arc::new(move |req| Box::pin(handler(req)) as HandlerFuture);
+        self.handlers.insert(method.to_owned(), h);
+        Ok(())
+    }
+
+    /// Binds the node's QUIC endpoint (serving, and used by a [`crate::ClusterClient`] on the
+    /// same node for outgoing calls) and returns the bound address (port 0 picks one).
+    pub async fn bind(&mut self, addr: SocketAddr) -> Result<SocketAddr, ServerError> {
+        if let Some(b) = &self.bound {
+            return Err(ServerError::AlreadyBound(b.endpoint.local_addr()?));
+        }
+        self.config.validate()?;
+        let (endpoint, kill) = endpoint::bind(&self.config, addr, true)?;
+        let local = endpoint.local_addr()?;
+        self.bound = Some(Arc::new(Bound {
+            endpoint,
+            kill,
+            handlers: Arc::new(std::mem::take(&mut self.handlers)),
+            decoder: Decoder::new(self.config.limits),
+            config: self.config.clone(),
+            in_flight: AtomicUsize::new(0),
+            accepting: AtomicBool::new(true),
+            drained: Notify::new(),
+            cluster: OnceLock::new(),
+        }));
+        tracing::info!(%local, "RPC endpoint bound");
+        Ok(local)
+    }
+
+    /// The bound address, once bound.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.bound.as_ref()?.endpoint.local_addr().ok()
+    }
+
+    /// Starts the membership node for this server, advertising the server's RPC address, and
+    /// returns its handle (then `join`, `set_tag`, ...). Binds first at the config's bind
+    /// address if the server is not bound yet. With RPC port 0 the gossip port is
+    /// OS-assigned too (unless set).
+    pub async fn enable_cluster(
+        &mut self,
+        mut config: ClusterConfig,
+    ) -> Result<Cluster, ServerError> {
+        if self.bound.is_none() {
+            self.bind(config.bind_addr).await?;
+        }
+        let b = self.bound.clone().ok_or(ServerError::NotBound)?;
+        if let Some(c) = b.cluster.get() {
+            return Ok(c.clone());
+        }
+        let local = b.endpoint.local_addr()?;
+        if config.gossip_port.is_none() && config.bind_addr.port() == 0 {
+            config.gossip_port = Some(0);
+        }
+        config.bind_addr = SocketAddr::new(config.bind_addr.ip(), local.port());
+        let cluster = Cluster::start(config).await?;
+        cluster.set_rpc_endpoint(b.endpoint.clone());
+        let _ = b.cluster.set(cluster.clone());
+        Ok(cluster)
+    }
+
+    /// The membership node started by [`Server::enable_cluster`], if any.
+    pub fn cluster(&self) -> Option<&Cluster> {
+        self.bound.as_ref()?.cluster.get()
+    }
+
+    /// Serves until the server shuts down (or is killed).
+    pub async fn run(&self) -> Result<(), ServerError> {
+        let b = self.bound.clone().ok_or(ServerError::NotBound)?;
+        serve(b).await;
+        Ok(())
+    }
+
+    /// Serves in a background task; [`Server::shutdown`] ends it.
+    pub fn spawn(&self) -> Result<tokio::task::JoinHandle<()>, ServerError> {
+        let b = self.bound.clone().ok_or(ServerError::NotBound)?;
+        Ok(tokio::spawn(serve(b)))
+    }
+
+    /// Calls running now.
+    pub fn in_flight(&self) -> usize {
+        self.bound
+            .as_ref()
+            .map_or(0, |b| b.in_flight.load(Ordering::Acquire))
+    }
+
+    /// Graceful shutdown: leave the cluster (peers see *left* and stop sending calls), keep
+    /// serving for the leave grace so calls already routed here still land, then refuse new
+    /// calls, wait (up to the drain timeout) for running ones, and close the endpoint.
+    pub async fn shutdown(&self) -> Result<(), ServerError> {
+        let Some(b) = self.bound.clone() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        if let Some(c) = b.cluster.get() {
+            result = c.shutdown().await.map_err(ServerError::from);
+            tokio::time::sleep(b.config.leave_grace).await;
+        }
+        b.accepting.store(false, Ordering::Release);
+        let drain = async {
+            loop {
+                let notified = b.drained.notified();
+                if b.in_flight.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        };
+        if tokio::time::timeout(b.config.drain_timeout, drain)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                in_flight = b.in_flight.load(Ordering::Acquire),
+                "drain timed out; closing with calls in progress"
+            );
+        }
+        b.endpoint.close(0u32.into(), b"shutdown");
+        let _ = tokio::time::timeout(Duration::from_secs(1), b.endpoint.wait_idle()).await;
+        result
+    }
+
+    /// Simulates a crash, for tests: the endpoint goes silent at once (no CONNECTION_CLOSE,
+    /// nothing received) and the membership node stops **without leaving**, so peers must
+    /// detect the failure.
+    pub fn kill(&self) {
+        if let Some(b) = &self.bound {
+            b.kill.kill();
+            b.accepting.store(false, Ordering::Release);
+            if let Some(c) = b.cluster.get() {
+                c.kill();
+            }
+        }
+    }
+}
+
+async fn serve(b: Arc<Bound>) {
+    while let Some(incoming) = b.endpoint.accept().await {
+        if !b.accepting.load(Ordering::Acquire) {
+            incoming.refuse();
+            continue;
+        }
+        let b = b.clone();
+        tokio::spawn(async move {
+            match incoming.await {
+                Ok(conn) => serve_connection(b, conn).await,
+                Err(e) => tracing::debug!(%e, "incoming connection failed"),
+            }
+        });
+    }
+}
+
+async fn serve_connection(b: Arc<Bound>, conn: quinn::Connection) {
+    let remote = conn.remote_address();
+    loop {
+        match conn.accept_bi().await {
+            Ok((send, recv)) => {
+                if !b.accepting.load(Ordering::Acquire) {
+                    // Shutting down: refuse without reading (the client may retry elsewhere).
+                    drop((send, recv));
+                    continue;
+                }
+                tokio::spawn(serve_call(b.clone(), send, recv));
+            }
+            Err(e) => {
+                tracing::debug!(%remote, %e, "connection ended");
+                return;
+            }
+        }
+    }
+}
+
+/// Counts a running call; at the cap, refuses (returns `None`).
+struct CallSlot<'a>(&'a Bound);
+
+impl<'a> CallSlot<'a> {
+    fn enter(b: &'a Bound) -> Option<Self> {
+        let before = b.in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = CallSlot(b);
+        (before < b.config.max_concurrent_calls).then_some(slot)
+    }
+}
+
+impl Drop for CallSlot<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.drained.notify_waiters();
+        }
+    }
+}
+
+async fn serve_call(b: Arc<Bound>, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+    let mut buf = BytesMut::new();
+    let req = loop {
+        match b.decoder.decode(&mut buf) {
+            Ok(Some(Frame::Request(r))) => break r,
+            Ok(Some(Frame::Response(_))) => {
+                let _ = recv.stop(BAD_FRAME.into());
+                let _ = send.reset(BAD_FRAME.into());
+                return;
+            }
+            Ok(None) => {}
+            Err(FrameError::TooLarge { .. }) => {
+                let _ = recv.stop(BAD_FRAME.into());
+                respond(&b, &mut send, Status::PayloadTooLarge, Bytes::new()).await;
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(%e, "bad request frame");
+                let _ = recv.stop(BAD_FRAME.into());
+                let _ = send.reset(BAD_FRAME.into());
+                return;
+            }
+        }
+        match recv.read_chunk(usize::MAX, true).await {
+            Ok(Some(chunk)) => {
+                if buf.is_empty() {
+                    // Usually the whole request: take the chunk without copying it.
+                    buf = BytesMut::from(chunk.bytes);
+                } else {
+                    buf.extend_from_slice(&chunk.bytes);
+                }
+            }
+            Ok(None) | Err(_) => return,
+        }
+    };
+    let slot = CallSlot::enter(&b);
+    let (status, payload) = match (&slot, b.handlers.get(req.method())) {
+        (None, _) => (Status::Overloaded, Bytes::new()),
+        (Some(_), None) => (Status::UnknownMethod, Bytes::new()),
+        (Some(_), Some(h)) => {
+            let fut = h(req.payload);
+            let result = match req.deadline_ms {
+                Some(ms) => tokio::time::timeout(Duration::from_millis(ms.into()), fut)
+                    .await
+                    .ok(),
+                None => Some(fut.await),
+            };
+            match result {
+                Some(Ok(answer)) => (Status::Ok, answer),
+                Some(Err(e)) => {
+                    let mut m = e.0;
+                    if m.len() > MAX_MESSAGE {
+                        let mut cut = MAX_MESSAGE;
+                        while !m.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        m.truncate(cut);
+                    }
+                    (Status::HandlerFailed(m), Bytes::new())
+                }
+                None => (Status::DeadlineExceeded, Bytes::new()),
+            }
+        }
+    };
+    respond(&b, &mut send, status, payload).await;
+    drop(slot);
+}
+
+async fn respond(b: &Bound, send: &mut quinn::SendStream, status: Status, payload: Bytes) {
+    let mut head = BytesMut::with_capacity(16);
+    let payload = match encode_response_head(&status, payload.len(), &b.config.limits, &mut head) {
+        Ok(()) => payload,
+        Err(e) => {
+            tracing::warn!(%e, "answer over the response limit");
+            head.clear();
+            let s = Status::HandlerFailed("answer too large".into());
+            // A short message always fits the limit (at least 64, by `RpcConfig::validate`).
+            let _ = encode_response_head(&s, 0, &b.config.limits, &mut head);
+            Bytes::new()
+        }
+    };
+    let mut chunks = [head.freeze(), payload];
+    let n = if chunks[1].is_empty() { 1 } else { 2 };
+    if send.write_all_chunks(&mut chunks[..n]).await.is_ok() {
+        let _ = send.finish();
+    }
+}

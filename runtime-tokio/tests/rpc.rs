@@ -1,0 +1,756 @@
+//! RPC over QUIC on loopback: a director and workers, the registry, the client, failover,
+//! restart, cancellation, shutdown and TLS. Every wait is bounded; waits are on cluster events
+//! or on polling the registry, never on a sleep standing in for synchronisation.
+
+use bytes::Bytes;
+use shoal_tokio::core::Config;
+use shoal_tokio::rpc::DevCa;
+use shoal_tokio::{
+    CallError, CallOptions, CallPhase, Cluster, ClusterClient, ClusterConfig, ClusterEvent,
+    EventStream, LoadBalancingStrategy, NodeId, RpcConfig, Server, TlsConfig, WorkerRegistry,
+};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(15);
+const KEY: [u8; 32] = [9; 32];
+
+fn cluster_config(name: &str, core: Config) -> ClusterConfig {
+    ClusterConfig::default()
+        .with_bind_addr("127.0.0.1:0".parse().unwrap())
+        .with_core_config(core)
+        .with_name(name)
+        .with_cluster_key(KEY)
+        .with_join_timeout(Duration::from_secs(5))
+}
+
+fn rpc() -> RpcConfig {
+    RpcConfig::insecure_dev()
+        .with_idle_timeout(Duration::from_secs(4), Duration::from_secs(1))
+        .with_shutdown_timing(Duration::from_millis(300), Duration::from_secs(3))
+}
+
+#[derive(Debug)]
+struct Node {
+    server: Server,
+    cluster: Cluster,
+}
+
+fn register_handlers(server: &mut Server, label: &str) {
+    let l = Bytes::from(label.to_owned());
+    server
+        .register("compute", move |_req| {
+            let l = l.clone();
+            async move { Ok(l) }
+        })
+        .unwrap();
+    let l = Bytes::from(label.to_owned());
+    // Simulated work: waits the milliseconds given in the request, answers its label.
+    server
+        .register("slow", move |req: Bytes| {
+            let l = l.clone();
+            async move {
+                let ms: u64 = std::str::from_utf8(&req).unwrap().parse().unwrap();
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(l)
+            }
+        })
+        .unwrap();
+    server
+        .register("fail", |_req| async { Err("boom".into()) })
+        .unwrap();
+}
+
+async fn start_worker_with(
+    name: &str,
+    seed: std::net::SocketAddr,
+    rpc: RpcConfig,
+    config: ClusterConfig,
+) -> Result<Node, shoal_tokio::ServerError> {
+    let mut server = Server::new(rpc);
+    register_handlers(&mut server, name);
+    server.bind("127.0.0.1:0".parse().unwrap()).await?;
+    let cluster = server
+        .enable_cluster(config.with_tags([("role", "worker"), ("label", name)]))
+        .await?;
+    cluster.join(vec![seed]).await?;
+    server.spawn()?;
+    Ok(Node { server, cluster })
+}
+
+async fn start_worker(name: &str, seed: std::net::SocketAddr) -> Node {
+    start_worker_with(name, seed, rpc(), cluster_config(name, Config::local()))
+        .await
+        .expect("worker starts")
+}
+
+struct Director {
+    node: Node,
+    registry: Arc<WorkerRegistry>,
+    client: ClusterClient,
+    events: EventStream,
+}
+
+async fn start_director(name: &str, strategy: LoadBalancingStrategy, core: Config) -> Director {
+    let mut server = Server::new(rpc());
+    let cluster = server
+        .enable_cluster(cluster_config(name, core))
+        .await
+        .unwrap();
+    cluster.set_tag("role", "director").await.unwrap();
+    let events = cluster.subscribe();
+    let registry = Arc::new(WorkerRegistry::new(cluster.clone(), strategy));
+    registry.start().await.unwrap();
+    let client = ClusterClient::new(registry.clone(), rpc()).unwrap();
+    server.spawn().unwrap();
+    Director {
+        node: Node { server, cluster },
+        registry,
+        client,
+        events,
+    }
+}
+
+/// Polls the registry (bounded) until `pred` holds on its live workers.
+async fn wait_workers(
+    reg: &WorkerRegistry,
+    what: &str,
+    pred: impl Fn(&[shoal_tokio::WorkerInfo]) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        let live: Vec<_> = reg
+            .workers()
+            .await
+            .into_iter()
+            .filter(|w| w.state.is_some_and(|s| s.is_live()))
+            .collect();
+        if pred(&live) {
+            return;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "timed out waiting for {what}: {live:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn wait_event(
+    events: &mut EventStream,
+    what: &str,
+    mut pred: impl FnMut(&ClusterEvent) -> bool,
+) -> ClusterEvent {
+    let r = timeout(WAIT, async {
+        while let Some(e) = events.recv().await {
+            if pred(&e) {
+                return Some(e);
+            }
+        }
+        None
+    })
+    .await;
+    match r {
+        Ok(Some(e)) => e,
+        Ok(None) => panic!("event stream closed waiting for {what}"),
+        Err(_) => panic!("timed out waiting for {what}"),
+    }
+}
+
+async fn cluster_of(
+    strategy: LoadBalancingStrategy,
+    n: usize,
+    prefix: &str,
+) -> (Director, Vec<Node>) {
+    let d = start_director(&format!("{prefix}-director"), strategy, Config::local()).await;
+    let seed = d.node.cluster.gossip_addr();
+    let mut workers = Vec::new();
+    for i in 1..=n {
+        workers.push(start_worker(&format!("{prefix}-w{i}"), seed).await);
+    }
+    wait_workers(&d.registry, "workers", |w| w.len() == n).await;
+    (d, workers)
+}
+
+fn label(b: &Bytes) -> String {
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+/// Runs `total` calls of `method` with `concurrency` in flight, counting answers by label.
+async fn spread(
+    client: &ClusterClient,
+    method: &str,
+    payload: &str,
+    total: usize,
+    concurrency: usize,
+) -> BTreeMap<String, usize> {
+    type Fut<'a> = Pin<Box<dyn Future<Output = Vec<String>> + 'a>>;
+    let per = total / concurrency;
+    let mut futs: Vec<Fut<'_>> = (0..concurrency)
+        .map(|_| {
+            Box::pin(async move {
+                let mut out = Vec::new();
+                for _ in 0..per {
+                    let r = client
+                        .call_worker(method, payload.to_owned(), Some("role=worker"))
+                        .await
+                        .expect("call succeeds");
+                    out.push(label(&r));
+                }
+                out
+            }) as Fut<'_>
+        })
+        .collect();
+    let mut counts = BTreeMap::new();
+    let mut done = vec![false; futs.len()];
+    std::future::poll_fn(|cx| {
+        for (f, d) in futs.iter_mut().zip(done.iter_mut()) {
+            if !*d {
+                if let std::task::Poll::Ready(labels) = f.as_mut().poll(cx) {
+                    for l in labels {
+                        *counts.entry(l).or_insert(0) += 1;
+                    }
+                    *d = true;
+                }
+            }
+        }
+        if done.iter().all(|d| *d) {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    counts
+}
+
+async fn shutdown_all(d: Director, workers: Vec<Node>) {
+    for w in workers {
+        let _ = timeout(WAIT, w.server.shutdown()).await;
+    }
+    let _ = timeout(WAIT, d.node.server.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_call_round_trips_and_errors_are_typed() {
+    let (d, workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 1, "rt").await;
+    let c = &d.client;
+    let r = c
+        .call_worker("compute", Bytes::new(), Some("role=worker"))
+        .await
+        .unwrap();
+    assert_eq!(label(&r), "rt-w1");
+    let r = c
+        .call("compute", "x", None, CallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(r.worker, NodeId::from_name("rt-w1"));
+    assert_eq!(r.attempts, 1);
+
+    let e = c
+        .call_worker("nope", "x", Some("role=worker"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CallError::UnknownMethod { .. }), "{e:?}");
+    let e = c
+        .call_worker("fail", "x", Some("role=worker"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, CallError::HandlerFailed { message, .. } if message == "boom"),
+        "{e:?}"
+    );
+    let e = c
+        .call_worker("compute", "x", Some("role=gpu"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CallError::NoMatchingWorker { .. }), "{e:?}");
+    let e = c
+        .call_worker("compute", "x", Some("role=,"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CallError::BadFilter(_)), "{e:?}");
+    assert_eq!(
+        std::io::Error::from(e).kind(),
+        std::io::ErrorKind::InvalidInput
+    );
+
+    // The worker is told the remaining time and gives up; so does the client.
+    let opts = CallOptions::default().with_timeout(Duration::from_millis(150));
+    let e = c
+        .call("slow", "2000", Some("role=worker"), opts)
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CallError::DeadlineExceeded { .. }), "{e:?}");
+
+    // Broadcast reaches every matching worker.
+    let all = c
+        .call_all_workers("compute", "x", Some("role=worker"))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(label(all[0].1.as_ref().unwrap()), "rt-w1");
+
+    assert_eq!(d.registry.in_flight(), 0);
+    let w = &d.registry.workers().await[0];
+    assert_eq!(w.stats.connections.1, 1, "one pooled connection: {w:?}");
+    shutdown_all(d, workers).await;
+}
+
+#[tokio::test]
+async fn calls_spread_over_workers_under_every_strategy() {
+    let (d, workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 3, "lb").await;
+    for strategy in LoadBalancingStrategy::ALL {
+        d.registry.set_strategy(strategy);
+        let counts = spread(&d.client, "compute", "", 300, 6).await;
+        println!("{strategy:?}: {counts:?}");
+        assert_eq!(
+            counts.len(),
+            3,
+            "{strategy:?} reached every worker: {counts:?}"
+        );
+        let floor = if strategy == LoadBalancingStrategy::RoundRobin {
+            60
+        } else {
+            15
+        };
+        for (l, n) in &counts {
+            assert!(
+                *n > floor,
+                "{strategy:?}: {l} got only {n} of 300: {counts:?}"
+            );
+        }
+    }
+    assert_eq!(d.registry.in_flight(), 0);
+    shutdown_all(d, workers).await;
+}
+
+/// The migration guide's `test_worker_discovery`, for real.
+#[tokio::test]
+async fn test_worker_discovery() {
+    let d = start_director(
+        "disc-director",
+        LoadBalancingStrategy::LeastConnections,
+        Config::local(),
+    )
+    .await;
+    let w = start_worker("disc-worker", d.node.cluster.gossip_addr()).await;
+    wait_workers(&d.registry, "one worker", |w| w.len() == 1).await;
+    let workers = d.registry.workers().await;
+    assert_eq!(workers.len(), 1);
+    assert_eq!(workers[0].tags.get("role"), Some(&"worker".to_string()));
+    assert_eq!(workers[0].label, "disc-worker");
+    assert_eq!(workers[0].rpc_addr, w.server.local_addr());
+    let picked = d.registry.select_worker(Some("role=worker")).await.unwrap();
+    assert_eq!(picked.id, w.cluster.id());
+    shutdown_all(d, vec![w]).await;
+}
+
+/// The migration guide's `test_load_balancing`, for real: 3 workers, 100 calls, each > 20.
+#[tokio::test]
+async fn test_load_balancing() {
+    let (d, workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 3, "mig").await;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for _ in 0..100 {
+        let r = d
+            .client
+            .call_worker("compute", Bytes::new(), Some("role=worker"))
+            .await
+            .unwrap();
+        *counts.entry(label(&r)).or_default() += 1;
+    }
+    for i in 1..=3 {
+        assert!(counts[&format!("mig-w{i}")] > 20, "{counts:?}");
+    }
+    shutdown_all(d, workers).await;
+}
+
+#[tokio::test]
+async fn a_killed_worker_is_routed_around_and_a_restarted_one_gets_calls_again() {
+    let (mut d, mut workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 3, "kill").await;
+    let victim = workers.remove(1);
+    let victim_id = victim.cluster.id();
+
+    // 12 calls in flight, alternately idempotent; round robin puts 4 on each worker.
+    let client = d.client.clone();
+    let mut inflight = Vec::new();
+    for i in 0..12 {
+        let c = client.clone();
+        let idem = i % 2 == 0;
+        inflight.push(tokio::spawn(async move {
+            let opts = CallOptions {
+                idempotent: idem,
+                ..CallOptions::default()
+            };
+            (
+                idem,
+                c.call("slow", "1500", Some("role=worker"), opts).await,
+            )
+        }));
+    }
+    wait_workers(&d.registry, "calls in flight on the victim", |w| {
+        w.iter().any(|w| w.id == victim_id && w.in_flight == 4)
+    })
+    .await;
+
+    let killed_at = Instant::now();
+    victim.server.kill();
+    let ev = wait_event(&mut d.events, "victim failed", |e| {
+        matches!(e, ClusterEvent::NodeFailed(m) | ClusterEvent::NodeLeft(m) if m.id == victim_id)
+    })
+    .await;
+    assert!(matches!(ev, ClusterEvent::NodeFailed(_)), "{ev:?}");
+    println!(
+        "killed worker detected (local preset) after {:?}",
+        killed_at.elapsed()
+    );
+
+    // Calls that were on the victim: idempotent ones were retried elsewhere, the others
+    // failed with WorkerFailed after their request was sent. Nothing else failed.
+    let (mut retried, mut failed) = (0, 0);
+    for h in inflight {
+        let (idem, r) = timeout(WAIT, h).await.unwrap().unwrap();
+        match r {
+            Ok(resp) => {
+                assert_ne!(label(&resp.payload), "kill-w2");
+                if resp.attempts > 1 {
+                    assert!(idem);
+                    retried += 1;
+                }
+            }
+            Err(CallError::WorkerFailed { worker, during, .. }) => {
+                assert!(!idem, "idempotent calls are retried");
+                assert_eq!(worker, victim_id);
+                assert_eq!(during, CallPhase::Response);
+                failed += 1;
+            }
+            Err(e) => panic!("unexpected error {e:?}"),
+        }
+    }
+    println!("calls in flight on the killed worker: {retried} retried, {failed} failed");
+    assert_eq!((retried, failed), (2, 2));
+
+    // Afterwards every call succeeds on the survivors, no error at all.
+    let counts = spread(&d.client, "compute", "", 60, 3).await;
+    assert!(!counts.contains_key("kill-w2"), "{counts:?}");
+    assert_eq!(counts.values().sum::<usize>(), 60);
+
+    // The same name restarts (new port, same id), rejoins, and gets calls again.
+    let back = start_worker("kill-w2", d.node.cluster.gossip_addr()).await;
+    assert_eq!(back.cluster.id(), victim_id);
+    wait_workers(&d.registry, "victim back", |w| {
+        w.len() == 3
+            && w.iter()
+                .any(|w| w.id == victim_id && w.rpc_addr == back.server.local_addr())
+    })
+    .await;
+    let counts = spread(&d.client, "compute", "", 90, 3).await;
+    println!("after restart: {counts:?}");
+    assert!(
+        counts.get("kill-w2").copied().unwrap_or(0) > 18,
+        "{counts:?}"
+    );
+    assert_eq!(d.registry.in_flight(), 0);
+    workers.push(back);
+    shutdown_all(d, workers).await;
+}
+
+#[tokio::test]
+async fn a_node_with_the_wrong_cluster_key_never_joins_nor_gets_calls() {
+    let (d, workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 2, "key").await;
+    let bad_config = cluster_config("key-intruder", Config::local())
+        .with_cluster_key([1; 32])
+        .with_join_timeout(Duration::from_millis(800));
+    let r = start_worker_with(
+        "key-intruder",
+        d.node.cluster.gossip_addr(),
+        rpc(),
+        bad_config,
+    )
+    .await;
+    assert!(
+        matches!(
+            r,
+            Err(shoal_tokio::ServerError::Cluster(
+                shoal_tokio::ClusterError::JoinTimeout(_)
+            ))
+        ),
+        "{r:?}"
+    );
+    let counts = spread(&d.client, "compute", "", 60, 2).await;
+    assert!(!counts.contains_key("key-intruder"), "{counts:?}");
+    let names: Vec<_> = d
+        .registry
+        .workers()
+        .await
+        .into_iter()
+        .map(|w| w.name)
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(d.node.cluster.stats().await.unwrap().unauthenticated() > 0);
+    shutdown_all(d, workers).await;
+}
+
+#[tokio::test]
+async fn dropping_a_call_future_releases_its_lease() {
+    let (d, workers) = cluster_of(LoadBalancingStrategy::LeastConnections, 1, "cancel").await;
+    let client = d.client.clone();
+    let call = client.call_worker("slow", "5000", Some("role=worker"));
+    let mut call = Box::pin(call);
+    // Drive the call until the worker has it in flight, then drop it.
+    let seen = timeout(WAIT, async {
+        loop {
+            tokio::select! {
+                r = &mut call => panic!("the slow call finished early: {r:?}"),
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+            if d.registry.in_flight() == 1 {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(seen.is_ok());
+    drop(call);
+    drop(client);
+    assert_eq!(
+        d.registry.in_flight(),
+        0,
+        "dropping the future released the lease"
+    );
+    let w = &d.registry.workers().await[0];
+    assert_eq!((w.in_flight, w.stats.cancelled), (0, 1));
+    shutdown_all(d, workers).await;
+}
+
+#[tokio::test]
+async fn a_gracefully_shut_down_worker_is_seen_as_left_and_calls_route_away_without_errors() {
+    let (mut d, mut workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 3, "grace").await;
+    let leaving = workers.remove(0);
+    let leaving_id = leaving.cluster.id();
+    // Calls keep flowing (not idempotent) while the worker shuts down.
+    let client = d.client.clone();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let load = tokio::spawn(async move {
+        let mut n = 0;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) && n < 20_000 {
+            client
+                .call_worker("compute", Bytes::new(), Some("role=worker"))
+                .await
+                .expect("no call fails during a graceful shutdown");
+            n += 1;
+        }
+        n
+    });
+    let shut = tokio::spawn(async move { leaving.server.shutdown().await });
+    let ev = wait_event(&mut d.events, "worker left", |e| {
+        matches!(e, ClusterEvent::NodeLeft(m) | ClusterEvent::NodeFailed(m) if m.id == leaving_id)
+    })
+    .await;
+    assert!(matches!(ev, ClusterEvent::NodeLeft(_)), "{ev:?}");
+    timeout(WAIT, shut).await.unwrap().unwrap().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let n = timeout(WAIT, load).await.unwrap().unwrap();
+    assert!(n > 0);
+    let counts = spread(&d.client, "compute", "", 30, 3).await;
+    assert!(!counts.contains_key("grace-w1"), "{counts:?}");
+    shutdown_all(d, workers).await;
+}
+
+#[tokio::test]
+async fn expired_or_untrusted_certificates_are_refused_with_a_typed_error() {
+    let ca = DevCa::generate().unwrap();
+    let d = start_director(
+        "tls-director",
+        LoadBalancingStrategy::RoundRobin,
+        Config::local(),
+    )
+    .await;
+    // A worker whose certificate expired long ago, issued by a CA the director does not
+    // trust either way: the handshake is refused, and the call says so.
+    let (chain, key) = ca
+        .issue_valid_between(
+            shoal_tokio::rpc::DEFAULT_SERVER_NAME,
+            (2000, 1, 1),
+            (2001, 1, 1),
+        )
+        .unwrap();
+    let tls = TlsConfig::new(chain, key, vec![ca.cert_der()]);
+    let w = start_worker_with(
+        "tls-expired",
+        d.node.cluster.gossip_addr(),
+        RpcConfig::new(tls),
+        cluster_config("tls-expired", Config::local()),
+    )
+    .await
+    .unwrap();
+    wait_workers(&d.registry, "worker", |w| w.len() == 1).await;
+    let e = d
+        .client
+        .call(
+            "compute",
+            "x",
+            Some("role=worker"),
+            CallOptions::default().with_retries(0),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CallError::ConnectionRefused { .. }), "{e:?}");
+
+    // Mutual TLS: a director trusting the CA but presenting no client certificate is refused
+    // by a worker that requires one; one presenting a certificate from the CA gets through.
+    let (chain, key) = ca.issue(shoal_tokio::rpc::DEFAULT_SERVER_NAME).unwrap();
+    let mtls = TlsConfig::new(chain, key, vec![ca.cert_der()]).with_client_auth(true);
+    let w2 = start_worker_with(
+        "tls-mtls",
+        d.node.cluster.gossip_addr(),
+        RpcConfig::new(mtls.clone()),
+        cluster_config("tls-mtls", Config::local()),
+    )
+    .await
+    .unwrap();
+    wait_workers(&d.registry, "two workers", |w| w.len() == 2).await;
+    // Trusts the CA but, without client auth configured, presents no certificate.
+    let (chain, key) = ca.issue(shoal_tokio::rpc::DEFAULT_SERVER_NAME).unwrap();
+    let no_cert = TlsConfig::new(chain, key, vec![ca.cert_der()]);
+    let anonymous = ClusterClient::new(d.registry.clone(), RpcConfig::new(no_cert)).unwrap();
+    let e = anonymous
+        .call(
+            "compute",
+            "x",
+            Some("label=tls-mtls"),
+            CallOptions::default().with_retries(0),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CallError::ConnectionRefused { .. } | CallError::WorkerFailed { .. }
+        ),
+        "{e:?}"
+    );
+    let (chain, key) = ca.issue(shoal_tokio::rpc::DEFAULT_SERVER_NAME).unwrap();
+    let with_cert = TlsConfig::new(chain, key, vec![ca.cert_der()]).with_client_auth(true);
+    let trusted = ClusterClient::new(d.registry.clone(), RpcConfig::new(with_cert)).unwrap();
+    let r = trusted
+        .call_worker("compute", "x", Some("label=tls-mtls"))
+        .await
+        .unwrap();
+    assert_eq!(label(&r), "tls-mtls");
+    shutdown_all(d, vec![w, w2]).await;
+}
+
+/// Detection time of a killed worker with the LAN preset, measured from the kill to
+/// `NodeFailed` at the director (three clusters in parallel, one kill each).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lan_preset_detection_time_of_a_killed_worker() {
+    let mut runs = Vec::new();
+    for run in 0..3 {
+        runs.push(tokio::spawn(async move {
+            let mut d = start_director(
+                &format!("lan{run}-director"),
+                LoadBalancingStrategy::RoundRobin,
+                Config::lan(),
+            )
+            .await;
+            let seed = d.node.cluster.gossip_addr();
+            let mut ws = Vec::new();
+            for i in 0..3 {
+                let name = format!("lan{run}-w{i}");
+                ws.push(
+                    start_worker_with(&name, seed, rpc(), cluster_config(&name, Config::lan()))
+                        .await
+                        .unwrap(),
+                );
+            }
+            wait_workers(&d.registry, "lan workers", |w| w.len() == 3).await;
+            let victim = ws.remove(0);
+            let id = victim.cluster.id();
+            let t0 = Instant::now();
+            victim.server.kill();
+            wait_event(
+                &mut d.events,
+                "lan victim failed",
+                |e| matches!(e, ClusterEvent::NodeFailed(m) if m.id == id),
+            )
+            .await;
+            let took = t0.elapsed();
+            shutdown_all(d, ws).await;
+            took
+        }));
+    }
+    let mut times = Vec::new();
+    for r in runs {
+        times.push(r.await.unwrap());
+    }
+    println!("LAN preset, loopback: killed worker detected after {times:?}");
+}
+
+#[tokio::test]
+async fn a_worker_at_its_call_cap_answers_overloaded_and_the_call_moves_on() {
+    let d = start_director(
+        "cap-director",
+        LoadBalancingStrategy::RoundRobin,
+        Config::local(),
+    )
+    .await;
+    let seed = d.node.cluster.gossip_addr();
+    let small = start_worker_with(
+        "cap-small",
+        seed,
+        rpc().with_max_concurrent_calls(1),
+        cluster_config("cap-small", Config::local()),
+    )
+    .await
+    .unwrap();
+    wait_workers(&d.registry, "capped worker", |w| w.len() == 1).await;
+    // One slow call occupies the only slot; a second one pinned to this worker is refused.
+    let c = d.client.clone();
+    let busy =
+        tokio::spawn(async move { c.call_worker("slow", "1000", Some("label=cap-small")).await });
+    wait_workers(&d.registry, "slot taken", |w| w[0].in_flight == 1).await;
+    let e = d
+        .client
+        .call(
+            "compute",
+            "x",
+            Some("label=cap-small"),
+            CallOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, CallError::Overloaded { worker: Some(_) }),
+        "{e:?}"
+    );
+    // With a second worker available, the refused call is retried there instead.
+    let other = start_worker("cap-other", seed).await;
+    wait_workers(&d.registry, "two workers", |w| w.len() == 2).await;
+    let mut moved = 0;
+    for _ in 0..4 {
+        let r = d
+            .client
+            .call("compute", "x", Some("role=worker"), CallOptions::default())
+            .await
+            .expect("overload is retried elsewhere");
+        if r.attempts > 1 {
+            moved += 1;
+            assert_eq!(label(&r.payload), "cap-other");
+        }
+    }
+    assert!(
+        moved > 0,
+        "round robin sent some calls to the busy worker first"
+    );
+    assert_eq!(
+        label(&timeout(WAIT, busy).await.unwrap().unwrap().unwrap()),
+        "cap-small"
+    );
+    shutdown_all(d, vec![small, other]).await;
+}
