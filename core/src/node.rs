@@ -118,7 +118,20 @@ pub enum Event {
         /// Members in the last stable view.
         known: usize,
     },
+    /// Another live process claims this node's id (the same name) from another address: each
+    /// keeps refuting the other. Reported, never merged silently; give each process its own
+    /// name. Raised after repeated refutations in a short window (a restart on a new address
+    /// refutes its previous life once), at most once per window.
+    IdentityConflict {
+        /// The other claimant's gossip address.
+        other: SocketAddr,
+    },
 }
+
+/// Refutations of an "alive" from another address within this window that make a conflict.
+const CONFLICT_WINDOW: Duration = Duration::from_secs(30);
+/// How many such refutations within the window.
+const CONFLICT_REFUTATIONS: usize = 3;
 
 #[derive(Clone, Debug)]
 struct Joining {
@@ -155,6 +168,10 @@ pub struct Node<R> {
     outstanding_sync: Option<(u32, NodeId)>,
     /// A sync sent to a seed address whose member is unknown: answered from that address.
     reconnect_seq: Option<(u32, SocketAddr)>,
+    /// Recent refutations of "alive" records about this node from other addresses, and when
+    /// a conflict was last reported.
+    conflicts: VecDeque<Timestamp>,
+    conflict_reported: Option<Timestamp>,
     /// When this node's view last changed.
     last_change: Timestamp,
     /// Whether the last sync exchange found the two views different (either direction).
@@ -223,6 +240,8 @@ impl<R: RngCore> Node<R> {
             sync_seq: 0,
             outstanding_sync: None,
             reconnect_seq: None,
+            conflicts: VecDeque::new(),
+            conflict_reported: None,
             last_change: now,
             sync_found_diff: false,
             transmits: VecDeque::new(),
@@ -750,6 +769,11 @@ impl<R: RngCore> Node<R> {
             _ => inc >= self.me.incarnation,
         };
         if must_refute {
+            if let Update::Alive(info) = update {
+                if info.gossip_addr != self.me.gossip_addr {
+                    self.note_identity_conflict(info.gossip_addr);
+                }
+            }
             self.me.incarnation = inc.max(self.me.incarnation);
             self.publish_me();
             self.stats.refutations += 1;
@@ -757,6 +781,22 @@ impl<R: RngCore> Node<R> {
                 incarnation: self.me.incarnation,
             });
             self.fd_refuted(update);
+        }
+    }
+
+    /// Counts a refutation of another address's claim to this id; reports a conflict once it
+    /// repeats within the window (a previous life is refuted once, a live twin keeps coming).
+    fn note_identity_conflict(&mut self, other: SocketAddr) {
+        let cutoff = self.now - CONFLICT_WINDOW;
+        while self.conflicts.front().is_some_and(|t| *t < cutoff) {
+            self.conflicts.pop_front();
+        }
+        self.conflicts.push_back(self.now);
+        let quiet = self.conflict_reported.is_none_or(|t| t < cutoff);
+        if self.conflicts.len() >= CONFLICT_REFUTATIONS && quiet {
+            self.conflict_reported = Some(self.now);
+            self.stats.identity_conflicts += 1;
+            self.events.push_back(Event::IdentityConflict { other });
         }
     }
 

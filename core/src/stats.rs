@@ -35,6 +35,8 @@ pub struct Stats {
     pub stale_acks: u64,
     /// Local health score (Lifeguard): 0 is healthy; timeouts stretch by `score + 1`.
     pub health: u32,
+    /// Times another live process was reported claiming this node's id.
+    pub identity_conflicts: u64,
     /// Live members, this node included.
     pub live_members: usize,
     /// Failed and left members kept as tombstones.

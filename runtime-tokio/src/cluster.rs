@@ -119,6 +119,12 @@ pub enum ClusterEvent {
         /// Members in the last stable view.
         known: usize,
     },
+    /// Another live process uses this node's name (so its id) from `other`: the two keep
+    /// refuting each other. Give each process its own name.
+    IdentityConflict {
+        /// The other claimant's gossip address.
+        other: SocketAddr,
+    },
     /// This subscriber fell behind and `missed` events were dropped for it; read
     /// [`Cluster::members`] to resynchronise.
     Lagged {
@@ -153,6 +159,7 @@ impl ClusterEvent {
             Event::PartitionHealed { reachable, known } => {
                 ClusterEvent::PartitionHealed { reachable, known }
             }
+            Event::IdentityConflict { other } => ClusterEvent::IdentityConflict { other },
         }
     }
 }
@@ -570,6 +577,9 @@ impl Observer for TracingObserver {
             } => error!(reachable, known, minority, "partition detected"),
             Event::PartitionHealed { reachable, known } => {
                 info!(reachable, known, "partition healed")
+            }
+            Event::IdentityConflict { other } => {
+                error!(%other, "another live process claims this node's name")
             }
         }
     }

@@ -56,6 +56,7 @@ pub fn fingerprint(e: &Event) -> [u64; 4] {
             minority,
         } => [11, *reachable as u64, *known as u64, u64::from(*minority)],
         Event::PartitionHealed { reachable, known } => [12, *reachable as u64, *known as u64, 0],
+        Event::IdentityConflict { other } => [13, u64::from(other.port()), 0, 0],
     }
 }
 

@@ -567,3 +567,46 @@ fn groups_that_formed_apart_merge_through_a_remembered_seed() {
         );
     }
 }
+
+#[test]
+fn two_live_processes_with_one_name_are_reported_not_merged() {
+    let mut c = Cluster::new(3, cfg());
+    // Node 2 is a second process named like node 1, at another address.
+    c.nodes[2] = Node::new(
+        cfg(),
+        Identity::new("n1", addr(2)),
+        <rand_chacha::ChaCha8Rng as rand_core::SeedableRng>::seed_from_u64(77),
+        Timestamp::ZERO,
+    )
+    .unwrap();
+    c.nodes[1].join(c.now, &[addr(0)]).unwrap();
+    c.run_for(Duration::from_secs(2));
+    c.nodes[2].join(c.now, &[addr(0)]).unwrap();
+    c.run_for(Duration::from_secs(30));
+    let ev = c.take_events();
+    let conflict = |i: usize, other: SocketAddr| {
+        ev.iter()
+            .any(|(j, e)| *j == i && *e == Event::IdentityConflict { other })
+    };
+    assert!(
+        conflict(1, addr(2)) || conflict(2, addr(1)),
+        "no conflict reported"
+    );
+    // A plain restart on a new address is not a conflict.
+    let mut c = Cluster::new(3, cfg());
+    joined(&mut c, 2);
+    c.up[1] = false;
+    c.nodes[2] = Node::new(
+        cfg(),
+        Identity::new("n1", addr(2)),
+        <rand_chacha::ChaCha8Rng as rand_core::SeedableRng>::seed_from_u64(78),
+        c.now,
+    )
+    .unwrap();
+    c.nodes[2].join(c.now, &[addr(0)]).unwrap();
+    c.run_for(Duration::from_secs(30));
+    assert!(!c
+        .take_events()
+        .iter()
+        .any(|(_, e)| matches!(e, Event::IdentityConflict { .. })));
+}
