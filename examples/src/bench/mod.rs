@@ -113,6 +113,10 @@ pub struct BenchOptions {
     pub servers: usize,
     /// Runtime of every process.
     pub runtime: RuntimeFlavor,
+    /// Client endpoint layout (baseline).
+    pub client_endpoints: quinn_echo::ClientEndpoints,
+    /// Fixed UDP payload size for every QUIC connection (client and servers), if set.
+    pub mtu: Option<u16>,
     /// Print progress to stderr once a second.
     pub progress: bool,
 }
@@ -166,6 +170,10 @@ pub struct BenchReport {
     pub servers: usize,
     /// Runtime flavour of every process.
     pub runtime: RuntimeFlavor,
+    /// Client endpoint layout.
+    pub client_endpoints: quinn_echo::ClientEndpoints,
+    /// Fixed UDP payload size, if set (else quinn's default with MTU discovery).
+    pub mtu: Option<u16>,
     /// Requested seconds of load.
     pub secs: u64,
     /// Measured seconds, first call to last reply.
@@ -189,6 +197,8 @@ impl BenchReport {
             connections: opts.connections,
             servers: opts.servers,
             runtime: opts.runtime,
+            client_endpoints: opts.client_endpoints,
+            mtu: opts.mtu,
             secs: opts.secs,
             elapsed_s: (r.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         }
@@ -197,11 +207,13 @@ impl BenchReport {
     /// A few lines for humans.
     pub fn summary(&self) -> String {
         format!(
-            "mode {:?}, runtime {}, {} in flight over {} connection(s) to {} server process(es), \
+            "mode {:?}, runtime {}, client endpoints {:?}, mtu {}, {} in flight over {} connection(s) to {} server process(es), \
              {}-byte payload, {} s\n  {:.0} calls/s ({} calls in {:.2} s), {} errors\n  \
              latency p50 {} us, p99 {} us, p99.9 {} us, max {} us",
             self.mode,
             self.runtime.name(),
+            self.client_endpoints,
+            self.mtu.map_or_else(|| "default".to_owned(), |m| m.to_string()),
             self.inflight,
             self.connections,
             self.servers,
@@ -245,6 +257,9 @@ impl BenchOptions {
         if self.connections == 0 || self.connections > 1024 {
             return bad("--connections must be 1..=1024".into());
         }
+        if matches!(self.mtu, Some(m) if !(1200..=65_000).contains(&m)) {
+            return bad("--mtu must be 1200..=65000".into());
+        }
         if self.servers == 0 || self.servers > 64 {
             return bad("--servers must be 1..=64".into());
         }
@@ -257,7 +272,7 @@ impl BenchOptions {
     }
 
     fn server_args(&self) -> Vec<String> {
-        vec![
+        let mut args = vec![
             "--role".into(),
             self.mode.server_role().into(),
             "--listen".into(),
@@ -266,7 +281,11 @@ impl BenchOptions {
             self.runtime.name().into(),
             "--max-streams".into(),
             streams_per_connection(self.inflight, self.connections).to_string(),
-        ]
+        ];
+        if let Some(mtu) = self.mtu {
+            args.extend(["--mtu".into(), mtu.to_string()]);
+        }
+        args
     }
 }
 
@@ -325,8 +344,15 @@ async fn client(opts: &BenchOptions, servers: &[ServerReady]) -> Result<LoadResu
                 .collect();
             let streams = streams_per_connection(opts.inflight, opts.connections);
             let target = Arc::new(
-                quinn_echo::QuinnEcho::connect(&servers, opts.connections, streams, payload)
-                    .await?,
+                quinn_echo::QuinnEcho::connect(
+                    &servers,
+                    opts.connections,
+                    opts.client_endpoints,
+                    streams,
+                    opts.mtu,
+                    payload,
+                )
+                .await?,
             );
             let result = drive(target.clone(), &plan).await;
             target.close().await;
@@ -350,6 +376,7 @@ pub fn server_main(
     listen: SocketAddr,
     runtime: RuntimeFlavor,
     max_streams: u32,
+    mtu: Option<u16>,
 ) -> Result<(), BenchError> {
     if !listen.ip().is_loopback() {
         return Err(BenchError::InvalidOptions(
@@ -362,7 +389,7 @@ pub fn server_main(
         Mode::BaselineQuinn => {
             let rt = runtime.build()?;
             rt.block_on(async {
-                let (endpoint, cert_der) = quinn_echo::server_endpoint(listen, max_streams)?;
+                let (endpoint, cert_der) = quinn_echo::server_endpoint(listen, max_streams, mtu)?;
                 let ready = ServerReady {
                     addr: endpoint.local_addr()?,
                     cert_der,

@@ -53,8 +53,13 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// Transport settings tuned for a loopback echo with `streams` calls in flight per
 /// connection: enough concurrent-stream credit that the client never waits for
 /// MAX_STREAMS, windows far above what `streams × payload` needs, no keep-alive chatter.
-pub fn transport(streams: u32) -> TransportConfig {
+/// `mtu`, if set, fixes the UDP payload size (no MTU discovery); otherwise quinn's default
+/// (1200 bytes, discovery up to 1452).
+pub fn transport(streams: u32, mtu: Option<u16>) -> TransportConfig {
     let mut t = TransportConfig::default();
+    if let Some(mtu) = mtu {
+        t.initial_mtu(mtu).mtu_discovery_config(None);
+    }
     t.max_concurrent_bidi_streams(VarInt::from_u32(streams))
         .max_concurrent_uni_streams(VarInt::from_u32(0))
         .stream_receive_window(VarInt::from_u32(MAX_MESSAGE as u32 * 2))
@@ -72,6 +77,7 @@ pub fn transport(streams: u32) -> TransportConfig {
 pub fn server_endpoint(
     listen: SocketAddr,
     streams: u32,
+    mtu: Option<u16>,
 ) -> Result<(Endpoint, Vec<u8>), SetupError> {
     let certified = rcgen::generate_simple_self_signed(vec![SERVER_NAME.to_owned()])?;
     let cert_der = certified.cert.der().to_vec();
@@ -84,7 +90,7 @@ pub fn server_endpoint(
     tls.max_early_data_size = 0;
     let crypto = QuicServerConfig::try_from(tls).map_err(|e| SetupError::QuicTls(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    config.transport_config(Arc::new(transport(streams)));
+    config.transport_config(Arc::new(transport(streams, mtu)));
     let endpoint = Endpoint::server(config, listen)?;
     Ok((endpoint, cert_der))
 }
@@ -109,7 +115,11 @@ pub async fn serve(endpoint: Endpoint) {
 }
 
 /// The client's TLS/QUIC configuration, trusting exactly `cert_der`.
-pub fn client_config(cert_der: &[u8], streams: u32) -> Result<quinn::ClientConfig, SetupError> {
+pub fn client_config(
+    cert_der: &[u8],
+    streams: u32,
+    mtu: Option<u16>,
+) -> Result<quinn::ClientConfig, SetupError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from(cert_der.to_vec()))?;
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
@@ -119,12 +129,23 @@ pub fn client_config(cert_der: &[u8], streams: u32) -> Result<quinn::ClientConfi
     tls.alpn_protocols = vec![ALPN.to_vec()];
     let crypto = QuicClientConfig::try_from(tls).map_err(|e| SetupError::QuicTls(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));
-    config.transport_config(Arc::new(transport(streams)));
+    config.transport_config(Arc::new(transport(streams, mtu)));
     Ok(config)
 }
 
-/// `connections` connections spread round-robin over `servers`, each from its own client
-/// endpoint (its own UDP socket).
+/// How the client's connections map onto client endpoints (UDP sockets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientEndpoints {
+    /// One endpoint (socket and endpoint driver) per connection.
+    #[default]
+    PerConnection,
+    /// All connections share one endpoint.
+    Shared,
+}
+
+/// `connections` connections spread round-robin over `servers`, from one client endpoint
+/// per connection or one shared endpoint.
 pub struct QuinnEcho {
     conns: Vec<Connection>,
     endpoints: Vec<Endpoint>,
@@ -136,19 +157,23 @@ impl QuinnEcho {
     pub async fn connect(
         servers: &[(SocketAddr, Vec<u8>)],
         connections: usize,
+        layout: ClientEndpoints,
         streams: u32,
+        mtu: Option<u16>,
         payload: Payload,
     ) -> Result<Self, SetupError> {
         let mut conns = Vec::with_capacity(connections);
-        let mut endpoints = Vec::with_capacity(connections);
+        let mut endpoints: Vec<Endpoint> = Vec::with_capacity(connections);
         for i in 0..connections {
             let (addr, cert) = &servers[i % servers.len()];
-            let endpoint = Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+            if endpoints.is_empty() || layout == ClientEndpoints::PerConnection {
+                endpoints.push(Endpoint::client(SocketAddr::from(([127, 0, 0, 1], 0)))?);
+            }
+            let endpoint = endpoints.last().expect("pushed above when empty");
             let conn = endpoint
-                .connect_with(client_config(cert, streams)?, *addr, SERVER_NAME)?
+                .connect_with(client_config(cert, streams, mtu)?, *addr, SERVER_NAME)?
                 .await?;
             conns.push(conn);
-            endpoints.push(endpoint);
         }
         Ok(QuinnEcho {
             conns,

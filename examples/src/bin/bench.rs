@@ -8,6 +8,7 @@
 //! `rps`, `p50_us`, `p99_us`, `errors` (and the run's settings) when `--json` is given.
 
 use clap::{Parser, ValueEnum};
+use shoal_examples::bench::quinn_echo::ClientEndpoints;
 use shoal_examples::bench::{self, BenchOptions, Mode, RuntimeFlavor};
 use shoal_examples::output;
 use std::net::SocketAddr;
@@ -50,6 +51,13 @@ struct Args {
     /// tokio runtime of every process (client and servers).
     #[arg(long, value_enum, default_value_t = RuntimeFlavor::CurrentThread)]
     runtime: RuntimeFlavor,
+    /// Client endpoints (UDP sockets): one per connection, or one shared.
+    #[arg(long, value_enum, default_value_t = ClientEndpoints::PerConnection)]
+    client_endpoints: ClientEndpoints,
+    /// Fix the QUIC UDP payload size (1200..=65000; loopback allows large ones) on client and
+    /// servers. Default: quinn's (1200, MTU discovery up to 1452).
+    #[arg(long)]
+    mtu: Option<u16>,
     /// Measure a bare quinn stream echo (no Shoal code) instead of Shoal.
     #[arg(long)]
     baseline_quinn: bool,
@@ -78,12 +86,17 @@ fn main() -> ExitCode {
             args.listen,
             args.runtime,
             args.max_streams,
+            args.mtu,
         )
         .map(|()| None),
-        Role::ShoalWorker => {
-            bench::server_main(Mode::Shoal, args.listen, args.runtime, args.max_streams)
-                .map(|()| None)
-        }
+        Role::ShoalWorker => bench::server_main(
+            Mode::Shoal,
+            args.listen,
+            args.runtime,
+            args.max_streams,
+            args.mtu,
+        )
+        .map(|()| None),
         Role::Client => bench::run(&BenchOptions {
             mode: if args.baseline_quinn {
                 Mode::BaselineQuinn
@@ -96,6 +109,8 @@ fn main() -> ExitCode {
             connections: args.connections,
             servers: args.servers,
             runtime: args.runtime,
+            client_endpoints: args.client_endpoints,
+            mtu: args.mtu,
             progress: !args.quiet,
         })
         .map(Some),
