@@ -79,6 +79,7 @@ async fn inspector_lists_both_members_with_tags_then_leaves() {
     assert!(view.left_cleanly);
 
     let table = render_table(&view.members);
+    println!("{table}");
     assert!(table.starts_with("Name"));
     assert!(table.contains("role=worker,zone=test"), "{table}");
     let json = shoal_examples::output::json_line(&view.members);

@@ -31,7 +31,7 @@ enum Role {
 /// keeps exactly --inflight calls outstanding for --secs seconds, prints progress to stderr
 /// and a summary to stdout; with --json the last stdout line is one JSON object.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Calls kept in flight.
     #[arg(long, default_value_t = 1)]

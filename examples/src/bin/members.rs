@@ -18,7 +18,7 @@ use std::time::Duration;
 /// List the members of a running Shoal cluster (name, addresses, state, incarnation, tags,
 /// phi).
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version)]
 struct Args {
     /// Gossip address of a member to join through (repeatable).
     #[arg(long = "seed", required = true)]
