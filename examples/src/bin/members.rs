@@ -35,7 +35,7 @@ struct Args {
     /// Where the inspector's gossip socket binds.
     #[arg(long, default_value = "127.0.0.1:0")]
     bind: SocketAddr,
-    /// The inspector's node name (default: inspector-<pid>-<random>).
+    /// The inspector's node name (default: inspector-PID-RANDOM).
     #[arg(long)]
     name: Option<String>,
     /// The view counts as settled after this many milliseconds without a membership change.
