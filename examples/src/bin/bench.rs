@@ -1,0 +1,135 @@
+//! `bench`: closed-loop echo load against workers in other processes on loopback.
+//!
+//! ```text
+//! cargo run -p shoal-examples --release --bin bench -- --inflight 256 --secs 5 --json
+//! cargo run -p shoal-examples --release --bin bench -- --inflight 256 --secs 5 --baseline-quinn --json
+//! ```
+//! Progress goes to stderr once a second; the last line of stdout is one JSON object with
+//! `rps`, `p50_us`, `p99_us`, `errors` (and the run's settings) when `--json` is given.
+
+use clap::{Parser, ValueEnum};
+use shoal_examples::bench::quinn_echo::ClientEndpoints;
+use shoal_examples::bench::{self, BenchOptions, Mode, RuntimeFlavor};
+use shoal_examples::output;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+/// Which process this is (internal: the bench starts its own servers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Role {
+    /// The load generator (default).
+    Client,
+    /// A bare quinn echo server (`--baseline-quinn`).
+    QuinnServer,
+    /// A Shoal echo worker.
+    ShoalWorker,
+}
+
+/// Echo throughput and latency of Shoal's call_worker, or of bare quinn as the baseline.
+///
+/// Starts its server process(es) itself on loopback (re-running this binary with --role),
+/// keeps exactly --inflight calls outstanding for --secs seconds, prints progress to stderr
+/// and a summary to stdout; with --json the last stdout line is one JSON object.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Calls kept in flight.
+    #[arg(long, default_value_t = 1)]
+    inflight: usize,
+    /// Seconds of load.
+    #[arg(long, default_value_t = 5)]
+    secs: u64,
+    /// Request and reply size in bytes.
+    #[arg(long, default_value_t = 1)]
+    payload: usize,
+    /// Client connections, spread over the server processes.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Server (worker) processes.
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// tokio runtime of every process (client and servers).
+    #[arg(long, value_enum, default_value_t = RuntimeFlavor::CurrentThread)]
+    runtime: RuntimeFlavor,
+    /// Client endpoints (UDP sockets): one per connection, or one shared.
+    #[arg(long, value_enum, default_value_t = ClientEndpoints::PerConnection)]
+    client_endpoints: ClientEndpoints,
+    /// Fix the QUIC UDP payload size (1200..=65000; loopback allows large ones) on client and
+    /// servers. Default: quinn's (1200, MTU discovery up to 1452).
+    #[arg(long)]
+    mtu: Option<u16>,
+    /// Measure a bare quinn stream echo (no Shoal code) instead of Shoal.
+    #[arg(long)]
+    baseline_quinn: bool,
+    /// Print the report as one JSON line, last on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// Internal: which process this is.
+    #[arg(long, value_enum, default_value_t = Role::Client, hide = true)]
+    role: Role,
+    /// Internal (server roles): where to listen.
+    #[arg(long, default_value = "127.0.0.1:0", hide = true)]
+    listen: SocketAddr,
+    /// Internal (server roles): concurrent streams allowed per connection.
+    #[arg(long, default_value_t = 256, hide = true)]
+    max_streams: u32,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.role {
+        Role::QuinnServer => bench::server_main(
+            Mode::BaselineQuinn,
+            args.listen,
+            args.runtime,
+            args.max_streams,
+            args.mtu,
+        )
+        .map(|()| None),
+        Role::ShoalWorker => bench::server_main(
+            Mode::Shoal,
+            args.listen,
+            args.runtime,
+            args.max_streams,
+            args.mtu,
+        )
+        .map(|()| None),
+        Role::Client => bench::run(&BenchOptions {
+            mode: if args.baseline_quinn {
+                Mode::BaselineQuinn
+            } else {
+                Mode::Shoal
+            },
+            inflight: args.inflight,
+            secs: args.secs,
+            payload: args.payload,
+            connections: args.connections,
+            servers: args.servers,
+            runtime: args.runtime,
+            client_endpoints: args.client_endpoints,
+            mtu: args.mtu,
+            progress: !args.quiet,
+        })
+        .map(Some),
+    };
+    match result {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(report)) => {
+            println!("{}", report.summary());
+            if args.json {
+                if let Err(e) = output::print_json_line(&report) {
+                    eprintln!("bench: writing the report: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
