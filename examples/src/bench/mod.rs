@@ -1,9 +1,7 @@
 //! The `bench` binary's machinery, shared by its two modes:
 //!
-//! * **Shoal** (default): workers in other processes run an echo handler; the client calls
-//!   it through `ClusterClient::call_worker`. Not available until shoal-tokio's RPC API is
-//!   merged: [`shoal_mode`] returns [`BenchError::ShoalRpcUnavailable`] and nothing is
-//!   measured.
+//! * **Shoal** (default): workers in other processes run an echo handler; the client joins
+//!   their cluster and calls it through `ClusterClient::call_worker` ([`shoal_mode`]).
 //! * **Baseline** (`--baseline-quinn`): the same load as a bare quinn stream echo
 //!   ([`quinn_echo`]), same TLS, same payload, same processes, same runtime set-up.
 //!
@@ -124,9 +122,9 @@ pub struct BenchOptions {
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
-    /// The Shoal mode cannot run yet.
-    #[error("Shoal RPC mode needs shoal-tokio's RPC API (not merged yet); run with --baseline-quinn for the bare quinn baseline")]
-    ShoalRpcUnavailable,
+    /// Setting up the Shoal cluster (TLS, membership, registry, client) failed.
+    #[error("shoal set-up: {0}")]
+    Shoal(String),
     /// An option is out of range.
     #[error("invalid option: {0}")]
     InvalidOptions(String),
@@ -293,10 +291,6 @@ impl BenchOptions {
 /// chosen flavour, stops the servers, reports. Call from `main` (it builds its own runtime).
 pub fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     opts.validate()?;
-    if opts.mode == Mode::Shoal {
-        // Fail before spawning anything: there is nothing to measure yet.
-        shoal_mode::available()?;
-    }
     let mut children = Children::new();
     let mut servers: Vec<ServerReady> = Vec::with_capacity(opts.servers);
     for _ in 0..opts.servers {
@@ -385,7 +379,7 @@ pub fn server_main(
     }
     procs::exit_when_stdin_closes();
     match mode {
-        Mode::Shoal => shoal_mode::worker_main(listen, runtime),
+        Mode::Shoal => shoal_mode::worker_main(listen, runtime, max_streams),
         Mode::BaselineQuinn => {
             let rt = runtime.build()?;
             rt.block_on(async {

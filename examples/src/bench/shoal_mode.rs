@@ -1,54 +1,146 @@
-//! The Shoal mode, waiting for shoal-tokio's RPC API (`Server` with handlers,
-//! `enable_cluster`, `WorkerRegistry`, `ClusterClient::call_worker`).
+//! The Shoal mode: echo workers in other processes, called through
+//! `ClusterClient::call_worker("echo", payload, Some("role=worker"))`.
 //!
-//! What goes here once it is merged (everything else is shared with the baseline):
-//! * [`worker_main`]: start a `Server` on `listen` with an `echo` handler returning its
-//!   payload, `enable_cluster` tagged `role=worker` (bind `127.0.0.1:0`), print a
-//!   [`ServerReady`] line whose `addr` is the worker's *gossip* address (the client's seed)
-//!   and whose `cert_der` is the worker's development certificate, then serve.
-//! * [`connect`]: start a client `Cluster`, join the workers' gossip addresses, wait until
-//!   every worker is live, build `WorkerRegistry::new(cluster, LeastConnections)` and a
-//!   `ClusterClient` with `opts.connections` connections per worker, trusting the certs.
-//! * [`ShoalEcho::call`]: `client.call_worker("echo", payload, Some("role=worker"))`, check
-//!   the reply length as [`super::quinn_echo::QuinnEcho`] does.
+//! * [`worker_main`]: a `Server` with an `echo` handler returning its payload,
+//!   `enable_cluster` tagged `role=worker`; it prints a [`ServerReady`] line whose `addr` is
+//!   its *gossip* address (the client's seed) and whose `cert_der` is the certificate of the
+//!   development CA it generated (the client trusts it; verification stays on).
+//! * [`connect`]: a client `Cluster` joins the workers, waits until the registry lists every
+//!   worker, and builds a `ClusterClient` with `--connections` connections per worker and as
+//!   many streams per connection as the baseline gets.
 //!
-//! Until then every entry point returns [`BenchError::ShoalRpcUnavailable`]; no number is
-//! ever produced for this mode.
+//! Same processes, same runtime flavour, same connection count as the baseline.
 
 use super::load::CallTarget;
 use super::procs::ServerReady;
-use super::{BenchError, BenchOptions, Payload, RuntimeFlavor};
-use std::convert::Infallible;
+use super::{streams_per_connection, BenchError, BenchOptions, Payload, RuntimeFlavor};
+use bytes::Bytes;
+use shoal_tokio::rpc::{DevCa, RpcConfig, Server, TlsConfig};
+use shoal_tokio::{ClusterClient, ClusterConfig, LoadBalancingStrategy, WorkerRegistry};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// Whether the Shoal mode can run (it cannot yet).
-pub fn available() -> Result<(), BenchError> {
-    Err(BenchError::ShoalRpcUnavailable)
+fn setup<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> BenchError {
+    move |e| BenchError::Shoal(format!("{what}: {e}"))
 }
 
-/// The client side of the Shoal mode: `ClusterClient::call_worker("echo", ...)`.
-/// Uninhabited until the RPC API exists, so it cannot produce a measurement.
-#[derive(Debug)]
+fn cluster_config(bind: SocketAddr, name: String) -> ClusterConfig {
+    ClusterConfig::default()
+        .with_bind_addr(bind)
+        .with_name(name)
+        .with_cluster_name("shoal-bench")
+        .with_core_config(shoal_core::Config::local())
+}
+
+/// The client side: `ClusterClient::call_worker("echo", ...)`.
 pub struct ShoalEcho {
-    never: Infallible,
+    client: ClusterClient,
+    payload: Bytes,
 }
 
-/// Connects the Shoal client to the workers.
+impl std::fmt::Debug for ShoalEcho {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShoalEcho").finish_non_exhaustive()
+    }
+}
+
+/// Joins the workers' cluster and builds the client.
 pub async fn connect(
-    _workers: &[ServerReady],
-    _opts: &BenchOptions,
-    _payload: Payload,
+    workers: &[ServerReady],
+    opts: &BenchOptions,
+    payload: Payload,
 ) -> Result<ShoalEcho, BenchError> {
-    Err(BenchError::ShoalRpcUnavailable)
+    let ca = DevCa::generate().map_err(setup("generating a CA"))?;
+    let (chain, key) = ca
+        .issue(shoal_tokio::rpc::DEFAULT_SERVER_NAME)
+        .map_err(setup("issuing a certificate"))?;
+    let mut roots = vec![ca.cert_der()];
+    roots.extend(workers.iter().map(|w| w.cert_der.clone().into()));
+    let tls = TlsConfig::new(chain, key, roots);
+    let cluster = shoal_tokio::Cluster::start(cluster_config(
+        "127.0.0.1:0".parse().expect("literal address"),
+        "bench-client".into(),
+    ))
+    .await
+    .map_err(setup("starting the client cluster"))?;
+    cluster
+        .join(workers.iter().map(|w| w.addr).collect())
+        .await
+        .map_err(setup("joining the workers"))?;
+    let registry = Arc::new(WorkerRegistry::new(
+        cluster,
+        LoadBalancingStrategy::LeastConnections,
+    ));
+    registry
+        .start()
+        .await
+        .map_err(setup("starting the registry"))?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while registry.workers().await.len() < workers.len() {
+        if Instant::now() > deadline {
+            return Err(BenchError::Shoal(
+                "workers did not all appear within 20 s".into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let per_worker = opts.connections.div_ceil(workers.len().max(1)).max(1);
+    let config = RpcConfig::new(tls)
+        .with_connections_per_worker(u16::try_from(per_worker).unwrap_or(u16::MAX))
+        .with_max_streams_per_connection(streams_per_connection(opts.inflight, opts.connections));
+    let client = ClusterClient::new(registry, config).map_err(setup("building the client"))?;
+    Ok(ShoalEcho {
+        client,
+        payload: Bytes::copy_from_slice(&payload),
+    })
 }
 
-/// A Shoal echo worker process.
-pub fn worker_main(_listen: SocketAddr, _runtime: RuntimeFlavor) -> Result<(), BenchError> {
-    available()
+/// A Shoal echo worker process: serves until killed or until its stdin closes.
+pub fn worker_main(
+    listen: SocketAddr,
+    runtime: RuntimeFlavor,
+    max_streams: u32,
+) -> Result<(), BenchError> {
+    let rt = runtime.build()?;
+    rt.block_on(async {
+        let ca = DevCa::generate().map_err(setup("generating a CA"))?;
+        let tls = ca.node_config().map_err(setup("issuing a certificate"))?;
+        let config = RpcConfig::new(tls).with_max_streams_per_connection(max_streams);
+        let mut server = Server::new(config);
+        server
+            .register("echo", |payload: Bytes| async move { Ok(payload) })
+            .map_err(setup("registering echo"))?;
+        let name = format!("bench-worker-{}", std::process::id());
+        let cluster = server
+            .enable_cluster(cluster_config(listen, name))
+            .await
+            .map_err(setup("enabling the cluster"))?;
+        cluster.set_tag("role", "worker");
+        let ready = ServerReady {
+            addr: cluster.gossip_addr(),
+            cert_der: ca.cert_der().to_vec(),
+        };
+        println!("{}", ready.line());
+        server.run().await.map_err(setup("serving"))?;
+        Ok(())
+    })
 }
 
 impl CallTarget for ShoalEcho {
     async fn call(&self, _slot: usize) -> Result<(), String> {
-        match self.never {}
+        let reply = self
+            .client
+            .call_worker("echo", self.payload.clone(), Some("role=worker"))
+            .await
+            .map_err(|e| e.to_string())?;
+        if reply.len() != self.payload.len() {
+            return Err(format!(
+                "echo returned {} bytes, sent {}",
+                reply.len(),
+                self.payload.len()
+            ));
+        }
+        Ok(())
     }
 }
