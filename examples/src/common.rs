@@ -22,8 +22,8 @@ use clap::{Args, ValueEnum};
 use rand_core::{OsRng, RngCore};
 use shoal_tokio::rpc::{DevCa, DEFAULT_SERVER_NAME};
 use shoal_tokio::{
-    ClusterConfig, ClusterEvent, EventStream, LoadBalancingStrategy, RpcConfig, Server,
-    TlsConfig, WorkerRegistry,
+    ClusterConfig, ClusterEvent, EventStream, LoadBalancingStrategy, RpcConfig, Server, TlsConfig,
+    WorkerRegistry,
 };
 use std::error::Error;
 use std::fs;
@@ -174,7 +174,12 @@ fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
 }
 
 /// A node's cluster configuration.
-pub fn cluster_config(name: &str, bind: SocketAddr, preset: Preset, key: [u8; 32]) -> ClusterConfig {
+pub fn cluster_config(
+    name: &str,
+    bind: SocketAddr,
+    preset: Preset,
+    key: [u8; 32],
+) -> ClusterConfig {
     ClusterConfig::default()
         .with_bind_addr(bind)
         .with_core_config(preset.core())
@@ -188,7 +193,10 @@ pub fn describe(e: &ClusterEvent) -> String {
     let m = |what: &str, s: &shoal_tokio::MemberSnapshot| {
         let role = s.tags.get("role").map_or("-", String::as_str);
         let rpc = s.rpc_addr.map_or_else(|| "-".to_owned(), |a| a.to_string());
-        format!("{what:<10} {} (role={role}, rpc={rpc}, incarnation {})", s.name, s.incarnation)
+        format!(
+            "{what:<10} {} (role={role}, rpc={rpc}, incarnation {})",
+            s.name, s.incarnation
+        )
     };
     match e {
         ClusterEvent::Joined { via, members } => {

@@ -12,9 +12,7 @@ mod common;
 
 use clap::Parser;
 use common::{answer_label, cluster_config, load_secrets, parse_strategy, NodeOpts, Res};
-use shoal_tokio::{
-    CallOptions, Cluster, ClusterClient, LoadBalancingStrategy, WorkerRegistry,
-};
+use shoal_tokio::{CallOptions, Cluster, ClusterClient, LoadBalancingStrategy, WorkerRegistry};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,7 +80,12 @@ async fn run(cli: Cli) -> Res<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let workers: Vec<String> = registry.workers().await.into_iter().map(|w| w.label).collect();
+    let workers: Vec<String> = registry
+        .workers()
+        .await
+        .into_iter()
+        .map(|w| w.label)
+        .collect();
     println!("{name}: joined via {}; workers: {workers:?}", cli.director);
 
     let client = ClusterClient::new(registry.clone(), secrets.rpc)?;
