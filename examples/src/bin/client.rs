@@ -84,6 +84,7 @@ async fn run(cli: Cli) -> Res<()> {
         .workers()
         .await
         .into_iter()
+        .filter(|w| w.tags.get("role").map(String::as_str) == Some("worker"))
         .map(|w| w.label)
         .collect();
     println!("{name}: joined via {}; workers: {workers:?}", cli.director);

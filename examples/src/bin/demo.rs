@@ -57,6 +57,10 @@ struct Cli {
     /// Calls each worker must serve to pass a step.
     #[arg(long, default_value_t = 30)]
     min_calls: u64,
+    /// Shortest time each calling phase lasts, in milliseconds, so the per-worker counts can
+    /// be watched (phases also wait for `--min-calls`; event waits are not padded).
+    #[arg(long, default_value_t = 1500)]
+    observe_ms: u64,
     /// Load-balancing strategy of the client.
     #[arg(long, value_parser = common::parse_strategy, default_value = "least-connections")]
     strategy: LoadBalancingStrategy,
@@ -329,6 +333,14 @@ struct Report {
     continued: bool,
     rejoin: Option<Duration>,
     served_again: Option<Duration>,
+    /// Calls per worker at each phase boundary.
+    marks: Vec<(String, BTreeMap<String, u64>)>,
+}
+
+impl Report {
+    fn mark(&mut self, phase: &str, tally: &Shared) {
+        self.marks.push((phase.to_owned(), lock(tally).ok.clone()));
+    }
 }
 
 async fn demo(cli: Cli) -> Res<()> {
@@ -410,7 +422,19 @@ async fn demo(cli: Cli) -> Res<()> {
         check(report.served_again.is_some()),
         ms(report.served_again)
     );
-    println!("calls per worker: {:?}", t.ok);
+    println!("calls per worker, by phase:");
+    for w in report.marks.windows(2) {
+        let ((_, a), (phase, b)) = (&w[0], &w[1]);
+        let per: Vec<String> = (1..=WORKERS)
+            .map(|i| {
+                let k = format!("worker-{i}");
+                let n = b.get(&k).copied().unwrap_or(0) - a.get(&k).copied().unwrap_or(0);
+                format!("{k} {n:>5}")
+            })
+            .collect();
+        println!("  {phase:<32} {}", per.join("  "));
+    }
+    println!("  {:<32} {:?}", "total", t.ok);
     for e in unexpected.iter().take(5) {
         println!("unexpected error: {e}");
     }
@@ -468,7 +492,7 @@ async fn run_steps(
 ) -> Res<()> {
     let limit = Duration::from_secs(cli.step_timeout);
     let base = cli.base_port;
-    if base < 1024 || base > u16::MAX - 32 {
+    if !(1024..=u16::MAX - 32).contains(&base) {
         return Err("--base-port must be between 1024 and 65503".into());
     }
     let director_rpc = SocketAddr::from(([127, 0, 0, 1], base));
@@ -611,6 +635,8 @@ async fn steps(
 
     let count = |label: &str| lock(tally).ok.get(label).copied().unwrap_or(0);
     let min = cli.min_calls;
+    let observe = Duration::from_millis(cli.observe_ms);
+    report.mark("start", tally);
 
     // Step 2: every worker serves calls.
     display.phase(&format!(
@@ -618,11 +644,13 @@ async fn steps(
         cli.callers,
         cli.strategy.name()
     ));
+    let phase = Instant::now();
     wait_until(limit, "every worker to serve calls", || {
-        (1..=WORKERS).all(|i| count(&format!("worker-{i}")) >= min)
+        (1..=WORKERS).all(|i| count(&format!("worker-{i}")) >= min) && phase.elapsed() >= observe
     })
     .await?;
     report.all_served = true;
+    report.mark("3 workers", tally);
 
     // Step 3: kill worker-2 (SIGKILL) and time its detection at the client.
     display.phase(&format!("killing {VICTIM} (SIGKILL)"));
@@ -642,6 +670,7 @@ async fn steps(
     let detection = failed_at - killed;
     report.detection = Some(detection);
     report.failed_at = Some(failed_at);
+    report.mark("kill until NodeFailed", tally);
     display.phase(&format!(
         "{VICTIM} declared failed {} ms after the kill",
         detection.as_millis()
@@ -650,14 +679,16 @@ async fn steps(
     // Step 4: calls continue on the other two (and none go to the dead one).
     let victim_at_detection = count(VICTIM);
     let (w1, w3) = (count("worker-1"), count("worker-3"));
+    let phase = Instant::now();
     wait_until(limit, "calls on the surviving workers", || {
-        count("worker-1") >= w1 + min && count("worker-3") >= w3 + min
+        count("worker-1") >= w1 + min && count("worker-3") >= w3 + min && phase.elapsed() >= observe
     })
     .await?;
     if count(VICTIM) != victim_at_detection {
         return Err(format!("{VICTIM} was declared failed but answered calls afterwards").into());
     }
     report.continued = true;
+    report.mark("2 workers", tally);
     display.phase("calls moved to worker-1 and worker-3");
 
     // Step 5: restart worker-2 (same name, same ports): it rejoins and serves again.
@@ -676,6 +707,7 @@ async fn steps(
     )
     .await?;
     report.rejoin = Some(joined_at - restarted);
+    report.mark("restart until NodeJoined", tally);
     let before = count(VICTIM);
     wait_until(
         limit,
@@ -684,6 +716,12 @@ async fn steps(
     )
     .await?;
     report.served_again = Some(restarted.elapsed());
+    let phase = Instant::now();
+    wait_until(limit, "the observation window", || {
+        phase.elapsed() >= observe
+    })
+    .await?;
+    report.mark("3 workers again", tally);
     display.phase(&format!("{VICTIM} is back and serving; stopping"));
 
     stop.store(true, Ordering::Relaxed);
