@@ -1,0 +1,25 @@
+//! Worker: serves `compute` (answers `"<label> <value>"`), joins through the director's gossip
+//! address, tags itself `role=worker` and `label=<label>`, prints every cluster event.
+//!
+//! ```text
+//! cargo run -p shoal-examples --bin worker -- --name worker-2 --rpc 127.0.0.1:7012 --director 127.0.0.1:7001
+//! ```
+#![forbid(unsafe_code)]
+
+#[path = "../common.rs"]
+mod common;
+
+use clap::Parser;
+
+/// Shoal worker: serves `compute` for the cluster.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Cli {
+    #[command(flatten)]
+    args: common::WorkerArgs,
+}
+
+fn main() -> common::Res<()> {
+    let cli = Cli::parse();
+    common::block_on(common::run_worker(cli.args))
+}
