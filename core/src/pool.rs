@@ -263,6 +263,10 @@ const NEVER: Timestamp = Timestamp::MAX;
 pub(crate) struct Hot {
     pub(crate) in_flight: u32,
     pub(crate) weight: u32,
+    /// `(in_flight + 1) / weight` as 32.32 fixed point, kept current by [`Hot::refresh`]
+    /// whenever `in_flight` or `weight` changes, so a weighted least-connections scan compares
+    /// one integer per candidate instead of cross-multiplying.
+    pub(crate) wload: u64,
     /// Not selectable before this (ejection, connect back-off, draining-only = MAX).
     pub(crate) blocked_until: Timestamp,
     /// Peak-EWMA estimate in microseconds.
@@ -273,10 +277,16 @@ pub(crate) struct Hot {
 }
 
 impl Hot {
+    /// Recomputes [`Hot::wload`] after `in_flight` or `weight` changed.
+    pub(crate) fn refresh(&mut self) {
+        self.wload = ((u64::from(self.in_flight) + 1) << 32) / u64::from(self.weight.max(1));
+    }
+
     fn new(default_rtt: Duration) -> Self {
         Hot {
             in_flight: 0,
             weight: 1,
+            wload: 1 << 32,
             blocked_until: Timestamp::ZERO,
             ewma_us: default_rtt.as_secs_f64() * 1e6,
             ewma_at: NEVER,
@@ -373,6 +383,7 @@ impl Pool {
     pub(crate) fn reset_slot(&mut self, slot: u32, weight: u32) {
         let mut hot = Hot::new(self.config.default_rtt);
         hot.weight = weight;
+        hot.refresh();
         let i = slot as usize;
         if i == self.hot.len() {
             self.hot.push(hot);
@@ -391,6 +402,7 @@ impl Pool {
     pub(crate) fn start(&mut self, slot: u32, now: Timestamp) -> u64 {
         let hot = &mut self.hot[slot as usize];
         hot.in_flight += 1;
+        hot.refresh();
         self.cold[slot as usize].started += 1;
         self.total_in_flight += 1;
         let rec = LeaseSlot {
@@ -442,6 +454,7 @@ impl Pool {
         // A live lease always points at a slot whose in-flight count includes it: slots are
         // only freed at zero in-flight, so these cannot underflow.
         self.hot[slot].in_flight -= 1;
+        self.hot[slot].refresh();
         self.total_in_flight -= 1;
         let latency_us = now.as_micros().saturating_sub(rec.started_at.as_micros()) as f64;
         let cfg = &self.config;

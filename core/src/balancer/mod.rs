@@ -342,6 +342,7 @@ impl Balancer {
             m.rpc_addr = rpc_addr;
             m.weight = weight;
             self.pool.hot[slot as usize].weight = weight;
+            self.pool.hot[slot as usize].refresh();
         } else {
             let member = Member {
                 id,
@@ -670,17 +671,8 @@ fn pick<R: RngCore + ?Sized>(
             // Two plain loops rather than a chained iterator: this scan is the hot path.
             let start = below(rng, n as u64) as usize;
             let mut best = LcBest::default();
-            if list.uniform {
-                if let Some(s) = best.scan_uniform(&list.slots[start..], hot, now, max) {
-                    return Some(s);
-                }
-                if let Some(s) = best.scan_uniform(&list.slots[..start], hot, now, max) {
-                    return Some(s);
-                }
-            } else {
-                best.scan_weighted(&list.slots[start..], hot, now, max);
-                best.scan_weighted(&list.slots[..start], hot, now, max);
-            }
+            best.scan(&list.slots[start..], hot, now, max);
+            best.scan(&list.slots[..start], hot, now, max);
             best.slot
         }
         Strategy::P2c => {
@@ -723,65 +715,44 @@ fn pick<R: RngCore + ?Sized>(
     }
 }
 
-/// Running minimum of a least-connections scan: `load / weight` as the pair (load, weight),
-/// compared by cross-multiplication so no division or float is needed.
-#[derive(Default)]
+/// Running minimum of a least-connections scan (see [`lc_key`]).
 struct LcBest {
     slot: Option<u32>,
-    load: u64,
-    weight: u64,
-    ewma_us: f64,
+    key: u128,
+}
+
+impl Default for LcBest {
+    fn default() -> Self {
+        LcBest {
+            slot: None,
+            key: u128::MAX,
+        }
+    }
+}
+
+/// Least-connections order as one integer: the weighted load `(in_flight + 1) / weight` (32.32
+/// fixed point, kept current by the pool) in the high half, the latency estimate in the low
+/// half (a non-negative `f64`'s bits sort like its value). One compare per candidate, which
+/// the compiler turns into conditional moves: the scan has no data-dependent branches.
+#[inline]
+fn lc_key(h: &Hot) -> u128 {
+    (u128::from(h.wload) << 64) | u128::from(h.ewma_us.max(0.0).to_bits())
 }
 
 impl LcBest {
-    /// Equal weights: the fewest in-flight calls wins; among equals, the lower latency
-    /// estimate (so an idle slow worker does not win a tie against an idle fast one).
     #[inline]
-    fn scan_uniform(
-        &mut self,
-        slots: &[u32],
-        hot: &[Hot],
-        now: Timestamp,
-        max: u32,
-    ) -> Option<u32> {
+    fn scan(&mut self, slots: &[u32], hot: &[Hot], now: Timestamp, max: u32) {
         for &s in slots {
             let h = &hot[s as usize];
-            if !h.eligible(now, max) {
-                continue;
-            }
-            let load = u64::from(h.in_flight);
-            if self.slot.is_none()
-                || load < self.load
-                || (load == self.load && h.ewma_us < self.ewma_us)
-            {
-                *self = LcBest {
-                    slot: Some(s),
-                    load,
-                    weight: 1,
-                    ewma_us: h.ewma_us,
-                };
-            }
-        }
-        None
-    }
-
-    #[inline]
-    fn scan_weighted(&mut self, slots: &[u32], hot: &[Hot], now: Timestamp, max: u32) {
-        for &s in slots {
-            let h = &hot[s as usize];
-            if !h.eligible(now, max) {
-                continue;
-            }
-            let load = u64::from(h.in_flight) + 1;
-            let weight = u64::from(h.weight);
-            let (mine, best) = (load * self.weight, self.load * weight);
-            if self.slot.is_none() || mine < best || (mine == best && h.ewma_us < self.ewma_us) {
-                *self = LcBest {
-                    slot: Some(s),
-                    load,
-                    weight,
-                    ewma_us: h.ewma_us,
-                };
+            // Ineligible workers get the largest key, so they never win.
+            let key = if h.eligible(now, max) {
+                lc_key(h)
+            } else {
+                u128::MAX
+            };
+            if key < self.key {
+                self.key = key;
+                self.slot = Some(s);
             }
         }
     }
