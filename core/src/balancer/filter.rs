@@ -12,12 +12,12 @@
 //! | `a=1,b!=2,c`  | all of the conditions (AND)               |
 //!
 //! Whitespace around each condition, key and value is ignored. Keys follow the tag key rules
-//! ([`crate::Tags::insert`]): non-empty, at most [`MAX_TAG_KEY`] bytes, no `=`, `!`, `,` or
+//! ([`crate::Tags::insert`]): non-empty, at most [`crate::membership::MAX_TAG_KEY`] bytes, no `=`, `!`, `,` or
 //! whitespace; values at most [`MAX_TAG_VALUE`] bytes. Anything else is a
 //! [`FilterError`] naming the condition that failed, so a typo never silently matches nothing
 //! (or everything).
 
-use crate::membership::{Tags, MAX_TAG_KEY, MAX_TAG_VALUE};
+use crate::membership::{key_ok, Tags, MAX_TAG_VALUE};
 use core::fmt;
 
 /// Longest filter text accepted, in bytes. Filters come from user code and configuration, but
@@ -86,14 +86,6 @@ pub struct Filter {
     /// Fixed hash of `text`, the balancer's cache key (compared before the text itself).
     hash: u64,
     conditions: Vec<Condition>,
-}
-
-fn key_ok(k: &str) -> bool {
-    !k.is_empty()
-        && k.len() <= MAX_TAG_KEY
-        && !k
-            .chars()
-            .any(|c| c == '=' || c == '!' || c == ',' || c.is_whitespace())
 }
 
 fn bad(condition: &str, reason: &'static str) -> FilterError {
@@ -280,7 +272,7 @@ mod tests {
                 "{text:?} should not parse"
             );
         }
-        let long = "k".repeat(MAX_TAG_KEY + 1);
+        let long = "k".repeat(crate::membership::MAX_TAG_KEY + 1);
         assert!(Filter::parse(&long).is_err());
         assert!(matches!(
             Filter::parse(&"a,".repeat(600)),

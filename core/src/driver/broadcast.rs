@@ -162,6 +162,13 @@ impl<T: Clone> Publisher<T> {
 
     /// Closes the channel (also done on drop).
     pub fn close(&self) {
+        self.shut();
+    }
+}
+
+impl<T> Publisher<T> {
+    /// Marks the channel closed and wakes every waiting subscriber.
+    fn shut(&self) {
         let wakers = {
             let mut s = lock(&self.shared);
             s.closed = true;
@@ -175,14 +182,7 @@ impl<T: Clone> Publisher<T> {
 
 impl<T> Drop for Publisher<T> {
     fn drop(&mut self) {
-        let wakers = {
-            let mut s = lock(&self.shared);
-            s.closed = true;
-            core::mem::take(&mut s.wakers)
-        };
-        for (_, w) in wakers {
-            w.wake();
-        }
+        self.shut();
     }
 }
 

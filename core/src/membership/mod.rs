@@ -12,4 +12,5 @@ mod tags;
 pub use record::{MemberInfo, SyncEntry, Update, MAX_NAME};
 pub use state::MemberState;
 pub use table::{bucket_of, Applied, Member, MemberTable};
+pub(crate) use tags::key_ok;
 pub use tags::{TagError, Tags, MAX_TAGS, MAX_TAGS_TOTAL, MAX_TAG_KEY, MAX_TAG_VALUE};

@@ -28,7 +28,9 @@ pub enum TagError {
     TooMany,
 }
 
-fn key_ok(k: &str) -> bool {
+/// Whether `k` may be a tag key: non-empty, at most [`MAX_TAG_KEY`] bytes, without the
+/// characters filters use (`=`, `!`, `,`) or whitespace. Filters check their keys with it too.
+pub(crate) fn key_ok(k: &str) -> bool {
     !k.is_empty()
         && k.len() <= MAX_TAG_KEY
         && !k
