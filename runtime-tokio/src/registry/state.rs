@@ -22,7 +22,7 @@ use shoal_core::{
     Balancer, ConnEvent, Filter, FilterError, Lease, MemberState, NodeId, Outcome, SelectError,
     Tags, Timestamp, WorkerStats,
 };
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::task::Waker;
 
@@ -74,6 +74,39 @@ impl<C> Conns<C> {
     }
 }
 
+/// The calling tokio task's connection affinity: its task id, mixed (splitmix64) so that
+/// ids spread evenly over a worker's connections. `None` outside a task.
+///
+/// Why per task: on one runtime thread, a connection's driver wakes the tasks whose answers
+/// arrived in one datagram, and each of them issues its next call at once. When those calls
+/// stay on the connection that woke them, they leave in one datagram too; spread round-robin
+/// they took four times as many datagrams, which halved 1-byte throughput on 4 connections
+/// (BENCHMARKS.md). Different tasks still spread over all connections.
+pub(crate) fn task_affinity() -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    struct Mix(u64);
+    impl Hasher for Mix {
+        fn finish(&self) -> u64 {
+            let mut z = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            for &b in bytes {
+                self.0 = self.0.rotate_left(8) ^ u64::from(b);
+            }
+        }
+        fn write_u64(&mut self, n: u64) {
+            self.0 ^= n;
+        }
+    }
+    let id = tokio::task::try_id()?;
+    let mut h = Mix(0);
+    id.hash(&mut h);
+    Some(h.finish())
+}
+
 /// What a caller holding a lease does next.
 #[derive(Debug)]
 pub(crate) enum Checkout<C> {
@@ -95,7 +128,9 @@ pub(crate) struct State<C> {
     rng: ChaCha8Rng,
     filters: Vec<Filter>,
     pub(crate) meta: BTreeMap<NodeId, Meta>,
-    conns: HashMap<NodeId, Conns<C>>,
+    /// Keyed by worker; a B-tree because a handful of workers is a few comparisons, cheaper
+    /// per call than hashing the id.
+    conns: BTreeMap<NodeId, Conns<C>>,
     /// Connections wanted per worker (at most the core's `max_connections`).
     per_worker: u16,
 }
@@ -108,7 +143,7 @@ impl<C: PooledConn> State<C> {
             rng,
             filters: Vec::new(),
             meta: BTreeMap::new(),
-            conns: HashMap::new(),
+            conns: BTreeMap::new(),
             per_worker,
         }
     }
@@ -177,12 +212,14 @@ impl<C: PooledConn> State<C> {
     }
 
     /// Finds a connection for `lease`, or says how to get one. `seen` is the generation the
-    /// caller waited on, if it waited.
+    /// caller waited on, if it waited. `affinity` (the calling task's, see
+    /// [`task_affinity`]) keeps a caller on one connection; without it calls go round-robin.
     pub(crate) fn checkout(
         &mut self,
         lease: &Lease,
         seen: Option<u64>,
         now: Timestamp,
+        affinity: Option<u64>,
     ) -> Checkout<C> {
         let Some(addr) = lease.rpc_addr else {
             return Checkout::Unavailable("the worker advertises no RPC address".into());
@@ -196,54 +233,61 @@ impl<C: PooledConn> State<C> {
         }
         let per_worker = self.per_worker;
         let entry = self.conns.entry(worker).or_insert_with(|| Conns::new(addr));
-        let before = entry.ready.len();
-        entry.ready.retain(|c| !c.is_closed());
-        let closed = before - entry.ready.len();
+        // The caller's connection by affinity, else round-robin. Only the one handed out is
+        // checked for closure (one lock on quinn's connection state per call, not one per
+        // pooled connection); a closed one is dropped from the pool and another one tried.
+        let mut conn = None;
+        let mut closed = 0;
+        while !entry.ready.is_empty() {
+            let pick = match affinity {
+                Some(a) => a as usize,
+                None => {
+                    entry.next = entry.next.wrapping_add(1);
+                    entry.next
+                }
+            };
+            let i = pick % entry.ready.len();
+            if entry.ready[i].is_closed() {
+                entry.ready.swap_remove(i);
+                closed += 1;
+            } else {
+                conn = Some(entry.ready[i].clone());
+                break;
+            }
+        }
         let (ready, connecting, gen) = (entry.ready.len(), entry.connecting, entry.gen);
         let failed = entry.last_failure.clone();
         for _ in 0..closed {
             self.conn_event(worker, ConnEvent::Closed, now);
         }
         let want_more = ready + usize::from(connecting) < usize::from(per_worker);
-        if ready > 0 && !want_more {
-            return Checkout::Ready {
-                conn: self.next_ready(worker),
-                open_another: false,
-            };
+        if let Some(conn) = conn {
+            let open_another = want_more && self.start_connecting(worker, now);
+            return Checkout::Ready { conn, open_another };
         }
-        if ready == 0 && connecting > 0 {
+        if connecting > 0 {
             return Checkout::Wait { gen };
         }
-        if ready == 0 && seen.is_some_and(|s| s != gen) {
+        if seen.is_some_and(|s| s != gen) {
             if let Some(why) = failed {
                 return Checkout::Unavailable(why);
             }
         }
-        if want_more && self.conn_event(worker, ConnEvent::Connecting, now) {
-            let entry = self.conns.get_mut(&worker).expect("inserted above");
-            entry.connecting += 1;
-            return if ready > 0 {
-                Checkout::Ready {
-                    conn: self.next_ready(worker),
-                    open_another: true,
-                }
-            } else {
-                Checkout::Connect { gen }
-            };
-        }
-        if ready > 0 {
-            return Checkout::Ready {
-                conn: self.next_ready(worker),
-                open_another: false,
-            };
+        if want_more && self.start_connecting(worker, now) {
+            return Checkout::Connect { gen };
         }
         Checkout::Unavailable(failed.unwrap_or_else(|| "no connection can be opened now".into()))
     }
 
-    fn next_ready(&mut self, worker: NodeId) -> C {
-        let e = self.conns.get_mut(&worker).expect("caller checked");
-        e.next = e.next.wrapping_add(1);
-        e.ready[e.next % e.ready.len()].clone()
+    /// Counts a new connection attempt to `worker`, if the core allows one.
+    fn start_connecting(&mut self, worker: NodeId, now: Timestamp) -> bool {
+        if !self.conn_event(worker, ConnEvent::Connecting, now) {
+            return false;
+        }
+        if let Some(e) = self.conns.get_mut(&worker) {
+            e.connecting += 1;
+        }
+        true
     }
 
     /// A connection attempt ended. Returns the wakers to wake (after unlocking) and, if the
@@ -480,7 +524,7 @@ mod tests {
                         let mut seen = None;
                         let mut got = None;
                         for _ in 0..4 {
-                            let c = s.lock().unwrap().checkout(&lease, seen, T);
+                            let c = s.lock().unwrap().checkout(&lease, seen, T, None);
                             match c {
                                 Checkout::Ready { conn, .. } => {
                                     got = Some(conn.0);
@@ -528,7 +572,7 @@ mod tests {
             let flag = Arc::new(loom::sync::atomic::AtomicBool::new(false));
             let lease = s.lock().unwrap().select(T, "").unwrap();
             assert!(matches!(
-                s.lock().unwrap().checkout(&lease, None, T),
+                s.lock().unwrap().checkout(&lease, None, T, None),
                 Checkout::Connect { .. }
             ));
             s.lock()
@@ -538,7 +582,7 @@ mod tests {
             let s2 = s.clone();
             let worker = lease.worker;
             let t = thread::spawn(move || s2.lock().unwrap().conn_lost(worker, 1, T));
-            let again = s.lock().unwrap().checkout(&lease, None, T);
+            let again = s.lock().unwrap().checkout(&lease, None, T, None);
             t.join().unwrap();
             let st = s.lock().unwrap();
             let w = &st.balancer.workers(T)[0];
@@ -548,5 +592,122 @@ mod tests {
             assert!(matches!(again, Checkout::Connect { .. }));
             assert_eq!(w.connections.0, 1);
         });
+    }
+}
+
+#[cfg(all(test, not(shoal_loom)))]
+mod unit_tests {
+    //! The pool's checkout rules, single-threaded (the interleavings are in the loom tests).
+    use super::*;
+    use rand_core::SeedableRng;
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    #[derive(Clone, Debug)]
+    struct FakeConn(usize, Rc<Cell<bool>>);
+
+    impl PooledConn for FakeConn {
+        fn id(&self) -> usize {
+            self.0
+        }
+        fn is_closed(&self) -> bool {
+            self.1.get()
+        }
+        fn close(&self) {
+            self.1.set(true)
+        }
+    }
+
+    const T: Timestamp = Timestamp::from_millis(1);
+
+    /// One worker whose pool holds `n` ready connections; returns the state, a lease on
+    /// the worker, and the connections' close flags.
+    fn pool_with(n: usize) -> (State<FakeConn>, Lease, Vec<Rc<Cell<bool>>>) {
+        let mut s = State::new(
+            Balancer::with_strategy(shoal_core::Strategy::LeastConnections),
+            ChaCha8Rng::seed_from_u64(7),
+            n as u16,
+        );
+        let id = NodeId::from_name("w");
+        let meta = Meta {
+            name: "w".into(),
+            tags: BTreeMap::new(),
+        };
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1000));
+        s.upsert(id, MemberState::Alive, &Tags::new(), addr, meta);
+        let lease = s.select(T, "").expect("a live worker");
+        let mut flags = Vec::new();
+        for i in 0..n {
+            let c = s.checkout(&lease, None, T, None);
+            assert!(
+                matches!(
+                    c,
+                    Checkout::Connect { .. }
+                        | Checkout::Ready {
+                            open_another: true,
+                            ..
+                        }
+                ),
+                "the pool asks for connection {i}: {c:?}"
+            );
+            let flag = Rc::new(Cell::new(false));
+            flags.push(flag.clone());
+            let (wake, orphan) = s.connect_done(id, Ok(FakeConn(i, flag)), T);
+            assert!(wake.is_empty() && orphan.is_none());
+        }
+        (s, lease, flags)
+    }
+
+    fn conn_id(c: Checkout<FakeConn>) -> usize {
+        match c {
+            Checkout::Ready { conn, .. } => conn.0,
+            other => panic!("expected a ready connection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_caller_with_affinity_stays_on_one_connection_and_callers_spread() {
+        let (mut s, lease, _) = pool_with(4);
+        for a in 0..8u64 {
+            let first = conn_id(s.checkout(&lease, None, T, Some(a)));
+            for _ in 0..10 {
+                assert_eq!(conn_id(s.checkout(&lease, None, T, Some(a))), first);
+            }
+        }
+        let used: std::collections::BTreeSet<usize> = (0..4u64)
+            .map(|a| conn_id(s.checkout(&lease, None, T, Some(a))))
+            .collect();
+        assert_eq!(used.len(), 4, "four affinities use all four connections");
+    }
+
+    #[test]
+    fn without_affinity_calls_go_round_robin() {
+        let (mut s, lease, _) = pool_with(3);
+        let ids: Vec<usize> = (0..6)
+            .map(|_| conn_id(s.checkout(&lease, None, T, None)))
+            .collect();
+        assert_eq!(&ids[..3], &ids[3..], "a fixed rotation: {ids:?}");
+        let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), 3, "every connection in turn: {ids:?}");
+    }
+
+    #[test]
+    fn a_closed_connection_is_dropped_when_picked_and_another_one_used() {
+        let (mut s, lease, flags) = pool_with(2);
+        let a = 5u64;
+        let first = conn_id(s.checkout(&lease, None, T, Some(a)));
+        flags[first].set(true);
+        let c = s.checkout(&lease, None, T, Some(a));
+        let Checkout::Ready { conn, open_another } = c else {
+            panic!("the other connection is still ready: {c:?}");
+        };
+        assert_ne!(conn.0, first, "the closed connection is not handed out");
+        assert!(open_another, "the pool replaces the closed connection");
+        // With every connection closed and one attempt under way, callers wait for it.
+        flags[conn.0].set(true);
+        assert!(matches!(
+            s.checkout(&lease, None, T, Some(a)),
+            Checkout::Wait { .. }
+        ));
     }
 }

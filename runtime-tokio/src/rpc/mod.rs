@@ -27,6 +27,7 @@ pub(crate) mod config;
 pub(crate) mod endpoint;
 pub(crate) mod error;
 pub(crate) mod server;
+pub(crate) mod stream;
 pub(crate) mod tls;
 
 pub use client::{CallOptions, CallResponse, ClusterClient};

@@ -1,0 +1,210 @@
+//! One call's frame on one QUIC stream: reading it (and the stream's end), writing it.
+//!
+//! Both ends of a call use these, and they sit on the hot path of every call, so they are
+//! written as `poll_fn` loops over quinn's poll-once futures: the futures they return are a
+//! few dozen bytes (quinn's `write_all_chunks` future alone is 112) and they live inside
+//! every call's future, where size costs copies and cache misses.
+
+use bytes::{Bytes, BytesMut};
+use shoal_core::{Decoder, Frame, FrameError};
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::task::{ready, Context, Poll};
+
+/// Payloads up to this size are copied into the frame header's buffer, so the frame goes to
+/// quinn as one buffer: cheaper than a second `Bytes` (its reference count, quinn's chunk
+/// bookkeeping) for small calls; larger payloads are passed on without a copy.
+const INLINE_PAYLOAD: usize = 1024;
+
+/// The bytes of payload to reserve in a header buffer for a payload of `len` bytes.
+pub(crate) fn inline_len(len: usize) -> usize {
+    if len <= INLINE_PAYLOAD {
+        len
+    } else {
+        0
+    }
+}
+
+/// A frame as the buffers to write: `head` with a small payload appended (then the second
+/// buffer is empty), or `head` and the payload as they are.
+pub(crate) fn frame_buffers(mut head: BytesMut, payload: Bytes) -> [Bytes; 2] {
+    if payload.len() <= INLINE_PAYLOAD {
+        head.extend_from_slice(&payload);
+        [head.freeze(), Bytes::new()]
+    } else {
+        [head.freeze(), payload]
+    }
+}
+
+/// Writes a frame's buffers (see [`frame_buffers`]); the caller finishes the stream.
+pub(crate) fn write_frame(
+    send: &mut quinn::SendStream,
+    bufs: [Bytes; 2],
+) -> impl Future<Output = Result<(), quinn::WriteError>> + '_ {
+    let mut bufs = bufs;
+    let n = if bufs[1].is_empty() { 1 } else { 2 };
+    let mut done = 0;
+    poll_fn(move |cx| {
+        while done < n {
+            let mut write = pin!(send.write_chunks(&mut bufs[done..n]));
+            done += ready!(write.as_mut().poll(cx))?.chunks;
+        }
+        Poll::Ready(Ok(()))
+    })
+}
+
+/// Why no frame was read.
+#[derive(Debug)]
+pub(crate) enum ReadFailure {
+    /// The bytes are not a frame within the limits.
+    Frame(FrameError),
+    /// The stream ended before a whole frame.
+    Ended,
+    /// The stream or its connection failed.
+    Read(quinn::ReadError),
+}
+
+/// Reads one frame, then the stream's end if it has already arrived (see [`poll_fin`]).
+pub(crate) fn read_frame<'a>(
+    decoder: &'a Decoder,
+    recv: &'a mut quinn::RecvStream,
+) -> impl Future<Output = Result<Frame, ReadFailure>> + 'a {
+    let mut buf = BytesMut::new();
+    poll_fn(move |cx| loop {
+        match decoder.decode(&mut buf) {
+            Ok(Some(frame)) => {
+                poll_fin(recv, cx);
+                return Poll::Ready(Ok(frame));
+            }
+            Ok(None) => {}
+            Err(e) => return Poll::Ready(Err(ReadFailure::Frame(e))),
+        }
+        let mut read = pin!(recv.read_chunk(usize::MAX, true));
+        match ready!(read.as_mut().poll(cx)) {
+            Ok(Some(chunk)) => {
+                if buf.is_empty() {
+                    // Usually the whole frame: take the chunk without copying it.
+                    buf = BytesMut::from(chunk.bytes);
+                } else {
+                    buf.extend_from_slice(&chunk.bytes);
+                }
+            }
+            Ok(None) => return Poll::Ready(Err(ReadFailure::Ended)),
+            Err(e) => return Poll::Ready(Err(ReadFailure::Read(e))),
+        }
+    })
+}
+
+/// Consumes the end of `recv` if it has already arrived, without waiting: `true` when the
+/// stream is now cleanly finished.
+///
+/// A call's frame is the whole stream, and the peer finishes the stream right after it, so
+/// the FIN usually travels in the same packet as the frame's last bytes. quinn sends
+/// STOP_SENDING for a receive stream dropped before its end was read (and the peer then owes
+/// a RESET_STREAM): that doubled the bytes on the wire per 1-byte call. If the end has not arrived (or more data follows the frame, which is the peer's mistake),
+/// nothing waits for it: dropping the stream stops it.
+pub(crate) fn poll_fin(recv: &mut quinn::RecvStream, cx: &mut Context<'_>) -> bool {
+    let mut read = pin!(recv.read_chunk(usize::MAX, true));
+    matches!(read.as_mut().poll(cx), Poll::Ready(Ok(None)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::{endpoint, RpcConfig};
+    use shoal_core::rpc::{encode_request_head, Request};
+    use shoal_core::Limits;
+    use std::net::SocketAddr;
+
+    /// A connected client/server pair on loopback.
+    async fn pair() -> (quinn::Connection, quinn::Connection) {
+        let config = RpcConfig::insecure_dev();
+        let local = SocketAddr::from(([127, 0, 0, 1], 0));
+        let (server, _) = endpoint::bind(&config, local, true).expect("server endpoint");
+        let (client, _) = endpoint::bind(&config, local, false).expect("client endpoint");
+        let addr = server.local_addr().expect("bound");
+        let connecting = client
+            .connect_with(
+                config.quinn_client().expect("client config"),
+                addr,
+                &config.tls.server_name,
+            )
+            .expect("connect");
+        let accept = async {
+            let incoming = server.accept().await.expect("incoming");
+            incoming.await.expect("server handshake")
+        };
+        let (c, s) = tokio::join!(connecting, accept);
+        (c.expect("client handshake"), s)
+    }
+
+    fn request(payload: &[u8]) -> [Bytes; 2] {
+        let mut head = BytesMut::new();
+        encode_request_head("echo", None, payload.len(), &Limits::default(), &mut head)
+            .expect("a valid request");
+        frame_buffers(head, Bytes::copy_from_slice(payload))
+    }
+
+    /// Sends one request on a new stream (finishing it if `finish`), reads it on the server
+    /// with [`read_frame`], drops the receive side, and returns the request and how many
+    /// STOP_SENDING frames the server has sent once the client has seen everything.
+    async fn exchange(payload: &[u8], finish: bool) -> (Request, u64) {
+        let (client, server) = pair().await;
+        let (mut send, _client_recv) = client.open_bi().await.expect("open");
+        write_frame(&mut send, request(payload))
+            .await
+            .expect("write");
+        if finish {
+            send.finish().expect("finish");
+        }
+        let (_server_send, mut recv) = server.accept_bi().await.expect("accept");
+        let decoder = Decoder::new(Limits::default());
+        let frame = read_frame(&decoder, &mut recv).await.expect("a frame");
+        drop(recv);
+        // A round trip on another stream: anything the server queued before it has been
+        // sent by the time its answer arrives.
+        let (mut s2, mut r2) = client.open_bi().await.expect("open");
+        write_frame(&mut s2, request(b"x")).await.expect("write");
+        s2.finish().expect("finish");
+        let (mut ss2, mut sr2) = server.accept_bi().await.expect("accept");
+        read_frame(&decoder, &mut sr2).await.expect("a frame");
+        ss2.write_all(b"done").await.expect("answer");
+        ss2.finish().expect("finish");
+        r2.read_to_end(64).await.expect("the answer");
+        let stops = server.stats().frame_tx.stop_sending;
+        match frame {
+            Frame::Request(r) => (r, stops),
+            other => panic!("expected a request, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_finished_frame_is_read_with_its_end_so_no_stop_sending_is_sent() {
+        let (req, stops) = exchange(b"hello", true).await;
+        assert_eq!(req.method(), "echo");
+        assert_eq!(&req.payload[..], b"hello");
+        assert_eq!(stops, 0, "the stream's end was read with the frame");
+    }
+
+    #[tokio::test]
+    async fn a_stream_left_open_after_its_frame_is_stopped_without_waiting() {
+        let (req, stops) = exchange(b"hello", false).await;
+        assert_eq!(&req.payload[..], b"hello");
+        assert_eq!(stops, 1, "the unfinished stream was stopped when dropped");
+    }
+
+    #[tokio::test]
+    async fn large_payloads_go_as_a_second_buffer_and_arrive_whole() {
+        let big = vec![7u8; INLINE_PAYLOAD * 3];
+        let frame = request(&big);
+        assert!(!frame[1].is_empty(), "a large payload is not copied");
+        assert!(
+            request(b"small")[1].is_empty(),
+            "a small payload is inlined"
+        );
+        let (req, stops) = exchange(&big, true).await;
+        assert_eq!(req.payload.len(), big.len());
+        assert!(req.payload.iter().all(|&b| b == 7));
+        assert_eq!(stops, 0);
+    }
+}
