@@ -228,6 +228,23 @@ fn request_head_len(method: &str, deadline: Option<u32>) -> usize {
     1 + 1 + if deadline.is_some() { 4 } else { 0 } + 1 + method.len()
 }
 
+/// Bytes [`encode_request_head`] writes (length prefix included), so a caller can size its
+/// buffer exactly: a `BytesMut` frozen at full capacity becomes a `Bytes` without a second
+/// allocation.
+pub fn encoded_request_head_len(method: &str, deadline_ms: Option<u32>) -> usize {
+    LEN_PREFIX + request_head_len(method, deadline_ms)
+}
+
+/// Bytes [`encode_response_head`] writes for `status` (length prefix included).
+pub fn encoded_response_head_len(status: &Status) -> usize {
+    LEN_PREFIX
+        + 2
+        + match status {
+            Status::HandlerFailed(m) => 2 + m.len(),
+            _ => 0,
+        }
+}
+
 /// Writes a request's length prefix and header, for a payload of `payload_len` bytes that the
 /// caller writes right after (e.g. as a second buffer of a vectored write, without copying it).
 pub fn encode_request_head(
@@ -370,9 +387,15 @@ impl Decoder {
         }
         // Parse from a borrowed view first, so an invalid frame leaves `buf` untouched.
         let frame = parse(&buf[LEN_PREFIX..LEN_PREFIX + len])?;
-        let mut bytes = buf.split_to(LEN_PREFIX + len).freeze();
+        // The usual case is a buffer holding exactly one frame: take it whole, which keeps
+        // its allocation unshared (splitting it would allocate a shared header).
+        let mut bytes = if buf.len() == LEN_PREFIX + len {
+            core::mem::take(buf).freeze()
+        } else {
+            buf.split_to(LEN_PREFIX + len).freeze()
+        };
         bytes.advance(LEN_PREFIX);
-        Ok(Some(frame.into_frame(&bytes)))
+        Ok(Some(frame.into_frame(bytes)))
     }
 
     /// Checks the end of the stream: `Ok` if `buf` holds no partial frame.
@@ -401,21 +424,30 @@ enum Parsed {
 }
 
 impl Parsed {
-    fn into_frame(self, body: &Bytes) -> Frame {
+    /// Takes the frame's parts out of `body`, consuming it: a response's payload is `body`
+    /// itself advanced past the header (no reference-count traffic, no allocation).
+    fn into_frame(self, mut body: Bytes) -> Frame {
         match self {
             Parsed::Request {
                 method,
                 deadline_ms,
                 payload,
-            } => Frame::Request(Request {
-                method: body.slice(method.0..method.1),
-                deadline_ms,
-                payload: body.slice(payload..),
-            }),
-            Parsed::Response { status, payload } => Frame::Response(Response {
-                status,
-                payload: body.slice(payload..),
-            }),
+            } => {
+                let method = body.slice(method.0..method.1);
+                body.advance(payload);
+                Frame::Request(Request {
+                    method,
+                    deadline_ms,
+                    payload: body,
+                })
+            }
+            Parsed::Response { status, payload } => {
+                body.advance(payload);
+                Frame::Response(Response {
+                    status,
+                    payload: body,
+                })
+            }
         }
     }
 }

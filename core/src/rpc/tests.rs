@@ -214,6 +214,22 @@ fn arb_frame() -> impl Strategy<Value = Frame> {
 
 proptest! {
     #[test]
+    fn encoded_head_lengths_are_exact(f in arb_frame()) {
+        let mut head = BytesMut::new();
+        let expected = match &f {
+            Frame::Request(r) => {
+                encode_request_head(r.method(), r.deadline_ms, r.payload.len(), &limits(), &mut head).unwrap();
+                encoded_request_head_len(r.method(), r.deadline_ms)
+            }
+            Frame::Response(r) => {
+                encode_response_head(&r.status, r.payload.len(), &limits(), &mut head).unwrap();
+                encoded_response_head_len(&r.status)
+            }
+        };
+        prop_assert_eq!(head.len(), expected);
+    }
+
+    #[test]
     fn frames_round_trip_through_any_split(frames in proptest::collection::vec(arb_frame(), 1..5), cut in 0usize..2000) {
         let mut wire = BytesMut::new();
         for f in &frames {

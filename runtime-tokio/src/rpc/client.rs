@@ -20,7 +20,7 @@ use crate::rpc::error::{CallError, ConfigError};
 use crate::rpc::stream::{self, ReadFailure};
 use bytes::{Bytes, BytesMut};
 use shoal_core::rpc::call::{may_retry, outcome_of_failure, AttemptFailure, CallPhase};
-use shoal_core::rpc::encode_request_head;
+use shoal_core::rpc::{encode_request_head, encoded_request_head_len};
 use shoal_core::{Decoder, Frame, Limits, NodeId, Outcome, Status};
 use std::future::Future;
 use std::net::SocketAddr;
@@ -538,7 +538,10 @@ fn request_frame(
         let left = d.saturating_duration_since(Instant::now());
         u32::try_from(left.as_millis().max(1)).unwrap_or(u32::MAX)
     });
-    let mut head = BytesMut::with_capacity(16 + method.len() + stream::inline_len(payload.len()));
+    // Exactly sized, so freezing it needs no second allocation.
+    let mut head = BytesMut::with_capacity(
+        encoded_request_head_len(method, deadline_ms) + stream::inline_len(payload.len()),
+    );
     match encode_request_head(method, deadline_ms, payload.len(), &inner.limits, &mut head) {
         Ok(()) => Ok(stream::frame_buffers(head, payload.clone())),
         Err(shoal_core::FrameError::TooLarge { .. }) => Err(CallError::PayloadTooLarge),

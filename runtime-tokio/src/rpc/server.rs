@@ -14,7 +14,7 @@ use crate::rpc::error::{HandlerError, ServerError};
 use crate::rpc::stream::{self, ReadFailure};
 use crate::{Cluster, ClusterConfig};
 use bytes::{Bytes, BytesMut};
-use shoal_core::rpc::{encode_response_head, FrameError, MAX_MESSAGE};
+use shoal_core::rpc::{encode_response_head, encoded_response_head_len, FrameError, MAX_MESSAGE};
 use shoal_core::{Decoder, Frame, Status};
 use std::collections::HashMap;
 use std::future::Future;
@@ -357,7 +357,10 @@ fn refuse(send: &mut quinn::SendStream, recv: &mut quinn::RecvStream) {
 
 /// Encodes a response as the buffers to write (see [`stream::frame_buffers`]).
 fn response_frame(b: &Bound, status: Status, payload: Bytes) -> [Bytes; 2] {
-    let mut head = BytesMut::with_capacity(16 + stream::inline_len(payload.len()));
+    // Exactly sized, so freezing it needs no second allocation.
+    let mut head = BytesMut::with_capacity(
+        encoded_response_head_len(&status) + stream::inline_len(payload.len()),
+    );
     let payload = match encode_response_head(&status, payload.len(), &b.config.limits, &mut head) {
         Ok(()) => payload,
         Err(e) => {
