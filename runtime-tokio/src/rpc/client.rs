@@ -13,7 +13,7 @@
 //! [`CallOptions::retries`] times.
 
 use crate::registry::state::{task_affinity, Checkout, PooledConn};
-use crate::registry::{select_error, Shared, WorkerInfo, WorkerRegistry};
+use crate::registry::{select_error, Conn, Shared, WorkerInfo, WorkerRegistry};
 use crate::rpc::config::RpcConfig;
 use crate::rpc::endpoint;
 use crate::rpc::error::{CallError, ConfigError};
@@ -359,8 +359,8 @@ impl ClusterClient {
     async fn connection(
         &self,
         lease: &shoal_core::Lease,
-        mut checkout: Checkout<quinn::Connection>,
-    ) -> Result<quinn::Connection, (AttemptFailure, CallError)> {
+        mut checkout: Checkout<Conn>,
+    ) -> Result<Conn, (AttemptFailure, CallError)> {
         let shared = &*self.inner.registry.shared;
         let worker = lease.worker;
         let unavailable = |reason: String| {
@@ -450,7 +450,7 @@ impl ClusterClient {
     async fn attempt(
         &self,
         lease: &shoal_core::Lease,
-        checkout: Checkout<quinn::Connection>,
+        checkout: Checkout<Conn>,
         method: &str,
         payload: &Bytes,
         deadline: Option<Instant>,
@@ -543,7 +543,7 @@ fn request_frame(
         encoded_request_head_len(method, deadline_ms) + stream::inline_len(payload.len()),
     );
     match encode_request_head(method, deadline_ms, payload.len(), &inner.limits, &mut head) {
-        Ok(()) => Ok(stream::frame_buffers(head, payload.clone())),
+        Ok(()) => Ok(stream::frame_buffers(head, payload)),
         Err(shoal_core::FrameError::TooLarge { .. }) => Err(CallError::PayloadTooLarge),
         Err(other) => Err(CallError::BadConfig(ConfigError::Invalid {
             field: "method",

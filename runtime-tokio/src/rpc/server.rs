@@ -372,7 +372,7 @@ fn response_frame(b: &Bound, status: Status, payload: Bytes) -> [Bytes; 2] {
             Bytes::new()
         }
     };
-    stream::frame_buffers(head, payload)
+    stream::frame_buffers(head, &payload)
 }
 
 /// Writes a response and finishes the stream.

@@ -26,13 +26,13 @@ pub(crate) fn inline_len(len: usize) -> usize {
 }
 
 /// A frame as the buffers to write: `head` with a small payload appended (then the second
-/// buffer is empty), or `head` and the payload as they are.
-pub(crate) fn frame_buffers(mut head: BytesMut, payload: Bytes) -> [Bytes; 2] {
+/// buffer is empty), or `head` and the payload (shared, not copied).
+pub(crate) fn frame_buffers(mut head: BytesMut, payload: &Bytes) -> [Bytes; 2] {
     if payload.len() <= INLINE_PAYLOAD {
-        head.extend_from_slice(&payload);
+        head.extend_from_slice(payload);
         [head.freeze(), Bytes::new()]
     } else {
-        [head.freeze(), payload]
+        [head.freeze(), payload.clone()]
     }
 }
 
@@ -142,7 +142,7 @@ mod tests {
         let mut head = BytesMut::new();
         encode_request_head("echo", None, payload.len(), &Limits::default(), &mut head)
             .expect("a valid request");
-        frame_buffers(head, Bytes::copy_from_slice(payload))
+        frame_buffers(head, &Bytes::copy_from_slice(payload))
     }
 
     /// Sends one request on a new stream (finishing it if `finish`), reads it on the server
