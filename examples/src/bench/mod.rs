@@ -8,6 +8,7 @@
 //! Both use one load generator ([`load`]), one histogram ([`histogram`]), one process
 //! orchestration ([`procs`]) and one report ([`BenchReport`]).
 
+pub mod compare;
 pub mod histogram;
 pub mod load;
 pub mod procs;

@@ -3,14 +3,16 @@
 //! ```text
 //! cargo run -p shoal-examples --release --bin bench -- --inflight 256 --secs 5 --json
 //! cargo run -p shoal-examples --release --bin bench -- --inflight 256 --secs 5 --baseline-quinn --json
+//! cargo run -p shoal-examples --release --bin bench -- --inflight 256 --secs 4 --compare 5 --json
 //! ```
 //! Progress goes to stderr once a second; the last line of stdout is one JSON object with
 //! `rps`, `p50_us`, `p99_us`, `errors` (and the run's settings) when `--json` is given.
 
 use clap::{Parser, ValueEnum};
 use shoal_examples::bench::quinn_echo::ClientEndpoints;
-use shoal_examples::bench::{self, BenchOptions, Mode, RuntimeFlavor};
+use shoal_examples::bench::{self, compare, BenchOptions, Mode, RuntimeFlavor};
 use shoal_examples::output;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -59,8 +61,12 @@ struct Args {
     #[arg(long)]
     mtu: Option<u16>,
     /// Measure a bare quinn stream echo (no Shoal code) instead of Shoal.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "compare")]
     baseline_quinn: bool,
+    /// Run N rounds of bare quinn then Shoal, alternated, and report the medians of their
+    /// ratios (Shoal's medians as `rps`/`p50_us`/`p99_us`, plus `rps_ratio`, `p50_ratio`).
+    #[arg(long, value_name = "N")]
+    compare: Option<usize>,
     /// Print the report as one JSON line, last on stdout.
     #[arg(long)]
     json: bool,
@@ -97,30 +103,15 @@ fn main() -> ExitCode {
             args.mtu,
         )
         .map(|()| None),
-        Role::Client => bench::run(&BenchOptions {
-            mode: if args.baseline_quinn {
-                Mode::BaselineQuinn
-            } else {
-                Mode::Shoal
-            },
-            inflight: args.inflight,
-            secs: args.secs,
-            payload: args.payload,
-            connections: args.connections,
-            servers: args.servers,
-            runtime: args.runtime,
-            client_endpoints: args.client_endpoints,
-            mtu: args.mtu,
-            progress: !args.quiet,
-        })
-        .map(Some),
+        Role::Client => run_client(&args),
     };
     match result {
         Ok(None) => ExitCode::SUCCESS,
-        Ok(Some(report)) => {
-            println!("{}", report.summary());
+        Ok(Some((summary, json))) => {
+            println!("{summary}");
             if args.json {
-                if let Err(e) = output::print_json_line(&report) {
+                let mut out = std::io::stdout().lock();
+                if let Err(e) = writeln!(out, "{json}").and_then(|()| out.flush()) {
                     eprintln!("bench: writing the report: {e}");
                     return ExitCode::FAILURE;
                 }
@@ -132,4 +123,34 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Runs the load (or the comparison) and returns its summary line and JSON line.
+fn run_client(args: &Args) -> Result<Option<(String, String)>, bench::BenchError> {
+    let opts = BenchOptions {
+        mode: if args.baseline_quinn {
+            Mode::BaselineQuinn
+        } else {
+            Mode::Shoal
+        },
+        inflight: args.inflight,
+        secs: args.secs,
+        payload: args.payload,
+        connections: args.connections,
+        servers: args.servers,
+        runtime: args.runtime,
+        client_endpoints: args.client_endpoints,
+        mtu: args.mtu,
+        progress: !args.quiet,
+    };
+    if let Some(rounds) = args.compare {
+        let c = compare::compare(&opts, rounds)?;
+        let summary = format!(
+            "compare ({rounds} rounds): shoal {:.0} rps p50 {} us, quinn {:.0} rps p50 {} us; median ratios rps {:.3}, p50 {:.3}",
+            c.rps, c.p50_us, c.quinn_rps, c.quinn_p50_us, c.rps_ratio, c.p50_ratio
+        );
+        return Ok(Some((summary, output::json_line(&c))));
+    }
+    let report = bench::run(&opts)?;
+    Ok(Some((report.summary(), output::json_line(&report))))
 }
