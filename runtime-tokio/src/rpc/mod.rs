@@ -17,10 +17,16 @@
 //!   queue pushes with no cross-core cache traffic; the shared mutex is then never contended.
 //!   A multi-threaded runtime works too (spread load over several connections with
 //!   [`RpcConfig::with_connections_per_worker`]), but each wake-up may hop cores.
-//! * Per call the library allocates the request header (a few bytes), one boxed handler
-//!   future on the server, and what quinn needs for a stream; payloads are `Bytes` slices
-//!   handed to vectored writes and taken from received chunks without copying when a frame
-//!   arrives in one chunk.
+//! * **A task's calls stay on one connection** (its tokio task id picks one of the worker's
+//!   pooled connections): the calls issued by the tasks that one datagram's answers woke
+//!   then leave together in one datagram. Spreading them round-robin took 2.2 times the
+//!   datagrams per call and cost a fifth of the 1-byte throughput.
+//! * Per call the client allocates one exactly-sized buffer (header plus a payload of up to
+//!   1 KiB; larger payloads go as a second `Bytes`, uncopied) and one copy of the received
+//!   frame, which becomes the answer payload without a further allocation; the server
+//!   allocates the same plus its task and one boxed handler future. Each side reads the
+//!   stream's end together with the frame, so quinn never sends STOP_SENDING for a call.
+//!   Measured with perf uprobes this is fewer mallocs per call than a bare quinn echo.
 
 pub(crate) mod client;
 pub(crate) mod config;
