@@ -362,6 +362,44 @@ impl Decoder {
     /// the five header bytes are in, before the body is buffered. On error `buf` is left as it
     /// was; the stream cannot be resynchronised.
     pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Frame>, FrameError> {
+        let Some(total) = self.complete_len(buf)? else {
+            return Ok(None);
+        };
+        // Parse from a borrowed view first, so an invalid frame leaves `buf` untouched.
+        let frame = parse(&buf[LEN_PREFIX..total])?;
+        // The usual case is a buffer holding exactly one frame: take it whole, which keeps
+        // its allocation unshared (splitting it would allocate a shared header).
+        let mut bytes = if buf.len() == total {
+            core::mem::take(buf).freeze()
+        } else {
+            buf.split_to(total).freeze()
+        };
+        bytes.advance(LEN_PREFIX);
+        Ok(Some(frame.into_frame(bytes)))
+    }
+
+    /// [`Decoder::decode`] on bytes that arrived as one shared buffer (a QUIC stream chunk):
+    /// the same frames, errors and limits, but the frame's parts are slices of `buf` itself,
+    /// so decoding a frame that arrived whole neither allocates nor copies. The price is that
+    /// a payload kept alive keeps the buffer it was cut from alive too.
+    pub fn decode_bytes(&self, buf: &mut Bytes) -> Result<Option<Frame>, FrameError> {
+        let Some(total) = self.complete_len(buf)? else {
+            return Ok(None);
+        };
+        let frame = parse(&buf[LEN_PREFIX..total])?;
+        let mut bytes = if buf.len() == total {
+            core::mem::take(buf)
+        } else {
+            buf.split_to(total)
+        };
+        bytes.advance(LEN_PREFIX);
+        Ok(Some(frame.into_frame(bytes)))
+    }
+
+    /// The length of the frame at the front of `buf` (prefix included) if all of it is
+    /// there; `None` if more bytes are needed. Refuses an empty frame, an unknown kind and a
+    /// declared length over its limit as soon as the five bytes that show them are in.
+    fn complete_len(&self, buf: &[u8]) -> Result<Option<usize>, FrameError> {
         if buf.len() < LEN_PREFIX {
             return Ok(None);
         }
@@ -380,22 +418,9 @@ impl Decoder {
         if len > limit {
             return Err(FrameError::TooLarge { len, limit });
         }
-        if buf.len() < LEN_PREFIX + len {
-            // No reservation here: a peer that declares a large frame and sends five bytes
-            // must not make us hold the whole limit. The buffer grows with what arrives.
-            return Ok(None);
-        }
-        // Parse from a borrowed view first, so an invalid frame leaves `buf` untouched.
-        let frame = parse(&buf[LEN_PREFIX..LEN_PREFIX + len])?;
-        // The usual case is a buffer holding exactly one frame: take it whole, which keeps
-        // its allocation unshared (splitting it would allocate a shared header).
-        let mut bytes = if buf.len() == LEN_PREFIX + len {
-            core::mem::take(buf).freeze()
-        } else {
-            buf.split_to(LEN_PREFIX + len).freeze()
-        };
-        bytes.advance(LEN_PREFIX);
-        Ok(Some(frame.into_frame(bytes)))
+        // No reservation when incomplete: a peer that declares a large frame and sends five
+        // bytes must not make us hold the whole limit. The buffer grows with what arrives.
+        Ok((buf.len() >= LEN_PREFIX + len).then_some(LEN_PREFIX + len))
     }
 
     /// Checks the end of the stream: `Ok` if `buf` holds no partial frame.

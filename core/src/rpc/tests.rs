@@ -47,6 +47,29 @@ fn request_and_response_round_trip() {
 }
 
 #[test]
+fn a_frame_decoded_from_a_shared_buffer_is_a_slice_of_it() {
+    let mut wire = BytesMut::new();
+    encode_request(&req("echo", None, b"payload"), &limits(), &mut wire).unwrap();
+    encode_request(&req("next", None, b"more"), &limits(), &mut wire).unwrap();
+    let mut buf = wire.freeze();
+    let start = buf.as_ptr() as usize;
+    let end = start + buf.len();
+    let d = Decoder::new(limits());
+    let Some(Frame::Request(r)) = d.decode_bytes(&mut buf).unwrap() else {
+        panic!("a request");
+    };
+    assert_eq!(&r.payload[..], b"payload");
+    let at = r.payload.as_ptr() as usize;
+    assert!((start..end).contains(&at), "the payload was copied");
+    let Some(Frame::Request(r)) = d.decode_bytes(&mut buf).unwrap() else {
+        panic!("a second request");
+    };
+    assert_eq!((r.method(), &r.payload[..]), ("next", &b"more"[..]));
+    assert!(buf.is_empty());
+    assert_eq!(d.decode_bytes(&mut buf), Ok(None));
+}
+
+#[test]
 fn partial_input_waits_for_the_rest() {
     let mut whole = BytesMut::new();
     encode_request(&req("echo", Some(5), b"payload"), &limits(), &mut whole).unwrap();
@@ -251,6 +274,36 @@ proptest! {
         }
         prop_assert_eq!(out, frames);
         prop_assert!(d.finish(&buf).is_ok());
+    }
+
+    #[test]
+    fn decoding_a_shared_buffer_gives_what_the_incremental_decoder_gives(
+        frames in proptest::collection::vec(arb_frame(), 0..4),
+        junk in proptest::collection::vec(any::<u8>(), 0..40),
+        cut in 0usize..2000,
+    ) {
+        // Valid frames, then arbitrary bytes, cut anywhere: `decode_bytes` must return the
+        // same frames and the same error (or wait) as `decode`, and leave the same rest.
+        let mut wire = BytesMut::new();
+        for f in &frames {
+            match f {
+                Frame::Request(r) => encode_request(r, &limits(), &mut wire).unwrap(),
+                Frame::Response(r) => encode_response(r, &limits(), &mut wire).unwrap(),
+            }
+        }
+        wire.extend_from_slice(&junk);
+        let cut = cut.min(wire.len());
+        let d = Decoder::new(limits());
+        let mut a = BytesMut::from(&wire[..cut]);
+        let mut b = Bytes::copy_from_slice(&wire[..cut]);
+        loop {
+            let (x, y) = (d.decode(&mut a), d.decode_bytes(&mut b));
+            prop_assert_eq!(&x, &y);
+            prop_assert_eq!(&a[..], &b[..]);
+            if !matches!(x, Ok(Some(_))) {
+                break;
+            }
+        }
     }
 
     #[test]

@@ -190,6 +190,10 @@ impl ClusterClient {
 
     /// Calls `method` on one worker matching `filter` (`None`: any worker), chosen by the
     /// registry's strategy, with the default [`CallOptions`]; returns the answer payload.
+    ///
+    /// The answer is a slice of the packet buffer it arrived in, not a copy: keeping it
+    /// keeps that buffer alive (up to one receive batch, 64 KiB at most). Copy it
+    /// (`Bytes::copy_from_slice`) before storing many small answers for long.
     pub async fn call_worker(
         &self,
         method: &str,

@@ -87,6 +87,10 @@ impl Server {
     /// Registers `handler` for `method` (replacing any previous one). Handlers are fixed
     /// when the server binds, so that a call looks its handler up without a lock: register
     /// them all first ([`ServerError::AlreadyBound`] afterwards).
+    ///
+    /// The handler's payload is a slice of the packet buffer it arrived in, not a copy:
+    /// keeping it keeps that buffer alive (up to one receive batch, 64 KiB at most). Copy
+    /// it (`Bytes::copy_from_slice`) before storing many small payloads for long.
     pub fn register<F, Fut>(&mut self, method: &str, handler: F) -> Result<(), ServerError>
     where
         F: Fn(Bytes) -> Fut + Send + Sync + 'static,

@@ -79,16 +79,25 @@ pub(crate) fn read_frame<'a>(
             Ok(None) => {}
             Err(e) => return Poll::Ready(Err(ReadFailure::Frame(e))),
         }
-        let mut read = pin!(recv.read_chunk(usize::MAX, true));
-        match ready!(read.as_mut().poll(cx)) {
-            Ok(Some(chunk)) => {
-                if buf.is_empty() {
-                    // Usually the whole frame: take the chunk without copying it.
-                    buf = BytesMut::from(chunk.bytes);
-                } else {
-                    buf.extend_from_slice(&chunk.bytes);
+        let read = {
+            let mut read = pin!(recv.read_chunk(usize::MAX, true));
+            ready!(read.as_mut().poll(cx))
+        };
+        match read {
+            Ok(Some(chunk)) if buf.is_empty() => {
+                // Usually the whole frame: decode it in place, as slices of the chunk (no
+                // allocation, no copy); only a frame split over chunks is gathered in `buf`.
+                let mut bytes = chunk.bytes;
+                match decoder.decode_bytes(&mut bytes) {
+                    Ok(Some(frame)) => {
+                        poll_fin(recv, cx);
+                        return Poll::Ready(Ok(frame));
+                    }
+                    Ok(None) => buf.extend_from_slice(&bytes),
+                    Err(e) => return Poll::Ready(Err(ReadFailure::Frame(e))),
                 }
             }
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
             Ok(None) => return Poll::Ready(Err(ReadFailure::Ended)),
             Err(e) => return Poll::Ready(Err(ReadFailure::Read(e))),
         }
