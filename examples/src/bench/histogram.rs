@@ -12,6 +12,8 @@ const OCTAVES: u64 = 25;
 const BUCKETS: usize = (EXACT + OCTAVES * SUB) as usize;
 const MAX: u64 = (1 << 32) - 1;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 /// Latency counts; merge one per load slot at the end.
 #[derive(Clone, Debug)]
 pub struct Histogram {
@@ -109,9 +111,86 @@ impl Histogram {
     }
 }
 
+/// A [`Histogram`] every load slot records into at once: relaxed atomic counters, so a
+/// call costs a couple of uncontended atomic adds on lines all slots keep warm.
+///
+/// Why shared rather than one histogram per slot: with 256 slots, per-slot histograms
+/// (14 KiB each) and their locks put two cold cache lines on every call's path, which
+/// cost 100-200 ns a call and made the harness, not the code under test, a large part of
+/// what was measured (BENCHMARKS.md).
+#[derive(Debug)]
+pub struct SharedHistogram {
+    counts: Box<[AtomicU64]>,
+    total: AtomicU64,
+    max: AtomicU64,
+}
+
+impl Default for SharedHistogram {
+    fn default() -> Self {
+        SharedHistogram {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            total: AtomicU64::new(0),
+            max: AtomicU64::new(0),
+        }
+    }
+}
+
+impl SharedHistogram {
+    /// Counts one latency.
+    pub fn record(&self, micros: u64) {
+        self.counts[index(micros)].fetch_add(1, Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        // Reads first: the maximum rarely changes, and a plain load keeps the line shared.
+        if micros > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(micros, Ordering::Relaxed);
+        }
+    }
+
+    /// Values recorded so far.
+    pub fn len(&self) -> u64 {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A copy of the counts (exact once every recorder has stopped).
+    pub fn snapshot(&self) -> Histogram {
+        let counts: Box<[u64]> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        Histogram {
+            total: counts.iter().sum(),
+            counts,
+            max: self.max.load(Ordering::Relaxed),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shared_histogram_counts_what_a_plain_one_counts() {
+        let shared = SharedHistogram::default();
+        let mut plain = Histogram::new();
+        for v in (0..200_000u64).step_by(7).chain([u64::MAX, 3, 3]) {
+            shared.record(v);
+            plain.record(v);
+        }
+        let snap = shared.snapshot();
+        assert_eq!(snap.len(), plain.len());
+        assert_eq!(shared.len(), plain.len());
+        assert_eq!(snap.max(), plain.max());
+        for q in [0.0, 0.1, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            assert_eq!(snap.quantile(q), plain.quantile(q), "q={q}");
+        }
+    }
 
     #[test]
     fn buckets_are_monotonic_and_precise() {
