@@ -233,12 +233,11 @@ impl<C: PooledConn> State<C> {
         }
         let per_worker = self.per_worker;
         let entry = self.conns.entry(worker).or_insert_with(|| Conns::new(addr));
-        // The caller's connection by affinity, else round-robin. Only the one handed out is
-        // checked for closure (one lock on quinn's connection state per call, not one per
-        // pooled connection); a closed one is dropped from the pool and another one tried.
-        let mut conn = None;
-        let mut closed = 0;
-        while !entry.ready.is_empty() {
+        // The caller's connection by affinity, else round-robin. Whether it is still open is
+        // not checked here (that is a lock on quinn's connection state per call): a closed one
+        // fails to open a stream at once, and the caller then purges it (`purge_closed`) and
+        // checks out again, before its request has left.
+        let conn = (!entry.ready.is_empty()).then(|| {
             let pick = match affinity {
                 Some(a) => a as usize,
                 None => {
@@ -246,20 +245,10 @@ impl<C: PooledConn> State<C> {
                     entry.next
                 }
             };
-            let i = pick % entry.ready.len();
-            if entry.ready[i].is_closed() {
-                entry.ready.swap_remove(i);
-                closed += 1;
-            } else {
-                conn = Some(entry.ready[i].clone());
-                break;
-            }
-        }
+            entry.ready[pick % entry.ready.len()].clone()
+        });
         let (ready, connecting, gen) = (entry.ready.len(), entry.connecting, entry.gen);
         let failed = entry.last_failure.clone();
-        for _ in 0..closed {
-            self.conn_event(worker, ConnEvent::Closed, now);
-        }
         let want_more = ready + usize::from(connecting) < usize::from(per_worker);
         if let Some(conn) = conn {
             let open_another = want_more && self.start_connecting(worker, now);
@@ -331,6 +320,32 @@ impl<C: PooledConn> State<C> {
             }
             _ => false,
         }
+    }
+
+    /// A stream could not be opened on one of `worker`'s connections, so it has closed (idle
+    /// timeout, the peer closed it): takes every closed connection of `worker` out of the
+    /// pool, each reported closed once. Returns how many went. This is the only place the
+    /// pool looks at connections' state, so the per-call path never does.
+    pub(crate) fn purge_closed(&mut self, worker: NodeId, now: Timestamp) -> usize {
+        let Some(e) = self.conns.get_mut(&worker) else {
+            return 0;
+        };
+        let before = e.ready.len();
+        e.ready.retain(|c| !c.is_closed());
+        let gone = before - e.ready.len();
+        for _ in 0..gone {
+            self.conn_event(worker, ConnEvent::Closed, now);
+        }
+        gone
+    }
+
+    /// The ready connections pooled for `worker` (tests look at and close them).
+    #[cfg(test)]
+    pub(crate) fn pooled(&self, worker: NodeId) -> Vec<C> {
+        self.conns
+            .get(&worker)
+            .map(|e| e.ready.clone())
+            .unwrap_or_default()
     }
 
     /// A call on connection `conn_id` found it lost: takes it out of the pool (once).
@@ -564,7 +579,8 @@ mod tests {
         });
     }
 
-    /// A connection lost by a call while another caller finds it closed: reported closed once.
+    /// A connection lost by one call while another call purges it as closed: it leaves the
+    /// pool and is reported closed exactly once, and the next checkout replaces it.
     #[test]
     fn loom_lost_connection_is_closed_once() {
         loom::model(|| {
@@ -582,12 +598,12 @@ mod tests {
             let s2 = s.clone();
             let worker = lease.worker;
             let t = thread::spawn(move || s2.lock().unwrap().conn_lost(worker, 1, T));
-            let again = s.lock().unwrap().checkout(&lease, None, T, None);
+            s.lock().unwrap().purge_closed(worker, T);
             t.join().unwrap();
+            let again = s.lock().unwrap().checkout(&lease, None, T, None);
             let st = s.lock().unwrap();
             let w = &st.balancer.workers(T)[0];
-            // Either the checkout started a new attempt (connecting 1) or not; the old
-            // connection is gone exactly once either way (never a negative/underflowed count).
+            // Gone exactly once (never a negative/underflowed count), and being replaced.
             assert_eq!(w.connections.1, 0);
             assert!(matches!(again, Checkout::Connect { .. }));
             assert_eq!(w.connections.0, 1);
@@ -692,19 +708,28 @@ mod unit_tests {
     }
 
     #[test]
-    fn a_closed_connection_is_dropped_when_picked_and_another_one_used() {
-        let (mut s, lease, flags) = pool_with(2);
+    fn closed_connections_are_purged_on_demand_and_replaced() {
+        let (mut s, lease, flags) = pool_with(3);
         let a = 5u64;
         let first = conn_id(s.checkout(&lease, None, T, Some(a)));
         flags[first].set(true);
+        // Checkout does not look (that is the caller's open failing); the purge does.
+        assert_eq!(conn_id(s.checkout(&lease, None, T, Some(a))), first);
+        assert_eq!(s.purge_closed(lease.worker, T), 1);
+        assert_eq!(s.purge_closed(lease.worker, T), 0, "purged once");
         let c = s.checkout(&lease, None, T, Some(a));
         let Checkout::Ready { conn, open_another } = c else {
-            panic!("the other connection is still ready: {c:?}");
+            panic!("the other connections are still ready: {c:?}");
         };
         assert_ne!(conn.0, first, "the closed connection is not handed out");
         assert!(open_another, "the pool replaces the closed connection");
+        let w = &s.balancer.workers(T)[0];
+        assert_eq!(w.connections, (1, 2, 0), "one connecting, two ready");
         // With every connection closed and one attempt under way, callers wait for it.
-        flags[conn.0].set(true);
+        for f in &flags {
+            f.set(true);
+        }
+        assert_eq!(s.purge_closed(lease.worker, T), 2);
         assert!(matches!(
             s.checkout(&lease, None, T, Some(a)),
             Checkout::Wait { .. }

@@ -296,6 +296,7 @@ impl ClusterClient {
         let deadline = opts.timeout.map(|t| Instant::now() + t);
         let mut tried: Vec<NodeId> = Vec::new();
         let mut retries = 0;
+        let mut reopened = false;
         let affinity = task_affinity();
         loop {
             let now = shared.now();
@@ -341,6 +342,13 @@ impl ClusterClient {
                         payload,
                         attempts: retries + 1,
                     });
+                }
+                Err((AttemptFailure::Transport(CallPhase::Open), _)) if !reopened => {
+                    // The pooled connection had closed (it is purged now): the request never
+                    // left, so this is not an attempt; select and check out once more.
+                    reopened = true;
+                    guard.finish(Outcome::Cancelled);
+                    continue;
                 }
                 Err((failure, error)) => {
                     guard.finish(outcome_of_failure(&failure));
@@ -421,6 +429,22 @@ impl ClusterClient {
         Err(unavailable("no connection after repeated attempts".into()))
     }
 
+    /// Takes `conn` out of the pool: a call on it failed at the transport level.
+    fn forget(&self, worker: NodeId, conn: &Conn) {
+        let shared = &*self.inner.registry.shared;
+        let now = shared.now();
+        shared.lock().conn_lost(worker, conn.stable_id(), now);
+    }
+
+    /// A stream could not be opened on one of `worker`'s pooled connections: takes every
+    /// closed one out of the pool.
+    fn purge_closed(&self, worker: NodeId) {
+        let shared = &*self.inner.registry.shared;
+        let now = shared.now();
+        let purged = shared.lock().purge_closed(worker, now);
+        tracing::debug!(%worker, purged, "pooled connection had closed; purged");
+    }
+
     /// Opens a connection in its own task (so a caller that gives up never abandons an
     /// attempt half-way) and hands the result to the pool.
     fn spawn_connect(&self, worker: NodeId, addr: Option<SocketAddr>) {
@@ -470,25 +494,18 @@ impl ClusterClient {
             }
             other => Box::pin(self.connection(lease, other)).await?,
         };
-        let lost = |phase: CallPhase, reason: String| {
-            let now = inner.registry.shared.now();
-            inner
-                .registry
-                .shared
-                .lock()
-                .conn_lost(worker, conn.stable_id(), now);
-            (
-                AttemptFailure::Transport(phase),
-                CallError::WorkerFailed {
-                    worker,
-                    during: phase,
-                    reason,
-                },
-            )
-        };
         let (mut send, mut recv) = match conn.open_bi().await {
             Ok(s) => s,
-            Err(e) => return Err(lost(CallPhase::Open, e.to_string())),
+            Err(e) => {
+                // The connection has closed since it was pooled (idle timeout, the worker
+                // closed it): purge the worker's closed connections; `run` tries again.
+                self.purge_closed(worker);
+                return Err(transport(worker, CallPhase::Open, e.to_string()));
+            }
+        };
+        let lost = |phase: CallPhase, reason: String| {
+            self.forget(worker, &conn);
+            transport(worker, phase, reason)
         };
         let frame = match request_frame(inner, method, payload, deadline) {
             Ok(frame) => frame,
@@ -556,6 +573,18 @@ fn request_frame(
     }
 }
 
+/// A transport failure of one attempt in `phase`.
+fn transport(worker: NodeId, phase: CallPhase, reason: String) -> (AttemptFailure, CallError) {
+    (
+        AttemptFailure::Transport(phase),
+        CallError::WorkerFailed {
+            worker,
+            during: phase,
+            reason,
+        },
+    )
+}
+
 /// The error for a worker's non-`Ok` answer.
 fn status_failure(status: Status, method: &str, worker: NodeId) -> (AttemptFailure, CallError) {
     let err = match &status {
@@ -615,4 +644,92 @@ fn handshake_refused(e: &quinn::ConnectionError) -> bool {
         _ => return false,
     };
     (0x100..=0x1ff).contains(&code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClusterConfig, Server};
+    use std::time::Duration;
+
+    fn cluster_config(name: &str) -> ClusterConfig {
+        ClusterConfig::default()
+            .with_bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .with_core_config(shoal_core::Config::local())
+            .with_name(name)
+    }
+
+    /// A pooled connection that closed after it was pooled (here: closed locally; in
+    /// production an idle timeout or the worker closing it) costs the next call nothing: the
+    /// failed stream open purges it and a new connection carries the call, on the same
+    /// worker, as its first attempt.
+    #[tokio::test]
+    async fn a_closed_pooled_connection_is_replaced_without_failing_the_call() {
+        let mut director = Server::new(RpcConfig::insecure_dev());
+        let cluster = director
+            .enable_cluster(cluster_config("pool-director"))
+            .await
+            .expect("director cluster");
+        let registry = Arc::new(WorkerRegistry::new(
+            cluster.clone(),
+            crate::LoadBalancingStrategy::RoundRobin,
+        ));
+        registry.start().await.expect("registry");
+        let client =
+            ClusterClient::new(registry.clone(), RpcConfig::insecure_dev()).expect("client");
+
+        let mut worker = Server::new(RpcConfig::insecure_dev());
+        worker
+            .register("echo", |p: Bytes| async move { Ok(p) })
+            .expect("register");
+        worker
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind");
+        let wc = worker
+            .enable_cluster(cluster_config("pool-worker").with_tags([("role", "worker")]))
+            .await
+            .expect("worker cluster");
+        wc.join(vec![cluster.gossip_addr()]).await.expect("join");
+        worker.spawn().expect("serve");
+        let id = wc.id();
+        let seen = tokio::time::timeout(Duration::from_secs(10), async {
+            while registry.workers_now().iter().all(|w| w.id != id) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert!(seen.is_ok(), "the registry never saw the worker");
+
+        let call = || client.call("echo", "hi", Some("role=worker"), CallOptions::default());
+        let first = call().await.expect("first call");
+        assert_eq!((first.worker, first.attempts), (id, 1));
+        let pooled = registry.shared.lock().pooled(id);
+        assert_eq!(pooled.len(), 1);
+        PooledConn::close(&pooled[0]);
+
+        let again = call().await.expect("the call after the close");
+        assert_eq!(
+            (again.worker, again.attempts),
+            (id, 1),
+            "not retried elsewhere"
+        );
+        assert_eq!(&again.payload[..], b"hi");
+        let now_pooled = registry.shared.lock().pooled(id);
+        assert_eq!(now_pooled.len(), 1, "replaced, not added to");
+        assert_ne!(now_pooled[0].stable_id(), pooled[0].stable_id());
+        let w = registry
+            .workers_now()
+            .into_iter()
+            .find(|w| w.id == id)
+            .expect("the worker");
+        assert_eq!(
+            w.stats.connections,
+            (0, 1, 0),
+            "one ready connection: {w:?}"
+        );
+        assert_eq!(w.stats.failed, 0, "the worker was not blamed: {w:?}");
+        let _ = worker.shutdown().await;
+        let _ = director.shutdown().await;
+    }
 }
