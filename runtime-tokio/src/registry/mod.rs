@@ -27,7 +27,7 @@ use state::{Meta, PooledConn, SelectErr, State};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The selection strategy, with rpcnet's variant names: `RoundRobin`, `Random`,
 /// `LeastConnections` (true in-flight counts of this client's calls, released on every
@@ -98,7 +98,28 @@ impl PooledConn for Conn {
 
 pub(crate) struct Shared {
     state: state::Mutex<State<Conn>>,
-    epoch: Instant,
+    clock: CallClock,
+}
+
+/// The registry's clock: read twice per call (a lease's start and its end), so a
+/// calibrated TSC read (quanta) rather than `Instant::elapsed` (clock_gettime), which cost
+/// twice as much on the benchmark machine. quanta uses the OS clock where the TSC is not
+/// invariant. Only differences matter: the core sees microseconds since the registry began.
+struct CallClock {
+    clock: quanta::Clock,
+    epoch: u64,
+}
+
+impl CallClock {
+    fn new() -> Self {
+        let clock = quanta::Clock::new();
+        let epoch = clock.raw();
+        CallClock { clock, epoch }
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::from_micros(self.clock.delta_as_nanos(self.epoch, self.clock.raw()) / 1000)
+    }
 }
 
 impl Shared {
@@ -109,7 +130,7 @@ impl Shared {
     }
 
     pub(crate) fn now(&self) -> Timestamp {
-        Timestamp::from_micros(self.epoch.elapsed().as_micros() as u64)
+        self.clock.now()
     }
 
     pub(crate) fn finish(&self, lease: u64, outcome: Outcome) {
@@ -166,7 +187,7 @@ impl WorkerRegistry {
             cluster,
             shared: Arc::new(Shared {
                 state: state::Mutex::new(State::new(balancer, rng, 1)),
-                epoch: Instant::now(),
+                clock: CallClock::new(),
             }),
             started: false.into(),
         })
