@@ -194,28 +194,32 @@ impl ClusterClient {
     /// The answer is a slice of the packet buffer it arrived in, not a copy: keeping it
     /// keeps that buffer alive (up to one receive batch, 64 KiB at most). Copy it
     /// (`Bytes::copy_from_slice`) before storing many small answers for long.
-    pub async fn call_worker(
-        &self,
-        method: &str,
+    ///
+    /// (Written as a function returning the call's future rather than an `async fn` so
+    /// that no wrapper future sits around it: each level of future is built by copying the
+    /// one inside it, on every call.)
+    pub fn call_worker<'a>(
+        &'a self,
+        method: &'a str,
         payload: impl Into<Bytes>,
-        filter: Option<&str>,
-    ) -> Result<Bytes, CallError> {
-        let opts = self.inner.defaults;
-        self.call(method, payload, filter, opts)
-            .await
-            .map(|r| r.payload)
+        filter: Option<&'a str>,
+    ) -> impl Future<Output = Result<Bytes, CallError>> + Send + 'a {
+        let target = Target::Filter(filter.unwrap_or(""));
+        self.run(method, payload.into(), target, self.inner.defaults, |r| {
+            r.payload
+        })
     }
 
     /// [`ClusterClient::call_worker`] with explicit options, returning which worker answered.
-    pub async fn call(
-        &self,
-        method: &str,
+    pub fn call<'a>(
+        &'a self,
+        method: &'a str,
         payload: impl Into<Bytes>,
-        filter: Option<&str>,
+        filter: Option<&'a str>,
         opts: CallOptions,
-    ) -> Result<CallResponse, CallError> {
+    ) -> impl Future<Output = Result<CallResponse, CallError>> + Send + 'a {
         let target = Target::Filter(filter.unwrap_or(""));
-        self.run(method, payload.into(), target, opts).await
+        self.run(method, payload.into(), target, opts, |r| r)
     }
 
     /// Calls `method` on every live worker matching `filter`, concurrently, once each (no
@@ -253,9 +257,8 @@ impl ClusterClient {
                 let payload = payload.clone();
                 let id = w.id;
                 Box::pin(async move {
-                    self.run(method, payload, Target::Worker(id), opts)
+                    self.run(method, payload, Target::Worker(id), opts, |r| r.payload)
                         .await
-                        .map(|r| r.payload)
                 }) as CallFut<'_>
             })
             .collect();
@@ -284,13 +287,15 @@ impl ClusterClient {
             .collect())
     }
 
-    async fn run(
+    /// One call, retries included; `done` shapes a successful answer for the caller.
+    async fn run<T>(
         &self,
         method: &str,
         payload: Bytes,
         target: Target<'_>,
         opts: CallOptions,
-    ) -> Result<CallResponse, CallError> {
+        done: impl FnOnce(CallResponse) -> T,
+    ) -> Result<T, CallError> {
         let inner = &*self.inner;
         let shared = &*inner.registry.shared;
         let deadline = opts.timeout.map(|t| Instant::now() + t);
@@ -319,11 +324,15 @@ impl ClusterClient {
                 armed: true,
             };
             let worker = lease.worker;
-            let attempt = self.attempt(&lease, checkout, method, &payload, deadline);
             let result = match deadline {
                 // Boxed: a timer and a second copy of the attempt would otherwise sit in
                 // every call's future, deadline or not (it was 1 KiB, moved on every call).
-                Some(d) => match Box::pin(tokio::time::timeout_at(d, attempt)).await {
+                Some(d) => match Box::pin(tokio::time::timeout_at(
+                    d,
+                    self.attempt(&lease, checkout, method, &payload, deadline),
+                ))
+                .await
+                {
                     Ok(r) => r,
                     Err(_) => Err((
                         AttemptFailure::DeadlineExceeded,
@@ -332,16 +341,17 @@ impl ClusterClient {
                         },
                     )),
                 },
-                None => attempt.await,
+                // Built where it is awaited, not in a local first: one copy of it less.
+                None => self.attempt(&lease, checkout, method, &payload, None).await,
             };
             match result {
                 Ok(payload) => {
                     guard.finish(Outcome::Completed);
-                    return Ok(CallResponse {
+                    return Ok(done(CallResponse {
                         worker,
                         payload,
                         attempts: retries + 1,
-                    });
+                    }));
                 }
                 Err((AttemptFailure::Transport(CallPhase::Open), _)) if !reopened => {
                     // The pooled connection had closed (it is purged now): the request never
