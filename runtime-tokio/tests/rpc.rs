@@ -754,3 +754,46 @@ async fn a_worker_at_its_call_cap_answers_overloaded_and_the_call_moves_on() {
     );
     shutdown_all(d, vec![small, other]).await;
 }
+
+#[tokio::test]
+async fn a_graceful_shutdown_waits_for_a_running_call_and_ends_when_it_does() {
+    let d = start_director(
+        "drain-director",
+        LoadBalancingStrategy::RoundRobin,
+        Config::local(),
+    )
+    .await;
+    let seed = d.node.cluster.gossip_addr();
+    // A drain timeout far beyond the test's bound: if the end of the last call were not
+    // signalled, shutdown would sit out the whole timeout and the bound below would fail.
+    let rpc = rpc().with_shutdown_timing(Duration::from_millis(300), Duration::from_secs(120));
+    let w = start_worker_with(
+        "drain-w1",
+        seed,
+        rpc,
+        cluster_config("drain-w1", Config::local()),
+    )
+    .await
+    .expect("worker starts");
+    wait_workers(&d.registry, "the worker", |w| w.len() == 1).await;
+    let client = d.client.clone();
+    let call =
+        tokio::spawn(async move { client.call_worker("slow", "800", Some("role=worker")).await });
+    // Wait (bounded) until the call runs on the worker, then shut the worker down.
+    let start = Instant::now();
+    while w.server.in_flight() == 0 {
+        assert!(start.elapsed() < WAIT, "the call never reached the worker");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    timeout(WAIT, w.server.shutdown())
+        .await
+        .expect("shutdown ends once the running call has")
+        .expect("clean shutdown");
+    assert_eq!(w.server.in_flight(), 0);
+    let answer = timeout(WAIT, call).await.unwrap().unwrap();
+    assert_eq!(
+        label(&answer.expect("the running call completed")),
+        "drain-w1"
+    );
+    let _ = timeout(WAIT, d.node.server.shutdown()).await;
+}

@@ -3,8 +3,11 @@
 //! The registry subscribes to its [`Cluster`]'s events and feeds the core
 //! [`shoal_core::Balancer`]: `NodeJoined`/`NodeUpdated`/`NodeRecovered` upsert the member,
 //! `NodeSuspected` upserts it as Suspect (avoided while alternatives exist), and
-//! `NodeFailed`/`NodeLeft`/`NodeReaped` remove it and close its pooled connections (calls in
-//! flight on them fail at once rather than at the idle timeout). A `Lagged` subscriber
+//! `NodeFailed`/`NodeLeft`/`NodeReaped` remove it from selection. A failed (or reaped)
+//! worker's pooled connections are closed at once, so calls in flight on them fail now
+//! rather than at the idle timeout; a worker that *left* is draining its calls (a graceful
+//! shutdown), so its connections are only let go: calls in flight on them still get their
+//! answers, and each connection closes when its last call ends. A `Lagged` subscriber
 //! resynchronises from [`Cluster::members`]. The local node and members without an RPC address
 //! are not workers.
 //!
@@ -34,6 +37,15 @@ use std::time::Duration;
 /// ending including cancellation), and `P2c` (power of two choices over peak-EWMA latency ×
 /// in-flight, the default).
 pub type LoadBalancingStrategy = shoal_core::Strategy;
+
+/// Why a worker left the registry, which decides what happens to its connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gone {
+    /// Failed, reaped, or no longer serving: close its connections now.
+    Failed,
+    /// Left gracefully and is draining: let in-flight calls finish.
+    Left,
+}
 
 /// One worker as the registry sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -243,8 +255,10 @@ impl WorkerRegistry {
             self.upsert(m);
         }
         for id in known {
-            if !members.iter().any(|m| m.id == id && m.is_live()) {
-                self.remove(id);
+            match members.iter().find(|m| m.id == id) {
+                Some(m) if m.is_live() => {}
+                Some(m) if m.state == MemberState::Left => self.remove(id, Gone::Left),
+                _ => self.remove(id, Gone::Failed),
             }
         }
         Ok(())
@@ -256,8 +270,9 @@ impl WorkerRegistry {
             | ClusterEvent::NodeUpdated(m)
             | ClusterEvent::NodeRecovered(m)
             | ClusterEvent::NodeSuspected(m) => self.upsert(m),
-            ClusterEvent::NodeFailed(m) | ClusterEvent::NodeLeft(m) => self.remove(m.id),
-            ClusterEvent::NodeReaped(id) => self.remove(*id),
+            ClusterEvent::NodeFailed(m) => self.remove(m.id, Gone::Failed),
+            ClusterEvent::NodeLeft(m) => self.remove(m.id, Gone::Left),
+            ClusterEvent::NodeReaped(id) => self.remove(*id, Gone::Failed),
             _ => {}
         }
     }
@@ -265,7 +280,7 @@ impl WorkerRegistry {
     fn upsert(&self, m: &MemberSnapshot) {
         let rpc = m.rpc_addr.filter(|_| !m.is_local && m.id != self.local);
         let (Some(addr), true) = (rpc, m.is_live()) else {
-            self.remove(m.id);
+            self.remove(m.id, Gone::Failed);
             return;
         };
         let mut tags = Tags::new();
@@ -279,11 +294,18 @@ impl WorkerRegistry {
         self.shared.lock().upsert(m.id, m.state, &tags, addr, meta);
     }
 
-    fn remove(&self, id: NodeId) {
+    fn remove(&self, id: NodeId, gone: Gone) {
         let now = self.shared.now();
         let conns = self.shared.lock().remove(id, now);
-        for c in conns {
-            PooledConn::close(&c);
+        match gone {
+            Gone::Failed => {
+                for c in conns {
+                    PooledConn::close(&c);
+                }
+            }
+            // Dropped, not closed: a call in flight holds its own handle, and quinn closes
+            // the connection when the last handle goes.
+            Gone::Left => drop(conns),
         }
     }
 
