@@ -241,7 +241,7 @@ struct Inner {
     leave_timeout: Duration,
     /// The node's QUIC endpoint, when a [`crate::Server`] started this node, so a
     /// [`crate::ClusterClient`] on it shares the one socket.
-    rpc: std::sync::OnceLock<quinn::Endpoint>,
+    rpc: std::sync::OnceLock<(quinn::Endpoint, crate::rpc::endpoint::KillSwitch)>,
 }
 
 /// A running cluster node: a cheap, cloneable handle to the task that owns it.
@@ -518,12 +518,19 @@ impl Cluster {
         self.inner.handle.shutdown();
     }
 
-    pub(crate) fn rpc_endpoint(&self) -> Option<&quinn::Endpoint> {
+    /// The node's QUIC endpoint and its kill switch, when a [`crate::Server`] started it.
+    pub(crate) fn rpc_endpoint(
+        &self,
+    ) -> Option<&(quinn::Endpoint, crate::rpc::endpoint::KillSwitch)> {
         self.inner.rpc.get()
     }
 
-    pub(crate) fn set_rpc_endpoint(&self, endpoint: quinn::Endpoint) {
-        let _ = self.inner.rpc.set(endpoint);
+    pub(crate) fn set_rpc_endpoint(
+        &self,
+        endpoint: quinn::Endpoint,
+        kill: crate::rpc::endpoint::KillSwitch,
+    ) {
+        let _ = self.inner.rpc.set((endpoint, kill));
     }
 
     /// Whether the node has stopped.

@@ -142,8 +142,8 @@ pub use config::{ClusterConfig, DEFAULT_BIND_ADDR};
 pub use error::ClusterError;
 pub use registry::{LoadBalancingStrategy, WorkerInfo, WorkerRegistry};
 pub use rpc::{
-    CallError, CallOptions, CallResponse, ClusterClient, HandlerError, RpcConfig, Server,
-    ServerError, TlsConfig,
+    CallError, CallOptions, CallResponse, ClientEndpoints, ClusterClient, HandlerError, RpcConfig,
+    Server, ServerError, TlsConfig,
 };
 pub use runtime::TokioRuntime;
 pub use shoal_core::envelope::{Key, Keyring};

@@ -112,7 +112,7 @@ pub struct BenchOptions {
     pub servers: usize,
     /// Runtime of every process.
     pub runtime: RuntimeFlavor,
-    /// Client endpoint layout (baseline).
+    /// Client endpoint layout, in both modes (Shoal's `RpcConfig::with_client_endpoints`).
     pub client_endpoints: quinn_echo::ClientEndpoints,
     /// Fixed UDP payload size for every QUIC connection (client and servers), if set.
     pub mtu: Option<u16>,

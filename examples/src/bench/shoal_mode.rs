@@ -13,6 +13,7 @@
 
 use super::load::CallTarget;
 use super::procs::ServerReady;
+use super::quinn_echo::ClientEndpoints;
 use super::{streams_per_connection, BenchError, BenchOptions, Payload, RuntimeFlavor};
 use bytes::Bytes;
 use shoal_tokio::rpc::{DevCa, RpcConfig, Server, TlsConfig};
@@ -88,7 +89,11 @@ pub async fn connect(
     let per_worker = opts.connections.div_ceil(workers.len().max(1)).max(1);
     let config = RpcConfig::new(tls)
         .with_connections_per_worker(u16::try_from(per_worker).unwrap_or(u16::MAX))
-        .with_max_streams_per_connection(streams_per_connection(opts.inflight, opts.connections));
+        .with_max_streams_per_connection(streams_per_connection(opts.inflight, opts.connections))
+        .with_client_endpoints(match opts.client_endpoints {
+            ClientEndpoints::PerConnection => shoal_tokio::ClientEndpoints::PerConnection,
+            ClientEndpoints::Shared => shoal_tokio::ClientEndpoints::Shared,
+        });
     let client = ClusterClient::new(registry, config).map_err(setup("building the client"))?;
     Ok(ShoalEcho {
         client,

@@ -53,7 +53,7 @@ struct Args {
     /// tokio runtime of every process (client and servers).
     #[arg(long, value_enum, default_value_t = RuntimeFlavor::CurrentThread)]
     runtime: RuntimeFlavor,
-    /// Client endpoints (UDP sockets): one per connection, or one shared.
+    /// Client endpoints (UDP sockets): one per connection, or one shared (both modes).
     #[arg(long, value_enum, default_value_t = ClientEndpoints::PerConnection)]
     client_endpoints: ClientEndpoints,
     /// Fix the QUIC UDP payload size (1200..=65000; loopback allows large ones) on client and

@@ -14,8 +14,8 @@
 
 use crate::registry::state::{task_affinity, Checkout, PooledConn};
 use crate::registry::{select_error, Conn, Shared, WorkerInfo, WorkerRegistry};
-use crate::rpc::config::RpcConfig;
-use crate::rpc::endpoint;
+use crate::rpc::config::{ClientEndpoints, RpcConfig};
+use crate::rpc::endpoint::{self, KillSwitch};
 use crate::rpc::error::{CallError, ConfigError};
 use crate::rpc::stream::{self, ReadFailure};
 use bytes::{Bytes, BytesMut};
@@ -86,7 +86,11 @@ pub struct CallResponse {
 
 struct Inner {
     registry: Arc<WorkerRegistry>,
-    endpoint: quinn::Endpoint,
+    /// The one endpoint every connection uses ([`ClientEndpoints::Shared`]); `None`: each
+    /// connection binds its own.
+    shared_endpoint: Option<quinn::Endpoint>,
+    /// Silences the client's own endpoints when the node is killed (tests' crash).
+    kill: KillSwitch,
     client_config: quinn::ClientConfig,
     server_name: Arc<str>,
     limits: Limits,
@@ -138,24 +142,31 @@ enum Target<'a> {
 }
 
 impl ClusterClient {
-    /// A client drawing workers from `registry`. It shares the node's QUIC endpoint when the
-    /// registry's cluster was started by [`crate::Server::enable_cluster`]; otherwise it
-    /// binds a client-only endpoint on an ephemeral port. `config` supplies the TLS roots
-    /// (and client certificate for mutual TLS), limits and timeouts.
+    /// A client drawing workers from `registry`. By default each pooled connection gets its
+    /// own client endpoint ([`crate::ClientEndpoints::PerConnection`]); with
+    /// [`crate::ClientEndpoints::Shared`] it shares the node's QUIC endpoint when the
+    /// registry's cluster was started by [`crate::Server::enable_cluster`], and otherwise
+    /// binds one client-only endpoint on an ephemeral port. Either way, killing the node
+    /// ([`crate::Server::kill`]) silences the client's sockets too. `config` supplies the
+    /// TLS roots (and client certificate for mutual TLS), limits and timeouts.
     pub fn new(registry: Arc<WorkerRegistry>, config: RpcConfig) -> Result<Self, CallError> {
         config.validate()?;
-        let endpoint = match registry.cluster().rpc_endpoint() {
-            Some(e) => e.clone(),
-            None => {
-                let any = SocketAddr::from(([0, 0, 0, 0], 0));
-                endpoint::bind(&config, any, false)
-                    .map_err(|e| ConfigError::Invalid {
-                        field: "endpoint",
-                        reason: e.to_string(),
-                    })?
-                    .0
-            }
+        let bind_failed = |e: std::io::Error| ConfigError::Invalid {
+            field: "endpoint",
+            reason: e.to_string(),
         };
+        let (shared_endpoint, kill) =
+            match (registry.cluster().rpc_endpoint(), config.client_endpoints) {
+                (Some((e, kill)), ClientEndpoints::Shared) => (Some(e.clone()), kill.clone()),
+                (Some((_, kill)), ClientEndpoints::PerConnection) => (None, kill.clone()),
+                (None, ClientEndpoints::Shared) => {
+                    let kill = KillSwitch::default();
+                    let any = SocketAddr::from(([0, 0, 0, 0], 0));
+                    let e = endpoint::bind_client(any, kill.clone()).map_err(bind_failed)?;
+                    (Some(e), kill)
+                }
+                (None, ClientEndpoints::PerConnection) => (None, KillSwitch::default()),
+            };
         registry
             .shared
             .lock()
@@ -169,7 +180,8 @@ impl ClusterClient {
                 connect_timeout: config.connect_timeout,
                 defaults: CallOptions::default(),
                 registry,
-                endpoint,
+                shared_endpoint,
+                kill,
             }),
         })
     }
@@ -626,8 +638,23 @@ fn status_failure(status: Status, method: &str, worker: NodeId) -> (AttemptFailu
 const REFUSED: &str = "refused: ";
 
 async fn connect(inner: &Inner, addr: SocketAddr) -> Result<quinn::Connection, String> {
-    let connecting = inner
-        .endpoint
+    let own;
+    let endpoint = match &inner.shared_endpoint {
+        Some(e) => e,
+        None => {
+            // This connection's own endpoint. Dropping the handle at the end of this
+            // function is fine: quinn keeps an endpoint running while it has connections.
+            let any = if addr.is_ipv4() {
+                SocketAddr::from(([0, 0, 0, 0], 0))
+            } else {
+                SocketAddr::from(([0u16; 8], 0))
+            };
+            own = endpoint::bind_client(any, inner.kill.clone())
+                .map_err(|e| format!("binding a client endpoint: {e}"))?;
+            &own
+        }
+    };
+    let connecting = endpoint
         .connect_with(inner.client_config.clone(), addr, &inner.server_name)
         .map_err(|e| e.to_string())?;
     match tokio::time::timeout(inner.connect_timeout, connecting).await {
@@ -675,6 +702,16 @@ mod tests {
     /// worker, as its first attempt.
     #[tokio::test]
     async fn a_closed_pooled_connection_is_replaced_without_failing_the_call() {
+        closed_connection_replaced(ClientEndpoints::PerConnection).await;
+    }
+
+    /// The same with every connection on the node's own endpoint.
+    #[tokio::test]
+    async fn a_closed_pooled_connection_on_the_shared_endpoint_is_replaced_too() {
+        closed_connection_replaced(ClientEndpoints::Shared).await;
+    }
+
+    async fn closed_connection_replaced(endpoints: ClientEndpoints) {
         let mut director = Server::new(RpcConfig::insecure_dev());
         let cluster = director
             .enable_cluster(cluster_config("pool-director"))
@@ -685,8 +722,8 @@ mod tests {
             crate::LoadBalancingStrategy::RoundRobin,
         ));
         registry.start().await.expect("registry");
-        let client =
-            ClusterClient::new(registry.clone(), RpcConfig::insecure_dev()).expect("client");
+        let config = RpcConfig::insecure_dev().with_client_endpoints(endpoints);
+        let client = ClusterClient::new(registry.clone(), config).expect("client");
 
         let mut worker = Server::new(RpcConfig::insecure_dev());
         worker

@@ -89,18 +89,32 @@ pub(crate) fn bind(
     } else {
         None
     };
+    let switch = KillSwitch::default();
+    let endpoint = bind_with(addr, server_config, switch.clone())?;
+    Ok((endpoint, switch))
+}
+
+/// A client-only endpoint on `addr`, silenced by `switch` (the node's, so that killing the
+/// node silences its client connections too).
+pub(crate) fn bind_client(addr: SocketAddr, switch: KillSwitch) -> io::Result<quinn::Endpoint> {
+    bind_with(addr, None, switch)
+}
+
+fn bind_with(
+    addr: SocketAddr,
+    server_config: Option<quinn::ServerConfig>,
+    switch: KillSwitch,
+) -> io::Result<quinn::Endpoint> {
     let socket = std::net::UdpSocket::bind(addr)?;
     let runtime: Arc<dyn Runtime> = Arc::new(quinn::TokioRuntime);
-    let switch = KillSwitch::default();
     let sock = Arc::new(Killable {
         inner: runtime.wrap_udp_socket(socket)?,
-        switch: switch.clone(),
+        switch,
     });
-    let endpoint = quinn::Endpoint::new_with_abstract_socket(
+    quinn::Endpoint::new_with_abstract_socket(
         quinn::EndpointConfig::default(),
         server_config,
         sock,
         runtime,
-    )?;
-    Ok((endpoint, switch))
+    )
 }

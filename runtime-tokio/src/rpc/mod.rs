@@ -37,7 +37,7 @@ pub(crate) mod stream;
 pub(crate) mod tls;
 
 pub use client::{CallOptions, CallResponse, ClusterClient};
-pub use config::RpcConfig;
+pub use config::{ClientEndpoints, RpcConfig};
 pub use error::{CallError, ConfigError, HandlerError, ServerError};
 pub use server::{Handler, HandlerFuture, Server};
 pub use tls::{DevCa, TlsConfig, ALPN, DEFAULT_SERVER_NAME};

@@ -184,7 +184,7 @@ impl Server {
         }
         config.bind_addr = SocketAddr::new(config.bind_addr.ip(), local.port());
         let cluster = Cluster::start(config).await?;
-        cluster.set_rpc_endpoint(b.endpoint.clone());
+        cluster.set_rpc_endpoint(b.endpoint.clone(), b.kill.clone());
         let _ = b.cluster.set(cluster.clone());
         Ok(cluster)
     }
