@@ -2,9 +2,11 @@
 //! [`crate::WorkerRegistry`]), [`RpcConfig`] and [`TlsConfig`].
 //!
 //! QUIC is quinn 0.11 with rustls 0.23 on the `ring` crypto provider (it builds with a C
-//! compiler alone; aws-lc-rs would add cmake and minutes of build). Each node has one
-//! `quinn::Endpoint`, bound by its [`Server`], which serves and also carries the node's
-//! outgoing calls. One bidirectional stream per call, framed by [`shoal_core::rpc`].
+//! compiler alone; aws-lc-rs would add cmake and minutes of build). A node's [`Server`]
+//! binds one `quinn::Endpoint` to serve; a [`ClusterClient`] gives each pooled connection
+//! its own client endpoint ([`ClientEndpoints::PerConnection`], the default and the faster)
+//! or carries every call on the node's endpoint ([`ClientEndpoints::Shared`], one port).
+//! One bidirectional stream per call, framed by [`shoal_core::rpc`].
 //!
 //! ## Performance: which runtime set-up is fastest, and why
 //! * **Nothing per call crosses threads by design.** A call runs in the caller's task: the
@@ -21,12 +23,15 @@
 //!   pooled connections): the calls issued by the tasks that one datagram's answers woke
 //!   then leave together in one datagram. Spreading them round-robin took 2.2 times the
 //!   datagrams per call and cost a fifth of the 1-byte throughput.
+//! * **One endpoint per connection** ([`ClientEndpoints::PerConnection`]): each connection
+//!   has its own UDP socket and endpoint driver, instead of one driver demultiplexing every
+//!   connection's datagrams; 8 % more 1-byte calls at 256 in flight (BENCHMARKS.md).
 //! * Per call the client allocates one exactly-sized buffer (header plus a payload of up to
-//!   1 KiB; larger payloads go as a second `Bytes`, uncopied) and one copy of the received
-//!   frame, which becomes the answer payload without a further allocation; the server
-//!   allocates the same plus its task and one boxed handler future. Each side reads the
-//!   stream's end together with the frame, so quinn never sends STOP_SENDING for a call.
-//!   Measured with perf uprobes this is fewer mallocs per call than a bare quinn echo.
+//!   1 KiB; larger payloads go as a second `Bytes`, uncopied). A frame that arrives in one
+//!   QUIC chunk is decoded in place: the answer payload is a slice of the received packet
+//!   buffer, no allocation or copy. The server allocates its task, one boxed handler future
+//!   and the answer's buffer. Each side reads the stream's end together with the frame, so
+//!   quinn never sends STOP_SENDING for a call.
 
 pub(crate) mod client;
 pub(crate) mod config;

@@ -212,7 +212,7 @@ impl TlsConfig {
 
 /// A generated development CA: issues node certificates for [`DEFAULT_SERVER_NAME`] (and
 /// `localhost`) usable for both server and client authentication. For development and tests
-/// only; keep [`DevCa::to_pem`] output as secret as any CA key.
+/// only: it holds the CA private key in memory, so treat the process like any CA.
 pub struct DevCa {
     cert: rcgen::Certificate,
     key: KeyPair,
