@@ -631,14 +631,19 @@ impl Pool {
     }
 }
 
+/// Feeds one latency sample into the peak EWMA, as tower's `PeakEwma` does: a sample above
+/// the stored estimate replaces it; one below blends in as `stored × w + sample × (1 - w)`,
+/// `w = exp(-Δt/τ)` for the time since the last sample. (The blend once started from the
+/// estimate already decayed to `now`, which applied `w` twice and pulled the estimate
+/// below every sample after an idle spell.)
 fn observe(hot: &mut Hot, sample_us: f64, now: Timestamp, inv_tau_us: f64) {
-    let prev = hot.ewma_at_now(now, inv_tau_us);
-    hot.ewma_us = if sample_us > prev {
+    let stored = hot.ewma_us;
+    hot.ewma_us = if sample_us > stored {
         sample_us
     } else {
         let elapsed = now.as_micros().saturating_sub(hot.ewma_at.as_micros()) as f64;
         let w = (-elapsed * inv_tau_us).exp();
-        prev * w + sample_us * (1.0 - w)
+        stored * w + sample_us * (1.0 - w)
     };
     hot.ewma_at = now;
 }
@@ -756,6 +761,29 @@ mod tests {
         // Idle for ten time constants: the estimate decays to almost nothing.
         let later = t1 + p.config.ewma_decay * 10;
         assert!(p.hot[0].ewma_at_now(later, p.inv_tau_us) < 10.0);
+    }
+
+    #[test]
+    fn a_lower_sample_blends_with_the_stored_estimate_by_elapsed_time() {
+        // tower's PeakEwma rule: stored × w + sample × (1 - w), w = exp(-Δt/τ), the decay
+        // applied once (not to an estimate already decayed to `now`).
+        let mut p = pool();
+        let t0 = Timestamp::from_millis(1000);
+        let id = p.start(0, t0);
+        let first = t0 + Duration::from_millis(40);
+        p.finish(id, Outcome::Completed, first).unwrap();
+        assert!((p.hot[0].ewma_us - 40_000.0).abs() < 1e-6);
+        // The next sample (10 ms) ends one time constant after the first one did.
+        let second = first + p.config.ewma_decay;
+        let id = p.start(0, second - Duration::from_millis(10));
+        p.finish(id, Outcome::Completed, second).unwrap();
+        let w = (-1.0f64).exp();
+        let want = 40_000.0 * w + 10_000.0 * (1.0 - w);
+        assert!(
+            (p.hot[0].ewma_us - want).abs() < 1e-6,
+            "{} != {want}",
+            p.hot[0].ewma_us
+        );
     }
 
     #[test]
