@@ -24,6 +24,15 @@ pub trait CallTarget: Send + Sync + 'static {
     fn call(&self, slot: usize) -> impl Future<Output = Result<(), String>> + Send;
 }
 
+/// The check both modes make on an echo's reply: it is as long as what was sent.
+pub fn check_echo(got: usize, sent: usize) -> Result<(), String> {
+    if got == sent {
+        Ok(())
+    } else {
+        Err(format!("echo returned {got} bytes, sent {sent}"))
+    }
+}
+
 /// How to run the load.
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
@@ -185,6 +194,15 @@ mod tests {
                 Ok(())
             }
         }
+    }
+
+    #[test]
+    fn an_echo_of_another_length_is_an_error() {
+        assert_eq!(check_echo(5, 5), Ok(()));
+        assert_eq!(
+            check_echo(4, 5),
+            Err("echo returned 4 bytes, sent 5".to_owned())
+        );
     }
 
     #[tokio::test(flavor = "current_thread")]

@@ -7,7 +7,7 @@
 //! Verification stays on: the client trusts exactly that certificate, which the server hands
 //! over on its ready line.
 
-use super::load::CallTarget;
+use super::load::{check_echo, CallTarget};
 use super::Payload;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use quinn::{Connection, Endpoint, TransportConfig, VarInt};
@@ -205,13 +205,6 @@ impl CallTarget for QuinnEcho {
             .read_to_end(MAX_MESSAGE)
             .await
             .map_err(|e| e.to_string())?;
-        if reply.len() != self.payload.len() {
-            return Err(format!(
-                "echo returned {} bytes, sent {}",
-                reply.len(),
-                self.payload.len()
-            ));
-        }
-        Ok(())
+        check_echo(reply.len(), self.payload.len())
     }
 }

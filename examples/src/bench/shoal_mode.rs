@@ -11,7 +11,7 @@
 //!
 //! Same processes, same runtime flavour, same connection count as the baseline.
 
-use super::load::CallTarget;
+use super::load::{check_echo, CallTarget};
 use super::procs::ServerReady;
 use super::quinn_echo::ClientEndpoints;
 use super::{streams_per_connection, BenchError, BenchOptions, Payload, RuntimeFlavor};
@@ -139,13 +139,6 @@ impl CallTarget for ShoalEcho {
             .call_worker("echo", self.payload.clone(), Some("role=worker"))
             .await
             .map_err(|e| e.to_string())?;
-        if reply.len() != self.payload.len() {
-            return Err(format!(
-                "echo returned {} bytes, sent {}",
-                reply.len(),
-                self.payload.len()
-            ));
-        }
-        Ok(())
+        check_echo(reply.len(), self.payload.len())
     }
 }
