@@ -80,6 +80,7 @@ pub use detector::{PhiConfig, PhiDetector};
 pub use dissemination::retransmit_limit;
 pub use envelope::{EnvelopeError, Key, Keyring, KeyringError};
 pub use error::{CommandError, ConfigError, PacketError};
+pub use hash::Fnv1a;
 pub use id::NodeId;
 pub use membership::{Member, MemberInfo, MemberState, Tags, Update};
 pub use node::{Event, Identity, Node, Transmit};

@@ -18,7 +18,7 @@ use shoal_core::rpc::{encode_response_head, encoded_response_head_len, FrameErro
 use shoal_core::{Decoder, Frame, Status};
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -37,32 +37,12 @@ pub type Handler = Arc<dyn Fn(Bytes) -> HandlerFuture + Send + Sync>;
 /// Stream error code sent when a request cannot be framed.
 const BAD_FRAME: u32 = 1;
 
-/// Handlers by method name, hashed with FNV-1a rather than SipHash: one lookup per call,
-/// and SipHash of a short name cost more than the rest of the dispatch. Flooding is not a
-/// concern: the map is fixed before the server binds, so callers only look names up, and a
-/// lookup's cost is bounded by the registered names' buckets, whatever name is asked for.
-type Handlers = HashMap<String, Handler, BuildHasherDefault<MethodHasher>>;
-
-/// FNV-1a over the method name's bytes.
-struct MethodHasher(u64);
-
-impl Default for MethodHasher {
-    fn default() -> Self {
-        MethodHasher(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for MethodHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-}
+/// Handlers by method name, hashed with FNV-1a ([`shoal_core::Fnv1a`]) rather than SipHash:
+/// one lookup per call, and SipHash of a short name cost more than the rest of the dispatch.
+/// Flooding is not a concern: the map is fixed before the server binds, so callers only look
+/// names up, and a lookup's cost is bounded by the registered names' buckets, whatever name
+/// is asked for.
+type Handlers = HashMap<String, Handler, BuildHasherDefault<shoal_core::Fnv1a>>;
 
 struct Bound {
     endpoint: quinn::Endpoint,
