@@ -14,8 +14,12 @@
 //! | any other answer                           | never (another worker would agree)  |
 //! | the caller's own deadline passed           | never (there is no time left)       |
 //!
-//! and never beyond the caller's retry budget. Pure functions, so the adapters share them and
-//! the unit tests below pin them down.
+//! and never beyond the caller's retry budget. One case comes before that table: the first
+//! time a call's stream cannot be opened, the pooled connection had closed (an idle timeout,
+//! the worker closed it), so the adapter replaces it and tries again without counting an
+//! attempt, a retry or a failure against the worker ([`is_stale_connection`]).
+//!
+//! Pure functions, so the adapters share them and the unit tests below pin them down.
 
 use super::Status;
 use crate::pool::Outcome;
@@ -94,6 +98,16 @@ pub fn may_retry(
     }
 }
 
+/// Whether an attempt that failed with `failure` only found its pooled connection closed: a
+/// stream that could not be opened (nothing was written), the first time in this call
+/// (`replaced_before` is false). The caller then replaces the connection and tries again
+/// as if the attempt had not happened. A second such failure in one call is an ordinary
+/// failed attempt, so a worker whose fresh connections cannot open streams either is
+/// still judged by [`may_retry`].
+pub fn is_stale_connection(failure: &AttemptFailure, replaced_before: bool) -> bool {
+    !replaced_before && *failure == AttemptFailure::Transport(CallPhase::Open)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +118,27 @@ mod tests {
         CallPhase::Send,
         CallPhase::Response,
     ];
+
+    #[test]
+    fn only_a_first_failed_stream_open_is_a_stale_connection() {
+        let open = AttemptFailure::Transport(CallPhase::Open);
+        assert!(is_stale_connection(&open, false));
+        assert!(!is_stale_connection(&open, true), "once per call");
+        for phase in [CallPhase::Connect, CallPhase::Send, CallPhase::Response] {
+            assert!(!is_stale_connection(
+                &AttemptFailure::Transport(phase),
+                false
+            ));
+        }
+        assert!(!is_stale_connection(
+            &AttemptFailure::DeadlineExceeded,
+            false
+        ));
+        assert!(!is_stale_connection(
+            &AttemptFailure::Status(Status::Overloaded),
+            false
+        ));
+    }
 
     #[test]
     fn failures_before_the_request_left_are_always_retried() {

@@ -19,7 +19,9 @@ use crate::rpc::endpoint::{self, KillSwitch};
 use crate::rpc::error::{CallError, ConfigError};
 use crate::rpc::stream::{self, ReadFailure};
 use bytes::{Bytes, BytesMut};
-use shoal_core::rpc::call::{may_retry, outcome_of_failure, AttemptFailure, CallPhase};
+use shoal_core::rpc::call::{
+    is_stale_connection, may_retry, outcome_of_failure, AttemptFailure, CallPhase,
+};
 use shoal_core::rpc::{encode_request_head, encoded_request_head_len};
 use shoal_core::{Decoder, Frame, Limits, NodeId, Outcome, Status};
 use std::future::Future;
@@ -365,9 +367,9 @@ impl ClusterClient {
                         attempts: retries + 1,
                     }));
                 }
-                Err((AttemptFailure::Transport(CallPhase::Open), _)) if !reopened => {
-                    // The pooled connection had closed (it is purged now): the request never
-                    // left, so this is not an attempt; select and check out once more.
+                Err((failure, _)) if is_stale_connection(&failure, reopened) => {
+                    // The pooled connection had closed (`attempt` purged it): not an
+                    // attempt; select and check out once more.
                     reopened = true;
                     guard.finish(Outcome::Cancelled);
                     continue;
