@@ -1,7 +1,7 @@
 //! The client's bounded load with a record per call (`client --json-log`): calls `compute`
 //! with call ids 1, 2, 3, ... as payloads, at most `concurrency` at once, paced to `rate`
 //! calls per second, until `calls` were issued or `duration` passed (whichever comes first),
-//! then waits for the calls in flight (each bounded by its own timeout). Every call ends in
+//! or it is told to stop, then waits for the calls in flight (each bounded by its own timeout). Every call ends in
 //! exactly one [`CallRecord`] line, answered or with its typed error, so a harness can
 //! reconcile the client's records with the workers' `handled` lines: no call is silent.
 //!
@@ -114,8 +114,15 @@ async fn one_call(client: ClusterClient, id: u64, opts: Arc<LoadOptions>) -> Cal
 }
 
 /// Runs the load (see the module docs), logging each call's record as it ends and a
-/// `load_done` line at the end.
-pub async fn run_load(client: &ClusterClient, node: &str, opts: LoadOptions) -> LoadTotals {
+/// `load_done` line at the end. When `stop` completes no further call is issued; the calls
+/// in flight still finish and are recorded.
+pub async fn run_load(
+    client: &ClusterClient,
+    node: &str,
+    opts: LoadOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> LoadTotals {
+    let mut stop = std::pin::pin!(stop);
     let opts = Arc::new(opts);
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let end = Instant::now() + opts.duration;
@@ -144,6 +151,7 @@ pub async fn run_load(client: &ClusterClient, node: &str, opts: LoadOptions) -> 
         let permit = tokio::select! {
             p = ready => p,
             _ = tokio::time::sleep_until(end) => break,
+            _ = &mut stop => break,
         };
         let Ok(permit) = permit else { break }; // the semaphore is never closed
         if Instant::now() >= end {

@@ -146,7 +146,11 @@ async fn run(cli: Cli) -> Res<()> {
             retries: cli.retries,
             filter: cli.filter.clone(),
         };
-        let totals = run_load(&client, &name, load).await;
+        // Ctrl-C (SIGINT) ends the load early; calls in flight still finish and are logged.
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let totals = run_load(&client, &name, load, stop).await;
         cluster.shutdown().await?;
         eprintln!("{name}: {totals:?}");
         return Ok(());

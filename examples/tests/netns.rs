@@ -1,0 +1,795 @@
+//! A real multi-host cluster: the release binaries (`director`, `worker`, `client`) run in
+//! network namespaces of their own, one host each, on a bridge; faults are nftables rules
+//! and `kill -9` (see `netns/harness.rs` and docs/netns.md).
+//!
+//! Run as root: `cargo test --release -p shoal-examples --test netns` (or `cargo test
+//! --release --workspace netns`). Without the rights to create namespaces, or without `nft`,
+//! each scenario prints a loud SKIP and passes, unless `SHOAL_NETNS_REQUIRED=1` (set in CI),
+//! which turns the skip into a failure. Scenarios run one at a time (a lock), each on its own
+//! subnet and namespace prefix. Each prints its timings as one `NETNS RESULT` JSON line.
+//!
+//! Preset `lan` everywhere (the binaries' `--preset lan`): these hosts are a LAN.
+
+#[path = "netns/harness.rs"]
+mod harness;
+#[path = "netns/logs.rs"]
+mod logs;
+
+use harness::{wait_for, Net};
+use logs::{first_event, first_full_view, reconcile, Reconciled};
+use serde_json::json;
+use shoal_examples::jsonlog::{now_ms, CallRecord, LogLine};
+use std::sync::Mutex;
+use std::time::Duration;
+
+const DIRECTOR: &str = "director";
+const WORKERS: [&str; 3] = ["worker-1", "worker-2", "worker-3"];
+const CLIENT: &str = "client";
+const ALL: [&str; 5] = [DIRECTOR, "worker-1", "worker-2", "worker-3", CLIENT];
+const PRESET: &str = "lan";
+const GOSSIP_PORT: u16 = 7001;
+
+/// Generous bounds (the LAN preset detects in a few seconds).
+const FORM_WITHIN: Duration = Duration::from_secs(30);
+const DETECT_WITHIN: Duration = Duration::from_secs(20);
+const HEAL_WITHIN: Duration = Duration::from_secs(45);
+
+/// One scenario at a time: CI has two cores, and timings should not depend on a neighbour.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// Host of each process: director 1, worker-k k+1, client 5.
+fn host_of(name: &str) -> usize {
+    match name {
+        DIRECTOR => 1,
+        CLIENT => 5,
+        w => 1 + WORKERS.iter().position(|x| *x == w).expect("a worker") + 1,
+    }
+}
+
+/// How the client loads the cluster.
+#[derive(Clone, Copy)]
+struct Load {
+    secs: u64,
+    rate: u32,
+    concurrency: u32,
+    timeout_ms: u64,
+    retries: u32,
+}
+
+const LOAD: Load = Load {
+    secs: 30,
+    rate: 50,
+    concurrency: 8,
+    timeout_ms: 10_000,
+    retries: 2,
+};
+
+/// A 5-host cluster: director, 3 workers, client.
+struct Cluster {
+    net: Net,
+}
+
+impl Cluster {
+    /// Creates the hosts, or says (loudly) why the scenario is skipped.
+    fn hosts(tag: &str, subnet: u8) -> Option<Cluster> {
+        match Net::new(tag, subnet, 5) {
+            Ok(net) => Some(Cluster { net }),
+            Err(why) => {
+                let msg = format!(
+                    "\n\n!!!!!!!! SKIPPING netns scenario {tag}: {} !!!!!!!!\n\
+                     (needs root with `ip netns` and nftables; CI sets SHOAL_NETNS_REQUIRED=1)\n",
+                    why.0
+                );
+                if std::env::var("SHOAL_NETNS_REQUIRED").is_ok_and(|v| v == "1") {
+                    panic!("{msg}");
+                }
+                eprintln!("{msg}");
+                None
+            }
+        }
+    }
+
+    fn node_args(&self) -> Vec<String> {
+        let secrets = self.net.dir().join("secrets");
+        vec![
+            "--preset".into(),
+            PRESET.into(),
+            "--secrets-dir".into(),
+            secrets.to_string_lossy().into_owned(),
+            "--json-log".into(),
+            "--view-ms".into(),
+            "250".into(),
+        ]
+    }
+
+    fn seed(&self) -> String {
+        format!("{}:{GOSSIP_PORT}", self.net.ip(1))
+    }
+
+    fn start_director(&mut self) {
+        let mut args = vec!["--rpc".into(), format!("{}:7000", self.net.ip(1))];
+        args.extend(self.node_args());
+        self.net
+            .spawn(1, DIRECTOR, env!("CARGO_BIN_EXE_director"), &args);
+        // Workers read the secrets the director writes: wait for its first view line.
+        let up = wait_for(FORM_WITHIN, || {
+            logs::last_view(&self.net.lines(DIRECTOR)).map(|_| ())
+        });
+        assert!(
+            up.is_some(),
+            "the director never came up: {}",
+            self.net.stderr(DIRECTOR)
+        );
+    }
+
+    fn start_worker(&mut self, name: &str) {
+        let h = host_of(name);
+        let mut args = vec![
+            "--name".into(),
+            name.into(),
+            "--rpc".into(),
+            format!("{}:7010", self.net.ip(h)),
+            "--director".into(),
+            self.seed(),
+            "--work-ms".into(),
+            "5".into(),
+        ];
+        args.extend(self.node_args());
+        self.net.spawn(h, name, env!("CARGO_BIN_EXE_worker"), &args);
+    }
+
+    fn start_client(&mut self, load: Load) {
+        let mut args = vec![
+            "--name".into(),
+            CLIENT.into(),
+            "--director".into(),
+            self.seed(),
+            "--bind".into(),
+            format!("{}:7020", self.net.ip(5)),
+            "--min-workers".into(),
+            "3".into(),
+            "--calls".into(),
+            "100000".into(),
+            "--duration-secs".into(),
+            load.secs.to_string(),
+            "--rate".into(),
+            load.rate.to_string(),
+            "--concurrency".into(),
+            load.concurrency.to_string(),
+            "--idempotent-every".into(),
+            "2".into(),
+            "--timeout-ms".into(),
+            load.timeout_ms.to_string(),
+            "--retries".into(),
+            load.retries.to_string(),
+            // Round-robin spreads calls over every worker, so a fault meets calls at once
+            // (least-connections sends idle traffic to the fastest worker only).
+            "--strategy".into(),
+            "round-robin".into(),
+        ];
+        args.extend(self.node_args());
+        self.net.spawn(5, CLIENT, env!("CARGO_BIN_EXE_client"), &args);
+    }
+
+    fn lines(&self, name: &str) -> Vec<LogLine> {
+        self.net.lines(name)
+    }
+
+    /// Starts director, workers and the client (with `load`) and waits until every process
+    /// lists all five alive; returns (start time, time formed).
+    fn form(&mut self, load: Load) -> (u64, u64) {
+        let t0 = now_ms();
+        self.start_director();
+        for w in WORKERS {
+            self.start_worker(w);
+        }
+        self.start_client(load);
+        let formed = wait_for(FORM_WITHIN, || {
+            ALL.iter()
+                .map(|n| first_full_view(&self.lines(n), &ALL, 0))
+                .collect::<Option<Vec<u64>>>()
+                .map(|ts| ts.into_iter().max().unwrap_or(t0))
+        });
+        let formed = formed.unwrap_or_else(|| {
+            panic!(
+                "the cluster did not form within {FORM_WITHIN:?}; last views: {}",
+                self.describe_views()
+            )
+        });
+        (t0, formed)
+    }
+
+    fn describe_views(&self) -> String {
+        ALL.iter()
+            .map(|n| {
+                let v = logs::last_view(&self.lines(n)).map(|(_, v)| {
+                    v.iter()
+                        .map(|m| format!("{}={}#{}", m.name, m.state, m.incarnation))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                });
+                format!("\n  {n}: {v:?}\n  stderr: {}", self.net.stderr(n).trim())
+            })
+            .collect()
+    }
+
+    /// Waits until the client has `n` call records.
+    fn wait_calls(&self, n: usize) {
+        let ok = wait_for(Duration::from_secs(30), || {
+            (logs::calls(&self.lines(CLIENT)).len() >= n).then_some(())
+        });
+        assert!(
+            ok.is_some(),
+            "the client made fewer than {n} calls: {}",
+            self.net.stderr(CLIENT)
+        );
+    }
+
+    /// Waits until each of `observers` logged `event` about `member` at or after `after`;
+    /// returns each observer's delay in ms.
+    fn detection(&self, observers: &[&str], event: &str, member: &str, after: u64) -> Vec<u64> {
+        let found = wait_for(DETECT_WITHIN, || {
+            observers
+                .iter()
+                .map(|o| first_event(&self.lines(o), event, Some(member), after))
+                .collect::<Option<Vec<_>>>()
+        });
+        let found = found.unwrap_or_else(|| {
+            panic!(
+                "not every one of {observers:?} logged {event} {member} within {DETECT_WITHIN:?}: {}",
+                self.describe_views()
+            )
+        });
+        found.iter().map(|e| e.t - after).collect()
+    }
+
+    /// Stops the client's load (SIGINT: calls in flight finish; or, with `interrupt` false,
+    /// lets it run its duration) and waits for its totals.
+    fn finish_load(&mut self, load: Load, interrupt: bool) {
+        let mut within = Duration::from_millis(load.timeout_ms) + Duration::from_secs(15);
+        if interrupt {
+            self.net.interrupt(CLIENT);
+        } else {
+            within += Duration::from_secs(load.secs);
+        }
+        let done = wait_for(within, || logs::load_done(&self.lines(CLIENT)));
+        assert!(
+            done.is_some(),
+            "the client never finished its load: {}",
+            self.net.stderr(CLIENT)
+        );
+        assert!(self.net.wait_exit(CLIENT, Duration::from_secs(15)));
+    }
+
+    fn reconcile(&self, retries: u32) -> Reconciled {
+        let workers: Vec<(&str, Vec<LogLine>)> =
+            WORKERS.iter().map(|w| (*w, self.lines(w))).collect();
+        let r = reconcile(&self.lines(CLIENT), &workers, retries);
+        println!("reconciled: {r:?}");
+        r
+    }
+
+    /// `failed` events any of `observers` logged about any of `members` after `after`.
+    fn failures(&self, observers: &[&str], members: &[&str], after: u64) -> Vec<String> {
+        observers
+            .iter()
+            .flat_map(|o| {
+                logs::events(&self.lines(o))
+                    .into_iter()
+                    .filter(|e| {
+                        e.t >= after
+                            && e.event == "failed"
+                            && e.member.as_deref().is_some_and(|m| members.contains(&m))
+                    })
+                    .map(move |e| format!("{o} declared {:?} failed at +{}", e.member, e.t - after))
+            })
+            .collect()
+    }
+
+    fn calls(&self) -> Vec<CallRecord> {
+        logs::calls(&self.lines(CLIENT))
+    }
+}
+
+fn result(scenario: &str, value: serde_json::Value) {
+    println!("NETNS RESULT {}", json!({ "scenario": scenario, "result": value }));
+}
+
+fn median(v: &[u64]) -> u64 {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v.get(v.len() / 2).copied().unwrap_or(0)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// 5 hosts form one cluster from one seed; every member sees all; calls reach every worker.
+#[test]
+fn netns_form_five_hosts() {
+    let _one = lock();
+    let Some(mut c) = Cluster::hosts("form", 11) else {
+        return;
+    };
+    let load = Load { secs: 5, ..LOAD };
+    let (t0, formed) = c.form(load);
+    c.finish_load(load, false);
+    let r = c.reconcile(load.retries);
+    assert_eq!(r.answered, r.issued, "every call answered: {r:?}");
+    assert!(r.issued > 0);
+    for w in WORKERS {
+        assert!(
+            r.answers_by_worker.get(w).copied().unwrap_or(0) > 0,
+            "{w} got no calls: {r:?}"
+        );
+    }
+    result(
+        "form",
+        json!({ "formed_ms": formed - t0, "calls": r.issued }),
+    );
+}
+
+fn id_of(name: &str) -> String {
+    shoal_tokio::NodeId::from_name(name).to_string()
+}
+
+/// Everyone but `victims`.
+fn others(victims: &[&str]) -> Vec<&'static str> {
+    ALL.iter().copied().filter(|n| !victims.contains(n)).collect()
+}
+
+/// Calls that failed, as text, for messages.
+fn failed_calls(calls: &[CallRecord]) -> Vec<String> {
+    calls
+        .iter()
+        .filter(|c| c.outcome != "ok")
+        .map(|c| format!("{c:?}"))
+        .collect()
+}
+
+/// Checks of a worker lost under load (killed or black-holed) at `t_fault`, detected by the
+/// client at `t_client`: idempotent calls all succeed; every error names the victim and
+/// ended by its deadline or shortly after the client declared the victim failed (never at
+/// the 10 s transport idle timeout); calls issued after that avoid the victim.
+fn check_lost_worker(c: &Cluster, victim: &str, load: Load, t_fault: u64, t_client: u64) {
+    let calls = c.calls();
+    let victim_id = id_of(victim);
+    for call in &calls {
+        if call.idempotent {
+            assert_eq!(call.outcome, "ok", "an idempotent call failed: {call:?}");
+        }
+        if call.outcome != "ok" {
+            assert_eq!(
+                call.worker.as_deref(),
+                Some(victim_id.as_str()),
+                "a call failed on a healthy worker: {call:?}"
+            );
+            let deadline = call.t_ms + load.timeout_ms;
+            let bound = deadline.min(t_client) + 1_500;
+            assert!(
+                call.end_ms <= bound,
+                "call ended {} ms after it started, {} ms after the fault, later than its \
+                 deadline or the client's detection (+{} ms) allow: {call:?}",
+                call.end_ms - call.t_ms,
+                call.end_ms.saturating_sub(t_fault),
+                t_client - t_fault
+            );
+        }
+        if call.t_ms >= t_client + 500 {
+            assert_eq!(call.outcome, "ok", "a call after detection failed: {call:?}");
+            assert_ne!(call.worker.as_deref(), Some(victim_id.as_str()));
+            assert_eq!(call.attempts, Some(1), "a call after detection retried: {call:?}");
+        }
+    }
+    for w in WORKERS.iter().filter(|w| **w != victim) {
+        let after = calls
+            .iter()
+            .filter(|x| x.t_ms > t_client && x.label.as_deref() == Some(w))
+            .count();
+        assert!(after > 0, "{w} got no calls after the fault");
+    }
+}
+
+/// kill -9 a worker under load.
+#[test]
+fn netns_kill9_worker_under_load() {
+    let _one = lock();
+    let Some(mut c) = Cluster::hosts("kill", 12) else {
+        return;
+    };
+    let load = LOAD;
+    let (t0, _) = c.form(load);
+    c.wait_calls(50);
+    let victim = "worker-2";
+    let t_kill = c.net.kill9(victim);
+    let observers = others(&[victim]);
+    let detect = c.detection(&observers, "failed", victim, t_kill);
+    let t_client = t_kill + detect[observers.iter().position(|o| *o == CLIENT).unwrap_or(0)];
+    let n = c.calls().len();
+    c.wait_calls(n + 150); // three more seconds of load
+    c.finish_load(load, true);
+    let r = c.reconcile(load.retries);
+    check_lost_worker(&c, victim, load, t_kill, t_client);
+    let healthy = others(&[victim]);
+    let false_failures = c.failures(&ALL, &healthy, t0);
+    assert!(false_failures.is_empty(), "{false_failures:?}");
+    println!("failed calls: {:#?}", failed_calls(&c.calls()));
+    result(
+        "kill9",
+        json!({ "detect_ms": detect, "detect_median_ms": median(&detect),
+                "detect_max_ms": detect.iter().max(), "calls": r.issued,
+                "errors": r.errors, "idempotent_ran_twice": r.idempotent_ran_twice,
+                "ran_but_failed": r.ran_but_failed }),
+    );
+}
+
+/// Black-hole a worker (every packet in and out dropped, no reply) under load, then lift it.
+#[test]
+fn netns_black_hole_worker_under_load() {
+    let _one = lock();
+    let Some(mut c) = Cluster::hosts("hole", 13) else {
+        return;
+    };
+    // A deadline longer than quinn's 10 s idle timeout, so a call that ended at the idle
+    // timeout would show.
+    let load = Load {
+        timeout_ms: 15_000,
+        ..LOAD
+    };
+    let (t0, _) = c.form(load);
+    c.wait_calls(50);
+    let victim = "worker-2";
+    let t_hole = c.net.black_hole(host_of(victim));
+    let observers = others(&[victim]);
+    let detect = c.detection(&observers, "failed", victim, t_hole);
+    let t_client = t_hole + detect[observers.iter().position(|o| *o == CLIENT).unwrap_or(0)];
+    let n = c.calls().len();
+    c.wait_calls(n + 150);
+    // Lift it: the worker was never restarted, so it must merge back on its own.
+    let t_lift = c.net.clear_fault(host_of(victim));
+    let back = wait_for(HEAL_WITHIN, || {
+        ALL.iter()
+            .map(|n| first_full_view(&c.lines(n), &ALL, t_lift))
+            .collect::<Option<Vec<u64>>>()
+    })
+    .unwrap_or_else(|| panic!("no full view after lifting: {}", c.describe_views()));
+    let rejoin = back.iter().max().copied().unwrap_or(t_lift) - t_lift;
+    let got_calls = wait_for(Duration::from_secs(20), || {
+        logs::handled(&c.lines(victim))
+            .iter()
+            .find(|(_, t)| *t > t_lift)
+            .map(|(_, t)| t - t_lift)
+    });
+    c.finish_load(load, true);
+    let r = c.reconcile(load.retries);
+    // The checks on calls apply to the black-hole phase only.
+    let calls = c.calls();
+    let victim_id = id_of(victim);
+    for call in calls.iter().filter(|x| x.t_ms < t_lift) {
+        if call.outcome != "ok" {
+            assert_eq!(call.worker.as_deref(), Some(victim_id.as_str()), "{call:?}");
+        }
+    }
+    check_lost_worker_until(&c, victim, load, t_hole, t_client, t_lift);
+    let false_failures = c.failures(&ALL, &others(&[victim]), t0);
+    assert!(false_failures.is_empty(), "{false_failures:?}");
+    let got_calls = got_calls.expect("the worker got calls again after the black hole lifted");
+    println!("failed calls: {:#?}", failed_calls(&calls));
+    result(
+        "black_hole",
+        json!({ "detect_ms": detect, "detect_median_ms": median(&detect),
+                "detect_max_ms": detect.iter().max(), "rejoin_ms": rejoin,
+                "first_call_after_lift_ms": got_calls, "calls": r.issued,
+                "errors": r.errors }),
+    );
+}
+
+/// [`check_lost_worker`] over the calls issued before `until`.
+fn check_lost_worker_until(
+    c: &Cluster,
+    victim: &str,
+    load: Load,
+    t_fault: u64,
+    t_client: u64,
+    until: u64,
+) {
+    let victim_id = id_of(victim);
+    for call in c.calls().iter().filter(|x| x.t_ms < until) {
+        if call.idempotent {
+            assert_eq!(call.outcome, "ok", "an idempotent call failed: {call:?}");
+        }
+        if call.outcome != "ok" {
+            let bound = (call.t_ms + load.timeout_ms).min(t_client) + 1_500;
+            assert!(
+                call.end_ms <= bound,
+                "call ended {} ms after it started ({} ms after the fault; the client \
+                 detected at +{} ms): {call:?}",
+                call.end_ms - call.t_ms,
+                call.end_ms.saturating_sub(t_fault),
+                t_client - t_fault
+            );
+        }
+        if call.t_ms >= t_client + 500 {
+            assert_eq!(call.outcome, "ok", "a call after detection failed: {call:?}");
+            assert_ne!(call.worker.as_deref(), Some(victim_id.as_str()));
+            assert_eq!(call.attempts, Some(1), "a call after detection retried: {call:?}");
+        }
+    }
+}
+
+/// Partition 2 hosts (worker-2, worker-3) from 3 (director, worker-1, client), then heal.
+#[test]
+fn netns_partition_two_from_three_and_heal() {
+    let _one = lock();
+    let Some(mut c) = Cluster::hosts("part", 14) else {
+        return;
+    };
+    let load = Load {
+        secs: 90,
+        ..LOAD
+    };
+    let (t0, _) = c.form(load);
+    c.wait_calls(50);
+    let minority = ["worker-2", "worker-3"];
+    let majority = others(&minority);
+    let majority_hosts: Vec<usize> = majority.iter().map(|n| host_of(n)).collect();
+    let mut t_cut = 0;
+    for m in minority {
+        t_cut = c.net.cut_from(host_of(m), &majority_hosts);
+    }
+    // The minority sees it is the minority.
+    let found = wait_for(DETECT_WITHIN, || {
+        minority
+            .iter()
+            .map(|m| {
+                logs::events(&c.lines(m)).into_iter().find(|e| {
+                    e.t >= t_cut && e.event == "partition_detected" && e.minority == Some(true)
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "the minority did not report PartitionDetected {{ minority: true }}: {}",
+            c.describe_views()
+        )
+    });
+    let detect: Vec<u64> = found.iter().map(|e| e.t - t_cut).collect();
+    // The majority declares both minority workers failed and keeps serving.
+    let mut majority_detect = Vec::new();
+    for m in minority {
+        majority_detect.extend(c.detection(&majority, "failed", m, t_cut));
+    }
+    let t_served = t_cut + majority_detect.iter().max().copied().unwrap_or(0);
+    let n = c.calls().len();
+    c.wait_calls(n + 150);
+    let t_heal = now_ms();
+    for m in minority {
+        c.net.clear_fault(host_of(m));
+    }
+    let healed = wait_for(HEAL_WITHIN, || {
+        ALL.iter()
+            .map(|n| first_full_view(&c.lines(n), &ALL, t_heal))
+            .collect::<Option<Vec<u64>>>()
+    })
+    .unwrap_or_else(|| panic!("no re-merge after heal: {}", c.describe_views()));
+    let heal_ms = healed.iter().max().copied().unwrap_or(t_heal) - t_heal;
+    let reach = wait_for(Duration::from_secs(20), || {
+        minority
+            .iter()
+            .map(|m| {
+                logs::handled(&c.lines(m))
+                    .iter()
+                    .find(|(_, t)| *t > t_heal)
+                    .map(|(_, t)| t - t_heal)
+            })
+            .collect::<Option<Vec<u64>>>()
+    })
+    .expect("calls reach every worker again after the heal");
+    c.finish_load(load, true);
+    let r = c.reconcile(load.retries);
+    for call in c.calls() {
+        if call.t_ms >= t_served + 500 && call.t_ms < t_heal {
+            assert_eq!(call.outcome, "ok", "the majority stopped serving: {call:?}");
+            assert_eq!(call.label.as_deref(), Some("worker-1"), "{call:?}");
+        }
+        if call.idempotent && call.t_ms < t_heal {
+            assert_eq!(call.outcome, "ok", "an idempotent call failed: {call:?}");
+        }
+    }
+    let majority_minority_claims: Vec<_> = majority
+        .iter()
+        .flat_map(|n| {
+            logs::events(&c.lines(n))
+                .into_iter()
+                .filter(|e| e.event == "partition_detected")
+                .map(move |e| format!("{n}: {e:?}"))
+        })
+        .collect();
+    assert!(
+        majority_minority_claims
+            .iter()
+            .all(|s| !s.contains("minority: Some(true)")),
+        "a majority member thinks it is the minority: {majority_minority_claims:?}"
+    );
+    // Nobody in the majority declared another majority member failed.
+    let false_failures = c.failures(&majority, &majority, t0);
+    assert!(false_failures.is_empty(), "{false_failures:?}");
+    // Restarts: none; each process has one log (generation 0) and the heal needed none.
+    println!("majority partition events: {majority_minority_claims:?}");
+    println!("failed calls: {:#?}", failed_calls(&c.calls()));
+    result(
+        "partition",
+        json!({ "minority_detect_ms": detect, "majority_failed_ms": majority_detect,
+                "heal_ms": heal_ms, "first_call_after_heal_ms": reach,
+                "calls": r.issued, "errors": r.errors }),
+    );
+}
+
+/// One-way partition: worker-2 can send but receives nothing.
+#[test]
+fn netns_one_way_partition() {
+    let _one = lock();
+    let Some(mut c) = Cluster::hosts("oneway", 15) else {
+        return;
+    };
+    let load = Load {
+        secs: 90,
+        ..LOAD
+    };
+    let (t0, _) = c.form(load);
+    c.wait_calls(50);
+    let sick = "worker-2";
+    let healthy = others(&[sick]);
+    let t_deaf = c.net.deaf(host_of(sick));
+    let detect = c.detection(&healthy, "failed", sick, t_deaf);
+    // Hold it for 15 s after the healthy side took it out, then lift.
+    let hold_until = t_deaf + detect.iter().max().copied().unwrap_or(0) + 15_000;
+    let _ = wait_for(Duration::from_secs(40), || (now_ms() >= hold_until).then_some(()));
+    let t_lift = c.net.clear_fault(host_of(sick));
+    let back = wait_for(HEAL_WITHIN, || {
+        ALL.iter()
+            .map(|n| first_full_view(&c.lines(n), &ALL, t_lift))
+            .collect::<Option<Vec<u64>>>()
+    })
+    .unwrap_or_else(|| panic!("no full view after lifting: {}", c.describe_views()));
+    c.finish_load(load, true);
+    let r = c.reconcile(load.retries);
+    let false_failures = c.failures(&healthy, &healthy, t0);
+    // What the one-way host did: its own events, and what the others said about it.
+    let sick_events: Vec<String> = logs::events(&c.lines(sick))
+        .into_iter()
+        .filter(|e| e.t >= t_deaf)
+        .map(|e| format!("+{} {} {:?} #{:?}", e.t - t_deaf, e.event, e.member, e.incarnation))
+        .collect();
+    let refutations: Vec<String> = healthy
+        .iter()
+        .flat_map(|n| {
+            logs::events(&c.lines(n))
+                .into_iter()
+                .filter(|e| e.t >= t_deaf && (e.event == "refuted" || e.event == "suspected"))
+                .map(move |e| format!("{n} +{} {} {:?}", e.t - t_deaf, e.event, e.member))
+        })
+        .collect();
+    println!("one-way host's events: {sick_events:#?}");
+    println!("healthy hosts' suspicions and refutations: {refutations:#?}");
+    assert!(
+        false_failures.is_empty(),
+        "a healthy host was declared failed by a healthy host: {false_failures:?}"
+    );
+    result(
+        "one_way",
+        json!({ "detect_ms": detect, "rejoin_ms": back.iter().max().copied().unwrap_or(t_lift) - t_lift,
+                "sick_failed_others": sick_events.iter().filter(|e| e.contains(" failed ")).count(),
+                "healthy_suspicions": refutations.len(),
+                "calls": r.issued, "errors": r.errors }),
+    );
+}
+
+/// 20 % random loss (each way) on one host for 30 s: nobody falsely declared failed, calls
+/// keep succeeding.
+#[test]
+fn netns_random_loss_20_percent() {
+    let _one = lock();
+    let Some(mut c) = Cluster::hosts("loss", 16) else {
+        return;
+    };
+    let load = Load {
+        secs: 90,
+        ..LOAD
+    };
+    let (_, _) = c.form(load);
+    c.wait_calls(50);
+    let lossy = "worker-2";
+    let t_loss = c.net.loss(host_of(lossy), 20);
+    let until = t_loss + 30_000;
+    let _ = wait_for(Duration::from_secs(40), || (now_ms() >= until).then_some(()));
+    let t_clear = c.net.clear_fault(host_of(lossy));
+    // A few more seconds for any suspicion started under loss to resolve.
+    let n = c.calls().len();
+    c.wait_calls(n + 150);
+    c.finish_load(load, true);
+    let r = c.reconcile(load.retries);
+    let failures = c.failures(&ALL, &ALL, t_loss);
+    let suspicions: Vec<String> = ALL
+        .iter()
+        .flat_map(|n| {
+            logs::events(&c.lines(n))
+                .into_iter()
+                .filter(|e| e.t >= t_loss && e.event == "suspected")
+                .map(move |e| format!("{n} +{} {:?}", e.t - t_loss, e.member))
+        })
+        .collect();
+    let calls = c.calls();
+    let mut lat: Vec<u64> = calls
+        .iter()
+        .filter(|x| x.t_ms >= t_loss && x.t_ms < t_clear)
+        .map(|x| x.end_ms - x.t_ms)
+        .collect();
+    lat.sort_unstable();
+    let pct = |p: usize| lat.get(lat.len().saturating_sub(1) * p / 100).copied().unwrap_or(0);
+    println!("suspicions under loss: {suspicions:#?}");
+    println!("failed calls: {:#?}", failed_calls(&calls));
+    assert!(failures.is_empty(), "false failures under 20 % loss: {failures:?}");
+    assert_eq!(r.answered, r.issued, "calls kept succeeding: {r:?}");
+    result(
+        "loss20",
+        json!({ "suspicions": suspicions.len(), "calls_under_loss": lat.len(),
+                "latency_p50_ms": pct(50), "latency_p99_ms": pct(99),
+                "latency_max_ms": lat.last(), "calls": r.issued, "errors": r.errors }),
+    );
+}
+
+/// kill -9 a worker, restart it with the same name: it rejoins and gets calls again.
+#[test]
+fn netns_restart_killed_worker() {
+    let _one = lock();
+    let Some(mut c) = Cluster::hosts("restart", 17) else {
+        return;
+    };
+    let load = Load {
+        secs: 90,
+        ..LOAD
+    };
+    let (t0, _) = c.form(load);
+    c.wait_calls(50);
+    let victim = "worker-2";
+    let old_inc = logs::last_view(&c.lines(DIRECTOR))
+        .and_then(|(_, v)| v.into_iter().find(|m| m.name == victim))
+        .map(|m| m.incarnation)
+        .expect("the director knows the victim");
+    let t_kill = c.net.kill9(victim);
+    let detect = c.detection(&[DIRECTOR, CLIENT], "failed", victim, t_kill);
+    let t_restart = now_ms();
+    c.start_worker(victim);
+    let back = wait_for(HEAL_WITHIN, || {
+        others(&[victim])
+            .iter()
+            .map(|n| {
+                logs::views(&c.lines(n)).into_iter().find(|(t, v)| {
+                    *t >= t_restart
+                        && v.iter()
+                            .any(|m| m.name == victim && m.state == "alive" && m.incarnation > old_inc)
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+    })
+    .unwrap_or_else(|| panic!("the restarted worker did not rejoin: {}", c.describe_views()));
+    let rejoin = back.iter().map(|(t, _)| t - t_restart).max().unwrap_or(0);
+    let first_call = wait_for(Duration::from_secs(20), || {
+        logs::handled(&c.net.lines_of_start(victim, 1))
+            .first()
+            .map(|(_, t)| t - t_restart)
+    })
+    .expect("the restarted worker gets calls");
+    c.finish_load(load, true);
+    let r = c.reconcile(load.retries);
+    let false_failures = c.failures(&ALL, &others(&[victim]), t0);
+    assert!(false_failures.is_empty(), "{false_failures:?}");
+    result(
+        "restart",
+        json!({ "detect_ms": detect, "rejoin_ms": rejoin, "first_call_ms": first_call,
+                "calls": r.issued, "errors": r.errors }),
+    );
+}
