@@ -60,9 +60,7 @@ pub fn error_parts(e: &CallError) -> (&'static str, Option<NodeId>, Option<Strin
         CallError::WorkerFailed { worker, during, .. } => {
             ("worker_failed", Some(*worker), Some(format!("{during:?}")))
         }
-        CallError::ConnectionRefused { worker, .. } => {
-            ("connection_refused", Some(*worker), None)
-        }
+        CallError::ConnectionRefused { worker, .. } => ("connection_refused", Some(*worker), None),
         CallError::HandlerFailed { worker, .. } => ("handler_failed", Some(*worker), None),
         CallError::PayloadTooLarge => ("payload_too_large", None, None),
         CallError::BadFilter(_) => ("bad_filter", None, None),

@@ -385,7 +385,10 @@ pub async fn run_worker(args: WorkerArgs) -> Res<()> {
     let (l, work) = (label.clone(), Duration::from_millis(args.work_ms));
     // `--json-log`: each handled call is logged (before its answer leaves, so every answer
     // a client holds has its line here, even if this process is killed right after).
-    let log_as = args.node.json_log.then(|| Arc::<str>::from(args.name.as_str()));
+    let log_as = args
+        .node
+        .json_log
+        .then(|| Arc::<str>::from(args.name.as_str()));
     server.register("compute", move |req: Bytes| {
         let (l, log_as) = (l.clone(), log_as.clone());
         async move {

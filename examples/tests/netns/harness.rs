@@ -229,6 +229,11 @@ impl Net {
             .and_then(|p| matches!(p.child.try_wait(), Ok(None)).then_some(p))
     }
 
+    /// Whether process `name` (its latest start) is still running.
+    pub fn is_running(&mut self, name: &str) -> bool {
+        self.running(name).is_some()
+    }
+
     /// `kill -9`: the process dies at once, sockets closed by the kernel, no goodbye.
     /// Returns when it is reaped, with the kill time (ms since the epoch).
     pub fn kill9(&mut self, name: &str) -> u64 {

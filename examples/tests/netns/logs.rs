@@ -151,11 +151,7 @@ pub struct Reconciled {
 ///   goes with one run, on the worker the error names;
 /// * an idempotent call ran at most `attempts` times (at most `retries + 1` if it failed):
 ///   each retry may have run once more. That is how retries are reconciled.
-pub fn reconcile(
-    client: &[LogLine],
-    workers: &[(&str, Vec<LogLine>)],
-    retries: u32,
-) -> Reconciled {
+pub fn reconcile(client: &[LogLine], workers: &[(&str, Vec<LogLine>)], retries: u32) -> Reconciled {
     let names: Vec<&str> = workers.iter().map(|(n, _)| *n).collect();
     let ids = id_names(&names);
     let (issued, ok, errs) = load_done(client).expect("the client logged load_done");
@@ -181,7 +177,8 @@ pub fn reconcile(
     };
     for (name, lines) in workers {
         let h = handled(lines);
-        out.handled_by_worker.insert((*name).to_owned(), h.len() as u64);
+        out.handled_by_worker
+            .insert((*name).to_owned(), h.len() as u64);
         for (call, _) in h {
             assert!(
                 (1..=issued).contains(&call),
@@ -194,7 +191,11 @@ pub fn reconcile(
     }
     for (id, r) in &by_id {
         let ran_on = ran.get(id).cloned().unwrap_or_default();
-        let worker = r.worker.as_ref().and_then(|w| ids.get(w)).map(String::as_str);
+        let worker = r
+            .worker
+            .as_ref()
+            .and_then(|w| ids.get(w))
+            .map(String::as_str);
         if r.outcome == "ok" {
             out.answered += 1;
             let w = worker.unwrap_or_else(|| panic!("answer from an unknown worker: {r:?}"));
@@ -235,7 +236,11 @@ pub fn reconcile(
                     "call {id} ran on {w} but failed before the request could arrive: {r:?}"
                 );
                 if r.outcome != "ok" {
-                    assert_eq!(worker, Some(*w), "the error names the worker it ran on: {r:?}");
+                    assert_eq!(
+                        worker,
+                        Some(*w),
+                        "the error names the worker it ran on: {r:?}"
+                    );
                     out.ran_but_failed += 1;
                 }
             }
