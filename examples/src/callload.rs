@@ -1,9 +1,10 @@
 //! The client's bounded load with a record per call (`client --json-log`): calls `compute`
 //! with call ids 1, 2, 3, ... as payloads, at most `concurrency` at once, paced to `rate`
-//! calls per second, until `calls` were issued or `duration` passed (whichever comes first),
-//! or it is told to stop, then waits for the calls in flight (each bounded by its own timeout). Every call ends in
-//! exactly one [`CallRecord`] line, answered or with its typed error, so a harness can
-//! reconcile the client's records with the workers' `handled` lines: no call is silent.
+//! calls per second, until `calls` were issued, `duration` passed or it is told to stop
+//! (whichever comes first), then waits for the calls in flight (each bounded by its own
+//! timeout). Every call ends in exactly one [`CallRecord`] line, answered or with its typed
+//! error, so a harness can reconcile the client's records with the workers' `handled` lines:
+//! no call is silent.
 //!
 //! Every `idempotent_every`-th call is marked idempotent (the library may then retry it on
 //! another worker even after the request may have run); the others may only be retried when
@@ -185,4 +186,33 @@ pub async fn run_load(
         errors: totals.errors,
     });
     totals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_tokio::CallPhase;
+
+    /// The harness reads these names (and the phase's spelling) from the records.
+    #[test]
+    fn error_parts_name_the_variant_worker_and_phase() {
+        let w = NodeId::from_name("worker-2");
+        let failed = CallError::WorkerFailed {
+            worker: w,
+            during: CallPhase::Response,
+            reason: "connection lost".into(),
+        };
+        assert_eq!(
+            error_parts(&failed),
+            ("worker_failed", Some(w), Some("Response".to_owned()))
+        );
+        assert_eq!(
+            error_parts(&CallError::DeadlineExceeded { worker: None }),
+            ("deadline_exceeded", None, None)
+        );
+        assert_eq!(
+            error_parts(&CallError::NoMatchingWorker { filter: "x".into() }).0,
+            "no_matching_worker"
+        );
+    }
 }

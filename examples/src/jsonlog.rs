@@ -15,6 +15,14 @@
 //! * `handled`: a worker ran the `compute` handler for call id `call`;
 //! * `call`: the outcome of one client call ([`CallRecord`]);
 //! * `load_done`: the client's totals after its bounded load.
+//!
+//! ```
+//! use shoal_examples::jsonlog::LogLine;
+//!
+//! let line = r#"{"kind":"handled","t_ms":1796000000000,"node":"worker-1","call":7}"#;
+//! assert!(matches!(LogLine::parse(line), Some(LogLine::Handled { call: 7, .. })));
+//! assert_eq!(LogLine::parse("worker worker-1 up"), None); // plain text is skipped
+//! ```
 
 use serde::{Deserialize, Serialize};
 use shoal_tokio::{Cluster, ClusterEvent, MemberSnapshot, MemberState};
