@@ -292,6 +292,19 @@ impl Cluster {
     }
 }
 
+/// The longest pause between two consecutive call issues from `from` to `to`: a closed-loop
+/// client whose every slot waits on a lost worker stops issuing until the calls end.
+fn issue_stall(calls: &[CallRecord], from: u64, to: u64) -> u64 {
+    let mut starts: Vec<u64> = calls.iter().map(|c| c.t_ms).collect();
+    starts.sort_unstable();
+    starts
+        .windows(2)
+        .filter(|w| w[1] >= from && w[0] <= to)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or(0)
+}
+
 fn result(scenario: &str, value: serde_json::Value) {
     println!(
         "NETNS RESULT {}",
@@ -379,9 +392,10 @@ fn netns_kill9_worker_under_load() {
     let false_failures = c.failures(&ALL, &healthy, t0);
     assert!(false_failures.is_empty(), "{false_failures:?}");
     println!("failed calls: {:#?}", failed_calls(&c.calls()));
+    let stall = issue_stall(&c.calls(), t_kill, t_client);
     result(
         "kill9",
-        json!({ "detect_ms": detect, "detect_median_ms": median(&detect),
+        json!({ "detect_ms": detect, "detect_median_ms": median(&detect), "issue_stall_ms": stall,
                 "detect_max_ms": detect.iter().max(), "calls": r.issued,
                 "errors": r.errors, "idempotent_ran_twice": r.idempotent_ran_twice,
                 "ran_but_failed": r.ran_but_failed }),
@@ -434,9 +448,10 @@ fn netns_black_hole_worker_under_load() {
     assert!(false_failures.is_empty(), "{false_failures:?}");
     let got_calls = got_calls.expect("the worker got calls again after the black hole lifted");
     println!("failed calls: {:#?}", failed_calls(&calls));
+    let stall = issue_stall(&calls, t_hole, t_client);
     result(
         "black_hole",
-        json!({ "detect_ms": detect, "detect_median_ms": median(&detect),
+        json!({ "detect_ms": detect, "detect_median_ms": median(&detect), "issue_stall_ms": stall,
                 "detect_max_ms": detect.iter().max(), "rejoin_ms": rejoin,
                 "first_call_after_lift_ms": got_calls, "calls": r.issued,
                 "errors": r.errors }),
