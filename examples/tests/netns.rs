@@ -19,6 +19,7 @@ use harness::{wait_for, Net};
 use logs::{first_event, first_full_view, reconcile, Reconciled};
 use serde_json::json;
 use shoal_examples::jsonlog::{now_ms, CallRecord, LogLine};
+use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -75,15 +76,22 @@ impl Cluster {
         match Net::new(tag, subnet, 5) {
             Ok(net) => Some(Cluster { net }),
             Err(why) => {
-                let msg = format!(
+                let hint = "needs root with `ip netns` and nftables";
+                if std::env::var("SHOAL_NETNS_REQUIRED").is_ok_and(|v| v == "1") {
+                    panic!(
+                        "netns scenario {tag} cannot run: {} ({hint}); \
+                         SHOAL_NETNS_REQUIRED=1 makes that a failure",
+                        why.0
+                    );
+                }
+                // Written to stderr directly: the test harness captures `eprintln!` of a
+                // passing test, and a skip must be seen.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "\n\n!!!!!!!! SKIPPING netns scenario {tag}: {} !!!!!!!!\n\
-                     (needs root with `ip netns` and nftables; CI sets SHOAL_NETNS_REQUIRED=1)\n",
+                     ({hint}; CI sets SHOAL_NETNS_REQUIRED=1 to fail instead)\n",
                     why.0
                 );
-                if std::env::var("SHOAL_NETNS_REQUIRED").is_ok_and(|v| v == "1") {
-                    panic!("{msg}");
-                }
-                eprintln!("{msg}");
                 None
             }
         }
