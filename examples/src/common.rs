@@ -250,6 +250,29 @@ pub struct NodeOpts {
     /// Leave and exit when standard input closes (used by `demo`, which holds the pipe).
     #[arg(long, hide = true)]
     pub exit_on_stdin_eof: bool,
+    /// Print events, periodic membership views (and, on workers, each handled call; on the
+    /// client, each call's outcome) as JSON lines stamped with wall-clock time
+    /// (`shoal_examples::jsonlog`), instead of text.
+    #[arg(long)]
+    pub json_log: bool,
+    /// With `--json-log`: how often to print the membership view, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub view_ms: u64,
+}
+
+impl NodeOpts {
+    /// Prints `cluster`'s events: as text prefixed with `who`, or as JSON lines with
+    /// periodic views under `--json-log`.
+    pub fn spawn_event_output(&self, who: String, cluster: &shoal_tokio::Cluster) {
+        if self.json_log {
+            shoal_examples::jsonlog::spawn_logger(
+                cluster.clone(),
+                Duration::from_millis(self.view_ms),
+            );
+        } else {
+            tokio::spawn(print_events(who, cluster.subscribe()));
+        }
+    }
 }
 
 /// Waits for Ctrl-C, or (with `--exit-on-stdin-eof`) for standard input to close.
@@ -298,7 +321,7 @@ pub async fn run_director(args: DirectorArgs) -> Res<()> {
         config = config.with_gossip_port(p);
     }
     let cluster = server.enable_cluster(config).await?;
-    tokio::spawn(print_events(args.name.clone(), cluster.subscribe()));
+    args.node.spawn_event_output(args.name.clone(), &cluster);
     cluster.set_tag("role", "director").await?;
     let registry = Arc::new(WorkerRegistry::new(cluster.clone(), args.strategy));
     registry.start().await?;
@@ -360,8 +383,14 @@ pub async fn run_worker(args: WorkerArgs) -> Res<()> {
     let label = args.label.clone().unwrap_or_else(|| args.name.clone());
     let mut server = Server::new(secrets.rpc);
     let (l, work) = (label.clone(), Duration::from_millis(args.work_ms));
+    // `--json-log`: each handled call is logged (before its answer leaves, so every answer
+    // a client holds has its line here, even if this process is killed right after).
+    let log_as = args
+        .node
+        .json_log
+        .then(|| Arc::<str>::from(args.name.as_str()));
     server.register("compute", move |req: Bytes| {
-        let l = l.clone();
+        let (l, log_as) = (l.clone(), log_as.clone());
         async move {
             let n: u64 = std::str::from_utf8(&req)
                 .ok()
@@ -370,6 +399,13 @@ pub async fn run_worker(args: WorkerArgs) -> Res<()> {
             if !work.is_zero() {
                 tokio::time::sleep(work).await; // simulated work
             }
+            if let Some(node) = log_as {
+                shoal_examples::jsonlog::emit(&shoal_examples::jsonlog::LogLine::Handled {
+                    t_ms: shoal_examples::jsonlog::now_ms(),
+                    node: node.to_string(),
+                    call: n,
+                });
+            }
             Ok(Bytes::from(format!("{l} {}", compute(n))))
         }
     })?;
@@ -377,7 +413,7 @@ pub async fn run_worker(args: WorkerArgs) -> Res<()> {
     let config = cluster_config(&args.name, args.rpc, args.node.preset, secrets.key)
         .with_tags([("role", "worker"), ("label", label.as_str())]);
     let cluster = server.enable_cluster(config).await?;
-    tokio::spawn(print_events(args.name.clone(), cluster.subscribe()));
+    args.node.spawn_event_output(args.name.clone(), &cluster);
     server.spawn()?;
     cluster.join(vec![args.director]).await?;
     // Tags from the config are published at start; set_tag keeps the migration guide's shape.

@@ -4,12 +4,17 @@
 //! * [`output`]: JSON-line and table output the binaries share.
 //! * [`inspect`]: the `members` inspector (join read-only, list, leave), as a library
 //!   function so tests can run it in-process.
+//! * [`jsonlog`]: `--json-log` process logs (events, views, handled calls, call records),
+//!   one JSON object per line, for harnesses such as the network-namespace tests.
+//! * [`callload`]: the client's bounded load with one record per call.
 //! * [`bench`](mod@bench): the `bench` binary's load generator, latency histogram, child-process
 //!   orchestration, report and the bare-quinn baseline.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod callload;
 pub mod inspect;
+pub mod jsonlog;
 pub mod keys;
 pub mod output;

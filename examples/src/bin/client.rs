@@ -5,6 +5,11 @@
 //! ```text
 //! cargo run -p shoal-examples --bin client -- --calls 20 --strategy round-robin
 //! ```
+//!
+//! With `--json-log` it runs a bounded load instead (`--calls`, `--duration-secs`,
+//! `--concurrency`, `--rate`, `--idempotent-every`) and prints one JSON record per call plus
+//! its cluster events and views (`shoal_examples::jsonlog`); the network-namespace tests
+//! read these.
 #![forbid(unsafe_code)]
 
 #[path = "../common.rs"]
@@ -12,6 +17,7 @@ mod common;
 
 use clap::Parser;
 use common::{answer_label, cluster_config, load_secrets, parse_strategy, NodeOpts, Res};
+use shoal_examples::callload::{run_load, LoadOptions};
 use shoal_tokio::{CallOptions, Cluster, ClusterClient, LoadBalancingStrategy, WorkerRegistry};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -43,8 +49,39 @@ struct Cli {
     /// How long to wait for a first worker, in seconds.
     #[arg(long, default_value_t = 30)]
     wait_secs: u64,
+    /// Wait for this many matching workers (not just one) before calling.
+    #[arg(long, default_value_t = 1)]
+    min_workers: usize,
+    /// With `--json-log`: stop issuing calls after this many seconds (or `--calls`).
+    #[arg(long, default_value_t = 30)]
+    duration_secs: u64,
+    /// With `--json-log`: most calls in flight at once.
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// With `--json-log`: calls issued per second (0: as fast as `--concurrency` allows).
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// With `--json-log`: every n-th call is idempotent (0: none, 1: all).
+    #[arg(long, default_value_t = 2)]
+    idempotent_every: u64,
+    /// Each call's timeout, retries included, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// Each call's retry budget.
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
     #[command(flatten)]
     node: NodeOpts,
+}
+
+/// Live workers the registry lists.
+async fn live_workers(registry: &WorkerRegistry) -> usize {
+    registry
+        .workers()
+        .await
+        .iter()
+        .filter(|w| w.state.is_some_and(|s| s.is_live()))
+        .count()
 }
 
 fn main() -> Res<()> {
@@ -67,14 +104,21 @@ async fn run(cli: Cli) -> Res<()> {
     let registry = Arc::new(WorkerRegistry::new(cluster.clone(), cli.strategy));
     registry.start().await?;
 
-    // Bounded wait (polling the registry) for a first matching worker.
+    if cli.node.json_log {
+        cli.node.spawn_event_output(name.clone(), &cluster);
+    }
+    // Bounded wait (polling the registry) for the first `--min-workers` matching workers.
     let deadline = Instant::now() + Duration::from_secs(cli.wait_secs);
-    while registry.select_worker(Some(&cli.filter)).await.is_err() {
+    while registry.select_worker(Some(&cli.filter)).await.is_err()
+        || live_workers(&registry).await < cli.min_workers
+    {
         if Instant::now() > deadline {
             cluster.shutdown().await?;
             return Err(format!(
-                "no worker matching {:?} joined within {} s",
-                cli.filter, cli.wait_secs
+                "fewer than {} workers matching {:?} joined within {} s",
+                cli.min_workers.max(1),
+                cli.filter,
+                cli.wait_secs
             )
             .into());
         }
@@ -90,7 +134,30 @@ async fn run(cli: Cli) -> Res<()> {
     println!("{name}: joined via {}; workers: {workers:?}", cli.director);
 
     let client = ClusterClient::new(registry.clone(), secrets.rpc)?;
-    let opts = CallOptions::default().with_timeout(Duration::from_secs(10));
+    if cli.node.json_log {
+        // Bounded load, one JSON record per call (`shoal_examples::callload`).
+        let load = LoadOptions {
+            calls: cli.calls,
+            duration: Duration::from_secs(cli.duration_secs),
+            concurrency: cli.concurrency,
+            rate: cli.rate,
+            idempotent_every: cli.idempotent_every,
+            timeout: Duration::from_millis(cli.timeout_ms),
+            retries: cli.retries,
+            filter: cli.filter.clone(),
+        };
+        // Ctrl-C (SIGINT) ends the load early; calls in flight still finish and are logged.
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let totals = run_load(&client, &name, load, stop).await;
+        cluster.shutdown().await?;
+        eprintln!("{name}: {totals:?}");
+        return Ok(());
+    }
+    let opts = CallOptions::default()
+        .with_timeout(Duration::from_millis(cli.timeout_ms))
+        .with_retries(cli.retries);
     let mut per_worker: BTreeMap<String, u64> = BTreeMap::new();
     let mut errors = 0u64;
     for i in 1..=cli.calls {
