@@ -27,9 +27,13 @@
 //!   near `0.618·W`, so a heavy worker's picks are spread out rather than back to back. With
 //!   equal weights it is plain rotation.
 //! - [`Strategy::Random`]: probability proportional to weight.
-//! - [`Strategy::LeastConnections`]: the worker with the least `(in_flight + 1) / weight`,
-//!   scanning every candidate from a random offset; ties go to the lower latency estimate, then
-//!   to the first one found (so an idle slow worker loses a tie against an idle fast one).
+//! - [`Strategy::LeastConnections`]: HAProxy's `leastconn`. The worker with the least
+//!   `(in_flight + 1) / weight` wins; ties rotate round robin within the group of equally
+//!   loaded candidates (a cursor moves past each winner), so sequential calls, which always
+//!   tie, spread evenly. One exception protects against a slow worker: a tied candidate
+//!   whose peak-EWMA latency is more than [`LC_SLOW_FACTOR`] (2×) the fastest tied one's
+//!   sits the tie out. It still wins whenever it is strictly the least loaded, so it keeps
+//!   getting calls (and latency samples) when the others are busy.
 //! - [`Strategy::P2c`]: two distinct candidates drawn proportionally to weight; the one with the
 //!   lower `peak_ewma_latency × (in_flight + 1) / weight` wins (tower's and Finagle's
 //!   power-of-two-choices over peak EWMA).
@@ -668,12 +672,17 @@ fn pick<R: RngCore + ?Sized>(
             None
         }
         Strategy::LeastConnections => {
-            // Two plain loops rather than a chained iterator: this scan is the hot path.
-            let start = below(rng, n as u64) as usize;
-            let mut best = LcBest::default();
-            best.scan(&list.slots[start..], hot, now, max);
-            best.scan(&list.slots[..start], hot, now, max);
-            best.slot
+            // HAProxy's `leastconn`, with tower's latency estimate keeping an idle slow
+            // worker out of the ties (see `LcGroup`). Plain loops rather than chained
+            // iterators: this scan is the hot path.
+            let group = LcGroup::of(&list.slots, hot, now, max)?;
+            let start = (list.cursor % n as u64) as usize;
+            let idx = group
+                .first_in(&list.slots[start..], hot, now, max)
+                .map(|i| start + i)
+                .or_else(|| group.first_in(&list.slots[..start], hot, now, max))?;
+            list.cursor = idx as u64 + 1;
+            Some(list.slots[idx])
         }
         Strategy::P2c => {
             if n == 1 {
@@ -715,45 +724,51 @@ fn pick<R: RngCore + ?Sized>(
     }
 }
 
-/// Running minimum of a least-connections scan (see [`lc_key`]).
-struct LcBest {
-    slot: Option<u32>,
-    key: u128,
+/// A least-connections pick leaves out of the ties a worker whose latency estimate is more
+/// than this many times the fastest tied worker's.
+pub const LC_SLOW_FACTOR: f64 = 2.0;
+
+/// The group a least-connections pick rotates over: eligible candidates with the least
+/// weighted load `(in_flight + 1) / weight` (32.32 fixed point, kept current by the pool),
+/// less those whose peak-EWMA latency exceeds [`LC_SLOW_FACTOR`] × the group's fastest.
+struct LcGroup {
+    wload: u64,
+    max_ewma_us: f64,
 }
 
-impl Default for LcBest {
-    fn default() -> Self {
-        LcBest {
-            slot: None,
-            key: u128::MAX,
-        }
-    }
-}
-
-/// Least-connections order as one integer: the weighted load `(in_flight + 1) / weight` (32.32
-/// fixed point, kept current by the pool) in the high half, the latency estimate in the low
-/// half (a non-negative `f64`'s bits sort like its value). One compare per candidate, which
-/// the compiler turns into conditional moves: the scan has no data-dependent branches.
-#[inline]
-fn lc_key(h: &Hot) -> u128 {
-    (u128::from(h.wload) << 64) | u128::from(h.ewma_us.max(0.0).to_bits())
-}
-
-impl LcBest {
+impl LcGroup {
+    /// The least load among the eligible candidates and the latency bound of its group, or
+    /// `None` if no candidate is eligible.
     #[inline]
-    fn scan(&mut self, slots: &[u32], hot: &[Hot], now: Timestamp, max: u32) {
+    fn of(slots: &[u32], hot: &[Hot], now: Timestamp, max: u32) -> Option<LcGroup> {
+        let mut wload = u64::MAX;
+        let mut fastest = f64::INFINITY;
+        let mut any = false;
         for &s in slots {
             let h = &hot[s as usize];
-            // Ineligible workers get the largest key, so they never win.
-            let key = if h.eligible(now, max) {
-                lc_key(h)
-            } else {
-                u128::MAX
-            };
-            if key < self.key {
-                self.key = key;
-                self.slot = Some(s);
+            if !h.eligible(now, max) {
+                continue;
+            }
+            any = true;
+            if h.wload < wload {
+                wload = h.wload;
+                fastest = h.ewma_us;
+            } else if h.wload == wload && h.ewma_us < fastest {
+                fastest = h.ewma_us;
             }
         }
+        any.then_some(LcGroup {
+            wload,
+            max_ewma_us: fastest.max(0.0) * LC_SLOW_FACTOR,
+        })
+    }
+
+    /// Index in `slots` of the first member of the group.
+    #[inline]
+    fn first_in(&self, slots: &[u32], hot: &[Hot], now: Timestamp, max: u32) -> Option<usize> {
+        slots.iter().position(|&s| {
+            let h = &hot[s as usize];
+            h.wload == self.wload && h.ewma_us <= self.max_ewma_us && h.eligible(now, max)
+        })
     }
 }
