@@ -1,7 +1,21 @@
-//! The one public machine: a cluster member.
+//! The one public machine: a cluster member, as a router over sub-machines.
 //!
 //! [`Node`] is the only type with `handle_*` inputs and `poll_*` outputs. It owns the member
-//! table, the dissemination queue and the timers, and wires the rule modules together.
+//! table, the dissemination queue, the timers and the output queues, and routes each input to
+//! the sub-machine whose rule it is. Each sub-machine owns its state and never reads or writes
+//! another's; it reads the table (or is told what changed) and returns what to do:
+//!
+//! | module | rule |
+//! |---|---|
+//! | `lifecycle` | join one seed at a time with doubling backoff; leave, then left |
+//! | `antientropy` | digest sync and push-pull, join replies, reconnect to the failed, buried and unreached seeds |
+//! | `refutation` | only the node raises its incarnation; repeated claims from another address are a conflict |
+//! | `detection` | observers, phi, probes, suspicion, local health, partitions; returns actions |
+//! | `random` | every random choice comes from the node's own RNG |
+//!
+//! The member table (`membership/`) changes only through [`Node`]'s one `apply_update`, which
+//! then tells detection and anti-entropy what changed; dissemination (`dissemination.rs`)
+//! decides what rides on each packet and when an urgent round may go.
 //!
 //! ## Drive contract
 //! After *every* input (`handle_packet`, `handle_timeout`, any command), drain
@@ -10,11 +24,10 @@
 //! than one already seen never moves the node's time back.
 
 use crate::config::Config;
-use crate::dissemination::{retransmit_limit, Dissemination};
+use crate::dissemination::{retransmit_limit, Dissemination, UrgentRound};
 use crate::envelope::{self, Keyring};
-use crate::membership::{
-    Applied, Member, MemberInfo, MemberState, MemberTable, SyncEntry, Tags, Update,
-};
+use crate::membership::{Applied, Member, MemberInfo, MemberState, MemberTable, SyncEntry, Update};
+use crate::partition::PartitionEvent;
 use crate::stats::Stats;
 use crate::timer::{Timer, TimerTable};
 use crate::wire::bounded::{BoundedString, BoundedVec};
@@ -25,126 +38,32 @@ use core::time::Duration;
 use rand_core::RngCore;
 use std::collections::VecDeque;
 
-mod fd;
+mod antientropy;
+mod detection;
+mod event;
+mod lifecycle;
+mod random;
+mod refutation;
 
-/// Who a node is when it starts.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Identity {
-    /// Stable id (see [`NodeId::from_name`]).
-    pub id: NodeId,
-    /// Human-readable name, at most [`crate::membership::MAX_NAME`] bytes.
-    pub name: String,
-    /// Advertised gossip address (what peers send to; may differ from the bound one).
-    pub gossip_addr: SocketAddr,
-    /// Advertised RPC address, if this node serves RPC.
-    pub rpc_addr: Option<SocketAddr>,
-    /// Initial tags.
-    pub tags: Tags,
-    /// Starting incarnation. A restarted process that remembers nothing may start at 0: when
-    /// it hears of its previous life it raises its incarnation above it. Adapters may seed it
-    /// from wall-clock seconds to make that unnecessary.
-    pub incarnation: u64,
-}
+use antientropy::{chunk_entries, AntiEntropy};
+use detection::{Action, Detection, View};
+pub use event::{Event, Identity, Transmit};
+use lifecycle::Lifecycle;
+use random::{jittered, random_peers};
+use refutation::{must_refute, Conflicts};
 
-impl Identity {
-    /// An identity named `name` (id derived from the name) at `gossip_addr`, no RPC address,
-    /// no tags, incarnation 0.
-    pub fn new(name: &str, gossip_addr: SocketAddr) -> Self {
-        Identity {
-            id: NodeId::from_name(name),
-            name: name.to_owned(),
-            gossip_addr,
-            rpc_addr: None,
-            tags: Tags::new(),
-            incarnation: 0,
+/// Detection's read-only view of the node: borrows only the fields it names, so the node can
+/// hand its RNG and detection out mutably at the same time.
+macro_rules! view {
+    ($node:ident) => {
+        View {
+            table: &$node.table,
+            config: &$node.config,
+            me: $node.me.id,
+            now: $node.now,
+            running: $node.lifecycle.running(),
         }
-    }
-}
-
-/// A datagram to send.
-#[derive(Clone, PartialEq, Eq, Debug)]
-pub struct Transmit {
-    /// Destination gossip address.
-    pub dst: SocketAddr,
-    /// The datagram, at most the configured MTU.
-    pub payload: Vec<u8>,
-}
-
-/// Something the application may want to know.
-#[derive(Clone, PartialEq, Debug)]
-pub enum Event {
-    /// This node's join was answered: it now holds the cluster's state.
-    Joined {
-        /// The seed that answered.
-        via: SocketAddr,
-        /// Live members known right after joining, this node included.
-        members: usize,
-    },
-    /// A member became known and alive (first time, or back after being down).
-    MemberJoined(Member),
-    /// An alive member published new info (tags or addresses) at a higher incarnation.
-    MemberUpdated(Member),
-    /// A member is suspected of having failed.
-    MemberSuspected(Member),
-    /// A suspected member refuted the suspicion.
-    MemberRecovered(Member),
-    /// A member was declared failed.
-    MemberFailed(Member),
-    /// A member left on purpose.
-    MemberLeft(Member),
-    /// A tombstone was reaped: the member is forgotten.
-    MemberReaped(NodeId),
-    /// This node heard news about itself it had to refute, and raised its incarnation.
-    Refuted {
-        /// The new incarnation.
-        incarnation: u64,
-    },
-    /// This node finished leaving; it sends and accepts nothing more.
-    LeftCluster,
-    /// Too few members of the last stable view are reachable: this node is probably cut off
-    /// (`minority`) or the cluster lost many members at once.
-    PartitionDetected {
-        /// Reachable members, this node included.
-        reachable: usize,
-        /// Members in the last stable view.
-        known: usize,
-        /// Whether this node's side holds less than the quorum.
-        minority: bool,
-    },
-    /// Enough members are reachable again.
-    PartitionHealed {
-        /// Reachable members, this node included.
-        reachable: usize,
-        /// Members in the last stable view.
-        known: usize,
-    },
-    /// Another live process claims this node's id (the same name) from another address: each
-    /// keeps refuting the other. Reported, never merged silently; give each process its own
-    /// name. Raised after repeated refutations in a short window (a restart on a new address
-    /// refutes its previous life once), at most once per window.
-    IdentityConflict {
-        /// The other claimant's gossip address.
-        other: SocketAddr,
-    },
-}
-
-/// Refutations of an "alive" from another address within this window that make a conflict.
-const CONFLICT_WINDOW: Duration = Duration::from_secs(30);
-/// How many such refutations within the window.
-const CONFLICT_REFUTATIONS: usize = 3;
-
-#[derive(Clone, Debug)]
-struct Joining {
-    seeds: Vec<SocketAddr>,
-    next: usize,
-    attempt: u32,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Status {
-    Running,
-    Leaving,
-    Left,
+    };
 }
 
 /// A cluster member: the sans-IO state machine.
@@ -154,32 +73,17 @@ pub struct Node<R> {
     cluster: u32,
     rng: R,
     me: MemberInfo,
-    status: Status,
     table: MemberTable,
     gossip: Dissemination,
     timers: TimerTable,
     now: Timestamp,
-    joining: Option<Joining>,
-    /// The seeds this node was last asked to join through. Kept after joining: the reconnect
-    /// round contacts one that is not a live member, so groups that formed apart (each joined
-    /// through the other's absent seeds) still find each other.
-    seeds: Vec<SocketAddr>,
-    sync_seq: u32,
-    outstanding_sync: Option<(u32, NodeId)>,
-    /// A sync sent to a seed address whose member is unknown: answered from that address.
-    reconnect_seq: Option<(u32, SocketAddr)>,
-    /// Recent refutations of "alive" records about this node from other addresses, and when
-    /// a conflict was last reported.
-    conflicts: VecDeque<Timestamp>,
-    conflict_reported: Option<Timestamp>,
-    /// When this node's view last changed.
-    last_change: Timestamp,
-    /// Whether the last sync exchange found the two views different (either direction).
-    sync_found_diff: bool,
+    lifecycle: Lifecycle,
+    sync: AntiEntropy,
+    conflicts: Conflicts,
+    detection: Detection,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: Stats,
-    fd: fd::Fd,
     keyring: Option<Keyring>,
 }
 
@@ -224,30 +128,22 @@ impl<R: RngCore> Node<R> {
             incarnation: identity.incarnation,
             tags: identity.tags,
         };
-        let config_for_fd = config.clone();
         let mut node = Node {
             cluster: config.cluster_hash(),
             table: MemberTable::new(me.clone(), now),
+            detection: Detection::new(&config),
             config,
             rng,
             me,
-            status: Status::Running,
             gossip: Dissemination::new(),
             timers: TimerTable::default(),
             now,
-            joining: None,
-            seeds: Vec::new(),
-            sync_seq: 0,
-            outstanding_sync: None,
-            reconnect_seq: None,
-            conflicts: VecDeque::new(),
-            conflict_reported: None,
-            last_change: now,
-            sync_found_diff: false,
+            lifecycle: Lifecycle::new(),
+            sync: AntiEntropy::new(now),
+            conflicts: Conflicts::default(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
-            fd: fd::Fd::new(&config_for_fd),
             keyring: None,
         };
         let g = node.jittered(node.config.gossip_interval);
@@ -299,27 +195,31 @@ impl<R: RngCore> Node<R> {
     /// The phi (suspicion level) this node currently computes for member `id`, or `None` if
     /// this node does not watch it (failure detection assigns each member a few observers).
     pub fn phi(&self, id: &NodeId) -> Option<f64> {
-        self.fd_phi(id)
+        self.detection.phi(id, self.now)
     }
 
     /// Whether a join is still waiting for an answer.
     pub fn is_joining(&self) -> bool {
-        self.joining.is_some()
+        self.lifecycle.is_joining()
     }
 
     /// Whether the node has finished leaving.
     pub fn has_left(&self) -> bool {
-        self.status == Status::Left
+        self.lifecycle.has_left()
     }
 
     /// Counters and gauges.
     pub fn stats(&self) -> Stats {
         let mut s = self.stats.clone();
+        let c = self.detection.counters();
+        s.probes = c.probes;
+        s.probe_failures = c.probe_failures;
+        s.stale_acks = c.stale_acks;
         s.live_members = self.table.live_count();
         s.tombstones = self.table.iter().filter(|m| m.state.is_down()).count();
         s.queued_updates = self.gossip.len();
         s.broadcasts_dropped = self.gossip.dropped();
-        s.health = self.fd_health();
+        s.health = self.detection.health();
         s
     }
 
@@ -357,10 +257,10 @@ impl<R: RngCore> Node<R> {
 
     /// When `handle_timeout` should next be called. Read it after draining the other outputs.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        if self.status == Status::Left {
+        if self.lifecycle.has_left() {
             return None;
         }
-        [self.timers.next(), self.fd.next_deadline()]
+        [self.timers.next(), self.detection.next_deadline()]
             .into_iter()
             .flatten()
             .min()
@@ -395,7 +295,7 @@ impl<R: RngCore> Node<R> {
     }
 
     fn process_packet(&mut self, from: SocketAddr, bytes: &[u8]) -> Result<(), PacketError> {
-        if self.status == Status::Left {
+        if self.lifecycle.has_left() {
             return Err(PacketError::NotRunning);
         }
         if bytes.len() > self.config.mtu {
@@ -459,7 +359,7 @@ impl<R: RngCore> Node<R> {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.advance(now);
         let now = self.now;
-        if self.status == Status::Left {
+        if self.lifecycle.has_left() {
             return;
         }
         for timer in Timer::VALUES {
@@ -478,17 +378,119 @@ impl<R: RngCore> Node<R> {
                 Timer::Reap => self.on_reap(),
                 Timer::Leave => self.on_leave_done(),
             }
-            if self.status == Status::Left {
+            if self.lifecycle.has_left() {
                 return;
             }
         }
-        self.fd_timeouts();
+        self.detection_timeouts();
         self.after_input();
+    }
+
+    /// Failure-detection deadlines, each handled (and its actions carried out) in turn:
+    /// unanswered pings, phi crossings, suspicions, then the partition window.
+    fn detection_timeouts(&mut self) {
+        let now = self.now;
+        let mut out = Vec::new();
+        for p in self.detection.expired_pings(now) {
+            let v = view!(self);
+            self.detection.ping_expired(&v, &mut self.rng, p, &mut out);
+            self.run(&mut out);
+        }
+        for subject in self.detection.expired_phi_checks(now) {
+            let v = view!(self);
+            self.detection
+                .phi_check(&v, &mut self.rng, subject, &mut out);
+            self.run(&mut out);
+        }
+        for subject in self.detection.expired_suspicions(now) {
+            let v = view!(self);
+            self.detection.suspicion_expired(&v, subject, &mut out);
+            self.run(&mut out);
+        }
+        self.observe_partition();
+    }
+
+    /// Carries out detection's actions in order (and any they lead to).
+    fn run(&mut self, actions: &mut Vec<Action>) {
+        let mut queue: VecDeque<Action> = actions.drain(..).collect();
+        while let Some(a) = queue.pop_front() {
+            match a {
+                Action::ToMember { to, message, first } => {
+                    self.send_to_member(to, message, first.as_ref())
+                }
+                Action::ToAddr { dst, to, message } => self.send(dst, Some(to), message, None),
+                Action::Suspect(subject) => {
+                    let mut more = Vec::new();
+                    self.suspect(subject, &mut more);
+                    // The suspicion's own messages come before anything queued after it.
+                    for m in more.into_iter().rev() {
+                        queue.push_front(m);
+                    }
+                }
+                Action::Fail { id, incarnation } => {
+                    self.stats.failures_declared += 1;
+                    let by = self.me.id;
+                    self.apply_update(
+                        Update::Failed {
+                            id,
+                            incarnation,
+                            by,
+                        },
+                        true,
+                    );
+                }
+                Action::Partition(e) => self.events.push_back(match e {
+                    PartitionEvent::Detected {
+                        reachable,
+                        known,
+                        minority,
+                    } => Event::PartitionDetected {
+                        reachable,
+                        known,
+                        minority,
+                    },
+                    PartitionEvent::Healed { reachable, known } => {
+                        Event::PartitionHealed { reachable, known }
+                    }
+                }),
+            }
+        }
+    }
+
+    /// This node suspects `subject` itself (its probes went unanswered).
+    fn suspect(&mut self, subject: NodeId, out: &mut Vec<Action>) {
+        if !self.lifecycle.running() {
+            return;
+        }
+        let Some(m) = self.table.get(&subject) else {
+            return;
+        };
+        if m.state.is_down() {
+            return;
+        }
+        let update = Update::Suspect {
+            id: subject,
+            incarnation: m.info.incarnation,
+            by: self.me.id,
+        };
+        self.stats.suspicions += 1;
+        self.apply_update(update.clone(), true);
+        let v = view!(self);
+        self.detection.suspected(&v, subject, &update, out);
+    }
+
+    /// Feeds the partition detector (see [`Detection::observe_partition`]).
+    fn observe_partition(&mut self) {
+        let mut out = Vec::new();
+        let v = view!(self);
+        self.detection
+            .observe_partition(&v, &mut self.rng, &mut out);
+        self.run(&mut out);
     }
 
     /// Work due after any input: partition bookkeeping and urgent dissemination.
     fn after_input(&mut self) {
-        if self.status == Status::Left {
+        if self.lifecycle.has_left() {
             return;
         }
         self.observe_partition();
@@ -501,23 +503,7 @@ impl<R: RngCore> Node<R> {
     /// time, moving to the next with exponential backoff until one answers.
     pub fn join(&mut self, now: Timestamp, seeds: &[SocketAddr]) -> Result<(), CommandError> {
         self.advance(now);
-        if self.status != Status::Running {
-            return Err(CommandError::Left);
-        }
-        let seeds: Vec<SocketAddr> = seeds
-            .iter()
-            .copied()
-            .filter(|s| *s != self.me.gossip_addr)
-            .collect();
-        if seeds.is_empty() {
-            return Err(CommandError::NoSeeds);
-        }
-        self.seeds = seeds.clone();
-        self.joining = Some(Joining {
-            seeds,
-            next: 0,
-            attempt: 0,
-        });
+        self.lifecycle.join(seeds, self.me.gossip_addr)?;
         self.send_join();
         Ok(())
     }
@@ -539,9 +525,7 @@ impl<R: RngCore> Node<R> {
     /// Sets a tag and publishes it under a new incarnation.
     pub fn set_tag(&mut self, now: Timestamp, key: &str, value: &str) -> Result<(), CommandError> {
         self.advance(now);
-        if self.status != Status::Running {
-            return Err(CommandError::Left);
-        }
+        self.lifecycle.check_running()?;
         if self.me.tags.insert(key, value)? {
             self.publish_me();
         }
@@ -551,9 +535,7 @@ impl<R: RngCore> Node<R> {
     /// Removes a tag and publishes the change under a new incarnation.
     pub fn remove_tag(&mut self, now: Timestamp, key: &str) -> Result<(), CommandError> {
         self.advance(now);
-        if self.status != Status::Running {
-            return Err(CommandError::Left);
-        }
+        self.lifecycle.check_running()?;
         if self.me.tags.remove(key) {
             self.publish_me();
         }
@@ -565,11 +547,7 @@ impl<R: RngCore> Node<R> {
     /// stops. Keep driving the node until that event.
     pub fn leave(&mut self, now: Timestamp) -> Result<(), CommandError> {
         self.advance(now);
-        if self.status != Status::Running {
-            return Err(CommandError::Left);
-        }
-        self.status = Status::Leaving;
-        self.joining = None;
+        self.lifecycle.leave()?;
         self.timers.stop(Timer::JoinRetry);
         let left = Update::Left {
             id: self.me.id,
@@ -584,7 +562,7 @@ impl<R: RngCore> Node<R> {
         }
         let linger = self.config.gossip_interval * 3;
         self.timers.set(Timer::Leave, self.now + linger);
-        self.fd.urgent = true;
+        self.gossip.mark_urgent();
         self.after_input();
         Ok(())
     }
@@ -592,35 +570,16 @@ impl<R: RngCore> Node<R> {
     // ---- rules -----------------------------------------------------------------------------
 
     fn jittered(&mut self, base: Duration) -> Duration {
-        // Uniform in [base/2, base]: spreads periodic work so nodes do not synchronise.
-        let micros = base.as_micros() as u64;
-        let half = micros / 2;
-        Duration::from_micros(half + self.rng.next_u64() % (micros - half + 1))
+        jittered(&mut self.rng, base)
     }
 
     fn reap_interval(&self) -> Duration {
         (self.config.tombstone_ttl / 4).max(Duration::from_secs(1))
     }
 
-    fn rand_below(&mut self, n: usize) -> usize {
-        ((u128::from(self.rng.next_u64()) * n as u128) >> 64) as usize
-    }
-
     /// Up to `k` distinct random live peers.
     fn random_peers(&mut self, k: usize) -> Vec<NodeId> {
-        let n = self.table.live_peers().len();
-        if k >= n {
-            return self.table.live_peers().to_vec();
-        }
-        let mut out: Vec<NodeId> = Vec::with_capacity(k);
-        while out.len() < k {
-            let i = self.rand_below(n);
-            let id = self.table.live_peers()[i];
-            if !out.contains(&id) {
-                out.push(id);
-            }
-        }
-        out
+        random_peers(&mut self.rng, self.table.live_peers(), k)
     }
 
     fn header(&self, to: Option<NodeId>) -> Header {
@@ -696,26 +655,38 @@ impl<R: RngCore> Node<R> {
         }
         let applied = self.table.apply(&update, self.now);
         if applied == Applied::Confirmed {
-            self.fd_after_apply(&update, applied, MemberState::Suspect);
+            let v = view!(self);
+            if self
+                .detection
+                .after_apply(&v, &update, applied, MemberState::Suspect)
+            {
+                // A new independent confirmation is news worth spreading.
+                self.gossip.push(&update);
+            }
             return;
         }
         if !applied.changed() {
             return;
         }
         self.stats.updates_applied += 1;
-        self.last_change = self.now;
+        self.sync.view_changed(self.now);
         // Invariant: a changed update leaves its subject in the table.
         let member = self
             .table
             .get(&update.subject())
             .cloned()
             .expect("applied member present");
-        self.fd_after_apply(&update, applied, member.state);
+        if matches!(applied, Applied::New | Applied::Rejoined) {
+            self.sync.revived(&member.info.id);
+        }
+        let v = view!(self);
+        self.detection
+            .after_apply(&v, &update, applied, member.state);
         if rebroadcast {
             self.gossip.push(&update);
             // Failure-detection news spreads at once, not at the next gossip round.
             if !matches!(applied, Applied::New | Applied::InfoChanged) {
-                self.fd.urgent = true;
+                self.gossip.mark_urgent();
             }
         } else {
             // Learned by sync, not re-gossiped: whatever is still queued about this member is
@@ -755,58 +726,59 @@ impl<R: RngCore> Node<R> {
         self.apply_update(entry_update(e, from_id), false);
     }
 
-    /// News about this node: refute anything that would override its current record. Only the
-    /// node itself ever raises its own incarnation.
+    /// News about this node: refute anything that would override its current record (see
+    /// the `refutation` module).
     fn about_me(&mut self, update: &Update) {
-        if self.status != Status::Running {
+        if !self.lifecycle.running() || !must_refute(update, &self.me) {
             return;
         }
-        let inc = update.incarnation();
-        let must_refute = match update {
-            Update::Alive(info) => {
-                inc > self.me.incarnation || (inc == self.me.incarnation && *info != self.me)
+        if let Update::Alive(info) = update {
+            if info.gossip_addr != self.me.gossip_addr && self.conflicts.note(self.now) {
+                self.stats.identity_conflicts += 1;
+                self.events.push_back(Event::IdentityConflict {
+                    other: info.gossip_addr,
+                });
             }
-            _ => inc >= self.me.incarnation,
+        }
+        self.me.incarnation = update.incarnation().max(self.me.incarnation);
+        self.publish_me();
+        self.stats.refutations += 1;
+        self.events.push_back(Event::Refuted {
+            incarnation: self.me.incarnation,
+        });
+        self.detection.refuted();
+        // Tell whoever accused us, at once.
+        let accuser = match update {
+            Update::Suspect { by, .. } | Update::Failed { by, .. } => Some(*by),
+            _ => None,
         };
-        if must_refute {
-            if let Update::Alive(info) = update {
-                if info.gossip_addr != self.me.gossip_addr {
-                    self.note_identity_conflict(info.gossip_addr);
-                }
-            }
-            self.me.incarnation = inc.max(self.me.incarnation);
-            self.publish_me();
-            self.stats.refutations += 1;
-            self.events.push_back(Event::Refuted {
-                incarnation: self.me.incarnation,
-            });
-            self.fd_refuted(update);
+        let alive = Update::Alive(self.me.clone());
+        if let Some(by) = accuser.filter(|b| *b != self.me.id) {
+            self.send_to_member(by, Message::Gossip, Some(&alive));
         }
-    }
-
-    /// Counts a refutation of another address's claim to this id; reports a conflict once it
-    /// repeats within the window (a previous life is refuted once, a live twin keeps coming).
-    fn note_identity_conflict(&mut self, other: SocketAddr) {
-        let cutoff = self.now - CONFLICT_WINDOW;
-        while self.conflicts.front().is_some_and(|t| *t < cutoff) {
-            self.conflicts.pop_front();
-        }
-        self.conflicts.push_back(self.now);
-        let quiet = self.conflict_reported.is_none_or(|t| t < cutoff);
-        if self.conflicts.len() >= CONFLICT_REFUTATIONS && quiet {
-            self.conflict_reported = Some(self.now);
-            self.stats.identity_conflicts += 1;
-            self.events.push_back(Event::IdentityConflict { other });
-        }
+        self.gossip.mark_urgent();
     }
 
     fn handle_message(&mut self, from: SocketAddr, from_id: NodeId, message: Message) {
         match message {
             Message::Gossip => {}
             Message::Ping { seq } => self.send(from, Some(from_id), Message::Ack { seq }, None),
-            Message::Ack { seq } => self.on_ack(from_id, seq),
-            Message::PingReq { seq, target, .. } => self.on_ping_req(from, from_id, seq, target),
-            Message::IndirectAck { seq, target, ok } => self.on_indirect_ack(seq, target, ok),
+            Message::Ack { seq } => {
+                let mut out = Vec::new();
+                let v = view!(self);
+                self.detection.on_ack(&v, from_id, seq, &mut out);
+                self.run(&mut out);
+            }
+            Message::PingReq { seq, target, .. } => {
+                let mut out = Vec::new();
+                let v = view!(self);
+                self.detection
+                    .on_ping_req(&v, from, from_id, seq, target, &mut out);
+                self.run(&mut out);
+            }
+            Message::IndirectAck { seq, target, ok } => {
+                self.detection.on_indirect_ack(seq, target, ok)
+            }
             Message::Join => {
                 let all: Vec<usize> = (0..DIGEST_BUCKETS).collect();
                 self.send_sync_reply(from, from_id, 0, &all);
@@ -821,9 +793,8 @@ impl<R: RngCore> Node<R> {
                 entries,
                 last,
             } => {
-                if !entries.is_empty() || !digest.is_empty() {
-                    self.sync_found_diff = true;
-                }
+                self.sync
+                    .reply_part(!entries.is_empty() || !digest.is_empty());
                 for e in entries.into_inner() {
                     self.apply_entry(e, from_id);
                 }
@@ -833,13 +804,7 @@ impl<R: RngCore> Node<R> {
                 let solicited = if seq == 0 {
                     self.finish_join(from)
                 } else {
-                    self.outstanding_sync
-                        .take_if(|(s, id)| *s == seq && *id == from_id)
-                        .is_some()
-                        || self
-                            .reconnect_seq
-                            .take_if(|(s, a)| *s == seq && *a == from)
-                            .is_some()
+                    self.sync.reply_done(seq, from_id, from)
                 };
                 if solicited && !digest.is_empty() {
                     let diff = self.table.differing_buckets(&digest);
@@ -871,26 +836,7 @@ impl<R: RngCore> Node<R> {
         let empty =
             wire::encode_value(&(self.header(Some(to)), make(BoundedVec::new(), true))).len();
         let budget = self.payload_budget().saturating_sub(empty + 1 + 3 + 1);
-        let mut out = Vec::new();
-        let mut part: Vec<SyncEntry> = Vec::new();
-        let mut used = 0;
-        for e in entries {
-            let len = wire::encode_value(&e).len();
-            if !part.is_empty() && (used + len > budget || part.len() == MAX_SYNC_ENTRIES) {
-                // Invariant: parts are cut at MAX_SYNC_ENTRIES, so they always fit the bound.
-                let bounded =
-                    BoundedVec::try_from_vec(core::mem::take(&mut part)).expect("within bound");
-                out.push(make(bounded, false));
-                used = 0;
-            }
-            if len <= budget {
-                part.push(e);
-                used += len;
-            }
-        }
-        let bounded = BoundedVec::try_from_vec(part).expect("within bound");
-        out.push(make(bounded, true));
-        out
+        chunk_entries(entries, budget, make)
     }
 
     fn send_sync_reply(&mut self, dst: SocketAddr, to: NodeId, seq: u32, buckets: &[usize]) {
@@ -914,29 +860,23 @@ impl<R: RngCore> Node<R> {
     }
 
     fn send_join(&mut self) {
-        let Some(j) = &self.joining else { return };
-        let seed = j.seeds[j.next % j.seeds.len()];
-        let backoff = self
-            .config
-            .join_retry_initial
-            .saturating_mul(1u32 << j.attempt.min(16))
-            .min(self.config.join_retry_max);
+        let Some((seed, backoff)) = self.lifecycle.attempt(&self.config) else {
+            return;
+        };
         let me = Update::Alive(self.me.clone());
         self.send(seed, None, Message::Join, Some(&me));
         self.timers.set(Timer::JoinRetry, self.now + backoff);
     }
 
     fn on_join_retry(&mut self) {
-        if let Some(j) = &mut self.joining {
-            j.attempt = j.attempt.saturating_add(1);
-            j.next = j.next.wrapping_add(1);
+        if self.lifecycle.next_attempt() {
             self.send_join();
         }
     }
 
     /// A join reply's last part arrived; returns whether a join was pending.
     fn finish_join(&mut self, via: SocketAddr) -> bool {
-        if self.joining.take().is_none() {
+        if !self.lifecycle.joined() {
             return false;
         }
         self.timers.stop(Timer::JoinRetry);
@@ -965,31 +905,93 @@ impl<R: RngCore> Node<R> {
     }
 
     fn on_sync(&mut self) {
-        // While views differ or this one changed lately, the cluster is converging: sync
-        // again soon, which makes anti-entropy an epidemic that doubles the informed set every
-        // couple of gossip intervals. Once exchanges find nothing and the view has been still
-        // for a while, fall back to the regular interval (a digest-only exchange).
-        let recent = self.now.saturating_since(self.last_change) < self.config.gossip_interval * 10;
-        let fast = core::mem::take(&mut self.sync_found_diff) || recent;
-        let base = if fast {
-            self.config.gossip_interval * 2
-        } else {
-            self.config.sync_interval
-        };
+        let base = self.sync.next_round_in(self.now, &self.config);
         let next = self.jittered(base);
         self.timers.set(Timer::Sync, self.now + next);
-        if self.status != Status::Running {
+        if !self.lifecycle.running() {
             return;
         }
         let Some(&peer) = self.random_peers(1).first() else {
             return;
         };
-        self.sync_seq = self.sync_seq.wrapping_add(1).max(1);
-        let seq = self.sync_seq;
-        self.outstanding_sync = Some((seq, peer));
-        let digest = BoundedVec::try_from_vec(self.table.digest_bytes())
-            .expect("digest has DIGEST_BYTES bytes");
+        let seq = self.sync.start_sync(peer);
+        let digest = self.digest();
         self.send_to_member(peer, Message::Sync { seq, digest }, None);
+    }
+
+    /// The view's bucket digest, as sent on the wire.
+    fn digest(&self) -> BoundedVec<u8, { wire::DIGEST_BYTES }> {
+        // Invariant: the table's digest always has DIGEST_BYTES bytes.
+        BoundedVec::try_from_vec(self.table.digest_bytes()).expect("digest has DIGEST_BYTES bytes")
+    }
+
+    /// Reconnect round: one sync request to a random failed or reaped member or unreached
+    /// seed (see the `antientropy` module).
+    fn on_reconnect(&mut self) {
+        let next = self.jittered(self.config.reconnect_interval * 2);
+        self.timers.set(Timer::Reconnect, self.now + next);
+        if !self.lifecycle.running() {
+            return;
+        }
+        let target = self.sync.reconnect_round(
+            self.now,
+            &self.config,
+            &self.table,
+            self.lifecycle.seeds(),
+            &mut self.rng,
+        );
+        if let Some(r) = target {
+            let digest = self.digest();
+            let seq = r.seq;
+            self.send(r.addr, r.id, Message::Sync { seq, digest }, None);
+        }
+    }
+
+    /// Heartbeat round (see [`Detection::heartbeat_round`]).
+    fn on_heartbeat(&mut self, late_by: Duration) {
+        let next = self.now + self.config.heartbeat_interval;
+        self.timers.set(Timer::Heartbeat, next);
+        let mut out = Vec::new();
+        let v = view!(self);
+        self.detection.heartbeat_round(&v, late_by, &mut out);
+        self.run(&mut out);
+    }
+
+    /// Periodic SWIM probe (see [`Detection::probe_round`]).
+    fn on_probe(&mut self) {
+        let next = self.now + self.config.probe_interval;
+        self.timers.set(Timer::Probe, next);
+        let mut out = Vec::new();
+        let v = view!(self);
+        self.detection.probe_round(&v, &mut self.rng, &mut out);
+        self.run(&mut out);
+    }
+
+    /// Gossips at once when failure-detection news is queued, as often as dissemination
+    /// allows; when it is too soon, the next regular round is pulled forward instead.
+    fn flush_urgent(&mut self) {
+        if self.lifecycle.has_left() {
+            return;
+        }
+        match self
+            .gossip
+            .urgent_round(self.now, self.config.gossip_interval)
+        {
+            UrgentRound::Idle => {}
+            UrgentRound::NotBefore(at) => {
+                if self.timers.get(Timer::Gossip).is_none_or(|t| t > at) {
+                    self.timers.set(Timer::Gossip, at);
+                }
+            }
+            UrgentRound::Now => {
+                for id in self.random_peers(self.config.gossip_fanout) {
+                    if self.gossip.is_empty() {
+                        break;
+                    }
+                    self.send_to_member(id, Message::Gossip, None);
+                }
+            }
+        }
     }
 
     fn on_reap(&mut self) {
@@ -999,18 +1001,17 @@ impl<R: RngCore> Node<R> {
         for id in self.table.tombstones_before(cutoff) {
             if let Some(m) = self.table.remove(&id) {
                 if m.state == MemberState::Failed {
-                    self.bury(id, m.info.gossip_addr);
+                    self.sync.bury(id, m.info.gossip_addr, self.now);
                 }
             }
             self.gossip.remove(&id);
-            self.forget_suspicion(&id);
-            self.fd.ring_dirty = true;
+            self.detection.reaped(&id);
             self.events.push_back(Event::MemberReaped(id));
         }
     }
 
     fn on_leave_done(&mut self) {
-        self.status = Status::Left;
+        self.lifecycle.left();
         self.timers = TimerTable::default();
         self.events.push_back(Event::LeftCluster);
     }
