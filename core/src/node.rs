@@ -24,14 +24,13 @@
 //! than one already seen never moves the node's time back.
 
 use crate::config::Config;
-use crate::dissemination::{retransmit_limit, Dissemination, UrgentRound};
-use crate::envelope::{self, Keyring};
+use crate::dissemination::{retransmit_limit, Dissemination};
+use crate::envelope::Keyring;
 use crate::membership::{Applied, Member, MemberInfo, MemberState, MemberTable, SyncEntry, Update};
-use crate::partition::PartitionEvent;
 use crate::stats::Stats;
 use crate::timer::{Timer, TimerTable};
-use crate::wire::bounded::{BoundedString, BoundedVec};
-use crate::wire::{self, Header, Message, PacketBuilder, DIGEST_BUCKETS, MAX_SYNC_ENTRIES};
+use crate::wire::bounded::BoundedString;
+use crate::wire::{Message, DIGEST_BUCKETS};
 use crate::{CommandError, ConfigError, NodeId, PacketError, Timestamp};
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -42,15 +41,20 @@ mod antientropy;
 mod detection;
 mod event;
 mod lifecycle;
+mod packets;
+mod partition_watch;
 mod random;
 mod refutation;
+mod rounds;
 
-use antientropy::{chunk_entries, AntiEntropy};
+use antientropy::{entry_update, push_back, sync_reply, AntiEntropy};
 use detection::{Action, Detection, View};
 pub use event::{Event, Identity, Transmit};
 use lifecycle::Lifecycle;
+use packets::{check_capacity, Packets};
+use partition_watch::PartitionWatch;
 use random::{jittered, random_peers};
-use refutation::{must_refute, Conflicts};
+use refutation::{accuser, must_refute, Conflicts};
 
 /// Detection's read-only view of the node: borrows only the fields it names, so the node can
 /// hand its RNG and detection out mutably at the same time.
@@ -62,6 +66,7 @@ macro_rules! view {
             me: $node.me.id,
             now: $node.now,
             running: $node.lifecycle.running(),
+            defer_failures: $node.partition.defer_failures(),
         }
     };
 }
@@ -70,7 +75,6 @@ macro_rules! view {
 #[derive(Debug)]
 pub struct Node<R> {
     config: Config,
-    cluster: u32,
     rng: R,
     me: MemberInfo,
     table: MemberTable,
@@ -81,30 +85,10 @@ pub struct Node<R> {
     sync: AntiEntropy,
     conflicts: Conflicts,
     detection: Detection,
-    transmits: VecDeque<Transmit>,
+    partition: PartitionWatch,
+    packets: Packets,
     events: VecDeque<Event>,
     stats: Stats,
-    keyring: Option<Keyring>,
-}
-
-/// Turns a sync entry into the update it stands for, attributing suspicion to `by`.
-fn entry_update(e: SyncEntry, by: NodeId) -> Update {
-    let id = e.info.id;
-    let incarnation = e.info.incarnation;
-    match e.state {
-        MemberState::Alive => Update::Alive(e.info),
-        MemberState::Suspect => Update::Suspect {
-            id,
-            incarnation,
-            by,
-        },
-        MemberState::Failed => Update::Failed {
-            id,
-            incarnation,
-            by,
-        },
-        MemberState::Left => Update::Left { id, incarnation },
-    }
 }
 
 impl<R: RngCore> Node<R> {
@@ -129,9 +113,10 @@ impl<R: RngCore> Node<R> {
             tags: identity.tags,
         };
         let mut node = Node {
-            cluster: config.cluster_hash(),
             table: MemberTable::new(me.clone(), now),
             detection: Detection::new(&config),
+            partition: PartitionWatch::new(&config),
+            packets: Packets::new(config.cluster_hash(), me.id, config.mtu),
             config,
             rng,
             me,
@@ -141,10 +126,8 @@ impl<R: RngCore> Node<R> {
             lifecycle: Lifecycle::new(),
             sync: AntiEntropy::new(now),
             conflicts: Conflicts::default(),
-            transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
-            keyring: None,
         };
         let g = node.jittered(node.config.gossip_interval);
         let h = node.jittered(node.config.heartbeat_interval);
@@ -237,14 +220,14 @@ impl<R: RngCore> Node<R> {
 
     /// The keyring sealing and opening gossip, if any.
     pub fn keyring(&self) -> Option<&Keyring> {
-        self.keyring.as_ref()
+        self.packets.keyring()
     }
 
     // ---- outputs -------------------------------------------------------------------------
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        let t = self.transmits.pop_front()?;
+        let t = self.packets.pop()?;
         self.stats.packets_out += 1;
         self.stats.bytes_out += t.payload.len() as u64;
         Some(t)
@@ -260,10 +243,14 @@ impl<R: RngCore> Node<R> {
         if self.lifecycle.has_left() {
             return None;
         }
-        [self.timers.next(), self.detection.next_deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.timers.next(),
+            self.detection.next_deadline(),
+            self.partition.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     // ---- inputs --------------------------------------------------------------------------
@@ -298,61 +285,14 @@ impl<R: RngCore> Node<R> {
         if self.lifecycle.has_left() {
             return Err(PacketError::NotRunning);
         }
-        if bytes.len() > self.config.mtu {
-            return Err(PacketError::TooLarge { len: bytes.len() });
-        }
-        let opened;
-        let bytes = match &self.keyring {
-            Some(k) => {
-                opened = k.open(bytes)?;
-                &opened[..]
-            }
-            None => bytes,
-        };
-        let packet = wire::decode(bytes, self.payload_budget())?;
-        let header = packet.header;
-        if header.cluster != self.cluster {
-            return Err(PacketError::WrongCluster);
-        }
-        if header.to.is_some_and(|to| to != self.me.id) {
-            return Err(PacketError::WrongRecipient);
-        }
-        if header.from == self.me.id {
-            return Err(PacketError::FromSelf);
-        }
-        self.check_capacity(&packet.updates, &packet.message)?;
+        let packet = self.packets.open(bytes)?;
+        check_capacity(&self.table, self.config.max_members, &packet)?;
         // Validated: from here on the packet is applied in full.
         for update in packet.updates {
             self.apply_update(update, true);
         }
-        self.handle_message(from, header.from, packet.message);
+        self.handle_message(from, packet.header.from, packet.message);
         Ok(())
-    }
-
-    /// Refuses, before any change, a packet that would grow the table past `max_members`.
-    fn check_capacity(&self, updates: &[Update], message: &Message) -> Result<(), PacketError> {
-        let room = self.config.max_members.saturating_sub(self.table.len());
-        let mut new_ids: Vec<NodeId> = updates
-            .iter()
-            .filter_map(|u| match u {
-                Update::Alive(i) => Some(i.id),
-                _ => None,
-            })
-            .collect();
-        if let Message::SyncReply { entries, .. } | Message::SyncPush { entries } = message {
-            new_ids.extend(entries.iter().map(|e| e.info.id));
-        }
-        new_ids.retain(|id| self.table.get(id).is_none());
-        if new_ids.len() <= room {
-            return Ok(());
-        }
-        new_ids.sort_unstable();
-        new_ids.dedup();
-        if new_ids.len() <= room {
-            Ok(())
-        } else {
-            Err(PacketError::MembersFull)
-        }
     }
 
     /// Handles timer expiry. Calling it early or twice is harmless.
@@ -390,29 +330,30 @@ impl<R: RngCore> Node<R> {
     /// unanswered pings, phi crossings, suspicions, then the partition window.
     fn detection_timeouts(&mut self) {
         let now = self.now;
-        let mut out = Vec::new();
         for p in self.detection.expired_pings(now) {
-            let v = view!(self);
-            self.detection.ping_expired(&v, &mut self.rng, p, &mut out);
-            self.run(&mut out);
+            self.detect(|d, v, rng, out| d.ping_expired(v, rng, p, out));
         }
         for subject in self.detection.expired_phi_checks(now) {
-            let v = view!(self);
-            self.detection
-                .phi_check(&v, &mut self.rng, subject, &mut out);
-            self.run(&mut out);
+            self.detect(|d, v, rng, out| d.phi_check(v, rng, subject, out));
         }
         for subject in self.detection.expired_suspicions(now) {
-            let v = view!(self);
-            self.detection.suspicion_expired(&v, subject, &mut out);
-            self.run(&mut out);
+            self.detect(|d, v, _, out| d.suspicion_expired(v, subject, out));
         }
         self.observe_partition();
     }
 
+    /// Runs one detection input against a fresh view of the node, then carries out the
+    /// actions it returned.
+    fn detect(&mut self, input: impl FnOnce(&mut Detection, &View, &mut R, &mut Vec<Action>)) {
+        let mut out = Vec::new();
+        let v = view!(self);
+        input(&mut self.detection, &v, &mut self.rng, &mut out);
+        self.run(out);
+    }
+
     /// Carries out detection's actions in order (and any they lead to).
-    fn run(&mut self, actions: &mut Vec<Action>) {
-        let mut queue: VecDeque<Action> = actions.drain(..).collect();
+    fn run(&mut self, actions: Vec<Action>) {
+        let mut queue = VecDeque::from(actions);
         while let Some(a) = queue.pop_front() {
             match a {
                 Action::ToMember { to, message, first } => {
@@ -420,10 +361,8 @@ impl<R: RngCore> Node<R> {
                 }
                 Action::ToAddr { dst, to, message } => self.send(dst, Some(to), message, None),
                 Action::Suspect(subject) => {
-                    let mut more = Vec::new();
-                    self.suspect(subject, &mut more);
                     // The suspicion's own messages come before anything queued after it.
-                    for m in more.into_iter().rev() {
+                    for m in self.suspect(subject).into_iter().rev() {
                         queue.push_front(m);
                     }
                 }
@@ -439,35 +378,17 @@ impl<R: RngCore> Node<R> {
                         true,
                     );
                 }
-                Action::Partition(e) => self.events.push_back(match e {
-                    PartitionEvent::Detected {
-                        reachable,
-                        known,
-                        minority,
-                    } => Event::PartitionDetected {
-                        reachable,
-                        known,
-                        minority,
-                    },
-                    PartitionEvent::Healed { reachable, known } => {
-                        Event::PartitionHealed { reachable, known }
-                    }
-                }),
             }
         }
     }
 
     /// This node suspects `subject` itself (its probes went unanswered).
-    fn suspect(&mut self, subject: NodeId, out: &mut Vec<Action>) {
-        if !self.lifecycle.running() {
-            return;
-        }
-        let Some(m) = self.table.get(&subject) else {
-            return;
+    fn suspect(&mut self, subject: NodeId) -> Vec<Action> {
+        let mut out = Vec::new();
+        let m = self.table.get(&subject).filter(|m| !m.state.is_down());
+        let Some(m) = m.filter(|_| self.lifecycle.running()) else {
+            return out;
         };
-        if m.state.is_down() {
-            return;
-        }
         let update = Update::Suspect {
             id: subject,
             incarnation: m.info.incarnation,
@@ -476,16 +397,18 @@ impl<R: RngCore> Node<R> {
         self.stats.suspicions += 1;
         self.apply_update(update.clone(), true);
         let v = view!(self);
-        self.detection.suspected(&v, subject, &update, out);
+        self.detection.suspected(&v, subject, &update, &mut out);
+        out
     }
 
-    /// Feeds the partition detector (see [`Detection::observe_partition`]).
+    /// Feeds the partition watch; a fresh mass loss sweeps (see `partition_watch`).
     fn observe_partition(&mut self) {
-        let mut out = Vec::new();
-        let v = view!(self);
-        self.detection
-            .observe_partition(&v, &mut self.rng, &mut out);
-        self.run(&mut out);
+        let running = self.lifecycle.running();
+        let (verdicts, sweep) = self.partition.observe(&self.table, self.now, running);
+        self.events.extend(verdicts.into_iter().map(Event::from));
+        if sweep {
+            self.detect(|d, v, rng, out| d.sweep(v, rng, out));
+        }
     }
 
     /// Work due after any input: partition bookkeeping and urgent dissemination.
@@ -514,12 +437,12 @@ impl<R: RngCore> Node<R> {
     /// [`PacketError::Unauthenticated`]. Rotate keys by adding the new key on every node,
     /// then making it primary everywhere, then removing the old one.
     pub fn set_keyring(&mut self, keyring: Option<Keyring>) {
-        self.keyring = keyring;
+        self.packets.set_keyring(keyring);
     }
 
     /// The keyring, to rotate keys in place (`add_key`, `use_primary`, `remove_key`).
     pub fn keyring_mut(&mut self) -> Option<&mut Keyring> {
-        self.keyring.as_mut()
+        self.packets.keyring_mut()
     }
 
     /// Sets a tag and publishes it under a new incarnation.
@@ -582,18 +505,6 @@ impl<R: RngCore> Node<R> {
         random_peers(&mut self.rng, self.table.live_peers(), k)
     }
 
-    fn header(&self, to: Option<NodeId>) -> Header {
-        Header {
-            cluster: self.cluster,
-            from: self.me.id,
-            to,
-        }
-    }
-
-    fn retransmit_limit(&self) -> u32 {
-        retransmit_limit(self.config.retransmit_mult, self.table.live_count())
-    }
-
     /// Sends `message` to `dst`, with `first` (if any) and then queued updates piggybacked.
     fn send(
         &mut self,
@@ -602,40 +513,22 @@ impl<R: RngCore> Node<R> {
         message: Message,
         first: Option<&Update>,
     ) {
-        let header = self.header(to);
-        let Some(mut b) = PacketBuilder::new(&header, &message, self.payload_budget()) else {
-            return;
-        };
-        if let Some(u) = first {
-            b.try_push(u);
-        }
-        let limit = self.retransmit_limit();
-        self.gossip.fill(&mut b, limit);
-        let mut payload = b.finish();
-        if let Some(k) = &self.keyring {
-            // Invariant: the payload is at most mtu - OVERHEAD <= MAX_SEALED - OVERHEAD, the
-            // only size `seal` refuses.
-            payload = k
-                .seal(&mut self.rng, &payload)
-                .expect("payload within the sealing bound");
-        }
-        self.transmits.push_back(Transmit { dst, payload });
+        let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
+        self.packets.send(
+            dst,
+            to,
+            message,
+            first,
+            &mut self.gossip,
+            limit,
+            &mut self.rng,
+        );
     }
 
     fn send_to_member(&mut self, id: NodeId, message: Message, first: Option<&Update>) {
         if let Some(addr) = self.table.get(&id).map(|m| m.info.gossip_addr) {
             self.send(addr, Some(id), message, first);
         }
-    }
-
-    /// Bytes a packet may use before sealing: the MTU less the envelope, when sealing.
-    fn payload_budget(&self) -> usize {
-        self.config.mtu
-            - if self.keyring.is_some() {
-                envelope::OVERHEAD
-            } else {
-                0
-            }
     }
 
     fn publish_me(&mut self) {
@@ -748,12 +641,8 @@ impl<R: RngCore> Node<R> {
         });
         self.detection.refuted();
         // Tell whoever accused us, at once.
-        let accuser = match update {
-            Update::Suspect { by, .. } | Update::Failed { by, .. } => Some(*by),
-            _ => None,
-        };
-        let alive = Update::Alive(self.me.clone());
-        if let Some(by) = accuser.filter(|b| *b != self.me.id) {
+        if let Some(by) = accuser(update).filter(|b| *b != self.me.id) {
+            let alive = Update::Alive(self.me.clone());
             self.send_to_member(by, Message::Gossip, Some(&alive));
         }
         self.gossip.mark_urgent();
@@ -763,29 +652,22 @@ impl<R: RngCore> Node<R> {
         match message {
             Message::Gossip => {}
             Message::Ping { seq } => self.send(from, Some(from_id), Message::Ack { seq }, None),
-            Message::Ack { seq } => {
-                let mut out = Vec::new();
-                let v = view!(self);
-                self.detection.on_ack(&v, from_id, seq, &mut out);
-                self.run(&mut out);
-            }
+            Message::Ack { seq } => self.detect(|d, v, _, out| d.on_ack(v, from_id, seq, out)),
             Message::PingReq { seq, target, .. } => {
-                let mut out = Vec::new();
-                let v = view!(self);
-                self.detection
-                    .on_ping_req(&v, from, from_id, seq, target, &mut out);
-                self.run(&mut out);
+                self.detect(|d, v, _, out| d.on_ping_req(v, from, from_id, seq, target, out))
             }
             Message::IndirectAck { seq, target, ok } => {
                 self.detection.on_indirect_ack(seq, target, ok)
             }
             Message::Join => {
                 let all: Vec<usize> = (0..DIGEST_BUCKETS).collect();
-                self.send_sync_reply(from, from_id, 0, &all);
+                let parts = sync_reply(&self.table, self.now, &self.packets, from_id, 0, &all);
+                self.send_all(from, from_id, parts);
             }
             Message::Sync { seq, digest } => {
                 let diff = self.table.differing_buckets(&digest);
-                self.send_sync_reply(from, from_id, seq, &diff);
+                let parts = sync_reply(&self.table, self.now, &self.packets, from_id, seq, &diff);
+                self.send_all(from, from_id, parts);
             }
             Message::SyncReply {
                 seq,
@@ -807,13 +689,8 @@ impl<R: RngCore> Node<R> {
                     self.sync.reply_done(seq, from_id, from)
                 };
                 if solicited && !digest.is_empty() {
-                    let diff = self.table.differing_buckets(&digest);
-                    let entries = self.table.entries_in(&diff, self.now);
-                    for chunk in self
-                        .chunk_entries(entries, from_id, |entries, _| Message::SyncPush { entries })
-                    {
-                        self.send(from, Some(from_id), chunk, None);
-                    }
+                    let parts = push_back(&self.table, self.now, &self.packets, from_id, &digest);
+                    self.send_all(from, from_id, parts);
                 }
             }
             Message::SyncPush { entries } => {
@@ -824,196 +701,10 @@ impl<R: RngCore> Node<R> {
         }
     }
 
-    /// Splits `entries` into messages built by `make(entries, is_last)`, each within the MTU.
-    fn chunk_entries(
-        &self,
-        entries: Vec<SyncEntry>,
-        to: NodeId,
-        make: impl Fn(BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>, bool) -> Message,
-    ) -> Vec<Message> {
-        // Budget: the MTU less the message built with no entries (largest form, the last
-        // part), less a few bytes for the entries count and the empty updates list.
-        let empty =
-            wire::encode_value(&(self.header(Some(to)), make(BoundedVec::new(), true))).len();
-        let budget = self.payload_budget().saturating_sub(empty + 1 + 3 + 1);
-        chunk_entries(entries, budget, make)
-    }
-
-    fn send_sync_reply(&mut self, dst: SocketAddr, to: NodeId, seq: u32, buckets: &[usize]) {
-        let entries = self.table.entries_in(buckets, self.now);
-        let digest = BoundedVec::try_from_vec(self.table.digest_bytes())
-            .expect("digest has DIGEST_BYTES bytes");
-        let in_sync = buckets.is_empty();
-        let parts = self.chunk_entries(entries, to, |entries, last| Message::SyncReply {
-            seq,
-            digest: if last && !in_sync {
-                digest.clone()
-            } else {
-                BoundedVec::new()
-            },
-            entries,
-            last,
-        });
-        for m in parts {
+    fn send_all(&mut self, dst: SocketAddr, to: NodeId, messages: Vec<Message>) {
+        for m in messages {
             self.send(dst, Some(to), m, None);
         }
-    }
-
-    fn send_join(&mut self) {
-        let Some((seed, backoff)) = self.lifecycle.attempt(&self.config) else {
-            return;
-        };
-        let me = Update::Alive(self.me.clone());
-        self.send(seed, None, Message::Join, Some(&me));
-        self.timers.set(Timer::JoinRetry, self.now + backoff);
-    }
-
-    fn on_join_retry(&mut self) {
-        if self.lifecycle.next_attempt() {
-            self.send_join();
-        }
-    }
-
-    /// A join reply's last part arrived; returns whether a join was pending.
-    fn finish_join(&mut self, via: SocketAddr) -> bool {
-        if !self.lifecycle.joined() {
-            return false;
-        }
-        self.timers.stop(Timer::JoinRetry);
-        self.events.push_back(Event::Joined {
-            via,
-            members: self.table.live_count(),
-        });
-        // Anti-entropy soon after joining: the seed's view may have been partial.
-        let soon = self.jittered(self.config.gossip_interval * 2);
-        self.timers.set(Timer::Sync, self.now + soon);
-        true
-    }
-
-    fn on_gossip(&mut self) {
-        let next = self.now + self.config.gossip_interval;
-        self.timers.set(Timer::Gossip, next);
-        if self.gossip.is_empty() {
-            return;
-        }
-        for id in self.random_peers(self.config.gossip_fanout) {
-            if self.gossip.is_empty() {
-                break;
-            }
-            self.send_to_member(id, Message::Gossip, None);
-        }
-    }
-
-    fn on_sync(&mut self) {
-        let base = self.sync.next_round_in(self.now, &self.config);
-        let next = self.jittered(base);
-        self.timers.set(Timer::Sync, self.now + next);
-        if !self.lifecycle.running() {
-            return;
-        }
-        let Some(&peer) = self.random_peers(1).first() else {
-            return;
-        };
-        let seq = self.sync.start_sync(peer);
-        let digest = self.digest();
-        self.send_to_member(peer, Message::Sync { seq, digest }, None);
-    }
-
-    /// The view's bucket digest, as sent on the wire.
-    fn digest(&self) -> BoundedVec<u8, { wire::DIGEST_BYTES }> {
-        // Invariant: the table's digest always has DIGEST_BYTES bytes.
-        BoundedVec::try_from_vec(self.table.digest_bytes()).expect("digest has DIGEST_BYTES bytes")
-    }
-
-    /// Reconnect round: one sync request to a random failed or reaped member or unreached
-    /// seed (see the `antientropy` module).
-    fn on_reconnect(&mut self) {
-        let next = self.jittered(self.config.reconnect_interval * 2);
-        self.timers.set(Timer::Reconnect, self.now + next);
-        if !self.lifecycle.running() {
-            return;
-        }
-        let target = self.sync.reconnect_round(
-            self.now,
-            &self.config,
-            &self.table,
-            self.lifecycle.seeds(),
-            &mut self.rng,
-        );
-        if let Some(r) = target {
-            let digest = self.digest();
-            let seq = r.seq;
-            self.send(r.addr, r.id, Message::Sync { seq, digest }, None);
-        }
-    }
-
-    /// Heartbeat round (see [`Detection::heartbeat_round`]).
-    fn on_heartbeat(&mut self, late_by: Duration) {
-        let next = self.now + self.config.heartbeat_interval;
-        self.timers.set(Timer::Heartbeat, next);
-        let mut out = Vec::new();
-        let v = view!(self);
-        self.detection.heartbeat_round(&v, late_by, &mut out);
-        self.run(&mut out);
-    }
-
-    /// Periodic SWIM probe (see [`Detection::probe_round`]).
-    fn on_probe(&mut self) {
-        let next = self.now + self.config.probe_interval;
-        self.timers.set(Timer::Probe, next);
-        let mut out = Vec::new();
-        let v = view!(self);
-        self.detection.probe_round(&v, &mut self.rng, &mut out);
-        self.run(&mut out);
-    }
-
-    /// Gossips at once when failure-detection news is queued, as often as dissemination
-    /// allows; when it is too soon, the next regular round is pulled forward instead.
-    fn flush_urgent(&mut self) {
-        if self.lifecycle.has_left() {
-            return;
-        }
-        match self
-            .gossip
-            .urgent_round(self.now, self.config.gossip_interval)
-        {
-            UrgentRound::Idle => {}
-            UrgentRound::NotBefore(at) => {
-                if self.timers.get(Timer::Gossip).is_none_or(|t| t > at) {
-                    self.timers.set(Timer::Gossip, at);
-                }
-            }
-            UrgentRound::Now => {
-                for id in self.random_peers(self.config.gossip_fanout) {
-                    if self.gossip.is_empty() {
-                        break;
-                    }
-                    self.send_to_member(id, Message::Gossip, None);
-                }
-            }
-        }
-    }
-
-    fn on_reap(&mut self) {
-        self.timers
-            .set(Timer::Reap, self.now + self.reap_interval());
-        let cutoff = self.now - self.config.tombstone_ttl;
-        for id in self.table.tombstones_before(cutoff) {
-            if let Some(m) = self.table.remove(&id) {
-                if m.state == MemberState::Failed {
-                    self.sync.bury(id, m.info.gossip_addr, self.now);
-                }
-            }
-            self.gossip.remove(&id);
-            self.detection.reaped(&id);
-            self.events.push_back(Event::MemberReaped(id));
-        }
-    }
-
-    fn on_leave_done(&mut self) {
-        self.lifecycle.left();
-        self.timers = TimerTable::default();
-        self.events.push_back(Event::LeftCluster);
     }
 }
 

@@ -18,11 +18,12 @@
 //!
 //! [`AntiEntropy`] holds that state; the node builds and sends the messages.
 
+use super::packets::Packets;
 use super::random::rand_below;
 use crate::config::Config;
-use crate::membership::{MemberState, MemberTable, SyncEntry};
+use crate::membership::{MemberState, MemberTable, SyncEntry, Update};
 use crate::wire::bounded::BoundedVec;
-use crate::wire::{Message, MAX_SYNC_ENTRIES};
+use crate::wire::{Message, DIGEST_BYTES, MAX_SYNC_ENTRIES};
 use crate::{NodeId, Timestamp};
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -191,6 +192,73 @@ impl AntiEntropy {
         self.outstanding = id.map(|id| (seq, id));
         self.reconnect = id.is_none().then_some((seq, addr));
         Some(Reconnect { id, addr, seq })
+    }
+}
+
+/// The view's bucket digest, as sent on the wire.
+pub(super) fn digest_of(table: &MemberTable) -> BoundedVec<u8, DIGEST_BYTES> {
+    // Invariant: the table's digest always has DIGEST_BYTES bytes.
+    BoundedVec::try_from_vec(table.digest_bytes()).expect("digest has DIGEST_BYTES bytes")
+}
+
+/// The reply to a join (every bucket, `seq` 0) or a sync (the buckets that differ): their
+/// entries, and on the last part this view's digest so the requester can push back what it
+/// has and this node lacks (none when the views agree).
+pub(super) fn sync_reply(
+    table: &MemberTable,
+    now: Timestamp,
+    packets: &Packets,
+    to: NodeId,
+    seq: u32,
+    buckets: &[usize],
+) -> Vec<Message> {
+    let entries = table.entries_in(buckets, now);
+    let digest = digest_of(table);
+    let in_sync = buckets.is_empty();
+    packets.chunk(entries, to, |entries, last| Message::SyncReply {
+        seq,
+        digest: if last && !in_sync {
+            digest.clone()
+        } else {
+            BoundedVec::new()
+        },
+        entries,
+        last,
+    })
+}
+
+/// The push half of push-pull, after a reply this node asked for: the entries of the buckets
+/// where the peer's `digest` differs from this view.
+pub(super) fn push_back(
+    table: &MemberTable,
+    now: Timestamp,
+    packets: &Packets,
+    to: NodeId,
+    digest: &[u8],
+) -> Vec<Message> {
+    let diff = table.differing_buckets(digest);
+    let entries = table.entries_in(&diff, now);
+    packets.chunk(entries, to, |entries, _| Message::SyncPush { entries })
+}
+
+/// Turns a sync entry into the update it stands for, attributing suspicion to `by` (the
+/// peer that sent the entry).
+pub(super) fn entry_update(e: SyncEntry, by: NodeId) -> Update {
+    let id = e.info.id;
+    let incarnation = e.info.incarnation;
+    match e.state {
+        MemberState::Alive => Update::Alive(e.info),
+        MemberState::Suspect => Update::Suspect {
+            id,
+            incarnation,
+            by,
+        },
+        MemberState::Failed => Update::Failed {
+            id,
+            incarnation,
+            by,
+        },
+        MemberState::Left => Update::Left { id, incarnation },
     }
 }
 

@@ -1,7 +1,7 @@
 //! Failure detection: a sub-machine that reads the member table and returns actions.
 //!
 //! [`Detection`] owns every piece of failure-detection state (outstanding pings, observer ring,
-//! phi detectors, suspicions, local health, the partition detector, the probe order). It never
+//! phi detectors, suspicions, local health, the probe order). It never
 //! writes the member table, never sends and never touches another sub-machine: each input gets
 //! a read-only [`View`] of the node and pushes [`Action`]s, which the node carries out in order.
 //!
@@ -19,10 +19,9 @@
 //! - **Local health** (`awareness.rs`): failed probes, missing nacks, refutations and late
 //!   timers raise the score; successful probes lower it; probe and suspicion timeouts are
 //!   scaled by it, so a slow node accuses nobody in haste.
-//! - **Partitions** (`partition.rs`): reachable (alive) versus known (alive, suspect, failed)
-//!   feeds the detector after every change; while it reports a mass loss or a lost quorum,
-//!   failures are deferred, and a mass loss triggers one sweep that probes every member still
-//!   believed alive, so the minority side learns quickly that the far side is unreachable.
+//! - **Partitions** (`partition_watch.rs`): while a mass loss or lost quorum is reported,
+//!   failures are deferred ([`View::defer_failures`]); a fresh mass loss asks for one
+//!   [`Detection::sweep`].
 
 use super::random::{rand_below, random_peers};
 use crate::awareness::{Awareness, HealthEvent};
@@ -30,7 +29,6 @@ use crate::config::Config;
 use crate::detector::PhiDetector;
 use crate::membership::{Applied, MemberState, MemberTable, Update};
 use crate::observers::ObserverRing;
-use crate::partition::{PartitionDetector, PartitionEvent};
 use crate::probe::{Pending, Prober};
 use crate::suspicion::Suspicion;
 use crate::timer::DeadlineIndex;
@@ -53,6 +51,9 @@ pub(super) struct View<'a> {
     pub(super) now: Timestamp,
     /// Whether the node is running (not leaving or left): only then does it accuse anyone.
     pub(super) running: bool,
+    /// Whether a partition defers failures (a mass loss or lost quorum, see
+    /// `partition_watch`): suspicions then stay suspicions.
+    pub(super) defer_failures: bool,
 }
 
 /// What detection asks the node to do, in order.
@@ -75,8 +76,6 @@ pub(super) enum Action {
     Suspect(NodeId),
     /// This node's own suspicion ran out: declare the member failed.
     Fail { id: NodeId, incarnation: u64 },
-    /// The partition detector's verdict changed.
-    Partition(PartitionEvent),
 }
 
 /// Counters detection keeps, merged into the node's stats.
@@ -106,10 +105,7 @@ pub(super) struct Detection {
     suspicions: BTreeMap<NodeId, Tracked>,
     suspicion_deadlines: DeadlineIndex<NodeId>,
     awareness: Awareness,
-    partition: PartitionDetector,
     probe_order: Vec<NodeId>,
-    counts: (usize, usize),
-    swept: bool,
     counters: Counters,
 }
 
@@ -124,10 +120,7 @@ impl Detection {
             suspicions: BTreeMap::new(),
             suspicion_deadlines: DeadlineIndex::default(),
             awareness: Awareness::new(config.awareness_max),
-            partition: PartitionDetector::new(&config.partition),
             probe_order: Vec::new(),
-            counts: (0, 0),
-            swept: false,
             counters: Counters::default(),
         }
     }
@@ -140,7 +133,6 @@ impl Detection {
             self.prober.next_deadline(),
             self.phi_checks.next(),
             self.suspicion_deadlines.next(),
-            self.partition.poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -550,7 +542,7 @@ impl Detection {
             self.forget(&subject);
             return;
         };
-        if self.partition.defer_failures() || !v.running {
+        if v.defer_failures || !v.running {
             // A mass loss or lost quorum: report the partition, not N failures. Look again
             // after a probe interval.
             let later = v.now + v.config.probe_interval;
@@ -670,48 +662,23 @@ impl Detection {
         self.awareness.record(HealthEvent::Refuted);
     }
 
-    /// Feeds the partition detector when the view's counts changed (or its window is due),
-    /// turning its verdicts into actions; a fresh mass loss triggers one sweep.
-    pub(super) fn observe_partition<R: RngCore>(
-        &mut self,
-        v: &View,
-        rng: &mut R,
-        out: &mut Vec<Action>,
-    ) {
-        let reachable = v.table.count(MemberState::Alive);
-        let known =
-            reachable + v.table.count(MemberState::Suspect) + v.table.count(MemberState::Failed);
-        let due = self.partition.poll_timeout().is_some_and(|t| t <= v.now);
-        if (reachable, known) == self.counts && !due {
-            return;
-        }
-        self.counts = (reachable, known);
-        self.partition.observe(v.now, reachable, known);
-        while let Some(e) = self.partition.poll_event() {
-            out.push(Action::Partition(e));
-        }
-        let mass = self.partition.is_mass_loss();
-        if mass && !self.swept && v.running {
-            // Many members went at once: probe everyone still believed alive now rather than
-            // waiting for round-robin probes to reach them, so both sides of a split learn
-            // who is across it within a probe round.
-            self.swept = true;
-            let alive: Vec<NodeId> = v
-                .table
-                .live_peers()
-                .iter()
-                .filter(|id| {
-                    v.table
-                        .get(id)
-                        .is_some_and(|m| m.state == MemberState::Alive)
-                })
-                .copied()
-                .collect();
-            for id in alive {
-                self.start_probe(v, rng, id, true, false, out);
-            }
-        } else if !mass && !self.partition.is_partitioned() {
-            self.swept = false;
+    /// Many members went at once (see `partition_watch`): probe everyone still believed
+    /// alive now rather than waiting for round-robin probes to reach them, so both sides of a
+    /// split learn who is across it within a probe round.
+    pub(super) fn sweep<R: RngCore>(&mut self, v: &View, rng: &mut R, out: &mut Vec<Action>) {
+        let alive: Vec<NodeId> = v
+            .table
+            .live_peers()
+            .iter()
+            .filter(|id| {
+                v.table
+                    .get(id)
+                    .is_some_and(|m| m.state == MemberState::Alive)
+            })
+            .copied()
+            .collect();
+        for id in alive {
+            self.start_probe(v, rng, id, true, false, out);
         }
     }
 }

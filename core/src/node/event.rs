@@ -1,6 +1,7 @@
 //! The node's inputs and outputs: who it is, what it sends, what it reports.
 
 use crate::membership::{Member, Tags};
+use crate::partition::PartitionEvent;
 use crate::NodeId;
 use core::net::SocketAddr;
 
@@ -103,4 +104,23 @@ pub enum Event {
         /// The other claimant's gossip address.
         other: SocketAddr,
     },
+}
+
+impl From<PartitionEvent> for Event {
+    fn from(e: PartitionEvent) -> Self {
+        match e {
+            PartitionEvent::Detected {
+                reachable,
+                known,
+                minority,
+            } => Event::PartitionDetected {
+                reachable,
+                known,
+                minority,
+            },
+            PartitionEvent::Healed { reachable, known } => {
+                Event::PartitionHealed { reachable, known }
+            }
+        }
+    }
 }

@@ -28,6 +28,15 @@ pub(super) fn must_refute(update: &Update, me: &MemberInfo) -> bool {
     }
 }
 
+/// Who accused this node in `update` (a suspicion's or failure's author), to be told the
+/// refutation directly.
+pub(super) fn accuser(update: &Update) -> Option<crate::NodeId> {
+    match update {
+        Update::Suspect { by, .. } | Update::Failed { by, .. } => Some(*by),
+        _ => None,
+    }
+}
+
 /// Recent refutations of other addresses' claims to this node's id.
 #[derive(Debug, Default)]
 pub(super) struct Conflicts {

@@ -1,6 +1,7 @@
 //! Node behaviour, driven through the in-core test cluster.
 
 use super::*;
+use crate::wire::{self, Header};
 use crate::tests::util::{addr, node, Cluster};
 use crate::wire::tests::{arb_message, arb_update};
 use proptest::prelude::*;
