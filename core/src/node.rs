@@ -653,7 +653,7 @@ impl<R: RngCore> Node<R> {
             Message::Gossip => {}
             Message::Ping { seq } => self.send(from, Some(from_id), Message::Ack { seq }, None),
             Message::Ack { seq } => self.detect(|d, v, _, out| d.on_ack(v, from_id, seq, out)),
-            Message::PingReq { seq, target, .. } => {
+            Message::PingReq { seq, target } => {
                 self.detect(|d, v, _, out| d.on_ping_req(v, from, from_id, seq, target, out))
             }
             Message::IndirectAck { seq, target, ok } => {

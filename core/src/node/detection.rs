@@ -30,7 +30,7 @@ use crate::detector::PhiDetector;
 use crate::membership::{Applied, MemberState, MemberTable, Update};
 use crate::observers::ObserverRing;
 use crate::probe::{Pending, Prober};
-use crate::suspicion::Suspicion;
+use crate::suspicion::{suspicion_bounds, Suspicion};
 use crate::timer::DeadlineIndex;
 use crate::wire::Message;
 use crate::{NodeId, Timestamp};
@@ -159,11 +159,12 @@ impl Detection {
 
     /// The bounds of a suspicion starting now (see [`suspicion_bounds`]).
     fn bounds(&self, v: &View) -> (Duration, Duration, u32) {
-        let min = self.scaled(v.config.suspicion_min);
-        let max = min * v.config.suspicion_max_mult;
-        let live = v.table.live_count();
-        let k = (v.config.observers.saturating_sub(1)).min(live.saturating_sub(2)) as u32;
-        (min, max, k)
+        suspicion_bounds(
+            self.scaled(v.config.suspicion_min),
+            v.config.suspicion_max_mult,
+            v.config.observers,
+            v.table.live_count(),
+        )
     }
 
     // ---- rounds ----------------------------------------------------------------------------
@@ -291,9 +292,9 @@ impl Detection {
         subject: NodeId,
         out: &mut Vec<Action>,
     ) {
-        let Some(addr) = v.table.get(&subject).map(|m| m.info.gossip_addr) else {
+        if v.table.get(&subject).is_none() {
             return;
-        };
+        }
         let want = v.config.indirect_probes;
         let relays: Vec<NodeId> = random_peers(rng, v.table.live_peers(), want + 1)
             .into_iter()
@@ -306,7 +307,6 @@ impl Detection {
                 message: Message::PingReq {
                     seq,
                     target: subject,
-                    addr,
                 },
                 first: None,
             });

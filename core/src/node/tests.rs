@@ -1,9 +1,9 @@
 //! Node behaviour, driven through the in-core test cluster.
 
 use super::*;
-use crate::wire::{self, Header};
 use crate::tests::util::{addr, node, Cluster};
 use crate::wire::tests::{arb_message, arb_update};
+use crate::wire::{self, Header};
 use proptest::prelude::*;
 
 fn cfg() -> Config {
@@ -410,11 +410,7 @@ fn a_relay_probes_the_target_and_reports_back() {
     let req = packet_from(
         &c.nodes[0],
         Some(c.nodes[1].id()),
-        Message::PingReq {
-            seq: 77,
-            target,
-            addr: addr(2),
-        },
+        Message::PingReq { seq: 77, target },
         vec![],
     );
     c.nodes[1].handle_packet(c.now, addr(0), &req).unwrap();
@@ -455,7 +451,6 @@ fn a_ping_req_for_an_unknown_target_is_nacked_not_relayed() {
         Message::PingReq {
             seq: 5,
             target: stranger,
-            addr: SocketAddr::from(([127, 0, 0, 9], 9)),
         },
         vec![],
     );
