@@ -34,7 +34,7 @@ fn main() {
     for i in 1..5 {
         let now = c.now;
         c.nodes[i].join(now, &[shoal_fuzz::addr(0)]).unwrap();
-        c.deliver(10_000);
+        c.deliver_at_most(10_000);
     }
     c.nodes[2].set_tag(c.now, "role", "worker").unwrap();
     c.advance(Duration::from_secs(3), 100_000);

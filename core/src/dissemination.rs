@@ -4,11 +4,32 @@
 //! least-sent first and, among equals, the newest first; a newer update about a member
 //! replaces the queued one. Packets are filled up to the MTU budget. The queue is bounded:
 //! when full, the most-sent update is dropped (it has had the most chances already).
+//!
+//! Urgent rounds: failure-detection news (suspicion, failure, refutation, leave) should not
+//! wait for the next gossip round. [`Dissemination::mark_urgent`] asks for a round at once;
+//! [`Dissemination::urgent_round`] grants one at most every `gossip_interval / 8`
+//! ([`URGENT_ROUNDS_PER_INTERVAL`]), and when it is too soon says when the next may go, so the
+//! node pulls its regular round forward instead.
 
 use crate::membership::Update;
 use crate::wire::{encode_value, PacketBuilder};
-use crate::NodeId;
+use crate::{NodeId, Timestamp};
+use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Most urgent rounds per gossip interval.
+pub const URGENT_ROUNDS_PER_INTERVAL: u32 = 8;
+
+/// Whether to gossip now because urgent news is queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UrgentRound {
+    /// No urgent news is waiting.
+    Idle,
+    /// Gossip a round now.
+    Now,
+    /// Too soon after the last urgent round: gossip no later than this.
+    NotBefore(Timestamp),
+}
 
 /// Most updates queued at once.
 pub const MAX_QUEUED: usize = 8192;
@@ -28,6 +49,8 @@ pub struct Dissemination {
     order: BTreeSet<(u32, u64, NodeId)>,
     next_seq: u64,
     dropped: u64,
+    urgent: bool,
+    last_urgent: Timestamp,
 }
 
 /// The retransmit limit for `live` members with multiplier `mult`.
@@ -71,6 +94,26 @@ impl Dissemination {
                 seq,
             },
         );
+    }
+
+    /// Failure-detection news was queued: it should go out in an urgent round.
+    pub fn mark_urgent(&mut self) {
+        self.urgent = true;
+    }
+
+    /// Whether an urgent round may go now (at most [`URGENT_ROUNDS_PER_INTERVAL`] per
+    /// `gossip_interval`). `Now` starts the round: the request is cleared.
+    pub fn urgent_round(&mut self, now: Timestamp, gossip_interval: Duration) -> UrgentRound {
+        if !self.urgent {
+            return UrgentRound::Idle;
+        }
+        let gap = gossip_interval / URGENT_ROUNDS_PER_INTERVAL;
+        if now < self.last_urgent + gap {
+            return UrgentRound::NotBefore(self.last_urgent + gap);
+        }
+        self.urgent = false;
+        self.last_urgent = now;
+        UrgentRound::Now
     }
 
     /// Drops any queued update about `subject`.
@@ -195,6 +238,31 @@ mod tests {
         d.fill(&mut b, 10);
         let p = crate::wire::decode(&b.finish(), 1400).unwrap();
         assert!(!p.updates.contains(&left(200)));
+    }
+
+    #[test]
+    fn urgent_rounds_are_rate_limited_to_eight_per_gossip_interval() {
+        let gi = Duration::from_millis(800);
+        let mut d = Dissemination::new();
+        let t = Timestamp::from_millis;
+        assert_eq!(d.urgent_round(t(1000), gi), UrgentRound::Idle);
+        d.mark_urgent();
+        assert_eq!(d.urgent_round(t(1000), gi), UrgentRound::Now);
+        assert_eq!(
+            d.urgent_round(t(1000), gi),
+            UrgentRound::Idle,
+            "request cleared"
+        );
+        d.mark_urgent();
+        assert_eq!(d.urgent_round(t(1050), gi), UrgentRound::NotBefore(t(1100)));
+        assert_eq!(d.urgent_round(t(1099), gi), UrgentRound::NotBefore(t(1100)));
+        assert_eq!(d.urgent_round(t(1100), gi), UrgentRound::Now);
+        let mut rounds = 0;
+        for ms in 0..800 {
+            d.mark_urgent();
+            rounds += u32::from(d.urgent_round(t(2000 + ms), gi) == UrgentRound::Now);
+        }
+        assert_eq!(rounds, URGENT_ROUNDS_PER_INTERVAL);
     }
 
     #[test]

@@ -67,12 +67,11 @@ mod probe;
 pub mod rpc;
 mod stats;
 pub mod suspicion;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 mod time;
 mod timer;
 pub mod wire;
-
-#[cfg(test)]
-mod tests;
 
 pub use balancer::{Balancer, BalancerConfig, Filter, FilterError, SelectError, Strategy};
 pub use config::Config;

@@ -16,9 +16,9 @@
 //! arrives). A [`Suspicion`] has no "clear": the node drops it when the subject refutes (gossips
 //! a higher incarnation) or when it declares the subject failed at [`Suspicion::deadline`].
 //!
-//! [`suspicion_bounds`] and [`confirmations_wanted`] derive `min`, `max` and `K` from the
-//! cluster size as memberlist does, so bigger clusters (where gossip takes longer to reach
-//! the subject) allow more time to refute.
+//! [`suspicion_bounds`] gives `min`, `max` and `K` for a new suspicion: the configured
+//! `suspicion_min` stretched by local health, `max_mult` times that, and the subject's other
+//! observers as the confirmations to wait for. The node calls it and nothing else.
 
 use crate::{NodeId, Timestamp};
 use core::time::Duration;
@@ -140,37 +140,28 @@ pub fn suspicion_timeout(min: Duration, max: Duration, confirmations: u32, k: u3
     max.saturating_sub(Duration::from_micros(cut)).max(min)
 }
 
-/// memberlist's suspicion bounds for a cluster of `n_members`:
-/// `min = suspicion_mult · max(1, log10(n)) · probe_interval`, `max = max_mult · min`.
+/// The bounds `(min, max, k)` of a suspicion a node starts now: the one formula the node uses.
 ///
-/// The log10 factor grows the timeout with the time gossip needs to reach the subject so it
-/// can refute. memberlist's LAN defaults are `probe_interval` 1 s, `suspicion_mult` 4,
-/// `max_mult` 6. A `max_mult` of 0 is treated as 1. Saturates instead of overflowing.
+/// - `min` is the configured `suspicion_min`, already stretched by the node's local health
+///   (Lifeguard awareness: a slow node gives everyone longer);
+/// - `max = min × max_mult` (a `max_mult` of 0 counts as 1; saturating);
+/// - `k`, the independent confirmations that bring the timeout down to `min`, is the subject's
+///   other observers (`observers − 1`, the members that watch it besides the suspecter), but
+///   never more than the members able to confirm (`live − 2`: neither the subject nor the
+///   suspecter can). With `k = 0` the suspicion simply lasts `min`.
+///
+/// Unlike memberlist, the bounds do not grow with `log10(n)`: refutation does not wait for
+/// gossip to reach the subject, because the suspecter tells the subject directly (and its
+/// observers, which are the only members whose confirmations count).
 pub fn suspicion_bounds(
-    n_members: usize,
-    probe_interval: Duration,
-    suspicion_mult: u32,
+    min: Duration,
     max_mult: u32,
-) -> (Duration, Duration) {
-    let scale = (n_members.max(1) as f64).log10().max(1.0);
-    let probe_us = u64::try_from(probe_interval.as_micros()).unwrap_or(u64::MAX) as f64;
-    let min_us = (probe_us * f64::from(suspicion_mult) * scale).floor();
-    // `as` saturates at u64::MAX and maps NaN to 0; neither arises here but neither panics.
-    let min = Duration::from_micros(min_us as u64);
-    (min, min.saturating_mul(max_mult.max(1)))
-}
-
-/// How many independent confirmations to wait for (memberlist: `suspicion_mult − 2`), or 0 when
-/// the cluster is too small to supply them: neither the subject nor the suspecter can confirm,
-/// so only `n_members − 2` members are able to. With 0 the suspicion simply uses `min`.
-pub fn confirmations_wanted(n_members: usize, suspicion_mult: u32) -> u32 {
-    let k = suspicion_mult.saturating_sub(2).min(MAX_CONFIRMATIONS);
-    let possible = n_members.saturating_sub(2);
-    if possible < k as usize {
-        0
-    } else {
-        k
-    }
+    observers: usize,
+    live: usize,
+) -> (Duration, Duration, u32) {
+    let max = min.saturating_mul(max_mult.max(1));
+    let k = observers.saturating_sub(1).min(live.saturating_sub(2));
+    (min, max, u32::try_from(k).unwrap_or(MAX_CONFIRMATIONS))
 }
 
 #[cfg(test)]
@@ -286,24 +277,30 @@ mod tests {
     }
 
     #[test]
-    fn bounds_scale_with_log10_of_cluster_size() {
-        // Small clusters use a scale of 1.
-        for n in [0, 1, 5, 10] {
-            assert_eq!(suspicion_bounds(n, secs(1), 4, 6), (secs(4), secs(24)));
-        }
-        assert_eq!(suspicion_bounds(100, secs(1), 4, 6), (secs(8), secs(48)));
-        assert_eq!(suspicion_bounds(1000, secs(1), 4, 6), (secs(12), secs(72)));
-        let (min, max) = suspicion_bounds(usize::MAX, Duration::MAX, u32::MAX, u32::MAX);
+    fn bounds_are_min_min_times_mult_and_the_other_observers() {
+        // 3 observers: the two besides the suspecter confirm, once there are enough members.
+        assert_eq!(suspicion_bounds(secs(1), 3, 3, 100), (secs(1), secs(3), 2));
+        assert_eq!(suspicion_bounds(secs(1), 3, 3, 4), (secs(1), secs(3), 2));
+        // Three members: only one can confirm; two: nobody can, so the timeout is just `min`.
+        assert_eq!(suspicion_bounds(secs(1), 3, 3, 3), (secs(1), secs(3), 1));
+        assert_eq!(suspicion_bounds(secs(1), 3, 3, 2), (secs(1), secs(3), 0));
+        assert_eq!(suspicion_bounds(secs(1), 3, 1, 100).2, 0, "a lone observer");
+        // A multiplier of 0 counts as 1; huge values saturate instead of overflowing.
+        assert_eq!(suspicion_bounds(secs(2), 0, 3, 10), (secs(2), secs(2), 2));
+        let (min, max, _) = suspicion_bounds(Duration::MAX, u32::MAX, usize::MAX, usize::MAX);
         assert!(min <= max);
-        assert_eq!(suspicion_bounds(10, secs(1), 4, 0), (secs(4), secs(4)));
     }
 
     #[test]
-    fn small_clusters_want_no_confirmations() {
-        assert_eq!(confirmations_wanted(50, 4), 2);
-        assert_eq!(confirmations_wanted(4, 4), 2);
-        assert_eq!(confirmations_wanted(3, 4), 0);
-        assert_eq!(confirmations_wanted(1, 4), 0);
-        assert_eq!(confirmations_wanted(100, 1), 0);
+    fn with_k_from_the_bounds_each_observer_confirmation_shortens_the_timeout() {
+        let (min, max, k) = suspicion_bounds(secs(1), 3, 3, 10);
+        let mut s = Suspicion::new(start(), min, max, k, id(1));
+        assert_eq!(s.deadline(), start() + secs(3));
+        assert!(s.confirm(start(), id(2)));
+        let one = s.deadline();
+        assert!(one < start() + secs(3) && one > start() + secs(1));
+        assert!(s.confirm(start(), id(3)));
+        assert_eq!(s.deadline(), start() + secs(1), "k confirmations reach min");
+        assert!(!s.confirm(start(), id(4)), "no more than k count");
     }
 }

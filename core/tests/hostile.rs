@@ -2,12 +2,10 @@
 //! oversized RPC frames, and regressions for every crash the fuzzers found. Counts are
 //! asserted through `stats()`.
 
-mod common;
-
 use bytes::BytesMut;
-use common::{addr, fake_info, forge, outside, Cluster};
 use core::time::Duration;
 use shoal_core::rpc::{Decoder, FrameError, Limits};
+use shoal_core::testkit::{addr, fake_info, forge, outside, Cluster};
 use shoal_core::wire::bounded::BoundedVec;
 use shoal_core::wire::{self, Message, MAX_SYNC_ENTRIES};
 use shoal_core::{Config, Event, MemberState, NodeId, PacketError, Update};

@@ -5,10 +5,8 @@
 //! cluster converges back to the member's real info, and after refutation settles no node
 //! holds an incarnation for it above what the member itself published.
 
-mod common;
-
-use common::{addr, fake_info, forge, outside, Cluster};
 use core::time::Duration;
+use shoal_core::testkit::{addr, fake_info, forge, outside, Cluster};
 use shoal_core::wire::Message;
 use shoal_core::{Config, MemberState, Tags, Update};
 

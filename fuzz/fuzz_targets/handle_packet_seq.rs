@@ -5,10 +5,10 @@
 
 use core::time::Duration;
 use libfuzzer_sys::fuzz_target;
-use shoal_fuzz::{config, handle_checked, records, source, Cluster};
+use shoal_fuzz::{config, handle_checked, records, source};
 
 fuzz_target!(|data: &[u8]| {
-    let mut c = Cluster::joined(5, 5, config());
+    let mut c = shoal_fuzz::joined(5, 5, config());
     let n = c.nodes.len();
     for r in records(data).into_iter().take(64) {
         if r.delay_ms > 0 {
@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = handle_checked(&mut c.nodes[to], now, from, r.bytes);
         shoal_fuzz::assert_monotonic(&before, &c.nodes[to].stats());
         c.drain(to);
-        c.deliver(2_000);
+        c.deliver_at_most(2_000);
         for node in &c.nodes {
             assert!(node.live_members() <= node.config().max_members);
         }

@@ -27,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
     loop {
         let (a, b) = (dec.decode(&mut whole_mut), dec.decode_bytes(&mut whole));
         assert_eq!(a, b, "the two decoders disagree");
-        assert_eq!(&whole_mut[..], &whole[..], "the two decoders left different rests");
+        assert_eq!(
+            &whole_mut[..],
+            &whole[..],
+            "the two decoders left different rests"
+        );
         if !matches!(a, Ok(Some(_))) {
             break;
         }

@@ -8,7 +8,7 @@ use arbitrary::Arbitrary;
 use core::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use shoal_core::wire::{self, Packet};
-use shoal_fuzz::{aim, config, handle_checked, source, Cluster};
+use shoal_fuzz::{aim, config, handle_checked, source};
 
 #[derive(Debug, Arbitrary)]
 struct Shot {
@@ -21,7 +21,7 @@ struct Shot {
 fuzz_target!(|shots: Vec<Shot>| {
     let cfg = config();
     let cluster = cfg.cluster_hash();
-    let mut c = Cluster::joined(5, 5, cfg);
+    let mut c = shoal_fuzz::joined(5, 5, cfg);
     let ids = c.ids();
     let n = c.nodes.len();
     for mut s in shots.into_iter().take(32) {
@@ -40,7 +40,7 @@ fuzz_target!(|shots: Vec<Shot>| {
         let _ = handle_checked(&mut c.nodes[to], now, source(s.from, n), &bytes);
         shoal_fuzz::assert_monotonic(&before, &c.nodes[to].stats());
         c.drain(to);
-        c.deliver(2_000);
+        c.deliver_at_most(2_000);
         for node in &c.nodes {
             assert!(node.live_members() <= node.config().max_members);
             assert!(node.members().count() <= node.config().max_members);

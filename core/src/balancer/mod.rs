@@ -27,9 +27,13 @@
 //!   near `0.618·W`, so a heavy worker's picks are spread out rather than back to back. With
 //!   equal weights it is plain rotation.
 //! - [`Strategy::Random`]: probability proportional to weight.
-//! - [`Strategy::LeastConnections`]: the worker with the least `(in_flight + 1) / weight`,
-//!   scanning every candidate from a random offset; ties go to the lower latency estimate, then
-//!   to the first one found (so an idle slow worker loses a tie against an idle fast one).
+//! - [`Strategy::LeastConnections`]: HAProxy's `leastconn`. The worker with the least
+//!   `(in_flight + 1) / weight` wins; ties rotate round robin within the group of equally
+//!   loaded candidates (a cursor moves past each winner), so sequential calls, which always
+//!   tie, spread evenly. One exception protects against a slow worker: a tied candidate
+//!   whose peak-EWMA latency is more than [`LC_SLOW_FACTOR`] (2×) the fastest tied one's
+//!   sits the tie out. It still wins whenever it is strictly the least loaded, so it keeps
+//!   getting calls (and latency samples) when the others are busy.
 //! - [`Strategy::P2c`]: two distinct candidates drawn proportionally to weight; the one with the
 //!   lower `peak_ewma_latency × (in_flight + 1) / weight` wins (tower's and Finagle's
 //!   power-of-two-choices over peak EWMA).
@@ -43,13 +47,17 @@
 //! most are unavailable; LeastConnections scans the list.
 
 pub mod filter;
+mod pick;
 #[cfg(test)]
 mod tests;
+
+pub use pick::LC_SLOW_FACTOR;
+use pick::{pick, CandList};
 
 pub use filter::{Filter, FilterError, MAX_CONDITIONS, MAX_FILTER_LEN};
 
 use crate::pool::{
-    ConnError, ConnEvent, Hot, Lease, LeaseError, Outcome, Pool, PoolConfig, WorkerStats,
+    ConnError, ConnEvent, Lease, LeaseError, Outcome, Pool, PoolConfig, WorkerStats,
 };
 use crate::{ConfigError, MemberState, NodeId, Tags, Timestamp};
 use core::net::SocketAddr;
@@ -160,77 +168,6 @@ struct Member {
     tags: Tags,
     rpc_addr: Option<SocketAddr>,
     weight: u32,
-}
-
-/// One list of candidate slots with cumulative weights.
-#[derive(Clone, Debug, Default)]
-struct CandList {
-    slots: Vec<u32>,
-    cum: Vec<u64>,
-    total: u64,
-    uniform: bool,
-    stride: u64,
-    cursor: u64,
-}
-
-impl CandList {
-    fn clear(&mut self) {
-        self.slots.clear();
-        self.cum.clear();
-        self.total = 0;
-    }
-
-    fn push(&mut self, slot: u32, weight: u32) {
-        self.total += u64::from(weight);
-        self.slots.push(slot);
-        self.cum.push(self.total);
-    }
-
-    fn seal(&mut self, hot: &[Hot]) {
-        let first = self.slots.first().map(|&s| hot[s as usize].weight);
-        self.uniform = self
-            .slots
-            .iter()
-            .all(|&s| Some(hot[s as usize].weight) == first);
-        self.stride = 1;
-        if !self.uniform {
-            let w = self.total;
-            let mut s = ((w as f64) * 0.618_033_988_75) as u64;
-            s = s.max(1);
-            while s > 1 && gcd(s, w) != 1 {
-                s -= 1;
-            }
-            self.stride = s;
-        }
-    }
-
-    /// Index whose weight range holds `r` (`r < total`).
-    #[inline]
-    fn index_of(&self, r: u64) -> usize {
-        self.cum.partition_point(|&c| c <= r)
-    }
-
-    #[inline]
-    fn random_index<R: RngCore + ?Sized>(&self, rng: &mut R) -> usize {
-        if self.uniform {
-            below(rng, self.slots.len() as u64) as usize
-        } else {
-            self.index_of(below(rng, self.total))
-        }
-    }
-}
-
-fn gcd(mut a: u64, mut b: u64) -> u64 {
-    while b != 0 {
-        (a, b) = (b, a % b);
-    }
-    a
-}
-
-/// Uniform in `0..n` (Lemire's multiply-shift; the bias is below 2^-32 for any n we use).
-#[inline]
-fn below<R: RngCore + ?Sized>(rng: &mut R, n: u64) -> u64 {
-    ((u128::from(rng.next_u64()) * u128::from(n)) >> 64) as u64
 }
 
 #[derive(Clone, Debug)]
@@ -466,7 +403,7 @@ impl Balancer {
         let picked = pick(&mut e.alive, hot, strategy, now, max, inv_tau, rng)
             .or_else(|| pick(&mut e.suspect, hot, strategy, now, max, inv_tau, rng));
         let Some(slot) = picked else {
-            let matching = e.alive.slots.len() + e.suspect.slots.len();
+            let matching = e.alive.len() + e.suspect.len();
             return Err(if matching == 0 {
                 SelectError::NoMatchingWorker {
                     filter: filter.to_string(),
@@ -599,161 +536,5 @@ impl Balancer {
                 self.pool.stats(slot, id, m.state, m.rpc_addr, now)
             })
             .collect()
-    }
-}
-
-/// Picks an eligible slot from `list`, or `None` if none is eligible.
-fn pick<R: RngCore + ?Sized>(
-    list: &mut CandList,
-    hot: &[Hot],
-    strategy: Strategy,
-    now: Timestamp,
-    max: u32,
-    inv_tau: f64,
-    rng: &mut R,
-) -> Option<u32> {
-    let n = list.slots.len();
-    if n == 0 {
-        return None;
-    }
-    let ok = |s: u32| hot[s as usize].eligible(now, max);
-    match strategy {
-        Strategy::RoundRobin => {
-            for _ in 0..n {
-                let p = list.cursor;
-                list.cursor = list.cursor.wrapping_add(1);
-                let idx = if list.uniform {
-                    (p % n as u64) as usize
-                } else {
-                    let q = (u128::from(p % list.total) * u128::from(list.stride)
-                        % u128::from(list.total)) as u64;
-                    list.index_of(q)
-                };
-                let s = list.slots[idx];
-                if ok(s) {
-                    return Some(s);
-                }
-            }
-            // Weighted positions may keep landing on the same unavailable heavy worker: fall
-            // back to the first available one in list order after the cursor.
-            let start = (list.cursor % n as u64) as usize;
-            let (tail, head) = list.slots.split_at(start);
-            head.iter().chain(tail).copied().find(|&s| ok(s))
-        }
-        Strategy::Random => {
-            for _ in 0..3 {
-                let s = list.slots[list.random_index(rng)];
-                if ok(s) {
-                    return Some(s);
-                }
-            }
-            // Most candidates are unavailable: draw among the available ones exactly.
-            let total: u64 = list
-                .slots
-                .iter()
-                .filter(|&&s| ok(s))
-                .map(|&s| u64::from(hot[s as usize].weight))
-                .sum();
-            if total == 0 {
-                return None;
-            }
-            let mut r = below(rng, total);
-            for &s in list.slots.iter().filter(|&&s| ok(s)) {
-                let w = u64::from(hot[s as usize].weight);
-                if r < w {
-                    return Some(s);
-                }
-                r -= w;
-            }
-            None
-        }
-        Strategy::LeastConnections => {
-            // Two plain loops rather than a chained iterator: this scan is the hot path.
-            let start = below(rng, n as u64) as usize;
-            let mut best = LcBest::default();
-            best.scan(&list.slots[start..], hot, now, max);
-            best.scan(&list.slots[..start], hot, now, max);
-            best.slot
-        }
-        Strategy::P2c => {
-            if n == 1 {
-                return ok(list.slots[0]).then_some(list.slots[0]);
-            }
-            for _ in 0..3 {
-                let a = list.random_index(rng);
-                let mut b = list.random_index(rng);
-                if b == a {
-                    b = if list.uniform {
-                        (a + 1 + below(rng, n as u64 - 1) as usize) % n
-                    } else {
-                        (a + 1) % n
-                    };
-                }
-                let (sa, sb) = (list.slots[a], list.slots[b]);
-                match (ok(sa), ok(sb)) {
-                    (true, true) => {
-                        let ca = hot[sa as usize].cost(now, inv_tau);
-                        let cb = hot[sb as usize].cost(now, inv_tau);
-                        return Some(if cb < ca { sb } else { sa });
-                    }
-                    (true, false) => return Some(sa),
-                    (false, true) => return Some(sb),
-                    (false, false) => {}
-                }
-            }
-            // Most candidates are unavailable: take the cheapest available one.
-            list.slots
-                .iter()
-                .copied()
-                .filter(|&s| ok(s))
-                .min_by(|&x, &y| {
-                    hot[x as usize]
-                        .cost(now, inv_tau)
-                        .total_cmp(&hot[y as usize].cost(now, inv_tau))
-                })
-        }
-    }
-}
-
-/// Running minimum of a least-connections scan (see [`lc_key`]).
-struct LcBest {
-    slot: Option<u32>,
-    key: u128,
-}
-
-impl Default for LcBest {
-    fn default() -> Self {
-        LcBest {
-            slot: None,
-            key: u128::MAX,
-        }
-    }
-}
-
-/// Least-connections order as one integer: the weighted load `(in_flight + 1) / weight` (32.32
-/// fixed point, kept current by the pool) in the high half, the latency estimate in the low
-/// half (a non-negative `f64`'s bits sort like its value). One compare per candidate, which
-/// the compiler turns into conditional moves: the scan has no data-dependent branches.
-#[inline]
-fn lc_key(h: &Hot) -> u128 {
-    (u128::from(h.wload) << 64) | u128::from(h.ewma_us.max(0.0).to_bits())
-}
-
-impl LcBest {
-    #[inline]
-    fn scan(&mut self, slots: &[u32], hot: &[Hot], now: Timestamp, max: u32) {
-        for &s in slots {
-            let h = &hot[s as usize];
-            // Ineligible workers get the largest key, so they never win.
-            let key = if h.eligible(now, max) {
-                lc_key(h)
-            } else {
-                u128::MAX
-            };
-            if key < self.key {
-                self.key = key;
-                self.slot = Some(s);
-            }
-        }
     }
 }

@@ -205,6 +205,111 @@ fn least_connections_picks_the_least_loaded() {
 }
 
 #[test]
+fn least_connections_ties_rotate_round_robin() {
+    // HAProxy's leastconn: sequential calls always tie at zero in flight, and the tie
+    // rotates, so 100 calls over 3 equal workers split 33/33/34. The latencies vary from
+    // call to call (1.0 to 1.6 ms), as real ones do: a latency tie-break would send every
+    // call to whichever worker happened to answer fastest last.
+    let mut b = balancer(Strategy::LeastConnections, 3);
+    let f = Filter::all();
+    let mut r = rng();
+    let mut count = [0u32; 3];
+    let mut now = 1_000_000u64;
+    for i in 0..100u64 {
+        let l = b.select(Timestamp::from_micros(now), &f, &mut r).unwrap();
+        count[l.worker.0[0] as usize] += 1;
+        now += 1_000 + (i * 7919) % 600;
+        b.finish(l.id, Outcome::Completed, Timestamp::from_micros(now))
+            .unwrap();
+    }
+    for c in count {
+        assert!((30..=36).contains(&c), "{count:?}");
+    }
+}
+
+#[test]
+fn least_connections_keeps_an_idle_slow_worker_out_of_ties_only() {
+    let mut b = Balancer::new(BalancerConfig {
+        strategy: Strategy::LeastConnections,
+        pool: PoolConfig {
+            default_rtt: Duration::from_millis(1),
+            ..PoolConfig::default()
+        },
+        ..BalancerConfig::default()
+    })
+    .unwrap();
+    for i in 0..3 {
+        b.upsert_member(id(i), MemberState::Alive, &worker_tags(), None);
+    }
+    let f = Filter::all();
+    let mut r = rng();
+    let mut now = 1_000_000u64;
+    // Teach the balancer that worker 0 takes 20 ms and the others 1 ms.
+    for w in 0..3 {
+        let l = b.select_id(id(w), Timestamp::from_micros(now)).unwrap();
+        let took = if w == 0 { 20_000 } else { 1_000 };
+        b.finish(l.id, Outcome::Completed, Timestamp::from_micros(now + took))
+            .unwrap();
+    }
+    now += 20_000;
+    // Sequential calls: all three tie at zero in flight, but worker 0 sits the ties out.
+    let mut count = [0u32; 3];
+    for _ in 0..40 {
+        let l = b.select(Timestamp::from_micros(now), &f, &mut r).unwrap();
+        count[l.worker.0[0] as usize] += 1;
+        now += 1_000;
+        b.finish(l.id, Outcome::Completed, Timestamp::from_micros(now))
+            .unwrap();
+    }
+    assert_eq!(count, [0, 20, 20]);
+    // Strictly the least loaded, it still wins: leastconn first, latency only among ties.
+    let t0 = Timestamp::from_micros(now);
+    let busy = [
+        b.select_id(id(1), t0).unwrap(),
+        b.select_id(id(2), t0).unwrap(),
+    ];
+    assert_eq!(b.select(t0, &f, &mut r).unwrap().worker, id(0));
+    for l in busy {
+        b.finish(l.id, Outcome::Completed, t0).unwrap();
+    }
+}
+
+#[test]
+fn least_connections_rotates_within_the_least_loaded_group_only() {
+    let mut b = balancer(Strategy::LeastConnections, 4);
+    let f = Filter::all();
+    let mut r = rng();
+    // One call parked on worker 3: the other three tie at zero and share the next calls.
+    let parked = b.select_id(id(3), t(0)).unwrap();
+    let mut seen = [0u32; 4];
+    for _ in 0..30 {
+        let l = b.select(t(0), &f, &mut r).unwrap();
+        seen[l.worker.0[0] as usize] += 1;
+        b.finish(l.id, Outcome::Completed, t(0)).unwrap();
+    }
+    assert_eq!(seen, [10, 10, 10, 0]);
+    b.finish(parked.id, Outcome::Completed, t(0)).unwrap();
+}
+
+#[test]
+fn weighted_least_connections_ties_rotate_by_weighted_load() {
+    let mut b = Balancer::with_strategy(Strategy::LeastConnections);
+    b.upsert_member(id(0), MemberState::Alive, &tags(&[("weight", "2")]), None);
+    b.upsert_member(id(1), MemberState::Alive, &Tags::new(), None);
+    let f = Filter::all();
+    let mut r = rng();
+    // Held calls: weight 2 takes two for each one of weight 1.
+    let leases: Vec<Lease> = (0..30)
+        .map(|_| b.select(t(0), &f, &mut r).unwrap())
+        .collect();
+    assert_eq!(b.in_flight(id(0)), 20);
+    assert_eq!(b.in_flight(id(1)), 10);
+    for l in leases {
+        b.finish(l.id, Outcome::Completed, t(0)).unwrap();
+    }
+}
+
+#[test]
 fn p2c_avoids_a_slow_worker() {
     let mut b = balancer(Strategy::P2c, 4);
     let f = Filter::all();

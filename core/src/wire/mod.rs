@@ -10,7 +10,6 @@ pub mod bounded;
 use crate::membership::{SyncEntry, Update};
 use crate::{NodeId, PacketError};
 use bounded::BoundedVec;
-use core::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 /// The wire version this build speaks. A packet with another first byte is dropped with
@@ -57,14 +56,15 @@ pub enum Message {
         /// The probe number being answered.
         seq: u32,
     },
-    /// Ask the recipient to probe `target` on the sender's behalf (SWIM ping-req).
+    /// Ask the recipient to probe `target` on the sender's behalf (SWIM ping-req). The
+    /// recipient probes it at the address in its own table, and only if it knows the target as
+    /// live: an address carried in the request could turn it into a reflector towards
+    /// arbitrary hosts, so the request carries none.
     PingReq {
         /// The requester's probe number, echoed back in the relayed ack.
         seq: u32,
         /// The member to probe.
         target: NodeId,
-        /// Where to probe it.
-        addr: SocketAddr,
     },
     /// A relay's answer to a ping-req: `target` answered (`ok`) or did not in time.
     IndirectAck {

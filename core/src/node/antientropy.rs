@@ -1,0 +1,355 @@
+//! Anti-entropy: digest sync, push-pull, join replies, and reconnecting to the failed, the
+//! buried and unreached seeds.
+//!
+//! Rules:
+//! - **Every sync round picks one random live peer and sends the view's bucket digest;** the
+//!   peer answers with the entries of the buckets that differ plus its own digest, and the
+//!   initiator pushes back what the peer lacks (push-pull). A join is a sync of every bucket.
+//! - **Only a reply this node asked for is pushed back to** (the outstanding sync's sequence
+//!   and peer, or a reconnect's sequence and address), so a forged reply cannot make it send
+//!   its view anywhere.
+//! - **Converging views sync fast:** while exchanges find differences or the view changed
+//!   within the last ten gossip intervals, the next round comes after two gossip intervals
+//!   (anti-entropy becomes an epidemic); otherwise after `sync_interval`.
+//! - **Every `reconnect_interval` one random failed member, buried (reaped failed) member or
+//!   seed that is not a live member gets a sync request;** a rebooted member or a healed
+//!   partition answers and views merge again. The graveyard keeps at most [`MAX_GRAVEYARD`]
+//!   addresses, each for `reconnect_timeout`.
+//!
+//! [`AntiEntropy`] holds that state; the node builds and sends the messages.
+
+use super::packets::Packets;
+use super::random::rand_below;
+use crate::config::Config;
+use crate::membership::{MemberState, MemberTable, SyncEntry, Update};
+use crate::wire::bounded::BoundedVec;
+use crate::wire::{Message, DIGEST_BYTES, MAX_SYNC_ENTRIES};
+use crate::{NodeId, Timestamp};
+use core::net::SocketAddr;
+use core::time::Duration;
+use rand_core::RngCore;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most reaped members whose address is kept for reconnect attempts.
+pub(super) const MAX_GRAVEYARD: usize = 1024;
+
+/// A reconnect attempt: the member (unknown for a seed address) and where to send the sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Reconnect {
+    pub(super) id: Option<NodeId>,
+    pub(super) addr: SocketAddr,
+    pub(super) seq: u32,
+}
+
+/// Anti-entropy state of a node.
+#[derive(Debug)]
+pub(super) struct AntiEntropy {
+    sync_seq: u32,
+    /// The sync this node is waiting on: its sequence and the peer asked.
+    outstanding: Option<(u32, NodeId)>,
+    /// A sync sent to a seed address whose member is unknown: answered from that address.
+    reconnect: Option<(u32, SocketAddr)>,
+    /// When this node's view last changed.
+    last_change: Timestamp,
+    /// Whether the last sync exchange found the two views different (either direction).
+    found_diff: bool,
+    /// Reaped failed members: their address and when they were buried.
+    graveyard: BTreeMap<NodeId, (SocketAddr, Timestamp)>,
+}
+
+impl AntiEntropy {
+    pub(super) fn new(now: Timestamp) -> Self {
+        AntiEntropy {
+            sync_seq: 0,
+            outstanding: None,
+            reconnect: None,
+            last_change: now,
+            found_diff: false,
+            graveyard: BTreeMap::new(),
+        }
+    }
+
+    /// The view changed at `now`.
+    pub(super) fn view_changed(&mut self, now: Timestamp) {
+        self.last_change = now;
+    }
+
+    /// The base delay before the next sync round (the node jitters it). Consumes the "found
+    /// a difference" flag of the last exchange.
+    pub(super) fn next_round_in(&mut self, now: Timestamp, config: &Config) -> Duration {
+        let recent = now.saturating_since(self.last_change) < config.gossip_interval * 10;
+        let fast = core::mem::take(&mut self.found_diff) || recent;
+        if fast {
+            config.gossip_interval * 2
+        } else {
+            config.sync_interval
+        }
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.sync_seq = self.sync_seq.wrapping_add(1).max(1);
+        self.sync_seq
+    }
+
+    /// Starts a sync round with `peer`; returns the sequence to send.
+    pub(super) fn start_sync(&mut self, peer: NodeId) -> u32 {
+        let seq = self.next_seq();
+        self.outstanding = Some((seq, peer));
+        seq
+    }
+
+    /// A sync reply part carried entries or a digest: the views differed.
+    pub(super) fn reply_part(&mut self, had_content: bool) {
+        if had_content {
+            self.found_diff = true;
+        }
+    }
+
+    /// The last part of a sync reply `seq` arrived from `from_id` at `from`: whether this node
+    /// asked for it (and so should push back what the peer lacks).
+    pub(super) fn reply_done(&mut self, seq: u32, from_id: NodeId, from: SocketAddr) -> bool {
+        self.outstanding
+            .take_if(|(s, id)| *s == seq && *id == from_id)
+            .is_some()
+            || self
+                .reconnect
+                .take_if(|(s, a)| *s == seq && *a == from)
+                .is_some()
+    }
+
+    /// A member is back (new or rejoined): no need to reconnect to its old address.
+    pub(super) fn revived(&mut self, id: &NodeId) {
+        self.graveyard.remove(id);
+    }
+
+    /// A reaped failed member's address goes to the graveyard for reconnect attempts; the
+    /// oldest grave makes room when it is full.
+    pub(super) fn bury(&mut self, id: NodeId, addr: SocketAddr, now: Timestamp) {
+        if self.graveyard.len() >= MAX_GRAVEYARD {
+            let oldest = self
+                .graveyard
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(id, _)| *id);
+            if let Some(o) = oldest {
+                self.graveyard.remove(&o);
+            }
+        }
+        self.graveyard.insert(id, (addr, now));
+    }
+
+    /// Reconnect round: picks one failed member, buried member or unreached seed at random
+    /// (forgetting graves older than `reconnect_timeout`), and registers the sync to send it.
+    pub(super) fn reconnect_round<R: RngCore>(
+        &mut self,
+        now: Timestamp,
+        config: &Config,
+        table: &MemberTable,
+        seeds: &[SocketAddr],
+        rng: &mut R,
+    ) -> Option<Reconnect> {
+        let cutoff = now - config.reconnect_timeout;
+        self.graveyard.retain(|_, (_, at)| *at >= cutoff);
+        let failed = table.count(MemberState::Failed);
+        // Seeds that are not live members of this view: a group that formed apart.
+        let unreached: Vec<SocketAddr> = if seeds.is_empty() {
+            Vec::new()
+        } else {
+            let live: BTreeSet<SocketAddr> = table
+                .iter()
+                .filter(|m| m.state.is_live())
+                .map(|m| m.info.gossip_addr)
+                .collect();
+            seeds
+                .iter()
+                .filter(|a| !live.contains(a))
+                .copied()
+                .collect()
+        };
+        let total = failed + self.graveyard.len() + unreached.len();
+        if total == 0 {
+            return None;
+        }
+        let pick = rand_below(rng, total);
+        let (id, addr) = if pick < failed {
+            table
+                .iter()
+                .filter(|m| m.state == MemberState::Failed)
+                .nth(pick)
+                .map(|m| (Some(m.info.id), m.info.gossip_addr))
+        } else if pick < failed + self.graveyard.len() {
+            self.graveyard
+                .iter()
+                .nth(pick - failed)
+                .map(|(id, (a, _))| (Some(*id), *a))
+        } else {
+            unreached
+                .get(pick - failed - self.graveyard.len())
+                .map(|a| (None, *a))
+        }?;
+        let seq = self.next_seq();
+        // Whoever answers from a seed address is accepted as the exchange's peer.
+        self.outstanding = id.map(|id| (seq, id));
+        self.reconnect = id.is_none().then_some((seq, addr));
+        Some(Reconnect { id, addr, seq })
+    }
+}
+
+/// The view's bucket digest, as sent on the wire.
+pub(super) fn digest_of(table: &MemberTable) -> BoundedVec<u8, DIGEST_BYTES> {
+    // Invariant: the table's digest always has DIGEST_BYTES bytes.
+    BoundedVec::try_from_vec(table.digest_bytes()).expect("digest has DIGEST_BYTES bytes")
+}
+
+/// The reply to a join (every bucket, `seq` 0) or a sync (the buckets that differ): their
+/// entries, and on the last part this view's digest so the requester can push back what it
+/// has and this node lacks (none when the views agree).
+pub(super) fn sync_reply(
+    table: &MemberTable,
+    now: Timestamp,
+    packets: &Packets,
+    to: NodeId,
+    seq: u32,
+    buckets: &[usize],
+) -> Vec<Message> {
+    let entries = table.entries_in(buckets, now);
+    let digest = digest_of(table);
+    let in_sync = buckets.is_empty();
+    packets.chunk(entries, to, |entries, last| Message::SyncReply {
+        seq,
+        digest: if last && !in_sync {
+            digest.clone()
+        } else {
+            BoundedVec::new()
+        },
+        entries,
+        last,
+    })
+}
+
+/// The push half of push-pull, after a reply this node asked for: the entries of the buckets
+/// where the peer's `digest` differs from this view.
+pub(super) fn push_back(
+    table: &MemberTable,
+    now: Timestamp,
+    packets: &Packets,
+    to: NodeId,
+    digest: &[u8],
+) -> Vec<Message> {
+    let diff = table.differing_buckets(digest);
+    let entries = table.entries_in(&diff, now);
+    packets.chunk(entries, to, |entries, _| Message::SyncPush { entries })
+}
+
+/// Turns a sync entry into the update it stands for, attributing suspicion to `by` (the
+/// peer that sent the entry).
+pub(super) fn entry_update(e: SyncEntry, by: NodeId) -> Update {
+    let id = e.info.id;
+    let incarnation = e.info.incarnation;
+    match e.state {
+        MemberState::Alive => Update::Alive(e.info),
+        MemberState::Suspect => Update::Suspect {
+            id,
+            incarnation,
+            by,
+        },
+        MemberState::Failed => Update::Failed {
+            id,
+            incarnation,
+            by,
+        },
+        MemberState::Left => Update::Left { id, incarnation },
+    }
+}
+
+/// Splits `entries` into messages built by `make(entries, is_last)`, each within `budget`
+/// bytes of entries; an entry larger than the budget alone is left out.
+pub(super) fn chunk_entries(
+    entries: Vec<SyncEntry>,
+    budget: usize,
+    make: impl Fn(BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>, bool) -> Message,
+) -> Vec<Message> {
+    let mut out = Vec::new();
+    let mut part: Vec<SyncEntry> = Vec::new();
+    let mut used = 0;
+    for e in entries {
+        let len = crate::wire::encode_value(&e).len();
+        if !part.is_empty() && (used + len > budget || part.len() == MAX_SYNC_ENTRIES) {
+            // Invariant: parts are cut at MAX_SYNC_ENTRIES, so they always fit the bound.
+            let bounded =
+                BoundedVec::try_from_vec(core::mem::take(&mut part)).expect("within bound");
+            out.push(make(bounded, false));
+            used = 0;
+        }
+        if len <= budget {
+            part.push(e);
+            used += len;
+        }
+    }
+    let bounded = BoundedVec::try_from_vec(part).expect("within bound");
+    out.push(make(bounded, true));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> NodeId {
+        NodeId([n; 16])
+    }
+
+    fn a(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    #[test]
+    fn only_the_reply_asked_for_is_solicited() {
+        let mut ae = AntiEntropy::new(Timestamp::ZERO);
+        let seq = ae.start_sync(id(1));
+        assert!(!ae.reply_done(seq, id(2), a(2)), "wrong peer");
+        assert!(
+            !ae.reply_done(seq.wrapping_add(1), id(1), a(1)),
+            "wrong sequence"
+        );
+        assert!(ae.reply_done(seq, id(1), a(1)));
+        assert!(!ae.reply_done(seq, id(1), a(1)), "answered once");
+    }
+
+    #[test]
+    fn the_graveyard_is_bounded_and_forgets_old_graves() {
+        let mut ae = AntiEntropy::new(Timestamp::ZERO);
+        for i in 0..=MAX_GRAVEYARD {
+            let mut raw = [0u8; 16];
+            raw[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            ae.bury(NodeId(raw), a(1), Timestamp::from_millis(i as u64));
+        }
+        assert_eq!(ae.graveyard.len(), MAX_GRAVEYARD);
+        let config = Config::local();
+        let table = MemberTable::new(
+            crate::MemberInfo {
+                id: id(0),
+                name: crate::wire::bounded::BoundedString::new("me").unwrap(),
+                gossip_addr: a(0),
+                rpc_addr: None,
+                incarnation: 0,
+                tags: crate::Tags::new(),
+            },
+            Timestamp::ZERO,
+        );
+        let later = Timestamp::from_millis(MAX_GRAVEYARD as u64) + config.reconnect_timeout * 2;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        assert_eq!(
+            ae.reconnect_round(later, &config, &table, &[], &mut rng),
+            None
+        );
+        assert!(ae.graveyard.is_empty());
+        let r = ae
+            .reconnect_round(later, &config, &table, &[a(7)], &mut rng)
+            .expect("an unreached seed");
+        assert_eq!((r.id, r.addr), (None, a(7)));
+        assert!(ae.reply_done(r.seq, id(9), a(7)), "a seed's answer counts");
+    }
+
+    use rand_core::SeedableRng;
+}

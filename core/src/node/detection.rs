@@ -1,0 +1,715 @@
+//! Failure detection: a sub-machine that reads the member table and returns actions.
+//!
+//! [`Detection`] owns every piece of failure-detection state (outstanding pings, observer ring,
+//! phi detectors, suspicions, local health, the probe order). It never
+//! writes the member table, never sends and never touches another sub-machine: each input gets
+//! a read-only [`View`] of the node and pushes [`Action`]s, which the node carries out in order.
+//!
+//! - **Observers** (`observers.rs`): this node heartbeats the members whose observer it is (its
+//!   predecessors on the ring of live members); each ack feeds that member's phi detector
+//!   (`detector/phi.rs`), and a deadline is armed for the instant phi crosses the threshold.
+//! - **Probes** (`probe.rs`): phi crossing, or a failed periodic round-robin SWIM probe, leads
+//!   to a direct ping plus ping-reqs through `indirect_probes` other members. Only when none of
+//!   them answers in time does this node *suspect* the member ([`Action::Suspect`]).
+//! - **Suspicion** (`suspicion.rs`): every suspect in the table has a Lifeguard timer, but only
+//!   a node that suspected the member itself (a *direct suspecter*) may declare it failed when
+//!   the timer runs out ([`Action::Fail`]); independent confirmations from other direct
+//!   suspecters shorten it. A suspecter tells the subject (so it refutes at once) and the
+//!   subject's other observers (so they confirm or not).
+//! - **Local health** (`awareness.rs`): failed probes, missing nacks, refutations and late
+//!   timers raise the score; successful probes lower it; probe and suspicion timeouts are
+//!   scaled by it, so a slow node accuses nobody in haste.
+//! - **Partitions** (`partition_watch.rs`): while a mass loss or lost quorum is reported,
+//!   failures are deferred ([`View::defer_failures`]); a fresh mass loss asks for one
+//!   [`Detection::sweep`].
+
+use super::random::{rand_below, random_peers};
+use crate::awareness::{Awareness, HealthEvent};
+use crate::config::Config;
+use crate::detector::PhiDetector;
+use crate::membership::{Applied, MemberState, MemberTable, Update};
+use crate::observers::ObserverRing;
+use crate::probe::{Pending, Prober};
+use crate::suspicion::{suspicion_bounds, Suspicion};
+use crate::timer::DeadlineIndex;
+use crate::wire::Message;
+use crate::{NodeId, Timestamp};
+use core::net::SocketAddr;
+use core::time::Duration;
+use rand_core::RngCore;
+use std::collections::BTreeMap;
+
+/// Most outstanding pings (heartbeats, probes, relays); relays beyond this are refused.
+const MAX_PENDING: usize = 1024;
+
+/// What detection reads of the node for one input.
+#[derive(Clone, Copy)]
+pub(super) struct View<'a> {
+    pub(super) table: &'a MemberTable,
+    pub(super) config: &'a Config,
+    pub(super) me: NodeId,
+    pub(super) now: Timestamp,
+    /// Whether the node is running (not leaving or left): only then does it accuse anyone.
+    pub(super) running: bool,
+    /// Whether a partition defers failures (a mass loss or lost quorum, see
+    /// `partition_watch`): suspicions then stay suspicions.
+    pub(super) defer_failures: bool,
+}
+
+/// What detection asks the node to do, in order.
+#[derive(Debug)]
+pub(super) enum Action {
+    /// Send `message` to member `to` at its table address, `first` piggybacked first.
+    ToMember {
+        to: NodeId,
+        message: Message,
+        first: Option<Update>,
+    },
+    /// Send `message` to an address (a ping-req's requester, which may be unknown to us).
+    ToAddr {
+        dst: SocketAddr,
+        to: NodeId,
+        message: Message,
+    },
+    /// This node's probes of the member went unanswered: suspect it, then report back with
+    /// [`Detection::suspected`].
+    Suspect(NodeId),
+    /// This node's own suspicion ran out: declare the member failed.
+    Fail { id: NodeId, incarnation: u64 },
+}
+
+/// Counters detection keeps, merged into the node's stats.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Counters {
+    pub(super) probes: u64,
+    pub(super) probe_failures: u64,
+    pub(super) stale_acks: u64,
+}
+
+/// A suspicion this node tracks, and whether this node raised it itself.
+#[derive(Debug)]
+struct Tracked {
+    suspicion: Suspicion,
+    /// Whether this node suspected the member itself (only then may it declare failure).
+    mine: bool,
+}
+
+/// Failure-detection state of a node.
+#[derive(Debug)]
+pub(super) struct Detection {
+    prober: Prober,
+    ring: ObserverRing,
+    ring_dirty: bool,
+    detectors: BTreeMap<NodeId, PhiDetector>,
+    phi_checks: DeadlineIndex<NodeId>,
+    suspicions: BTreeMap<NodeId, Tracked>,
+    suspicion_deadlines: DeadlineIndex<NodeId>,
+    awareness: Awareness,
+    probe_order: Vec<NodeId>,
+    counters: Counters,
+}
+
+impl Detection {
+    pub(super) fn new(config: &Config) -> Self {
+        Detection {
+            prober: Prober::new(MAX_PENDING),
+            ring: ObserverRing::new(core::iter::empty()),
+            ring_dirty: true,
+            detectors: BTreeMap::new(),
+            phi_checks: DeadlineIndex::default(),
+            suspicions: BTreeMap::new(),
+            suspicion_deadlines: DeadlineIndex::default(),
+            awareness: Awareness::new(config.awareness_max),
+            probe_order: Vec::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    // ---- getters ---------------------------------------------------------------------------
+
+    /// The earliest failure-detection deadline.
+    pub(super) fn next_deadline(&self) -> Option<Timestamp> {
+        [
+            self.prober.next_deadline(),
+            self.phi_checks.next(),
+            self.suspicion_deadlines.next(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The phi of a watched member at `now`.
+    pub(super) fn phi(&self, id: &NodeId, now: Timestamp) -> Option<f64> {
+        self.detectors.get(id).map(|d| d.phi(now))
+    }
+
+    /// The local health score (0 = healthy).
+    pub(super) fn health(&self) -> u32 {
+        self.awareness.score()
+    }
+
+    pub(super) fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    fn scaled(&self, d: Duration) -> Duration {
+        self.awareness.scale(d)
+    }
+
+    /// The bounds of a suspicion starting now (see [`suspicion_bounds`]).
+    fn bounds(&self, v: &View) -> (Duration, Duration, u32) {
+        suspicion_bounds(
+            self.scaled(v.config.suspicion_min),
+            v.config.suspicion_max_mult,
+            v.config.observers,
+            v.table.live_count(),
+        )
+    }
+
+    // ---- rounds ----------------------------------------------------------------------------
+
+    /// Rebuilds the observer ring if the live set changed, and follows the subjects it
+    /// assigns this node: new subjects get a detector (seeded with an arrival now, so a member
+    /// that never answers still crosses the threshold), dropped ones lose theirs.
+    fn refresh_subjects(&mut self, v: &View) {
+        if !self.ring_dirty {
+            return;
+        }
+        self.ring_dirty = false;
+        let live = v
+            .table
+            .iter()
+            .filter(|m| m.state.is_live())
+            .map(|m| m.info.id);
+        self.ring = ObserverRing::new(live);
+        let subjects = self.ring.subjects_of(&v.me, v.config.observers);
+        let stale: Vec<NodeId> = self
+            .detectors
+            .keys()
+            .filter(|id| !subjects.contains(id))
+            .copied()
+            .collect();
+        for id in stale {
+            self.detectors.remove(&id);
+            self.phi_checks.remove(&id);
+        }
+        for id in subjects {
+            if !self.detectors.contains_key(&id) {
+                let mut d = PhiDetector::new(&v.config.phi);
+                d.heartbeat(v.now);
+                if let Some(at) = d.unavailable_at() {
+                    self.phi_checks.set(id, at);
+                }
+                self.detectors.insert(id, d);
+            }
+        }
+    }
+
+    /// Heartbeat round: ping every watched member. `late_by` is how late the node's own timer
+    /// fired.
+    pub(super) fn heartbeat_round(&mut self, v: &View, late_by: Duration, out: &mut Vec<Action>) {
+        if late_by > v.config.heartbeat_interval {
+            // Our own timer fired very late: we were stalled (GC, swap, a paused VM). Others'
+            // silence since then is our doing, not theirs.
+            self.awareness.apply_delta(1);
+        }
+        if !v.running {
+            return;
+        }
+        self.refresh_subjects(v);
+        let subjects: Vec<NodeId> = self.detectors.keys().copied().collect();
+        for subject in subjects {
+            let deadline = v.now + v.config.heartbeat_interval * 2;
+            if let Some(seq) = self.prober.start(Pending::Heartbeat { subject }, deadline) {
+                out.push(ping(subject, seq));
+            }
+        }
+    }
+
+    /// Periodic SWIM probe of the next member in a shuffled round-robin order.
+    pub(super) fn probe_round<R: RngCore>(&mut self, v: &View, rng: &mut R, out: &mut Vec<Action>) {
+        if !v.running {
+            return;
+        }
+        // At most one full pass of candidates per tick, skipping watched and dead ones.
+        for _ in 0..2 {
+            while let Some(id) = self.probe_order.pop() {
+                let live = v.table.get(&id).is_some_and(|m| m.state.is_live());
+                if live && !self.detectors.contains_key(&id) && !self.prober.probing(&id) {
+                    self.start_probe(v, rng, id, false, true, out);
+                    return;
+                }
+            }
+            let mut order = v.table.live_peers().to_vec();
+            // Fisher-Yates with the node's RNG: deterministic, and no member is favoured.
+            for i in (1..order.len()).rev() {
+                let j = rand_below(rng, i + 1);
+                order.swap(i, j);
+            }
+            self.probe_order = order;
+        }
+    }
+
+    /// Starts a failure probe of `subject`: a direct ping, and (when `indirect`) ping-reqs
+    /// through other members at the same time.
+    fn start_probe<R: RngCore>(
+        &mut self,
+        v: &View,
+        rng: &mut R,
+        subject: NodeId,
+        indirect: bool,
+        periodic: bool,
+        out: &mut Vec<Action>,
+    ) {
+        if self.prober.probing(&subject) {
+            return;
+        }
+        let wait = self.scaled(v.config.probe_timeout);
+        let pending = Pending::Probe {
+            subject,
+            indirect: false,
+            relays: 0,
+            nacks: 0,
+            periodic,
+        };
+        let Some(seq) = self.prober.start(pending, v.now + wait) else {
+            return;
+        };
+        self.counters.probes += 1;
+        out.push(ping(subject, seq));
+        if indirect {
+            self.go_indirect(v, rng, seq, subject, out);
+        }
+    }
+
+    /// Asks `indirect_probes` random members to probe `subject` for probe `seq`.
+    fn go_indirect<R: RngCore>(
+        &mut self,
+        v: &View,
+        rng: &mut R,
+        seq: u32,
+        subject: NodeId,
+        out: &mut Vec<Action>,
+    ) {
+        if v.table.get(&subject).is_none() {
+            return;
+        }
+        let want = v.config.indirect_probes;
+        let relays: Vec<NodeId> = random_peers(rng, v.table.live_peers(), want + 1)
+            .into_iter()
+            .filter(|r| *r != subject)
+            .take(want)
+            .collect();
+        for r in &relays {
+            out.push(Action::ToMember {
+                to: *r,
+                message: Message::PingReq {
+                    seq,
+                    target: subject,
+                },
+                first: None,
+            });
+        }
+        let wait = self.scaled(v.config.probe_timeout) * 3 / 2;
+        if let Some(Pending::Probe {
+            indirect,
+            relays: n,
+            ..
+        }) = self.prober.get_mut(seq)
+        {
+            *indirect = true;
+            *n = relays.len() as u32;
+        }
+        self.prober.extend(seq, v.now + wait);
+    }
+
+    // ---- messages --------------------------------------------------------------------------
+
+    /// A ping-req: probe `target` for the requester and report back either way.
+    pub(super) fn on_ping_req(
+        &mut self,
+        v: &View,
+        from: SocketAddr,
+        from_id: NodeId,
+        seq: u32,
+        target: NodeId,
+        out: &mut Vec<Action>,
+    ) {
+        // Only relay to live members we know, at the address we know: a ping-req must not
+        // turn this node into a reflector towards arbitrary addresses.
+        let known = v.table.get(&target).is_some_and(|m| m.state.is_live());
+        let relay = Pending::Relay {
+            requester_addr: from,
+            requester: from_id,
+            requester_seq: seq,
+            target,
+        };
+        let started = if known {
+            let wait = self.scaled(v.config.probe_timeout);
+            self.prober.start(relay, v.now + wait)
+        } else {
+            None
+        };
+        out.push(match started {
+            Some(relay_seq) => ping(target, relay_seq),
+            None => Action::ToAddr {
+                dst: from,
+                to: from_id,
+                message: Message::IndirectAck {
+                    seq,
+                    target,
+                    ok: false,
+                },
+            },
+        });
+    }
+
+    /// An ack: a heartbeat arrival, a probe answered, or a relayed ping answered.
+    pub(super) fn on_ack(&mut self, v: &View, from_id: NodeId, seq: u32, out: &mut Vec<Action>) {
+        let Some(p) = self.prober.answer(seq, from_id) else {
+            self.counters.stale_acks += 1;
+            return;
+        };
+        match p {
+            Pending::Heartbeat { subject } => {
+                if let Some(d) = self.detectors.get_mut(&subject) {
+                    d.heartbeat(v.now);
+                    match d.unavailable_at() {
+                        Some(at) => self.phi_checks.set(subject, at),
+                        None => self.phi_checks.remove(&subject),
+                    }
+                }
+            }
+            Pending::Probe { periodic, .. } => {
+                if periodic {
+                    self.awareness.record(HealthEvent::ProbeSucceeded);
+                }
+            }
+            relay @ Pending::Relay { .. } => out.extend(relay_answer(relay, true)),
+        }
+        // A member answered us directly while we hold it suspect or failed: send it that news
+        // so it refutes now rather than when gossip happens to reach it.
+        let down = v
+            .table
+            .get(&from_id)
+            .is_some_and(|m| m.state != MemberState::Alive);
+        if down {
+            if let Some(u) = v.table.update_for(&from_id, v.me) {
+                out.push(Action::ToMember {
+                    to: from_id,
+                    message: Message::Gossip,
+                    first: Some(u),
+                });
+            }
+        }
+    }
+
+    /// A relay's answer to our ping-req.
+    pub(super) fn on_indirect_ack(&mut self, seq: u32, target: NodeId, ok: bool) {
+        let is_ours = matches!(
+            self.prober.get_mut(seq),
+            Some(Pending::Probe { subject, .. }) if *subject == target
+        );
+        if !is_ours {
+            self.counters.stale_acks += 1;
+            return;
+        }
+        if ok {
+            let _ = self.prober.take(seq);
+        } else if let Some(Pending::Probe { nacks, .. }) = self.prober.get_mut(seq) {
+            *nacks += 1;
+        }
+    }
+
+    // ---- deadlines -------------------------------------------------------------------------
+
+    /// Outstanding pings whose deadline passed; hand each to [`Detection::ping_expired`].
+    pub(super) fn expired_pings(&mut self, now: Timestamp) -> Vec<Pending> {
+        self.prober
+            .expired(now)
+            .into_iter()
+            .map(|(_, p)| p)
+            .collect()
+    }
+
+    /// An outstanding ping went unanswered.
+    pub(super) fn ping_expired<R: RngCore>(
+        &mut self,
+        v: &View,
+        rng: &mut R,
+        p: Pending,
+        out: &mut Vec<Action>,
+    ) {
+        match p {
+            Pending::Heartbeat { .. } => {}
+            relay @ Pending::Relay { .. } => out.extend(relay_answer(relay, false)),
+            Pending::Probe {
+                subject,
+                indirect: false,
+                periodic,
+                ..
+            } => {
+                // Direct ping unanswered: go indirect under a fresh probe number.
+                let pending = Pending::Probe {
+                    subject,
+                    indirect: false,
+                    relays: 0,
+                    nacks: 0,
+                    periodic,
+                };
+                if let Some(seq) = self.prober.start(pending, v.now) {
+                    out.push(ping(subject, seq));
+                    self.go_indirect(v, rng, seq, subject, out);
+                }
+            }
+            Pending::Probe {
+                subject,
+                indirect: true,
+                relays,
+                nacks,
+                periodic,
+            } => {
+                self.counters.probe_failures += 1;
+                if periodic || relays > 0 {
+                    self.awareness.record(HealthEvent::ProbeFailed {
+                        expected_nacks: relays,
+                        nacks,
+                    });
+                }
+                out.push(Action::Suspect(subject));
+            }
+        }
+    }
+
+    /// Watched members whose phi crossing is due; hand each to [`Detection::phi_check`].
+    pub(super) fn expired_phi_checks(&mut self, now: Timestamp) -> Vec<NodeId> {
+        self.phi_checks.pop_expired(now)
+    }
+
+    /// A phi deadline passed: probe the member if phi really crossed, and re-arm the check.
+    pub(super) fn phi_check<R: RngCore>(
+        &mut self,
+        v: &View,
+        rng: &mut R,
+        subject: NodeId,
+        out: &mut Vec<Action>,
+    ) {
+        let now = v.now;
+        let still = self
+            .detectors
+            .get(&subject)
+            .is_some_and(|d| !d.is_available(now));
+        // Suspects too: an observer that heard of a suspicion still checks for itself, and
+        // its own verdict is the independent confirmation Lifeguard counts.
+        let live = v.table.get(&subject).is_some_and(|m| m.state.is_live());
+        if still && live && v.running {
+            self.start_probe(v, rng, subject, true, false, out);
+        }
+        if let Some(d) = self.detectors.get(&subject) {
+            // Not crossed yet (the deadline is exact to the microsecond, so it can fire a
+            // hair early): look again when it does. Crossed: probe again a heartbeat later,
+            // unless a new arrival re-arms the check sooner.
+            let next = match d.unavailable_at() {
+                Some(at) if !still && at > now => at,
+                Some(_) if !still => now + Duration::from_millis(1),
+                _ => now + v.config.heartbeat_interval,
+            };
+            self.phi_checks.set(subject, next);
+        }
+    }
+
+    /// Suspicions whose deadline passed; hand each to [`Detection::suspicion_expired`].
+    pub(super) fn expired_suspicions(&mut self, now: Timestamp) -> Vec<NodeId> {
+        self.suspicion_deadlines.pop_expired(now)
+    }
+
+    /// A suspicion's deadline passed: if it is this node's own and the member is still
+    /// suspect, declare it failed, unless a partition defers failures.
+    pub(super) fn suspicion_expired(&mut self, v: &View, subject: NodeId, out: &mut Vec<Action>) {
+        let Some(t) = self.suspicions.get(&subject) else {
+            return;
+        };
+        if !t.mine {
+            return;
+        }
+        let still = v
+            .table
+            .get(&subject)
+            .filter(|m| m.state == MemberState::Suspect)
+            .map(|m| m.info.incarnation);
+        let Some(incarnation) = still else {
+            self.forget(&subject);
+            return;
+        };
+        if v.defer_failures || !v.running {
+            // A mass loss or lost quorum: report the partition, not N failures. Look again
+            // after a probe interval.
+            let later = v.now + v.config.probe_interval;
+            self.suspicion_deadlines.set(subject, later);
+            return;
+        }
+        out.push(Action::Fail {
+            id: subject,
+            incarnation,
+        });
+    }
+
+    // ---- membership changes ----------------------------------------------------------------
+
+    /// The node applied this node's own suspicion of `subject` (`update`): track it as a
+    /// direct suspecter, and tell the subject (it refutes at once if alive) and its other
+    /// observers (they confirm if they also cannot reach it).
+    pub(super) fn suspected(
+        &mut self,
+        v: &View,
+        subject: NodeId,
+        update: &Update,
+        out: &mut Vec<Action>,
+    ) {
+        // Whatever the table said before, this node is now a direct suspecter.
+        let (min, max, k) = self.bounds(v);
+        let me = v.me;
+        let now = v.now;
+        let tracked = self.suspicions.entry(subject).or_insert_with(|| Tracked {
+            suspicion: Suspicion::new(now, min, max, k, me),
+            mine: true,
+        });
+        tracked.mine = true;
+        let _ = tracked.suspicion.confirm(now, me);
+        let deadline = tracked.suspicion.deadline();
+        self.suspicion_deadlines.set(subject, deadline);
+        out.push(Action::ToMember {
+            to: subject,
+            message: Message::Gossip,
+            first: Some(update.clone()),
+        });
+        self.refresh_subjects(v);
+        for o in self.ring.observers_of(&subject, v.config.observers) {
+            if o != me {
+                out.push(Action::ToMember {
+                    to: o,
+                    message: Message::Gossip,
+                    first: Some(update.clone()),
+                });
+            }
+        }
+    }
+
+    /// Bookkeeping after the table applied `update` (`applied`, leaving its subject in
+    /// `state`). Returns whether the update is news worth gossiping although the table did not
+    /// change (a new independent confirmation of a suspicion).
+    pub(super) fn after_apply(
+        &mut self,
+        v: &View,
+        update: &Update,
+        applied: Applied,
+        state: MemberState,
+    ) -> bool {
+        let subject = update.subject();
+        let mut news = false;
+        if matches!(
+            applied,
+            Applied::New | Applied::Rejoined | Applied::StateChanged { .. }
+        ) {
+            self.ring_dirty = true;
+        }
+        match (update, applied, state) {
+            (Update::Suspect { by, .. }, Applied::StateChanged { .. }, MemberState::Suspect) => {
+                let (min, max, k) = self.bounds(v);
+                self.suspicions.insert(
+                    subject,
+                    Tracked {
+                        suspicion: Suspicion::new(v.now, min, max, k, *by),
+                        mine: false,
+                    },
+                );
+            }
+            (Update::Suspect { by, .. }, Applied::Confirmed, _) => {
+                if let Some(t) = self.suspicions.get_mut(&subject) {
+                    if t.suspicion.confirm(v.now, *by) {
+                        if t.mine {
+                            let d = t.suspicion.deadline();
+                            self.suspicion_deadlines.set(subject, d);
+                        }
+                        news = true;
+                    }
+                }
+            }
+            (_, _, s) if s != MemberState::Suspect => self.forget(&subject),
+            _ => {}
+        }
+        if state.is_down() {
+            self.detectors.remove(&subject);
+            self.phi_checks.remove(&subject);
+        }
+        news
+    }
+
+    /// A tombstone was reaped: nothing about the member is kept.
+    pub(super) fn reaped(&mut self, subject: &NodeId) {
+        self.forget(subject);
+        self.ring_dirty = true;
+    }
+
+    fn forget(&mut self, subject: &NodeId) {
+        self.suspicions.remove(subject);
+        self.suspicion_deadlines.remove(subject);
+    }
+
+    /// This node refuted news about itself: a sign that it may be the slow one.
+    pub(super) fn refuted(&mut self) {
+        self.awareness.record(HealthEvent::Refuted);
+    }
+
+    /// Many members went at once (see `partition_watch`): probe everyone still believed
+    /// alive now rather than waiting for round-robin probes to reach them, so both sides of a
+    /// split learn who is across it within a probe round.
+    pub(super) fn sweep<R: RngCore>(&mut self, v: &View, rng: &mut R, out: &mut Vec<Action>) {
+        let alive: Vec<NodeId> = v
+            .table
+            .live_peers()
+            .iter()
+            .filter(|id| {
+                v.table
+                    .get(id)
+                    .is_some_and(|m| m.state == MemberState::Alive)
+            })
+            .copied()
+            .collect();
+        for id in alive {
+            self.start_probe(v, rng, id, true, false, out);
+        }
+    }
+}
+
+fn ping(to: NodeId, seq: u32) -> Action {
+    Action::ToMember {
+        to,
+        message: Message::Ping { seq },
+        first: None,
+    }
+}
+
+/// Tells a ping-req's requester whether its target answered the relayed ping (`ok`) or not
+/// (a Lifeguard nack, so the requester can tell a dead target from its own bad link).
+fn relay_answer(relay: Pending, ok: bool) -> Option<Action> {
+    let Pending::Relay {
+        requester_addr,
+        requester,
+        requester_seq,
+        target,
+    } = relay
+    else {
+        return None;
+    };
+    Some(Action::ToAddr {
+        dst: requester_addr,
+        to: requester,
+        message: Message::IndirectAck {
+            seq: requester_seq,
+            target,
+            ok,
+        },
+    })
+}

@@ -1,0 +1,186 @@
+//! Packets: the node's only contact with bytes.
+//!
+//! Rules:
+//! - **A datagram is accepted only whole:** at most the MTU, opened with the keyring when one
+//!   is set, decoded within the payload budget, addressed to this cluster and (if addressed at
+//!   all) to this node, not from itself, and not growing the member table past `max_members`.
+//!   Every check happens before any state changes; a refusal is a typed [`PacketError`].
+//! - **A datagram sent is at most the MTU:** the payload budget is the MTU less the envelope
+//!   when sealing; piggybacked updates fill what the message leaves.
+//!
+//! [`Packets`] holds the framing state (cluster hash, own id, keyring) and the send queue.
+
+use super::antientropy::chunk_entries;
+use super::event::Transmit;
+use crate::dissemination::Dissemination;
+use crate::envelope::{self, Keyring};
+use crate::membership::{MemberTable, SyncEntry, Update};
+use crate::wire::bounded::BoundedVec;
+use crate::wire::{self, Header, Message, Packet, PacketBuilder, MAX_SYNC_ENTRIES};
+use crate::{NodeId, PacketError};
+use core::net::SocketAddr;
+use rand_core::RngCore;
+use std::collections::VecDeque;
+
+/// Framing state and the queue of datagrams to send.
+#[derive(Debug)]
+pub(super) struct Packets {
+    cluster: u32,
+    me: NodeId,
+    mtu: usize,
+    keyring: Option<Keyring>,
+    queue: VecDeque<Transmit>,
+}
+
+impl Packets {
+    pub(super) fn new(cluster: u32, me: NodeId, mtu: usize) -> Self {
+        Packets {
+            cluster,
+            me,
+            mtu,
+            keyring: None,
+            queue: VecDeque::new(),
+        }
+    }
+
+    pub(super) fn keyring(&self) -> Option<&Keyring> {
+        self.keyring.as_ref()
+    }
+
+    pub(super) fn keyring_mut(&mut self) -> Option<&mut Keyring> {
+        self.keyring.as_mut()
+    }
+
+    pub(super) fn set_keyring(&mut self, keyring: Option<Keyring>) {
+        self.keyring = keyring;
+    }
+
+    /// The next datagram to send.
+    pub(super) fn pop(&mut self) -> Option<Transmit> {
+        self.queue.pop_front()
+    }
+
+    /// Bytes a packet may use before sealing: the MTU less the envelope, when sealing.
+    fn budget(&self) -> usize {
+        self.mtu
+            - if self.keyring.is_some() {
+                envelope::OVERHEAD
+            } else {
+                0
+            }
+    }
+
+    fn header(&self, to: Option<NodeId>) -> Header {
+        Header {
+            cluster: self.cluster,
+            from: self.me,
+            to,
+        }
+    }
+
+    /// Opens and decodes a datagram, checking everything that does not need the member table.
+    pub(super) fn open(&self, bytes: &[u8]) -> Result<Packet, PacketError> {
+        if bytes.len() > self.mtu {
+            return Err(PacketError::TooLarge { len: bytes.len() });
+        }
+        let opened;
+        let bytes = match &self.keyring {
+            Some(k) => {
+                opened = k.open(bytes)?;
+                &opened[..]
+            }
+            None => bytes,
+        };
+        let packet = wire::decode(bytes, self.budget())?;
+        let header = packet.header;
+        if header.cluster != self.cluster {
+            return Err(PacketError::WrongCluster);
+        }
+        if header.to.is_some_and(|to| to != self.me) {
+            return Err(PacketError::WrongRecipient);
+        }
+        if header.from == self.me {
+            return Err(PacketError::FromSelf);
+        }
+        Ok(packet)
+    }
+
+    /// Queues `message` to `dst`, with `first` (if any) and then queued updates (each sent at
+    /// most `limit` times) piggybacked, sealed when a keyring is set.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send<R: RngCore>(
+        &mut self,
+        dst: SocketAddr,
+        to: Option<NodeId>,
+        message: Message,
+        first: Option<&Update>,
+        gossip: &mut Dissemination,
+        limit: u32,
+        rng: &mut R,
+    ) {
+        let header = self.header(to);
+        let Some(mut b) = PacketBuilder::new(&header, &message, self.budget()) else {
+            return;
+        };
+        if let Some(u) = first {
+            b.try_push(u);
+        }
+        gossip.fill(&mut b, limit);
+        let mut payload = b.finish();
+        if let Some(k) = &self.keyring {
+            // Invariant: the payload is at most mtu - OVERHEAD <= MAX_SEALED - OVERHEAD, the
+            // only size `seal` refuses.
+            payload = k
+                .seal(rng, &payload)
+                .expect("payload within the sealing bound");
+        }
+        self.queue.push_back(Transmit { dst, payload });
+    }
+
+    /// Splits `entries` into messages to `to` built by `make(entries, is_last)`, each within
+    /// the MTU.
+    pub(super) fn chunk(
+        &self,
+        entries: Vec<SyncEntry>,
+        to: NodeId,
+        make: impl Fn(BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>, bool) -> Message,
+    ) -> Vec<Message> {
+        // Budget: the MTU less the message built with no entries (largest form, the last
+        // part), less a few bytes for the entries count and the empty updates list.
+        let empty =
+            wire::encode_value(&(self.header(Some(to)), make(BoundedVec::new(), true))).len();
+        let budget = self.budget().saturating_sub(empty + 1 + 3 + 1);
+        chunk_entries(entries, budget, make)
+    }
+}
+
+/// Refuses, before any change, a packet that would grow `table` past `max_members`.
+pub(super) fn check_capacity(
+    table: &MemberTable,
+    max_members: usize,
+    packet: &Packet,
+) -> Result<(), PacketError> {
+    let room = max_members.saturating_sub(table.len());
+    let mut new_ids: Vec<NodeId> = packet
+        .updates
+        .iter()
+        .filter_map(|u| match u {
+            Update::Alive(i) => Some(i.id),
+            _ => None,
+        })
+        .collect();
+    if let Message::SyncReply { entries, .. } | Message::SyncPush { entries } = &packet.message {
+        new_ids.extend(entries.iter().map(|e| e.info.id));
+    }
+    new_ids.retain(|id| table.get(id).is_none());
+    if new_ids.len() <= room {
+        return Ok(());
+    }
+    new_ids.sort_unstable();
+    new_ids.dedup();
+    if new_ids.len() <= room {
+        Ok(())
+    } else {
+        Err(PacketError::MembersFull)
+    }
+}

@@ -1,2 +1,0 @@
-//! Test support shared by the core's unit tests.
-pub(crate) mod util;
