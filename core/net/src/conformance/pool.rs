@@ -117,31 +117,63 @@ fn streams_sent<R: RuntimeBinding>(
         .collect()
 }
 
-/// Which connections carried `calls` calls made by one task: the connections whose STREAM
-/// frame count grew.
-async fn connections_used_by_one_task<R: RuntimeBinding>(
+/// Which connections carried the calls of each of `tasks` tasks, `calls` calls each. The
+/// tasks are alive together for the whole run (a task's identity is unique only among live
+/// tasks: a finished task's memory may be reused by the next), and take turns calling, so
+/// each turn's growth in STREAM frames belongs to one task.
+async fn connections_used_per_task<R: RuntimeBinding>(
     client: &ClusterClient<R>,
     registry: &WorkerRegistry<R>,
     worker: shoal_core::NodeId,
+    tasks: usize,
     calls: usize,
-) -> Vec<usize> {
-    let before = streams_sent(registry, worker);
-    let c = client.clone();
-    spawn::<R, _>(async move {
-        for _ in 0..calls {
-            c.call_worker("echo", "x", Some("role=worker"))
-                .await
-                .expect("call");
-        }
-    })
-    .await
-    .expect("the calling task finished");
-    let after = streams_sent(registry, worker);
-    after
-        .iter()
-        .filter(|(id, n)| before.get(id).is_some_and(|b| *n > b))
-        .map(|(id, _)| *id)
-        .collect()
+) -> Vec<Vec<usize>> {
+    use futures_channel::oneshot;
+    let mut turns = Vec::new();
+    let mut exits = Vec::new();
+    let mut handles = Vec::new();
+    for _ in 0..tasks {
+        let (go_tx, go_rx) = oneshot::channel::<()>();
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        let (exit_tx, exit_rx) = oneshot::channel::<()>();
+        let c = client.clone();
+        handles.push(spawn::<R, _>(async move {
+            let _ = go_rx.await;
+            for _ in 0..calls {
+                c.call_worker("echo", "x", Some("role=worker"))
+                    .await
+                    .expect("call");
+            }
+            let _ = done_tx.send(());
+            let _ = exit_rx.await;
+        }));
+        turns.push((go_tx, done_rx));
+        exits.push(exit_tx);
+    }
+    let mut used = Vec::new();
+    for (go, done) in turns {
+        let before = streams_sent(registry, worker);
+        let _ = go.send(());
+        timeout::<R, _>(Duration::from_secs(10), done)
+            .await
+            .expect("the task's calls finished")
+            .expect("the task is alive");
+        let after = streams_sent(registry, worker);
+        used.push(
+            after
+                .iter()
+                .filter(|(id, n)| before.get(id).is_some_and(|b| *n > b))
+                .map(|(id, _)| *id)
+                .collect(),
+        );
+    }
+    for exit in exits {
+        let _ = exit.send(());
+    }
+    for h in handles {
+        h.await.expect("the task finished");
+    }
+    used
 }
 
 /// Per-task connection affinity with the runtime-neutral task identity (the waker's data
@@ -189,8 +221,11 @@ pub async fn a_task_keeps_its_connection_and_tasks_spread_over_connections<R: Ru
     assert!(warm.is_ok(), "the pool never held two connections");
 
     let mut used = std::collections::BTreeSet::new();
-    for task in 0..16 {
-        let conns = connections_used_by_one_task(&client, &registry, id, 6).await;
+    for (task, conns) in connections_used_per_task(&client, &registry, id, 16, 6)
+        .await
+        .into_iter()
+        .enumerate()
+    {
         assert_eq!(
             conns.len(),
             1,
