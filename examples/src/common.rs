@@ -335,6 +335,9 @@ pub struct WorkerArgs {
     /// Simulated work per `compute` call, in milliseconds.
     #[arg(long, default_value_t = 5)]
     pub work_ms: u64,
+    /// The async runtime the worker runs on.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
+    pub runtime: RuntimeKind,
     #[command(flatten)]
     pub node: NodeOpts,
 }
@@ -353,12 +356,56 @@ pub fn answer_label(payload: &Bytes) -> String {
         .to_owned()
 }
 
-/// Runs a worker until Ctrl-C: a `compute` handler answering `"<label> <value>"`, joined to
-/// the director with `role=worker` and `label=<label>`.
-pub async fn run_worker(args: WorkerArgs) -> Res<()> {
+/// Which async runtime a node runs on (`--runtime`): the same Shoal code, bound through
+/// `shoal-tokio` or `shoal-smol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// tokio, current-thread runtime.
+    Tokio,
+    /// smol: `smol::block_on` and smol's global executor.
+    Smol,
+}
+
+/// Runs a worker on the runtime `args.runtime` names, until Ctrl-C (or standard input closes
+/// with `--exit-on-stdin-eof`).
+pub fn run_worker_main(args: WorkerArgs) -> Res<()> {
+    let eof = args.node.exit_on_stdin_eof;
+    match args.runtime {
+        RuntimeKind::Tokio => block_on(run_worker::<shoal_tokio::Tokio>(args, stop_signal(eof))),
+        RuntimeKind::Smol => smol::block_on(run_worker::<shoal_smol::Smol>(
+            args,
+            stop_signal_from_thread(eof),
+        )),
+    }
+}
+
+/// [`stop_signal`] for a node that does not run on tokio: a helper thread waits for the signal
+/// (tokio's portable Ctrl-C and stdin, on a runtime of its own that runs nothing else) and the
+/// node's runtime awaits a runtime-neutral oneshot.
+pub async fn stop_signal_from_thread(stdin_eof: bool) {
+    let (tx, rx) = futures_channel::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(stop_signal(stdin_eof));
+        }
+        let _ = tx.send(());
+    });
+    let _ = rx.await;
+}
+
+/// Runs a worker until `stop`: a `compute` handler answering `"<label> <value>"`, joined to
+/// the director with `role=worker`, `label=<label>` and `runtime=<tokio|smol>`. Written once
+/// against `shoal-net` for both runtimes; `R` is the facade's binding.
+pub async fn run_worker<R: shoal_net::RuntimeBinding>(
+    args: WorkerArgs,
+    stop: impl std::future::Future<Output = ()>,
+) -> Res<()> {
     let secrets = load_secrets(&args.node.secrets_dir)?;
     let label = args.label.clone().unwrap_or_else(|| args.name.clone());
-    let mut server = Server::new(secrets.rpc);
+    let mut server = shoal_net::Server::<R>::new(secrets.rpc);
     let (l, work) = (label.clone(), Duration::from_millis(args.work_ms));
     server.register("compute", move |req: Bytes| {
         let l = l.clone();
@@ -368,29 +415,36 @@ pub async fn run_worker(args: WorkerArgs) -> Res<()> {
                 .and_then(|s| s.trim().parse().ok())
                 .ok_or("compute expects a decimal number")?;
             if !work.is_zero() {
-                tokio::time::sleep(work).await; // simulated work
+                shoal_net::sleep(&*R::runtime(), work).await; // simulated work
             }
             Ok(Bytes::from(format!("{l} {}", compute(n))))
         }
     })?;
     server.bind(args.rpc).await?;
-    let config = cluster_config(&args.name, args.rpc, args.node.preset, secrets.key)
-        .with_tags([("role", "worker"), ("label", label.as_str())]);
+    let runtime = match args.runtime {
+        RuntimeKind::Tokio => "tokio",
+        RuntimeKind::Smol => "smol",
+    };
+    let config = cluster_config(&args.name, args.rpc, args.node.preset, secrets.key).with_tags([
+        ("role", "worker"),
+        ("label", label.as_str()),
+        ("runtime", runtime),
+    ]);
     let cluster = server.enable_cluster(config).await?;
-    tokio::spawn(print_events(args.name.clone(), cluster.subscribe()));
+    R::spawn(print_events(args.name.clone(), cluster.subscribe()));
     server.spawn()?;
     cluster.join(vec![args.director]).await?;
     // Tags from the config are published at start; set_tag keeps the migration guide's shape.
     cluster.set_tag("role", "worker").await?;
     cluster.set_tag("label", label.as_str()).await?;
     println!(
-        "worker {} ({label}) up: RPC {}, gossip {}, joined via {}",
+        "worker {} ({label}) up on {runtime}: RPC {}, gossip {}, joined via {}",
         args.name,
         args.rpc,
         cluster.gossip_addr(),
         args.director
     );
-    stop_signal(args.node.exit_on_stdin_eof).await;
+    stop.await;
     println!("worker {}: leaving", args.name);
     server.shutdown().await?;
     Ok(())
