@@ -52,8 +52,6 @@ pub mod balancer;
 mod config;
 pub mod detector;
 mod dissemination;
-#[cfg(feature = "driver")]
-pub mod driver;
 pub mod envelope;
 mod error;
 pub(crate) mod hash;

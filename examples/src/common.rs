@@ -263,14 +263,18 @@ pub struct NodeOpts {
 impl NodeOpts {
     /// Prints `cluster`'s events: as text prefixed with `who`, or as JSON lines with
     /// periodic views under `--json-log`.
-    pub fn spawn_event_output(&self, who: String, cluster: &shoal_tokio::Cluster) {
+    pub fn spawn_event_output<R: shoal_net::RuntimeBinding>(
+        &self,
+        who: String,
+        cluster: &shoal_net::Cluster<R>,
+    ) {
         if self.json_log {
             shoal_examples::jsonlog::spawn_logger(
                 cluster.clone(),
                 Duration::from_millis(self.view_ms),
             );
         } else {
-            tokio::spawn(print_events(who, cluster.subscribe()));
+            R::spawn(print_events(who, cluster.subscribe()));
         }
     }
 }
@@ -358,6 +362,9 @@ pub struct WorkerArgs {
     /// Simulated work per `compute` call, in milliseconds.
     #[arg(long, default_value_t = 5)]
     pub work_ms: u64,
+    /// The async runtime the worker runs on.
+    #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
+    pub runtime: RuntimeKind,
     #[command(flatten)]
     pub node: NodeOpts,
 }
@@ -376,12 +383,56 @@ pub fn answer_label(payload: &Bytes) -> String {
         .to_owned()
 }
 
-/// Runs a worker until Ctrl-C: a `compute` handler answering `"<label> <value>"`, joined to
-/// the director with `role=worker` and `label=<label>`.
-pub async fn run_worker(args: WorkerArgs) -> Res<()> {
+/// Which async runtime a node runs on (`--runtime`): the same Shoal code, bound through
+/// `shoal-tokio` or `shoal-smol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// tokio, current-thread runtime.
+    Tokio,
+    /// smol: `smol::block_on` and smol's global executor.
+    Smol,
+}
+
+/// Runs a worker on the runtime `args.runtime` names, until Ctrl-C (or standard input closes
+/// with `--exit-on-stdin-eof`).
+pub fn run_worker_main(args: WorkerArgs) -> Res<()> {
+    let eof = args.node.exit_on_stdin_eof;
+    match args.runtime {
+        RuntimeKind::Tokio => block_on(run_worker::<shoal_tokio::Tokio>(args, stop_signal(eof))),
+        RuntimeKind::Smol => smol::block_on(run_worker::<shoal_smol::Smol>(
+            args,
+            stop_signal_from_thread(eof),
+        )),
+    }
+}
+
+/// [`stop_signal`] for a node that does not run on tokio: a helper thread waits for the signal
+/// (tokio's portable Ctrl-C and stdin, on a runtime of its own that runs nothing else) and the
+/// node's runtime awaits a runtime-neutral oneshot.
+pub async fn stop_signal_from_thread(stdin_eof: bool) {
+    let (tx, rx) = futures_channel::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(stop_signal(stdin_eof));
+        }
+        let _ = tx.send(());
+    });
+    let _ = rx.await;
+}
+
+/// Runs a worker until `stop`: a `compute` handler answering `"<label> <value>"`, joined to
+/// the director with `role=worker`, `label=<label>` and `runtime=<tokio|smol>`. Written once
+/// against `shoal-net` for both runtimes; `R` is the facade's binding.
+pub async fn run_worker<R: shoal_net::RuntimeBinding>(
+    args: WorkerArgs,
+    stop: impl std::future::Future<Output = ()>,
+) -> Res<()> {
     let secrets = load_secrets(&args.node.secrets_dir)?;
     let label = args.label.clone().unwrap_or_else(|| args.name.clone());
-    let mut server = Server::new(secrets.rpc);
+    let mut server = shoal_net::Server::<R>::new(secrets.rpc);
     let (l, work) = (label.clone(), Duration::from_millis(args.work_ms));
     // `--json-log`: each handled call is logged (before its answer leaves, so every answer
     // a client holds has its line here, even if this process is killed right after).
@@ -397,7 +448,7 @@ pub async fn run_worker(args: WorkerArgs) -> Res<()> {
                 .and_then(|s| s.trim().parse().ok())
                 .ok_or("compute expects a decimal number")?;
             if !work.is_zero() {
-                tokio::time::sleep(work).await; // simulated work
+                shoal_net::sleep(&*R::runtime(), work).await; // simulated work
             }
             if let Some(node) = log_as {
                 shoal_examples::jsonlog::emit(&shoal_examples::jsonlog::LogLine::Handled {
@@ -410,8 +461,15 @@ pub async fn run_worker(args: WorkerArgs) -> Res<()> {
         }
     })?;
     server.bind(args.rpc).await?;
-    let config = cluster_config(&args.name, args.rpc, args.node.preset, secrets.key)
-        .with_tags([("role", "worker"), ("label", label.as_str())]);
+    let runtime = match args.runtime {
+        RuntimeKind::Tokio => "tokio",
+        RuntimeKind::Smol => "smol",
+    };
+    let config = cluster_config(&args.name, args.rpc, args.node.preset, secrets.key).with_tags([
+        ("role", "worker"),
+        ("label", label.as_str()),
+        ("runtime", runtime),
+    ]);
     let cluster = server.enable_cluster(config).await?;
     args.node.spawn_event_output(args.name.clone(), &cluster);
     server.spawn()?;
@@ -420,13 +478,13 @@ pub async fn run_worker(args: WorkerArgs) -> Res<()> {
     cluster.set_tag("role", "worker").await?;
     cluster.set_tag("label", label.as_str()).await?;
     println!(
-        "worker {} ({label}) up: RPC {}, gossip {}, joined via {}",
+        "worker {} ({label}) up on {runtime}: RPC {}, gossip {}, joined via {}",
         args.name,
         args.rpc,
         cluster.gossip_addr(),
         args.director
     );
-    stop_signal(args.node.exit_on_stdin_eof).await;
+    stop.await;
     println!("worker {}: leaving", args.name);
     server.shutdown().await?;
     Ok(())

@@ -25,7 +25,7 @@
 //! ```
 
 use serde::{Deserialize, Serialize};
-use shoal_tokio::{Cluster, ClusterEvent, MemberSnapshot, MemberState};
+use shoal_tokio::{ClusterEvent, MemberSnapshot, MemberState};
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -260,23 +260,41 @@ pub fn view_line(node: &str, members: &[MemberSnapshot]) -> LogLine {
 }
 
 /// Logs every event of `cluster` as it happens and, every `view_every`, its membership
-/// table, until the node stops. Runs in its own task.
-pub fn spawn_logger(cluster: Cluster, view_every: Duration) {
+/// table, until the node stops. Runs in its own task on the node's runtime (tokio or smol).
+pub fn spawn_logger<R: shoal_net::RuntimeBinding>(
+    cluster: shoal_net::Cluster<R>,
+    view_every: Duration,
+) {
+    /// What woke the logger.
+    enum Step {
+        Event(Option<ClusterEvent>),
+        Tick,
+    }
     let node = cluster.name().to_owned();
     let mut events = cluster.subscribe();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(view_every.max(Duration::from_millis(10)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every = view_every.max(Duration::from_millis(10));
+    R::spawn(async move {
+        let runtime = R::runtime();
+        let mut next = runtime.now() + every;
         loop {
-            tokio::select! {
-                e = events.recv() => match e {
-                    Some(e) => emit(&event_line(&node, &e)),
-                    None => break,
-                },
-                _ = tick.tick() => match cluster.members().await {
-                    Ok(m) => emit(&view_line(&node, &m)),
-                    Err(_) => break, // the node stopped
-                },
+            let wait = next.saturating_duration_since(runtime.now());
+            // Dropping an unfinished `recv` loses nothing: the stream keeps its cursor.
+            let step = smol::future::or(async { Step::Event(events.recv().await) }, async {
+                shoal_net::sleep(&*runtime, wait).await;
+                Step::Tick
+            })
+            .await;
+            match step {
+                Step::Event(Some(e)) => emit(&event_line(&node, &e)),
+                Step::Event(None) => break,
+                Step::Tick => {
+                    // A late tick delays the next one (no burst to catch up).
+                    next = runtime.now() + every;
+                    match cluster.members().await {
+                        Ok(m) => emit(&view_line(&node, &m)),
+                        Err(_) => break, // the node stopped
+                    }
+                }
             }
         }
     });

@@ -1,13 +1,165 @@
 //! # shoal-smol
 //!
-//! smol adapter for Shoal (filled by a later issue). Until it lands, this crate only re-exports the core so dependents can compile.
+//! Shoal on smol: gossip membership, failure detection and load-balanced QUIC RPC, with the
+//! names people migrating from rpcnet know ([`ClusterConfig`], [`Cluster::join`],
+//! [`Cluster::set_tag`], [`Cluster::subscribe`], [`WorkerRegistry`], [`ClusterClient`]).
+//!
+//! This crate is a facade: everything runs in the runtime-generic network layer
+//! ([`shoal_net`]) over the sans-IO core ([`shoal_core`]); here is only the binding to smol
+//! ([`Smol`]: quinn's smol runtime, i.e. async-io timers and reactor, and `smol::spawn` on
+//! smol's global executor) and the public types instantiated with it. `shoal-tokio` is the
+//! same on tokio: code written against one compiles against the other by changing the crate
+//! name. No tokio runtime is started or linked (tokio appears only as quinn's dependency on
+//! its runtime-free `sync` primitives).
+//!
+//! ## Quickstart: two nodes on loopback
 //!
 //! ```
-//! let config = shoal_smol::core::Config::lan();
-//! assert!(config.validate().is_ok());
+//! use shoal_smol::{Cluster, ClusterConfig, ClusterEvent};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # smol::block_on(async {
+//! // Port 0: the OS picks free ports. `local()` is the fast preset for one machine.
+//! let config = ClusterConfig::default()
+//!     .with_bind_addr("127.0.0.1:0".parse()?)
+//!     .with_core_config(shoal_smol::core::Config::local())
+//!     .with_cluster_key([42; 32]); // every member needs the same key
+//!
+//! let director = Cluster::start(config.clone().with_name("director")).await?;
+//! director.set_tag("role", "director");
+//! let mut events = director.subscribe();
+//!
+//! let worker = Cluster::start(config.with_name("worker").with_tags([("role", "worker")])).await?;
+//! worker.join(vec![director.gossip_addr()]).await?;
+//!
+//! // The director hears about the worker.
+//! while let Some(event) = events.recv().await {
+//!     if let ClusterEvent::NodeJoined(node) = event {
+//!         assert_eq!(node.name, "worker");
+//!         assert_eq!(node.tags.get("role").map(String::as_str), Some("worker"));
+//!         break;
+//!     }
+//! }
+//! assert_eq!(director.live_members().await?.len(), 2);
+//!
+//! // Leave gracefully: the director sees the worker as left, not failed.
+//! worker.shutdown().await?;
+//! director.shutdown().await?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! ## Quickstart: RPC to workers over QUIC
+//!
+//! A worker serves handlers and joins; a director follows the cluster with a
+//! [`WorkerRegistry`] and calls workers through a [`ClusterClient`] (rpcnet's names).
+//!
+//! ```
+//! use bytes::Bytes;
+//! use shoal_smol::{
+//!     ClusterClient, ClusterConfig, LoadBalancingStrategy, RpcConfig, Server, WorkerRegistry,
+//! };
+//! use std::sync::Arc;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # smol::block_on(async {
+//! let config = |name: &str| {
+//!     ClusterConfig::default()
+//!         .with_bind_addr("127.0.0.1:0".parse().unwrap())
+//!         .with_core_config(shoal_smol::core::Config::local())
+//!         .with_cluster_key([42; 32])
+//!         .with_name(name)
+//! };
+//! // Development certificates (generated at run time, with a warning). Production:
+//! // `RpcConfig::new(TlsConfig::new(chain, key, ca_roots))`.
+//! let rpc = RpcConfig::insecure_dev();
+//!
+//! // Director: a server that enables the cluster, a registry and a client.
+//! let mut director = Server::new(rpc.clone());
+//! let cluster = director.enable_cluster(config("director")).await?;
+//! let registry = Arc::new(WorkerRegistry::new(cluster.clone(), LoadBalancingStrategy::LeastConnections));
+//! registry.start().await?;
+//! let client = ClusterClient::new(registry.clone(), rpc.clone())?;
+//!
+//! // Worker: registers a handler, binds, enables the cluster, joins the director.
+//! let mut worker = Server::new(rpc);
+//! worker.register("compute", |req: Bytes| async move {
+//!     Ok(Bytes::from([b"done: ".as_slice(), &req].concat()))
+//! })?;
+//! worker.bind("127.0.0.1:0".parse()?).await?;
+//! let wc = worker.enable_cluster(config("worker").with_tags([("role", "worker")])).await?;
+//! wc.join(vec![cluster.gossip_addr()]).await?;
+//! worker.spawn()?;
+//!
+//! // Wait (bounded) until the director's registry lists the worker, then call it.
+//! for _ in 0..500 {
+//!     if !registry.workers().await.is_empty() { break; }
+//!     smol::Timer::after(std::time::Duration::from_millis(10)).await;
+//! }
+//! let answer = client.call_worker("compute", "job-1", Some("role=worker")).await?;
+//! assert_eq!(&answer[..], b"done: job-1");
+//!
+//! worker.shutdown().await?; // leaves first: the director sees it as left
+//! director.shutdown().await?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # })?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See [`rpc`] for the call path, failover rules and which runtime set-up is fastest.
+//!
+//! Runs anywhere: `smol::block_on` for the caller, and the background tasks (the membership
+//! driver, quinn's connection drivers, the server's per-call tasks) on smol's global executor
+//! (`SMOL_THREADS` threads, one by default).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-/// The sans-IO core this adapter drives.
-pub use shoal_core as core;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+/// The sans-IO core.
+pub use shoal_net::core;
+pub use shoal_net::{
+    CallError, CallOptions, CallPhase, CallResponse, ClientEndpoints, ClusterConfig, ClusterError,
+    ClusterEvent, ClusterStats, CommandFuture, EventStream, HandlerError, JoinHandle, Key, Keyring,
+    LoadBalancingStrategy, MemberSnapshot, MemberState, NodeId, RpcConfig, ServerError,
+    TaskDropped, TlsConfig, WorkerInfo, DEFAULT_BIND_ADDR,
+};
+
+/// The smol binding of [`shoal_net`]: quinn's `SmolRuntime` (async-io timers and UDP
+/// reactor) and `smol::spawn`. A marker type; the aliases below use it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Smol;
+
+impl shoal_net::RuntimeBinding for Smol {
+    fn runtime() -> Arc<dyn quinn::Runtime> {
+        static RUNTIME: OnceLock<Arc<dyn quinn::Runtime>> = OnceLock::new();
+        RUNTIME.get_or_init(|| Arc::new(quinn::SmolRuntime)).clone()
+    }
+
+    fn spawn<F>(future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        smol::spawn(future).detach();
+    }
+}
+
+/// A running cluster node on smol (see [`shoal_net::Cluster`]).
+pub type Cluster = shoal_net::Cluster<Smol>;
+/// Follows the cluster's workers and their load, on smol (see [`shoal_net::WorkerRegistry`]).
+pub type WorkerRegistry = shoal_net::WorkerRegistry<Smol>;
+/// An RPC server on smol (see [`shoal_net::Server`]).
+pub type Server = shoal_net::Server<Smol>;
+/// Calls workers of the cluster, on smol (see [`shoal_net::ClusterClient`]).
+pub type ClusterClient = shoal_net::ClusterClient<Smol>;
+
+/// RPC over QUIC: the network layer's [`shoal_net::rpc`] with the server and client bound to
+/// smol.
+pub mod rpc {
+    pub use crate::{ClusterClient, Server};
+    pub use shoal_net::rpc::*;
+}

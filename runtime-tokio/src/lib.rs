@@ -1,10 +1,14 @@
 //! # shoal-tokio
 //!
-//! The tokio adapter for Shoal: a UDP gossip socket, tokio timers and the user-facing
-//! user-facing membership and RPC API, with the names people migrating from rpcnet know ([`ClusterConfig`],
-//! [`Cluster::join`], [`Cluster::set_tag`], [`Cluster::subscribe`], [`ClusterEvent`]).
-//! The sans-IO core ([`shoal_core`]) makes every decision; its drive loop
-//! ([`shoal_core::driver`]) runs here on [`TokioRuntime`].
+//! Shoal on tokio: gossip membership, failure detection and load-balanced QUIC RPC, with the
+//! names people migrating from rpcnet know ([`ClusterConfig`], [`Cluster::join`],
+//! [`Cluster::set_tag`], [`Cluster::subscribe`], [`WorkerRegistry`], [`ClusterClient`]).
+//!
+//! This crate is a facade: everything runs in the runtime-generic network layer
+//! ([`shoal_net`]) over the sans-IO core ([`shoal_core`]); here is only the binding to tokio
+//! ([`Tokio`]: quinn's tokio runtime, and `tokio::spawn`) and the public types instantiated
+//! with it. `shoal-smol` is the same on smol: code written against one compiles against the
+//! other by changing the crate name.
 //!
 //! ## Quickstart: two nodes on loopback
 //!
@@ -107,45 +111,55 @@
 //!
 //! See [`rpc`] for the call path, failover rules and which runtime set-up is fastest.
 //!
-//! ## Security
-//! With [`ClusterConfig::with_cluster_key`] or [`ClusterConfig::with_keyring`] every gossip
-//! datagram is encrypted and authenticated ([`shoal_core::envelope`]); datagrams that fail
-//! are dropped and counted ([`ClusterStats::unauthenticated`]). Keys rotate live with
-//! [`Cluster::add_key`], [`Cluster::use_primary_key`] and [`Cluster::remove_key`]. Without a
-//! key gossip is plaintext: for trusted networks and development only.
-//!
-//! RPC runs on QUIC with TLS 1.3 (rustls): real certificates and optional mutual TLS via
-//! [`TlsConfig`], or generated development certificates that say so ([`rpc::TlsConfig`]).
-//!
-//! ## Layout
-//! `runtime` ([`TokioRuntime`]), `config`, `error`, `cluster` (membership), `registry`
-//! ([`WorkerRegistry`] and the shared balancer + connection-pool state, loom-tested with
-//! `RUSTFLAGS="--cfg shoal_loom" cargo test -p shoal-tokio --release --lib loom`), and
-//! [`rpc`] (server, client, TLS, config, errors).
+//! Use inside a tokio runtime with the time and IO drivers on (`enable_all`).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod cluster;
-mod config;
-mod error;
-mod registry;
-pub mod rpc;
-mod runtime;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 
-/// The sans-IO core this adapter drives.
-pub use shoal_core as core;
+/// The sans-IO core.
+pub use shoal_net::core;
+pub use shoal_net::{
+    CallError, CallOptions, CallPhase, CallResponse, ClientEndpoints, ClusterConfig, ClusterError,
+    ClusterEvent, ClusterStats, CommandFuture, EventStream, HandlerError, JoinHandle, Key, Keyring,
+    LoadBalancingStrategy, MemberSnapshot, MemberState, NodeId, RpcConfig, ServerError,
+    TaskDropped, TlsConfig, WorkerInfo, DEFAULT_BIND_ADDR,
+};
 
-pub use cluster::{
-    Cluster, ClusterEvent, ClusterStats, CommandFuture, EventStream, MemberSnapshot,
-};
-pub use config::{ClusterConfig, DEFAULT_BIND_ADDR};
-pub use error::ClusterError;
-pub use registry::{LoadBalancingStrategy, WorkerInfo, WorkerRegistry};
-pub use rpc::{
-    CallError, CallOptions, CallResponse, ClientEndpoints, ClusterClient, HandlerError, RpcConfig,
-    Server, ServerError, TlsConfig,
-};
-pub use runtime::TokioRuntime;
-pub use shoal_core::envelope::{Key, Keyring};
-pub use shoal_core::rpc::call::CallPhase;
-pub use shoal_core::{MemberState, NodeId};
+/// The tokio binding of [`shoal_net`]: quinn's `TokioRuntime` (tokio timers and UDP reactor)
+/// and `tokio::spawn`. A marker type; the aliases below use it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tokio;
+
+impl shoal_net::RuntimeBinding for Tokio {
+    fn runtime() -> Arc<dyn quinn::Runtime> {
+        static RUNTIME: OnceLock<Arc<dyn quinn::Runtime>> = OnceLock::new();
+        RUNTIME
+            .get_or_init(|| Arc::new(quinn::TokioRuntime))
+            .clone()
+    }
+
+    fn spawn<F>(future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        tokio::spawn(future);
+    }
+}
+
+/// A running cluster node on tokio (see [`shoal_net::Cluster`]).
+pub type Cluster = shoal_net::Cluster<Tokio>;
+/// Follows the cluster's workers and their load, on tokio (see [`shoal_net::WorkerRegistry`]).
+pub type WorkerRegistry = shoal_net::WorkerRegistry<Tokio>;
+/// An RPC server on tokio (see [`shoal_net::Server`]).
+pub type Server = shoal_net::Server<Tokio>;
+/// Calls workers of the cluster, on tokio (see [`shoal_net::ClusterClient`]).
+pub type ClusterClient = shoal_net::ClusterClient<Tokio>;
+
+/// RPC over QUIC: the network layer's [`shoal_net::rpc`] with the server and client bound to
+/// tokio.
+pub mod rpc {
+    pub use crate::{ClusterClient, Server};
+    pub use shoal_net::rpc::*;
+}

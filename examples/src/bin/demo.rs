@@ -14,7 +14,8 @@
 //!
 //! Steps, each bounded by `--step-timeout` seconds: the cluster forms with 3 workers; every
 //! worker serves calls; worker-2 is killed and the client's `NodeFailed` is timed; calls go
-//! on on the other two; worker-2 restarts, rejoins, and serves again. The summary ends the run;
+//! on on the other two; worker-2 restarts, rejoins, and serves again. Worker-3 runs on smol,
+//! the others on tokio (`worker --runtime`): one cluster, both runtimes. The summary ends the run;
 //! the exit code is 0 only if every step was seen and every error was an allowed one (a
 //! non-idempotent call in flight to the killed worker).
 #![forbid(unsafe_code)]
@@ -83,7 +84,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.role {
         Some(Role::Director(a)) => common::block_on(common::run_director(a)),
-        Some(Role::Worker(a)) => common::block_on(common::run_worker(a)),
+        Some(Role::Worker(a)) => common::run_worker_main(a),
         None => common::block_on(demo(cli)),
     };
     if let Err(e) = result {
@@ -183,8 +184,11 @@ fn node_args(role: &str, dir: &Path, extra: &[String]) -> Vec<String> {
     v
 }
 
+/// Worker `i`'s arguments. The last worker runs on smol (`--runtime smol`), the others on
+/// tokio: one cluster, both runtimes, the same worker code.
 fn worker_args(dir: &Path, i: usize, base: u16, director: SocketAddr) -> Vec<String> {
     let rpc = SocketAddr::from(([127, 0, 0, 1], base + 8 + 2 * i as u16));
+    let runtime = if i == WORKERS { "smol" } else { "tokio" };
     node_args(
         "worker",
         dir,
@@ -195,6 +199,8 @@ fn worker_args(dir: &Path, i: usize, base: u16, director: SocketAddr) -> Vec<Str
             rpc.to_string(),
             "--director".into(),
             director.to_string(),
+            "--runtime".into(),
+            runtime.into(),
         ],
     )
 }

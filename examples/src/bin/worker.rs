@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run -p shoal-examples --bin worker -- --name worker-2 --rpc 127.0.0.1:7012 --director 127.0.0.1:7001
+//! cargo run -p shoal-examples --bin worker -- --runtime smol --name worker-3 --rpc 127.0.0.1:7014
 //! ```
 #![forbid(unsafe_code)]
 
@@ -21,5 +22,5 @@ struct Cli {
 
 fn main() -> common::Res<()> {
     let cli = Cli::parse();
-    common::block_on(common::run_worker(cli.args))
+    common::run_worker_main(cli.args)
 }

@@ -18,6 +18,7 @@ use crate::rpc::config::{ClientEndpoints, RpcConfig};
 use crate::rpc::endpoint::{self, KillSwitch};
 use crate::rpc::error::{CallError, ConfigError};
 use crate::rpc::stream::{self, ReadFailure};
+use crate::runtime::{self, RuntimeBinding};
 use bytes::{Bytes, BytesMut};
 use shoal_core::rpc::call::{
     is_stale_connection, may_retry, outcome_of_failure, AttemptFailure, CallPhase,
@@ -25,12 +26,13 @@ use shoal_core::rpc::call::{
 use shoal_core::rpc::{encode_request_head, encoded_request_head_len};
 use shoal_core::{Decoder, Frame, Limits, NodeId, Outcome, Status};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
-use tokio::time::Instant;
+use std::time::Instant;
 
 /// How one call may be retried and how long it may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,8 +88,10 @@ pub struct CallResponse {
     pub attempts: u32,
 }
 
-struct Inner {
-    registry: Arc<WorkerRegistry>,
+struct Inner<R> {
+    registry: Arc<WorkerRegistry<R>>,
+    /// The registry's cluster's runtime: deadlines and connect timeouts.
+    runtime: Arc<dyn quinn::Runtime>,
     /// The one endpoint every connection uses ([`ClientEndpoints::Shared`]); `None`: each
     /// connection binds its own.
     shared_endpoint: Option<quinn::Endpoint>,
@@ -103,12 +107,23 @@ struct Inner {
 
 /// Calls workers of the cluster: selection, pooled connections, failover, deadlines.
 /// Cheap to clone (one `Arc`).
-#[derive(Clone)]
-pub struct ClusterClient {
-    inner: Arc<Inner>,
+///
+/// `R` is the runtime binding; use the facades' aliases (`shoal_tokio::ClusterClient`).
+pub struct ClusterClient<R> {
+    inner: Arc<Inner<R>>,
+    _runtime: PhantomData<fn() -> R>,
 }
 
-impl std::fmt::Debug for ClusterClient {
+impl<R> Clone for ClusterClient<R> {
+    fn clone(&self) -> Self {
+        ClusterClient {
+            inner: self.inner.clone(),
+            _runtime: PhantomData,
+        }
+    }
+}
+
+impl<R: RuntimeBinding> std::fmt::Debug for ClusterClient<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterClient")
             .field("registry", &self.inner.registry)
@@ -143,7 +158,7 @@ enum Target<'a> {
     Worker(NodeId),
 }
 
-impl ClusterClient {
+impl<R: RuntimeBinding> ClusterClient<R> {
     /// A client drawing workers from `registry`. By default each pooled connection gets its
     /// own client endpoint ([`crate::ClientEndpoints::PerConnection`]); with
     /// [`crate::ClientEndpoints::Shared`] it shares the node's QUIC endpoint when the
@@ -151,7 +166,7 @@ impl ClusterClient {
     /// binds one client-only endpoint on an ephemeral port. Either way, killing the node
     /// ([`crate::Server::kill`]) silences the client's sockets too. `config` supplies the
     /// TLS roots (and client certificate for mutual TLS), limits and timeouts.
-    pub fn new(registry: Arc<WorkerRegistry>, config: RpcConfig) -> Result<Self, CallError> {
+    pub fn new(registry: Arc<WorkerRegistry<R>>, config: RpcConfig) -> Result<Self, CallError> {
         config.validate()?;
         let bind_failed = |e: std::io::Error| ConfigError::Invalid {
             field: "endpoint",
@@ -164,7 +179,12 @@ impl ClusterClient {
                 (None, ClientEndpoints::Shared) => {
                     let kill = KillSwitch::default();
                     let any = SocketAddr::from(([0, 0, 0, 0], 0));
-                    let e = endpoint::bind_client(any, kill.clone()).map_err(bind_failed)?;
+                    let e = endpoint::bind_client(
+                        any,
+                        kill.clone(),
+                        registry.cluster().runtime().clone(),
+                    )
+                    .map_err(bind_failed)?;
                     (Some(e), kill)
                 }
                 (None, ClientEndpoints::PerConnection) => (None, KillSwitch::default()),
@@ -181,10 +201,12 @@ impl ClusterClient {
                 decoder: Decoder::new(config.limits),
                 connect_timeout: config.connect_timeout,
                 defaults: CallOptions::default(),
+                runtime: registry.cluster().runtime().clone(),
                 registry,
                 shared_endpoint,
                 kill,
             }),
+            _runtime: PhantomData,
         })
     }
 
@@ -198,7 +220,7 @@ impl ClusterClient {
     }
 
     /// The registry it draws from.
-    pub fn registry(&self) -> &Arc<WorkerRegistry> {
+    pub fn registry(&self) -> &Arc<WorkerRegistry<R>> {
         &self.inner.registry
     }
 
@@ -312,11 +334,12 @@ impl ClusterClient {
     ) -> Result<T, CallError> {
         let inner = &*self.inner;
         let shared = &*inner.registry.shared;
-        let deadline = opts.timeout.map(|t| Instant::now() + t);
+        let deadline = opts.timeout.map(|t| inner.runtime.now() + t);
         let mut tried: Vec<NodeId> = Vec::new();
         let mut retries = 0;
         let mut reopened = false;
-        let affinity = task_affinity();
+        // Read on the call's first poll: the task running the call (see `task_affinity`).
+        let affinity = Some(task_affinity(runtime::current_task_identity().await));
         loop {
             let now = shared.now();
             let (lease, checkout) = {
@@ -338,25 +361,33 @@ impl ClusterClient {
                 armed: true,
             };
             let worker = lease.worker;
-            let result = match deadline {
-                // Boxed: a timer and a second copy of the attempt would otherwise sit in
-                // every call's future, deadline or not (it was 1 KiB, moved on every call).
-                Some(d) => match Box::pin(tokio::time::timeout_at(
-                    d,
-                    self.attempt(&lease, checkout, method, &payload, deadline),
-                ))
+            // One copy of the attempt in the call's future, deadline or not; the timer
+            // (one allocation, as tokio's boxed `timeout_at` was) only with a deadline, and
+            // only once the attempt did not finish on its first poll.
+            let result = {
+                let mut attempt = std::pin::pin!(
+                    self.attempt(&lease, checkout, method, &payload, deadline, affinity)
+                );
+                let mut timer: Option<Pin<Box<dyn quinn::AsyncTimer>>> = None;
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(r) = attempt.as_mut().poll(cx) {
+                        return Poll::Ready(r);
+                    }
+                    let Some(d) = deadline else {
+                        return Poll::Pending;
+                    };
+                    let t = timer.get_or_insert_with(|| inner.runtime.new_timer(d));
+                    match t.as_mut().poll(cx) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(()) => Poll::Ready(Err((
+                            AttemptFailure::DeadlineExceeded,
+                            CallError::DeadlineExceeded {
+                                worker: Some(worker),
+                            },
+                        ))),
+                    }
+                })
                 .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err((
-                        AttemptFailure::DeadlineExceeded,
-                        CallError::DeadlineExceeded {
-                            worker: Some(worker),
-                        },
-                    )),
-                },
-                // Built where it is awaited, not in a local first: one copy of it less.
-                None => self.attempt(&lease, checkout, method, &payload, None).await,
             };
             match result {
                 Ok(payload) => {
@@ -396,6 +427,7 @@ impl ClusterClient {
         &self,
         lease: &shoal_core::Lease,
         mut checkout: Checkout<Conn>,
+        affinity: Option<u64>,
     ) -> Result<Conn, (AttemptFailure, CallError)> {
         let shared = &*self.inner.registry.shared;
         let worker = lease.worker;
@@ -446,9 +478,7 @@ impl ClusterClient {
             })
             .await;
             let now = shared.now();
-            checkout = shared
-                .lock()
-                .checkout(lease, Some(gen), now, task_affinity());
+            checkout = shared.lock().checkout(lease, Some(gen), now, affinity);
         }
         Err(unavailable("no connection after repeated attempts".into()))
     }
@@ -473,7 +503,7 @@ impl ClusterClient {
     /// attempt half-way) and hands the result to the pool.
     fn spawn_connect(&self, worker: NodeId, addr: Option<SocketAddr>) {
         let inner = self.inner.clone();
-        tokio::spawn(async move {
+        R::spawn(async move {
             let result = match addr {
                 None => Err("no RPC address".to_owned()),
                 Some(addr) => connect(&inner, addr).await,
@@ -506,6 +536,7 @@ impl ClusterClient {
         method: &str,
         payload: &Bytes,
         deadline: Option<Instant>,
+        affinity: Option<u64>,
     ) -> Result<Bytes, (AttemptFailure, CallError)> {
         let inner = &*self.inner;
         let worker = lease.worker;
@@ -516,7 +547,7 @@ impl ClusterClient {
                 }
                 conn
             }
-            other => Box::pin(self.connection(lease, other)).await?,
+            other => Box::pin(self.connection(lease, other, affinity)).await?,
         };
         let (mut send, mut recv) = match conn.open_bi().await {
             Ok(s) => s,
@@ -573,14 +604,14 @@ impl ClusterClient {
 
 /// Encodes a request as the buffers to write (see [`stream::frame_buffers`]), telling
 /// the worker how much of the deadline is left.
-fn request_frame(
-    inner: &Inner,
+fn request_frame<R>(
+    inner: &Inner<R>,
     method: &str,
     payload: &Bytes,
     deadline: Option<Instant>,
 ) -> Result<[Bytes; 2], CallError> {
     let deadline_ms = deadline.map(|d| {
-        let left = d.saturating_duration_since(Instant::now());
+        let left = d.saturating_duration_since(inner.runtime.now());
         u32::try_from(left.as_millis().max(1)).unwrap_or(u32::MAX)
     });
     // Exactly sized, so freezing it needs no second allocation.
@@ -639,7 +670,7 @@ fn status_failure(status: Status, method: &str, worker: NodeId) -> (AttemptFailu
 /// Prefix marking a connect failure as a refused handshake (TLS), not an outage.
 const REFUSED: &str = "refused: ";
 
-async fn connect(inner: &Inner, addr: SocketAddr) -> Result<quinn::Connection, String> {
+async fn connect<R>(inner: &Inner<R>, addr: SocketAddr) -> Result<quinn::Connection, String> {
     let own;
     let endpoint = match &inner.shared_endpoint {
         Some(e) => e,
@@ -651,7 +682,7 @@ async fn connect(inner: &Inner, addr: SocketAddr) -> Result<quinn::Connection, S
             } else {
                 SocketAddr::from(([0u16; 8], 0))
             };
-            own = endpoint::bind_client(any, inner.kill.clone())
+            own = endpoint::bind_client(any, inner.kill.clone(), inner.runtime.clone())
                 .map_err(|e| format!("binding a client endpoint: {e}"))?;
             &own
         }
@@ -659,7 +690,7 @@ async fn connect(inner: &Inner, addr: SocketAddr) -> Result<quinn::Connection, S
     let connecting = endpoint
         .connect_with(inner.client_config.clone(), addr, &inner.server_name)
         .map_err(|e| e.to_string())?;
-    match tokio::time::timeout(inner.connect_timeout, connecting).await {
+    match runtime::timeout(&*inner.runtime, inner.connect_timeout, connecting).await {
         Err(_) => Err(format!(
             "connect timed out after {:?}",
             inner.connect_timeout
@@ -683,102 +714,4 @@ fn handshake_refused(e: &quinn::ConnectionError) -> bool {
         _ => return false,
     };
     (0x100..=0x1ff).contains(&code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::{ClusterConfig, Server};
-    use std::time::Duration;
-
-    fn cluster_config(name: &str) -> ClusterConfig {
-        ClusterConfig::default()
-            .with_bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .with_core_config(shoal_core::Config::local())
-            .with_name(name)
-    }
-
-    /// A pooled connection that closed after it was pooled (here: closed locally; in
-    /// production an idle timeout or the worker closing it) costs the next call nothing: the
-    /// failed stream open purges it and a new connection carries the call, on the same
-    /// worker, as its first attempt.
-    #[tokio::test]
-    async fn a_closed_pooled_connection_is_replaced_without_failing_the_call() {
-        closed_connection_replaced(ClientEndpoints::PerConnection).await;
-    }
-
-    /// The same with every connection on the node's own endpoint.
-    #[tokio::test]
-    async fn a_closed_pooled_connection_on_the_shared_endpoint_is_replaced_too() {
-        closed_connection_replaced(ClientEndpoints::Shared).await;
-    }
-
-    async fn closed_connection_replaced(endpoints: ClientEndpoints) {
-        let mut director = Server::new(RpcConfig::insecure_dev());
-        let cluster = director
-            .enable_cluster(cluster_config("pool-director"))
-            .await
-            .expect("director cluster");
-        let registry = Arc::new(WorkerRegistry::new(
-            cluster.clone(),
-            crate::LoadBalancingStrategy::RoundRobin,
-        ));
-        registry.start().await.expect("registry");
-        let config = RpcConfig::insecure_dev().with_client_endpoints(endpoints);
-        let client = ClusterClient::new(registry.clone(), config).expect("client");
-
-        let mut worker = Server::new(RpcConfig::insecure_dev());
-        worker
-            .register("echo", |p: Bytes| async move { Ok(p) })
-            .expect("register");
-        worker
-            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("bind");
-        let wc = worker
-            .enable_cluster(cluster_config("pool-worker").with_tags([("role", "worker")]))
-            .await
-            .expect("worker cluster");
-        wc.join(vec![cluster.gossip_addr()]).await.expect("join");
-        worker.spawn().expect("serve");
-        let id = wc.id();
-        let seen = tokio::time::timeout(Duration::from_secs(10), async {
-            while registry.workers_now().iter().all(|w| w.id != id) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await;
-        assert!(seen.is_ok(), "the registry never saw the worker");
-
-        let call = || client.call("echo", "hi", Some("role=worker"), CallOptions::default());
-        let first = call().await.expect("first call");
-        assert_eq!((first.worker, first.attempts), (id, 1));
-        let pooled = registry.shared.lock().pooled(id);
-        assert_eq!(pooled.len(), 1);
-        PooledConn::close(&pooled[0]);
-
-        let again = call().await.expect("the call after the close");
-        assert_eq!(
-            (again.worker, again.attempts),
-            (id, 1),
-            "not retried elsewhere"
-        );
-        assert_eq!(&again.payload[..], b"hi");
-        let now_pooled = registry.shared.lock().pooled(id);
-        assert_eq!(now_pooled.len(), 1, "replaced, not added to");
-        assert_ne!(now_pooled[0].stable_id(), pooled[0].stable_id());
-        let w = registry
-            .workers_now()
-            .into_iter()
-            .find(|w| w.id == id)
-            .expect("the worker");
-        assert_eq!(
-            w.stats.connections,
-            (0, 1, 0),
-            "one ready connection: {w:?}"
-        );
-        assert_eq!(w.stats.failed, 0, "the worker was not blamed: {w:?}");
-        let _ = worker.shutdown().await;
-        let _ = director.shutdown().await;
-    }
 }

@@ -74,37 +74,20 @@ impl<C> Conns<C> {
     }
 }
 
-/// The calling tokio task's connection affinity: its task id, mixed (splitmix64) so that
-/// ids spread evenly over a worker's connections. `None` outside a task.
+/// A task's connection affinity: its runtime-neutral identity
+/// ([`crate::runtime::task_identity`], the waker's data pointer) mixed with splitmix64, so
+/// that pointers (aligned, close together) spread evenly over a worker's connections.
 ///
 /// Why per task: on one runtime thread, a connection's driver wakes the tasks whose answers
 /// arrived in one datagram, and each of them issues its next call at once. When those calls
 /// stay on the connection that woke them, they leave in one datagram too; spread round-robin
 /// they took four times as many datagrams, which halved 1-byte throughput on 4 connections
 /// (BENCHMARKS.md). Different tasks still spread over all connections.
-pub(crate) fn task_affinity() -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    struct Mix(u64);
-    impl Hasher for Mix {
-        fn finish(&self) -> u64 {
-            let mut z = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn write(&mut self, bytes: &[u8]) {
-            for &b in bytes {
-                self.0 = self.0.rotate_left(8) ^ u64::from(b);
-            }
-        }
-        fn write_u64(&mut self, n: u64) {
-            self.0 ^= n;
-        }
-    }
-    let id = tokio::task::try_id()?;
-    let mut h = Mix(0);
-    id.hash(&mut h);
-    Some(h.finish())
+pub(crate) fn task_affinity(task: u64) -> u64 {
+    let mut z = task.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// What a caller holding a lease does next.
@@ -345,7 +328,7 @@ impl<C: PooledConn> State<C> {
     }
 
     /// The ready connections pooled for `worker` (tests look at and close them).
-    #[cfg(test)]
+    #[cfg(any(test, feature = "conformance"))]
     pub(crate) fn pooled(&self, worker: NodeId) -> Vec<C> {
         self.conns
             .get(&worker)

@@ -2,19 +2,19 @@
 //! restart, cancellation, shutdown and TLS. Every wait is bounded; waits are on cluster events
 //! or on polling the registry, never on a sleep standing in for synchronisation.
 
-use bytes::Bytes;
-use shoal_tokio::core::Config;
-use shoal_tokio::rpc::DevCa;
-use shoal_tokio::{
+use super::{sleep, spawn, timeout, RuntimeBinding};
+use crate::core::Config;
+use crate::rpc::DevCa;
+use crate::{
     CallError, CallOptions, CallPhase, Cluster, ClusterClient, ClusterConfig, ClusterEvent,
     EventStream, LoadBalancingStrategy, NodeId, RpcConfig, Server, TlsConfig, WorkerRegistry,
 };
+use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(15);
 const KEY: [u8; 32] = [9; 32];
@@ -34,13 +34,21 @@ fn rpc() -> RpcConfig {
         .with_shutdown_timing(Duration::from_millis(300), Duration::from_secs(3))
 }
 
-#[derive(Debug)]
-struct Node {
-    server: Server,
-    cluster: Cluster,
+struct Node<R: RuntimeBinding> {
+    server: Server<R>,
+    cluster: Cluster<R>,
 }
 
-fn register_handlers(server: &mut Server, label: &str) {
+impl<R: RuntimeBinding> std::fmt::Debug for Node<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("server", &self.server)
+            .field("cluster", &self.cluster)
+            .finish()
+    }
+}
+
+fn register_handlers<R: RuntimeBinding>(server: &mut Server<R>, label: &str) {
     let l = Bytes::from(label.to_owned());
     server
         .register("compute", move |_req| {
@@ -55,7 +63,7 @@ fn register_handlers(server: &mut Server, label: &str) {
             let l = l.clone();
             async move {
                 let ms: u64 = std::str::from_utf8(&req).unwrap().parse().unwrap();
-                tokio::time::sleep(Duration::from_millis(ms)).await;
+                sleep::<R>(Duration::from_millis(ms)).await;
                 Ok(l)
             }
         })
@@ -65,14 +73,14 @@ fn register_handlers(server: &mut Server, label: &str) {
         .unwrap();
 }
 
-async fn start_worker_with(
+async fn start_worker_with<R: RuntimeBinding>(
     name: &str,
     seed: std::net::SocketAddr,
     rpc: RpcConfig,
     config: ClusterConfig,
-) -> Result<Node, shoal_tokio::ServerError> {
+) -> Result<Node<R>, crate::ServerError> {
     let mut server = Server::new(rpc);
-    register_handlers(&mut server, name);
+    register_handlers::<R>(&mut server, name);
     server.bind("127.0.0.1:0".parse().unwrap()).await?;
     let cluster = server
         .enable_cluster(config.with_tags([("role", "worker"), ("label", name)]))
@@ -82,20 +90,24 @@ async fn start_worker_with(
     Ok(Node { server, cluster })
 }
 
-async fn start_worker(name: &str, seed: std::net::SocketAddr) -> Node {
-    start_worker_with(name, seed, rpc(), cluster_config(name, Config::local()))
+async fn start_worker<R: RuntimeBinding>(name: &str, seed: std::net::SocketAddr) -> Node<R> {
+    start_worker_with::<R>(name, seed, rpc(), cluster_config(name, Config::local()))
         .await
         .expect("worker starts")
 }
 
-struct Director {
-    node: Node,
-    registry: Arc<WorkerRegistry>,
-    client: ClusterClient,
+struct Director<R: RuntimeBinding> {
+    node: Node<R>,
+    registry: Arc<WorkerRegistry<R>>,
+    client: ClusterClient<R>,
     events: EventStream,
 }
 
-async fn start_director(name: &str, strategy: LoadBalancingStrategy, core: Config) -> Director {
+async fn start_director<R: RuntimeBinding>(
+    name: &str,
+    strategy: LoadBalancingStrategy,
+    core: Config,
+) -> Director<R> {
     let mut server = Server::new(rpc());
     let cluster = server
         .enable_cluster(cluster_config(name, core))
@@ -116,10 +128,10 @@ async fn start_director(name: &str, strategy: LoadBalancingStrategy, core: Confi
 }
 
 /// Polls the registry (bounded) until `pred` holds on its live workers.
-async fn wait_workers(
-    reg: &WorkerRegistry,
+async fn wait_workers<R: RuntimeBinding>(
+    reg: &WorkerRegistry<R>,
     what: &str,
-    pred: impl Fn(&[shoal_tokio::WorkerInfo]) -> bool,
+    pred: impl Fn(&[crate::WorkerInfo]) -> bool,
 ) {
     let start = Instant::now();
     loop {
@@ -136,16 +148,16 @@ async fn wait_workers(
             start.elapsed() < WAIT,
             "timed out waiting for {what}: {live:?}"
         );
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        sleep::<R>(Duration::from_millis(20)).await;
     }
 }
 
-async fn wait_event(
+async fn wait_event<R: RuntimeBinding>(
     events: &mut EventStream,
     what: &str,
     mut pred: impl FnMut(&ClusterEvent) -> bool,
 ) -> ClusterEvent {
-    let r = timeout(WAIT, async {
+    let r = timeout::<R, _>(WAIT, async {
         while let Some(e) = events.recv().await {
             if pred(&e) {
                 return Some(e);
@@ -161,16 +173,16 @@ async fn wait_event(
     }
 }
 
-async fn cluster_of(
+async fn cluster_of<R: RuntimeBinding>(
     strategy: LoadBalancingStrategy,
     n: usize,
     prefix: &str,
-) -> (Director, Vec<Node>) {
-    let d = start_director(&format!("{prefix}-director"), strategy, Config::local()).await;
+) -> (Director<R>, Vec<Node<R>>) {
+    let d = start_director::<R>(&format!("{prefix}-director"), strategy, Config::local()).await;
     let seed = d.node.cluster.gossip_addr();
     let mut workers = Vec::new();
     for i in 1..=n {
-        workers.push(start_worker(&format!("{prefix}-w{i}"), seed).await);
+        workers.push(start_worker::<R>(&format!("{prefix}-w{i}"), seed).await);
     }
     wait_workers(&d.registry, "workers", |w| w.len() == n).await;
     (d, workers)
@@ -181,8 +193,8 @@ fn label(b: &Bytes) -> String {
 }
 
 /// Runs `total` calls of `method` with `concurrency` in flight, counting answers by label.
-async fn spread(
-    client: &ClusterClient,
+async fn spread<R: RuntimeBinding>(
+    client: &ClusterClient<R>,
     method: &str,
     payload: &str,
     total: usize,
@@ -228,16 +240,16 @@ async fn spread(
     counts
 }
 
-async fn shutdown_all(d: Director, workers: Vec<Node>) {
+async fn shutdown_all<R: RuntimeBinding>(d: Director<R>, workers: Vec<Node<R>>) {
     for w in workers {
-        let _ = timeout(WAIT, w.server.shutdown()).await;
+        let _ = timeout::<R, _>(WAIT, w.server.shutdown()).await;
     }
-    let _ = timeout(WAIT, d.node.server.shutdown()).await;
+    let _ = timeout::<R, _>(WAIT, d.node.server.shutdown()).await;
 }
 
-#[tokio::test]
-async fn a_call_round_trips_and_errors_are_typed() {
-    let (d, workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 1, "rt").await;
+/// A call round trips and errors are typed.
+pub async fn a_call_round_trips_and_errors_are_typed<R: RuntimeBinding>() {
+    let (d, workers) = cluster_of::<R>(LoadBalancingStrategy::RoundRobin, 1, "rt").await;
     let c = &d.client;
     let r = c
         .call_worker("compute", Bytes::new(), Some("role=worker"))
@@ -301,9 +313,9 @@ async fn a_call_round_trips_and_errors_are_typed() {
     shutdown_all(d, workers).await;
 }
 
-#[tokio::test]
-async fn calls_spread_over_workers_under_every_strategy() {
-    let (d, workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 3, "lb").await;
+/// Calls spread over workers under every strategy.
+pub async fn calls_spread_over_workers_under_every_strategy<R: RuntimeBinding>() {
+    let (d, workers) = cluster_of::<R>(LoadBalancingStrategy::RoundRobin, 3, "lb").await;
     for strategy in LoadBalancingStrategy::ALL {
         d.registry.set_strategy(strategy);
         let counts = spread(&d.client, "compute", "", 300, 6).await;
@@ -330,15 +342,14 @@ async fn calls_spread_over_workers_under_every_strategy() {
 }
 
 /// The migration guide's `test_worker_discovery`, for real.
-#[tokio::test]
-async fn test_worker_discovery() {
-    let d = start_director(
+pub async fn test_worker_discovery<R: RuntimeBinding>() {
+    let d = start_director::<R>(
         "disc-director",
         LoadBalancingStrategy::LeastConnections,
         Config::local(),
     )
     .await;
-    let w = start_worker("disc-worker", d.node.cluster.gossip_addr()).await;
+    let w = start_worker::<R>("disc-worker", d.node.cluster.gossip_addr()).await;
     wait_workers(&d.registry, "one worker", |w| w.len() == 1).await;
     let workers = d.registry.workers().await;
     assert_eq!(workers.len(), 1);
@@ -351,9 +362,8 @@ async fn test_worker_discovery() {
 }
 
 /// The migration guide's `test_load_balancing`, for real: 3 workers, 100 calls, each > 20.
-#[tokio::test]
-async fn test_load_balancing() {
-    let (d, workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 3, "mig").await;
+pub async fn test_load_balancing<R: RuntimeBinding>() {
+    let (d, workers) = cluster_of::<R>(LoadBalancingStrategy::RoundRobin, 3, "mig").await;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for _ in 0..100 {
         let r = d
@@ -369,9 +379,11 @@ async fn test_load_balancing() {
     shutdown_all(d, workers).await;
 }
 
-#[tokio::test]
-async fn a_killed_worker_is_routed_around_and_a_restarted_one_gets_calls_again() {
-    let (mut d, mut workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 3, "kill").await;
+/// A killed worker is routed around and a restarted one gets calls again.
+pub async fn a_killed_worker_is_routed_around_and_a_restarted_one_gets_calls_again<
+    R: RuntimeBinding,
+>() {
+    let (mut d, mut workers) = cluster_of::<R>(LoadBalancingStrategy::RoundRobin, 3, "kill").await;
     let victim = workers.remove(1);
     let victim_id = victim.cluster.id();
 
@@ -381,7 +393,7 @@ async fn a_killed_worker_is_routed_around_and_a_restarted_one_gets_calls_again()
     for i in 0..12 {
         let c = client.clone();
         let idem = i % 2 == 0;
-        inflight.push(tokio::spawn(async move {
+        inflight.push(spawn::<R, _>(async move {
             let opts = CallOptions {
                 idempotent: idem,
                 ..CallOptions::default()
@@ -399,7 +411,7 @@ async fn a_killed_worker_is_routed_around_and_a_restarted_one_gets_calls_again()
 
     let killed_at = Instant::now();
     victim.server.kill();
-    let ev = wait_event(&mut d.events, "victim failed", |e| {
+    let ev = wait_event::<R>(&mut d.events, "victim failed", |e| {
         matches!(e, ClusterEvent::NodeFailed(m) | ClusterEvent::NodeLeft(m) if m.id == victim_id)
     })
     .await;
@@ -413,7 +425,7 @@ async fn a_killed_worker_is_routed_around_and_a_restarted_one_gets_calls_again()
     // failed with WorkerFailed after their request was sent. Nothing else failed.
     let (mut retried, mut failed) = (0, 0);
     for h in inflight {
-        let (idem, r) = timeout(WAIT, h).await.unwrap().unwrap();
+        let (idem, r) = timeout::<R, _>(WAIT, h).await.unwrap().unwrap();
         match r {
             Ok(resp) => {
                 assert_ne!(label(&resp.payload), "kill-w2");
@@ -440,7 +452,7 @@ async fn a_killed_worker_is_routed_around_and_a_restarted_one_gets_calls_again()
     assert_eq!(counts.values().sum::<usize>(), 60);
 
     // The same name restarts (new port, same id), rejoins, and gets calls again.
-    let back = start_worker("kill-w2", d.node.cluster.gossip_addr()).await;
+    let back = start_worker::<R>("kill-w2", d.node.cluster.gossip_addr()).await;
     assert_eq!(back.cluster.id(), victim_id);
     wait_workers(&d.registry, "victim back", |w| {
         w.len() == 3
@@ -459,13 +471,13 @@ async fn a_killed_worker_is_routed_around_and_a_restarted_one_gets_calls_again()
     shutdown_all(d, workers).await;
 }
 
-#[tokio::test]
-async fn a_node_with_the_wrong_cluster_key_never_joins_nor_gets_calls() {
-    let (d, workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 2, "key").await;
+/// A node with the wrong cluster key never joins nor gets calls.
+pub async fn a_node_with_the_wrong_cluster_key_never_joins_nor_gets_calls<R: RuntimeBinding>() {
+    let (d, workers) = cluster_of::<R>(LoadBalancingStrategy::RoundRobin, 2, "key").await;
     let bad_config = cluster_config("key-intruder", Config::local())
         .with_cluster_key([1; 32])
         .with_join_timeout(Duration::from_millis(800));
-    let r = start_worker_with(
+    let r = start_worker_with::<R>(
         "key-intruder",
         d.node.cluster.gossip_addr(),
         rpc(),
@@ -475,8 +487,8 @@ async fn a_node_with_the_wrong_cluster_key_never_joins_nor_gets_calls() {
     assert!(
         matches!(
             r,
-            Err(shoal_tokio::ServerError::Cluster(
-                shoal_tokio::ClusterError::JoinTimeout(_)
+            Err(crate::ServerError::Cluster(
+                crate::ClusterError::JoinTimeout(_)
             ))
         ),
         "{r:?}"
@@ -495,18 +507,18 @@ async fn a_node_with_the_wrong_cluster_key_never_joins_nor_gets_calls() {
     shutdown_all(d, workers).await;
 }
 
-#[tokio::test]
-async fn dropping_a_call_future_releases_its_lease() {
-    let (d, workers) = cluster_of(LoadBalancingStrategy::LeastConnections, 1, "cancel").await;
+/// Dropping a call future releases its lease.
+pub async fn dropping_a_call_future_releases_its_lease<R: RuntimeBinding>() {
+    let (d, workers) = cluster_of::<R>(LoadBalancingStrategy::LeastConnections, 1, "cancel").await;
     let client = d.client.clone();
     let call = client.call_worker("slow", "5000", Some("role=worker"));
     let mut call = Box::pin(call);
     // Drive the call until the worker has it in flight, then drop it.
-    let seen = timeout(WAIT, async {
+    let seen = timeout::<R, _>(WAIT, async {
         loop {
-            tokio::select! {
-                r = &mut call => panic!("the slow call finished early: {r:?}"),
-                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            // Poll the call for 10 ms (it must not finish), then look at the registry.
+            if let Ok(r) = timeout::<R, _>(Duration::from_millis(10), &mut call).await {
+                panic!("the slow call finished early: {r:?}");
             }
             if d.registry.in_flight() == 1 {
                 return;
@@ -527,16 +539,18 @@ async fn dropping_a_call_future_releases_its_lease() {
     shutdown_all(d, workers).await;
 }
 
-#[tokio::test]
-async fn a_gracefully_shut_down_worker_is_seen_as_left_and_calls_route_away_without_errors() {
-    let (mut d, mut workers) = cluster_of(LoadBalancingStrategy::RoundRobin, 3, "grace").await;
+/// A gracefully shut down worker is seen as left and calls route away without errors.
+pub async fn a_gracefully_shut_down_worker_is_seen_as_left_and_calls_route_away_without_errors<
+    R: RuntimeBinding,
+>() {
+    let (mut d, mut workers) = cluster_of::<R>(LoadBalancingStrategy::RoundRobin, 3, "grace").await;
     let leaving = workers.remove(0);
     let leaving_id = leaving.cluster.id();
     // Calls keep flowing (not idempotent) while the worker shuts down.
     let client = d.client.clone();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop2 = stop.clone();
-    let load = tokio::spawn(async move {
+    let load = spawn::<R, _>(async move {
         let mut n = 0;
         while !stop2.load(std::sync::atomic::Ordering::Relaxed) && n < 20_000 {
             client
@@ -547,25 +561,25 @@ async fn a_gracefully_shut_down_worker_is_seen_as_left_and_calls_route_away_with
         }
         n
     });
-    let shut = tokio::spawn(async move { leaving.server.shutdown().await });
-    let ev = wait_event(&mut d.events, "worker left", |e| {
+    let shut = spawn::<R, _>(async move { leaving.server.shutdown().await });
+    let ev = wait_event::<R>(&mut d.events, "worker left", |e| {
         matches!(e, ClusterEvent::NodeLeft(m) | ClusterEvent::NodeFailed(m) if m.id == leaving_id)
     })
     .await;
     assert!(matches!(ev, ClusterEvent::NodeLeft(_)), "{ev:?}");
-    timeout(WAIT, shut).await.unwrap().unwrap().unwrap();
+    timeout::<R, _>(WAIT, shut).await.unwrap().unwrap().unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let n = timeout(WAIT, load).await.unwrap().unwrap();
+    let n = timeout::<R, _>(WAIT, load).await.unwrap().unwrap();
     assert!(n > 0);
     let counts = spread(&d.client, "compute", "", 30, 3).await;
     assert!(!counts.contains_key("grace-w1"), "{counts:?}");
     shutdown_all(d, workers).await;
 }
 
-#[tokio::test]
-async fn expired_or_untrusted_certificates_are_refused_with_a_typed_error() {
+/// Expired or untrusted certificates are refused with a typed error.
+pub async fn expired_or_untrusted_certificates_are_refused_with_a_typed_error<R: RuntimeBinding>() {
     let ca = DevCa::generate().unwrap();
-    let d = start_director(
+    let d = start_director::<R>(
         "tls-director",
         LoadBalancingStrategy::RoundRobin,
         Config::local(),
@@ -574,14 +588,10 @@ async fn expired_or_untrusted_certificates_are_refused_with_a_typed_error() {
     // A worker whose certificate expired long ago, issued by a CA the director does not
     // trust either way: the handshake is refused, and the call says so.
     let (chain, key) = ca
-        .issue_valid_between(
-            shoal_tokio::rpc::DEFAULT_SERVER_NAME,
-            (2000, 1, 1),
-            (2001, 1, 1),
-        )
+        .issue_valid_between(crate::rpc::DEFAULT_SERVER_NAME, (2000, 1, 1), (2001, 1, 1))
         .unwrap();
     let tls = TlsConfig::new(chain, key, vec![ca.cert_der()]);
-    let w = start_worker_with(
+    let w = start_worker_with::<R>(
         "tls-expired",
         d.node.cluster.gossip_addr(),
         RpcConfig::new(tls),
@@ -604,9 +614,9 @@ async fn expired_or_untrusted_certificates_are_refused_with_a_typed_error() {
 
     // Mutual TLS: a director trusting the CA but presenting no client certificate is refused
     // by a worker that requires one; one presenting a certificate from the CA gets through.
-    let (chain, key) = ca.issue(shoal_tokio::rpc::DEFAULT_SERVER_NAME).unwrap();
+    let (chain, key) = ca.issue(crate::rpc::DEFAULT_SERVER_NAME).unwrap();
     let mtls = TlsConfig::new(chain, key, vec![ca.cert_der()]).with_client_auth(true);
-    let w2 = start_worker_with(
+    let w2 = start_worker_with::<R>(
         "tls-mtls",
         d.node.cluster.gossip_addr(),
         RpcConfig::new(mtls.clone()),
@@ -616,7 +626,7 @@ async fn expired_or_untrusted_certificates_are_refused_with_a_typed_error() {
     .unwrap();
     wait_workers(&d.registry, "two workers", |w| w.len() == 2).await;
     // Trusts the CA but, without client auth configured, presents no certificate.
-    let (chain, key) = ca.issue(shoal_tokio::rpc::DEFAULT_SERVER_NAME).unwrap();
+    let (chain, key) = ca.issue(crate::rpc::DEFAULT_SERVER_NAME).unwrap();
     let no_cert = TlsConfig::new(chain, key, vec![ca.cert_der()]);
     let anonymous = ClusterClient::new(d.registry.clone(), RpcConfig::new(no_cert)).unwrap();
     let e = anonymous
@@ -635,7 +645,7 @@ async fn expired_or_untrusted_certificates_are_refused_with_a_typed_error() {
         ),
         "{e:?}"
     );
-    let (chain, key) = ca.issue(shoal_tokio::rpc::DEFAULT_SERVER_NAME).unwrap();
+    let (chain, key) = ca.issue(crate::rpc::DEFAULT_SERVER_NAME).unwrap();
     let with_cert = TlsConfig::new(chain, key, vec![ca.cert_der()]).with_client_auth(true);
     let trusted = ClusterClient::new(d.registry.clone(), RpcConfig::new(with_cert)).unwrap();
     let r = trusted
@@ -648,12 +658,11 @@ async fn expired_or_untrusted_certificates_are_refused_with_a_typed_error() {
 
 /// Detection time of a killed worker with the LAN preset, measured from the kill to
 /// `NodeFailed` at the director (three clusters in parallel, one kill each).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lan_preset_detection_time_of_a_killed_worker() {
+pub async fn lan_preset_detection_time_of_a_killed_worker<R: RuntimeBinding>() {
     let mut runs = Vec::new();
     for run in 0..3 {
-        runs.push(tokio::spawn(async move {
-            let mut d = start_director(
+        runs.push(spawn::<R, _>(async move {
+            let mut d = start_director::<R>(
                 &format!("lan{run}-director"),
                 LoadBalancingStrategy::RoundRobin,
                 Config::lan(),
@@ -664,9 +673,14 @@ async fn lan_preset_detection_time_of_a_killed_worker() {
             for i in 0..3 {
                 let name = format!("lan{run}-w{i}");
                 ws.push(
-                    start_worker_with(&name, seed, rpc(), cluster_config(&name, Config::lan()))
-                        .await
-                        .unwrap(),
+                    start_worker_with::<R>(
+                        &name,
+                        seed,
+                        rpc(),
+                        cluster_config(&name, Config::lan()),
+                    )
+                    .await
+                    .unwrap(),
                 );
             }
             wait_workers(&d.registry, "lan workers", |w| w.len() == 3).await;
@@ -674,7 +688,7 @@ async fn lan_preset_detection_time_of_a_killed_worker() {
             let id = victim.cluster.id();
             let t0 = Instant::now();
             victim.server.kill();
-            wait_event(
+            wait_event::<R>(
                 &mut d.events,
                 "lan victim failed",
                 |e| matches!(e, ClusterEvent::NodeFailed(m) if m.id == id),
@@ -692,16 +706,18 @@ async fn lan_preset_detection_time_of_a_killed_worker() {
     println!("LAN preset, loopback: killed worker detected after {times:?}");
 }
 
-#[tokio::test]
-async fn a_worker_at_its_call_cap_answers_overloaded_and_the_call_moves_on() {
-    let d = start_director(
+/// A worker at its call cap answers overloaded and the call moves on.
+pub async fn a_worker_at_its_call_cap_answers_overloaded_and_the_call_moves_on<
+    R: RuntimeBinding,
+>() {
+    let d = start_director::<R>(
         "cap-director",
         LoadBalancingStrategy::RoundRobin,
         Config::local(),
     )
     .await;
     let seed = d.node.cluster.gossip_addr();
-    let small = start_worker_with(
+    let small = start_worker_with::<R>(
         "cap-small",
         seed,
         rpc().with_max_concurrent_calls(1),
@@ -713,7 +729,7 @@ async fn a_worker_at_its_call_cap_answers_overloaded_and_the_call_moves_on() {
     // One slow call occupies the only slot; a second one pinned to this worker is refused.
     let c = d.client.clone();
     let busy =
-        tokio::spawn(async move { c.call_worker("slow", "1000", Some("label=cap-small")).await });
+        spawn::<R, _>(async move { c.call_worker("slow", "1000", Some("label=cap-small")).await });
     wait_workers(&d.registry, "slot taken", |w| w[0].in_flight == 1).await;
     let e = d
         .client
@@ -730,7 +746,7 @@ async fn a_worker_at_its_call_cap_answers_overloaded_and_the_call_moves_on() {
         "{e:?}"
     );
     // With a second worker available, the refused call is retried there instead.
-    let other = start_worker("cap-other", seed).await;
+    let other = start_worker::<R>("cap-other", seed).await;
     wait_workers(&d.registry, "two workers", |w| w.len() == 2).await;
     let mut moved = 0;
     for _ in 0..4 {
@@ -749,15 +765,17 @@ async fn a_worker_at_its_call_cap_answers_overloaded_and_the_call_moves_on() {
         "round robin sent some calls to the busy worker first"
     );
     assert_eq!(
-        label(&timeout(WAIT, busy).await.unwrap().unwrap().unwrap()),
+        label(&timeout::<R, _>(WAIT, busy).await.unwrap().unwrap().unwrap()),
         "cap-small"
     );
     shutdown_all(d, vec![small, other]).await;
 }
 
-#[tokio::test]
-async fn a_graceful_shutdown_waits_for_a_running_call_and_ends_when_it_does() {
-    let d = start_director(
+/// A graceful shutdown waits for a running call and ends when it does.
+pub async fn a_graceful_shutdown_waits_for_a_running_call_and_ends_when_it_does<
+    R: RuntimeBinding,
+>() {
+    let d = start_director::<R>(
         "drain-director",
         LoadBalancingStrategy::RoundRobin,
         Config::local(),
@@ -767,7 +785,7 @@ async fn a_graceful_shutdown_waits_for_a_running_call_and_ends_when_it_does() {
     // A drain timeout far beyond the test's bound: if the end of the last call were not
     // signalled, shutdown would sit out the whole timeout and the bound below would fail.
     let rpc = rpc().with_shutdown_timing(Duration::from_millis(300), Duration::from_secs(120));
-    let w = start_worker_with(
+    let w = start_worker_with::<R>(
         "drain-w1",
         seed,
         rpc,
@@ -778,22 +796,22 @@ async fn a_graceful_shutdown_waits_for_a_running_call_and_ends_when_it_does() {
     wait_workers(&d.registry, "the worker", |w| w.len() == 1).await;
     let client = d.client.clone();
     let call =
-        tokio::spawn(async move { client.call_worker("slow", "800", Some("role=worker")).await });
+        spawn::<R, _>(async move { client.call_worker("slow", "800", Some("role=worker")).await });
     // Wait (bounded) until the call runs on the worker, then shut the worker down.
     let start = Instant::now();
     while w.server.in_flight() == 0 {
         assert!(start.elapsed() < WAIT, "the call never reached the worker");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        sleep::<R>(Duration::from_millis(5)).await;
     }
-    timeout(WAIT, w.server.shutdown())
+    timeout::<R, _>(WAIT, w.server.shutdown())
         .await
         .expect("shutdown ends once the running call has")
         .expect("clean shutdown");
     assert_eq!(w.server.in_flight(), 0);
-    let answer = timeout(WAIT, call).await.unwrap().unwrap();
+    let answer = timeout::<R, _>(WAIT, call).await.unwrap().unwrap();
     assert_eq!(
         label(&answer.expect("the running call completed")),
         "drain-w1"
     );
-    let _ = timeout(WAIT, d.node.server.shutdown()).await;
+    let _ = timeout::<R, _>(WAIT, d.node.server.shutdown()).await;
 }

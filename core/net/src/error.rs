@@ -1,6 +1,6 @@
 //! [`ClusterError`]: everything a cluster call can fail with.
 
-use shoal_core::driver::DriverError;
+use crate::driver::DriverError;
 use shoal_core::{CommandError, ConfigError, KeyringError};
 use std::io;
 use std::time::Duration;

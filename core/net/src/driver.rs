@@ -1,11 +1,11 @@
-//! The drive loop, written once for every async runtime (cargo feature `driver`, off by
-//! default; it adds only `futures-core` and `futures-channel`).
+//! The drive loop, written once for every async runtime.
 //!
 //! One task owns the [`Node`]: the [`Driver`] future. Each turn it waits for a datagram, the
 //! timer or a command from a [`Handle`], feeds that one input to the node, drains every
 //! output (datagrams to the socket, events to subscribers) and re-arms the timer only when
-//! the node's deadline changed (quinn's `drive_timer`). Runtimes plug in through the small
-//! [`Runtime`] trait.
+//! the node's deadline changed (quinn's `drive_timer`). Runtimes plug in through quinn's
+//! [`Runtime`] (timers, spawning, the clock) and [`AsyncUdpSocket`] (the gossip socket is
+//! wrapped by the same runtime that carries QUIC, so a binding supplies nothing else).
 //!
 //! ## Choices
 //! * **Time.** The driver reads [`Runtime::now`] and picks its start as the epoch:
@@ -22,7 +22,13 @@
 //!   never waits on subscribers.
 //! * **Errors** from the socket are counted in [`DriverStats`] (and reported to the
 //!   [`Observer`]) and the loop continues: a send to an unreachable peer or an ICMP error
-//!   surfacing on receive must never stop gossip.
+//!   surfacing on receive must never stop gossip. (quinn's sockets log and swallow most send
+//!   errors themselves, as QUIC wants; those never reach the counter.)
+//! * **Coalesced receives.** quinn's sockets turn on GRO where the OS has it, so one receive
+//!   may carry several datagrams from one sender at a fixed stride; each is handed to the node
+//!   on its own, as if received alone.
+//! * **No fragmentation.** quinn's sockets set don't-fragment: keep [`Config::mtu`] at or
+//!   below the path MTU (the default, 1400 bytes, is).
 //! * **Backpressure.** At most [`DriverConfig::max_queued_transmits`] datagrams wait for the
 //!   socket; while that many wait the loop stops reading, and beyond it the oldest are
 //!   dropped and counted (gossip tolerates loss; a stalled socket must not grow memory).
@@ -33,24 +39,24 @@
 //!   buffered and get `None`; pending calls fail with [`DriverError::Closed`].
 
 pub mod broadcast;
-mod runtime;
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(shoal_loom)))]
 mod tests;
 
 pub use broadcast::{Recv, Subscriber, Subscribers};
-pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
 
-use crate::{CommandError, Config, ConfigError, Event, Identity, Node, PacketError, Stats};
-use crate::{Timestamp, Transmit};
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 use futures_channel::{mpsc, oneshot};
 use futures_core::Stream;
+use quinn::udp::{RecvMeta, Transmit as UdpTransmit};
+use quinn::{AsyncTimer, AsyncUdpSocket, Runtime, UdpPoller};
 use rand_core::RngCore;
+use shoal_core::{CommandError, Config, ConfigError, Event, Identity, Node, PacketError, Stats};
+use shoal_core::{Timestamp, Transmit};
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -94,7 +100,7 @@ pub struct DriverConfig {
     pub observer: Option<Box<dyn Observer>>,
     /// The gossip keyring handed to the node before it handles anything (see
     /// [`Node::set_keyring`]); `None` is plaintext.
-    pub keyring: Option<crate::Keyring>,
+    pub keyring: Option<shoal_core::Keyring>,
 }
 
 impl Default for DriverConfig {
@@ -326,6 +332,8 @@ impl<R: RngCore + Send + 'static> Handle<R> {
 pub struct Driver<R: RngCore> {
     runtime: Arc<dyn Runtime>,
     socket: Arc<dyn AsyncUdpSocket>,
+    /// Registers the task for writability after a send would block.
+    writable: Pin<Box<dyn UdpPoller>>,
     node: Box<Node<R>>,
     epoch: Instant,
     commands: mpsc::UnboundedReceiver<Command<R>>,
@@ -372,6 +380,7 @@ impl<R: RngCore + Send + 'static> Driver<R> {
         let (publisher, subscribers) = broadcast::channel(driver_config.event_capacity);
         let driver = Driver {
             runtime,
+            writable: socket.clone().create_io_poller(),
             socket,
             node: Box::new(node),
             epoch,
@@ -490,15 +499,24 @@ impl<R: RngCore + Send + 'static> Driver<R> {
     fn flush(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progressed = false;
         while let Some(t) = self.outgoing.front() {
-            match self.socket.poll_send_to(cx, &t.payload, t.dst) {
-                Poll::Pending => break,
-                Poll::Ready(Ok(_)) => self.stats.datagrams_sent += 1,
-                Poll::Ready(Err(e)) => {
-                    self.stats.send_errors += 1;
-                    if let Some(o) = &mut self.observer {
-                        o.on_send_error(t.dst, &e);
+            let transmit = UdpTransmit {
+                destination: t.dst,
+                ecn: None,
+                contents: &t.payload,
+                segment_size: None,
+                src_ip: None,
+            };
+            match self.socket.try_send(&transmit) {
+                Ok(()) => self.stats.datagrams_sent += 1,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    match self.writable.as_mut().poll_writable(cx) {
+                        Poll::Pending => break,
+                        // Writable again (or the readiness check failed): try once more.
+                        Poll::Ready(Ok(())) => continue,
+                        Poll::Ready(Err(e)) => self.send_failed(&e),
                     }
                 }
+                Err(e) => self.send_failed(&e),
             }
             self.outgoing.pop_front();
             progressed = true;
@@ -506,23 +524,38 @@ impl<R: RngCore + Send + 'static> Driver<R> {
         progressed
     }
 
-    /// Receives one datagram and feeds it; returns whether anything happened.
+    /// Counts and reports a failed send of the front datagram (which the caller then drops).
+    fn send_failed(&mut self, e: &io::Error) {
+        self.stats.send_errors += 1;
+        if let (Some(o), Some(t)) = (&mut self.observer, self.outgoing.front()) {
+            o.on_send_error(t.dst, e);
+        }
+    }
+
+    /// Receives from the socket and feeds what arrived; returns whether anything happened.
     fn receive(&mut self, cx: &mut Context<'_>) -> bool {
         if self.outgoing.len() >= self.max_queued {
             return false;
         }
-        match self.socket.poll_recv_from(cx, &mut self.recv_buf) {
+        let mut meta = [RecvMeta::default()];
+        let polled = {
+            let mut bufs = [IoSliceMut::new(&mut self.recv_buf)];
+            self.socket.poll_recv(cx, &mut bufs, &mut meta)
+        };
+        match polled {
             Poll::Pending => false,
-            Poll::Ready(Ok((len, from))) => {
-                self.stats.datagrams_received += 1;
-                let now = self.now();
-                let len = len.min(self.recv_buf.len());
-                if let Err(e) = self.node.handle_packet(now, from, &self.recv_buf[..len]) {
-                    if let Some(o) = &mut self.observer {
-                        o.on_packet_dropped(from, &e);
-                    }
+            Poll::Ready(Ok(0)) => false,
+            Poll::Ready(Ok(_)) => {
+                let meta = &meta[0];
+                let len = meta.len.min(self.recv_buf.len());
+                // GRO: datagrams from one sender at `stride` offsets (one datagram: stride = len).
+                let stride = if meta.stride == 0 { len } else { meta.stride };
+                let mut start = 0;
+                while start < len {
+                    let end = (start + stride).min(len);
+                    self.feed(meta.addr, start, end);
+                    start = end;
                 }
-                self.drain();
                 true
             }
             Poll::Ready(Err(e)) => {
@@ -533,6 +566,21 @@ impl<R: RngCore + Send + 'static> Driver<R> {
                 true
             }
         }
+    }
+
+    /// Hands one received datagram (`recv_buf[start..end]`) to the node and drains.
+    fn feed(&mut self, from: SocketAddr, start: usize, end: usize) {
+        self.stats.datagrams_received += 1;
+        let now = self.now();
+        if let Err(e) = self
+            .node
+            .handle_packet(now, from, &self.recv_buf[start..end])
+        {
+            if let Some(o) = &mut self.observer {
+                o.on_packet_dropped(from, &e);
+            }
+        }
+        self.drain();
     }
 
     /// quinn's `drive_timer`: handles an expired deadline, re-arms the timer only when the

@@ -1,18 +1,17 @@
 //! [`Cluster`]: the membership handle users hold, and what it hands out.
 
-use crate::runtime::TokioRuntime;
+use crate::driver::{Driver, DriverConfig, DriverStats, Handle, Observer, Recv, Reply, Subscriber};
+use crate::runtime::{self, RuntimeBinding};
 use crate::{ClusterConfig, ClusterError};
 use futures_core::Stream;
 use rand_chacha::ChaCha20Rng;
 use rand_core::{OsRng, RngCore, SeedableRng};
-use shoal_core::driver::{
-    Driver, DriverConfig, DriverStats, Handle, Observer, Recv, Reply, Runtime, Subscriber,
-};
 use shoal_core::envelope::Key;
 use shoal_core::{Event, Identity, Member, MemberState, NodeId, PacketError, Stats};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -242,6 +241,9 @@ struct Inner {
     /// The node's QUIC endpoint, when a [`crate::Server`] started this node, so a
     /// [`crate::ClusterClient`] on it shares the one socket.
     rpc: std::sync::OnceLock<(quinn::Endpoint, crate::rpc::endpoint::KillSwitch)>,
+    /// The runtime the node runs on (its binding's), for timeouts and what the RPC layer
+    /// builds on this node.
+    runtime: Arc<dyn quinn::Runtime>,
 }
 
 /// A running cluster node: a cheap, cloneable handle to the task that owns it.
@@ -249,9 +251,29 @@ struct Inner {
 /// The node runs until [`Cluster::leave`] / [`Cluster::shutdown`], or until every handle is
 /// dropped (then it stops without telling peers, who will see it fail: call `shutdown` for a
 /// graceful exit).
-#[derive(Clone, Debug)]
-pub struct Cluster {
+///
+/// `R` is the runtime binding; use the facades' aliases (`shoal_tokio::Cluster`,
+/// `shoal_smol::Cluster`).
+pub struct Cluster<R> {
     inner: Arc<Inner>,
+    _runtime: PhantomData<fn() -> R>,
+}
+
+impl<R> Clone for Cluster<R> {
+    fn clone(&self) -> Self {
+        Cluster {
+            inner: self.inner.clone(),
+            _runtime: PhantomData,
+        }
+    }
+}
+
+impl<R> std::fmt::Debug for Cluster<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("inner", &self.inner)
+            .finish()
+    }
 }
 
 fn os_seeded() -> Result<ChaCha20Rng, ClusterError> {
@@ -259,10 +281,11 @@ fn os_seeded() -> Result<ChaCha20Rng, ClusterError> {
         .map_err(|e| ClusterError::Io(io::Error::other(format!("OS random source: {e}"))))
 }
 
-impl Cluster {
+impl<R: RuntimeBinding> Cluster<R> {
     /// Binds the gossip socket and starts the node, alone until it [`join`](Cluster::join)s.
-    /// Must be called inside a tokio runtime with time and IO enabled.
-    pub async fn start(config: ClusterConfig) -> Result<Cluster, ClusterError> {
+    /// Must be called where the binding's runtime runs (inside a tokio runtime with time and
+    /// IO enabled for `shoal-tokio`; anywhere for `shoal-smol`).
+    pub async fn start(config: ClusterConfig) -> Result<Cluster<R>, ClusterError> {
         config.validate()?;
         let tags = config.initial_tags()?;
         let socket = std::net::UdpSocket::bind(config.gossip_bind_addr()?)?;
@@ -306,7 +329,7 @@ impl Cluster {
         };
         let id = identity.id;
 
-        let runtime: Arc<dyn Runtime> = Arc::new(TokioRuntime);
+        let runtime = R::runtime();
         let raw = runtime.wrap_udp_socket(socket)?;
         let keyed = config.keyring.is_some();
         if !keyed {
@@ -340,7 +363,9 @@ impl Cluster {
                 join_timeout: config.join_timeout,
                 leave_timeout: config.leave_timeout,
                 rpc: std::sync::OnceLock::new(),
+                runtime,
             }),
+            _runtime: PhantomData,
         })
     }
 
@@ -369,7 +394,7 @@ impl Cluster {
     /// retrying in the background).
     pub async fn join(&self, seeds: Vec<SocketAddr>) -> Result<(), ClusterError> {
         let timeout = self.inner.join_timeout;
-        match tokio::time::timeout(timeout, self.inner.handle.join(seeds)).await {
+        match runtime::timeout(&*self.inner.runtime, timeout, self.inner.handle.join(seeds)).await {
             Ok(r) => r.map(|_| ()).map_err(Into::into),
             Err(_) => {
                 tracing::warn!(?timeout, "join timed out: no seed answered");
@@ -488,7 +513,7 @@ impl Cluster {
     /// after the configured leave timeout, in which case the node is stopped anyway.
     pub async fn leave(&self) -> Result<(), ClusterError> {
         let timeout = self.inner.leave_timeout;
-        match tokio::time::timeout(timeout, self.inner.handle.leave()).await {
+        match runtime::timeout(&*self.inner.runtime, timeout, self.inner.handle.leave()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.into()),
             Err(_) => {
@@ -531,6 +556,11 @@ impl Cluster {
         kill: crate::rpc::endpoint::KillSwitch,
     ) {
         let _ = self.inner.rpc.set((endpoint, kill));
+    }
+
+    /// The runtime the node runs on.
+    pub(crate) fn runtime(&self) -> &Arc<dyn quinn::Runtime> {
+        &self.inner.runtime
     }
 
     /// Whether the node has stopped.

@@ -18,6 +18,7 @@
 pub(crate) mod state;
 
 use crate::rpc::error::CallError;
+use crate::runtime::RuntimeBinding;
 use crate::{Cluster, ClusterError, ClusterEvent, MemberSnapshot};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{OsRng, SeedableRng};
@@ -154,14 +155,14 @@ impl Shared {
 /// Tracks the cluster's workers and owns the load-balancing state a
 /// [`crate::ClusterClient`] uses. Create it, [`start`](WorkerRegistry::start) it, share it
 /// in an `Arc`.
-pub struct WorkerRegistry {
-    cluster: Cluster,
+pub struct WorkerRegistry<R> {
+    cluster: Cluster<R>,
     pub(crate) shared: Arc<Shared>,
     local: NodeId,
     started: std::sync::atomic::AtomicBool,
 }
 
-impl std::fmt::Debug for WorkerRegistry {
+impl<R: RuntimeBinding> std::fmt::Debug for WorkerRegistry<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerRegistry")
             .field("cluster", &self.cluster.name())
@@ -170,9 +171,9 @@ impl std::fmt::Debug for WorkerRegistry {
     }
 }
 
-impl WorkerRegistry {
+impl<R: RuntimeBinding> WorkerRegistry<R> {
     /// A registry over `cluster` choosing workers by `strategy` (default balancer settings).
-    pub fn new(cluster: Cluster, strategy: LoadBalancingStrategy) -> Self {
+    pub fn new(cluster: Cluster<R>, strategy: LoadBalancingStrategy) -> Self {
         let config = BalancerConfig {
             strategy,
             ..BalancerConfig::default()
@@ -183,7 +184,7 @@ impl WorkerRegistry {
 
     /// A registry with explicit balancer settings (per-worker caps, ejection, weights).
     pub fn with_config(
-        cluster: Cluster,
+        cluster: Cluster<R>,
         config: BalancerConfig,
     ) -> Result<Self, crate::rpc::error::ConfigError> {
         let balancer = Balancer::new(config)?;
@@ -206,7 +207,7 @@ impl WorkerRegistry {
     }
 
     /// The cluster it watches.
-    pub fn cluster(&self) -> &Cluster {
+    pub fn cluster(&self) -> &Cluster<R> {
         &self.cluster
     }
 
@@ -231,7 +232,7 @@ impl WorkerRegistry {
         let mut events = self.cluster.subscribe();
         self.resync().await?;
         let weak: Weak<Self> = Arc::downgrade(self);
-        tokio::spawn(async move {
+        R::spawn(async move {
             while let Some(event) = events.recv().await {
                 let Some(reg) = weak.upgrade() else { return };
                 if let ClusterEvent::Lagged { missed } = event {

@@ -1,13 +1,13 @@
 //! Membership over real UDP on loopback. Every wait is on an event or a reply, bounded by a
 //! timeout; nothing sleeps in place of synchronisation.
 
-use shoal_tokio::core::Config;
-use shoal_tokio::{
+use super::{timeout, RuntimeBinding};
+use crate::core::Config;
+use crate::{
     Cluster, ClusterConfig, ClusterError, ClusterEvent, EventStream, Key, Keyring, MemberState,
 };
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tokio::time::timeout;
 
 /// Upper bound for any single wait; convergence on loopback takes milliseconds.
 const WAIT: Duration = Duration::from_secs(10);
@@ -20,19 +20,19 @@ fn config(name: &str) -> ClusterConfig {
         .with_join_timeout(Duration::from_secs(5))
 }
 
-async fn start(config: ClusterConfig) -> (Cluster, EventStream) {
-    let c = Cluster::start(config).await.expect("start");
+async fn start<R: RuntimeBinding>(config: ClusterConfig) -> (Cluster<R>, EventStream) {
+    let c = Cluster::<R>::start(config).await.expect("start");
     let events = c.subscribe();
     (c, events)
 }
 
 /// Waits for the first event matching `pred`, failing the test after `WAIT`.
-async fn wait_for(
+async fn wait_for<R: RuntimeBinding>(
     events: &mut EventStream,
     what: &str,
     mut pred: impl FnMut(&ClusterEvent) -> bool,
 ) -> ClusterEvent {
-    let found = timeout(WAIT, async {
+    let found = timeout::<R, _>(WAIT, async {
         while let Some(e) = events.recv().await {
             if pred(&e) {
                 return Some(e);
@@ -49,11 +49,11 @@ async fn wait_for(
 }
 
 /// Waits until `events` has announced every name in `names` as joined.
-async fn wait_joined(events: &mut EventStream, names: &[&str]) {
+async fn wait_joined<R: RuntimeBinding>(events: &mut EventStream, names: &[&str]) {
     let mut missing: BTreeSet<String> = names.iter().map(|s| s.to_string()).collect();
     while !missing.is_empty() {
         let what = format!("joins of {missing:?}");
-        if let ClusterEvent::NodeJoined(m) = wait_for(
+        if let ClusterEvent::NodeJoined(m) = wait_for::<R>(
             events,
             &what,
             |e| matches!(e, ClusterEvent::NodeJoined(m) if missing.contains(&m.name)),
@@ -65,17 +65,17 @@ async fn wait_joined(events: &mut EventStream, names: &[&str]) {
     }
 }
 
-#[tokio::test]
-async fn three_nodes_form_a_cluster_through_one_seed() {
-    let (a, mut ea) = start(config("a")).await;
-    let (b, mut eb) = start(config("b")).await;
-    let (c, mut ec) = start(config("c")).await;
+/// Three nodes form a cluster through one seed.
+pub async fn three_nodes_form_a_cluster_through_one_seed<R: RuntimeBinding>() {
+    let (a, mut ea) = start::<R>(config("a")).await;
+    let (b, mut eb) = start::<R>(config("b")).await;
+    let (c, mut ec) = start::<R>(config("c")).await;
     b.join(vec![a.gossip_addr()]).await.expect("b joins");
     c.join(vec![a.gossip_addr()]).await.expect("c joins");
 
-    wait_joined(&mut ea, &["b", "c"]).await;
-    wait_joined(&mut eb, &["a", "c"]).await;
-    wait_joined(&mut ec, &["a", "b"]).await;
+    wait_joined::<R>(&mut ea, &["b", "c"]).await;
+    wait_joined::<R>(&mut eb, &["a", "c"]).await;
+    wait_joined::<R>(&mut ec, &["a", "b"]).await;
 
     for node in [&a, &b, &c] {
         let live = node.live_members().await.unwrap();
@@ -95,15 +95,15 @@ async fn three_nodes_form_a_cluster_through_one_seed() {
     }
 }
 
-#[tokio::test]
-async fn a_tag_change_reaches_the_others() {
-    let (a, _ea) = start(config("tag-a")).await;
-    let (b, mut eb) = start(config("tag-b").with_tags([("zone", "eu")])).await;
+/// A tag change reaches the others.
+pub async fn a_tag_change_reaches_the_others<R: RuntimeBinding>() {
+    let (a, _ea) = start::<R>(config("tag-a")).await;
+    let (b, mut eb) = start::<R>(config("tag-b").with_tags([("zone", "eu")])).await;
     b.join(vec![a.gossip_addr()]).await.unwrap();
-    wait_joined(&mut eb, &["tag-a"]).await;
+    wait_joined::<R>(&mut eb, &["tag-a"]).await;
 
     a.set_tag("role", "director").await.unwrap();
-    let ev = wait_for(&mut eb, "a's tag", |e| {
+    let ev = wait_for::<R>(&mut eb, "a's tag", |e| {
         matches!(e, ClusterEvent::NodeUpdated(m)
             if m.name == "tag-a" && m.tags.get("role").map(String::as_str) == Some("director"))
     })
@@ -116,7 +116,7 @@ async fn a_tag_change_reaches_the_others() {
     // Removing it travels the same way; a second subscriber sees the same stream.
     let mut eb2 = b.subscribe();
     a.remove_tag("role").await.unwrap();
-    wait_for(
+    wait_for::<R>(
         &mut eb2,
         "a's tag removal",
         |e| matches!(e, ClusterEvent::NodeUpdated(m) if m.name == "tag-a" && m.tags.is_empty()),
@@ -129,19 +129,19 @@ async fn a_tag_change_reaches_the_others() {
     b.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn leave_is_seen_as_left_not_failed() {
-    let (a, mut ea) = start(config("leave-a")).await;
-    let (b, mut eb) = start(config("leave-b")).await;
-    let (c, mut ec) = start(config("leave-c")).await;
+/// Leave is seen as left not failed.
+pub async fn leave_is_seen_as_left_not_failed<R: RuntimeBinding>() {
+    let (a, mut ea) = start::<R>(config("leave-a")).await;
+    let (b, mut eb) = start::<R>(config("leave-b")).await;
+    let (c, mut ec) = start::<R>(config("leave-c")).await;
     b.join(vec![a.gossip_addr()]).await.unwrap();
     c.join(vec![a.gossip_addr()]).await.unwrap();
-    wait_joined(&mut ea, &["leave-b", "leave-c"]).await;
-    wait_joined(&mut eb, &["leave-c"]).await;
+    wait_joined::<R>(&mut ea, &["leave-b", "leave-c"]).await;
+    wait_joined::<R>(&mut eb, &["leave-c"]).await;
 
     c.leave().await.expect("leave finishes");
     assert!(c.is_stopped() || c.members().await.is_err());
-    wait_for(&mut ec, "c's LeftCluster", |e| {
+    wait_for::<R>(&mut ec, "c's LeftCluster", |e| {
         matches!(e, ClusterEvent::LeftCluster)
     })
     .await;
@@ -151,7 +151,7 @@ async fn leave_is_seen_as_left_not_failed() {
     );
 
     for (node, events) in [(&a, &mut ea), (&b, &mut eb)] {
-        let ev = wait_for(events, "c left", |e| match e {
+        let ev = wait_for::<R>(events, "c left", |e| match e {
             ClusterEvent::NodeLeft(m) | ClusterEvent::NodeFailed(m) => m.name == "leave-c",
             _ => false,
         })
@@ -176,10 +176,10 @@ async fn leave_is_seen_as_left_not_failed() {
     b.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_wrong_cluster_key_cannot_join() {
-    let (seed, _es) = start(config("key-seed").with_cluster_key([1; 32])).await;
-    let (intruder, _ei) = start(
+/// A wrong cluster key cannot join.
+pub async fn a_wrong_cluster_key_cannot_join<R: RuntimeBinding>() {
+    let (seed, _es) = start::<R>(config("key-seed").with_cluster_key([1; 32])).await;
+    let (intruder, _ei) = start::<R>(
         config("key-intruder")
             .with_cluster_key([2; 32])
             .with_join_timeout(Duration::from_millis(700)),
@@ -194,7 +194,7 @@ async fn a_wrong_cluster_key_cannot_join() {
 
     // Plaintext is refused too.
     let (plain, _ep) =
-        start(config("key-plain").with_join_timeout(Duration::from_millis(300))).await;
+        start::<R>(config("key-plain").with_join_timeout(Duration::from_millis(300))).await;
     assert!(plain.join(vec![seed.gossip_addr()]).await.is_err());
 
     let stats = seed.stats().await.unwrap();
@@ -208,21 +208,23 @@ async fn a_wrong_cluster_key_cannot_join() {
     }
 }
 
-#[tokio::test]
-async fn key_rotation_keeps_the_cluster_talking() {
+/// Key rotation keeps the cluster talking.
+pub async fn key_rotation_keeps_the_cluster_talking<R: RuntimeBinding>() {
     let old = Key::new([7; 32]);
     let new = Key::new([8; 32]);
     // Mid-rotation: `a` already seals with the new key, `b` still seals with the old one;
     // each still accepts the other's key.
     let (a, mut ea) =
-        start(config("rot-a").with_keyring(Keyring::with_keys(new.clone(), [old.clone()]))).await;
+        start::<R>(config("rot-a").with_keyring(Keyring::with_keys(new.clone(), [old.clone()])))
+            .await;
     let (b, mut eb) =
-        start(config("rot-b").with_keyring(Keyring::with_keys(old.clone(), [new.clone()]))).await;
+        start::<R>(config("rot-b").with_keyring(Keyring::with_keys(old.clone(), [new.clone()])))
+            .await;
     b.join(vec![a.gossip_addr()])
         .await
         .expect("mixed keyrings join");
-    wait_joined(&mut ea, &["rot-b"]).await;
-    wait_joined(&mut eb, &["rot-a"]).await;
+    wait_joined::<R>(&mut ea, &["rot-b"]).await;
+    wait_joined::<R>(&mut eb, &["rot-a"]).await;
 
     // Neither side dropped anything while the keyrings differed.
     assert_eq!(a.stats().await.unwrap().unauthenticated(), 0);
@@ -239,7 +241,7 @@ async fn key_rotation_keeps_the_cluster_talking() {
     b.remove_key(&old).await.unwrap();
     a.remove_key(&old).await.unwrap();
     a.set_tag("rotated", "yes").await.unwrap();
-    wait_for(&mut eb, "tag after rotation", |e| {
+    wait_for::<R>(&mut eb, "tag after rotation", |e| {
         matches!(e, ClusterEvent::NodeUpdated(m)
             if m.name == "rot-a" && m.tags.get("rotated").map(String::as_str) == Some("yes"))
     })
@@ -248,30 +250,30 @@ async fn key_rotation_keeps_the_cluster_talking() {
     b.shutdown().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_slow_subscriber_is_told_it_lagged() {
-    let (a, _ea) = start(config("lag-a").with_event_capacity(1)).await;
+/// A slow subscriber is told it lagged.
+pub async fn a_slow_subscriber_is_told_it_lagged<R: RuntimeBinding>() {
+    let (a, _ea) = start::<R>(config("lag-a").with_event_capacity(1)).await;
     let mut slow = a.subscribe();
-    let (b, _eb) = start(config("lag-b")).await;
-    let (c, _ec) = start(config("lag-c")).await;
+    let (b, _eb) = start::<R>(config("lag-b")).await;
+    let (c, _ec) = start::<R>(config("lag-c")).await;
     b.join(vec![a.gossip_addr()]).await.unwrap();
     c.join(vec![a.gossip_addr()]).await.unwrap();
     // Two joins were published into a buffer of one before `slow` read anything.
-    let first = timeout(WAIT, slow.recv()).await.unwrap().unwrap();
+    let first = timeout::<R, _>(WAIT, slow.recv()).await.unwrap().unwrap();
     assert!(
         matches!(first, ClusterEvent::Lagged { missed } if missed >= 1),
         "{first:?}"
     );
-    let next = timeout(WAIT, slow.recv()).await.unwrap().unwrap();
+    let next = timeout::<R, _>(WAIT, slow.recv()).await.unwrap().unwrap();
     assert!(!matches!(next, ClusterEvent::Lagged { .. }), "{next:?}");
     for n in [&a, &b, &c] {
         n.shutdown().await.unwrap();
     }
 }
 
-#[tokio::test]
-async fn wildcard_bind_without_advertise_address_is_refused() {
-    let err = Cluster::start(
+/// Wildcard bind without advertise address is refused.
+pub async fn wildcard_bind_without_advertise_address_is_refused<R: RuntimeBinding>() {
+    let err = Cluster::<R>::start(
         ClusterConfig::default()
             .with_bind_addr("0.0.0.0:0".parse().unwrap())
             .with_core_config(Config::local()),
@@ -290,24 +292,24 @@ async fn wildcard_bind_without_advertise_address_is_refused() {
     );
 }
 
-#[tokio::test]
-async fn an_unreachable_seed_does_not_stop_the_node() {
+/// An unreachable seed does not stop the node.
+pub async fn an_unreachable_seed_does_not_stop_the_node<R: RuntimeBinding>() {
     // Bind and drop a socket to get a loopback port nobody listens on: datagrams to it fail
     // (ICMP port unreachable may surface as a receive error), which must only be counted.
     let dead = std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let (a, _ea) = start(config("dead-a").with_join_timeout(Duration::from_millis(500))).await;
+    let (a, _ea) = start::<R>(config("dead-a").with_join_timeout(Duration::from_millis(500))).await;
     assert!(matches!(
         a.join(vec![dead]).await,
         Err(ClusterError::JoinTimeout(_))
     ));
-    let (b, mut eb) = start(config("dead-b")).await;
+    let (b, mut eb) = start::<R>(config("dead-b")).await;
     a.join(vec![dead, b.gossip_addr()])
         .await
         .expect("second seed answers");
-    wait_joined(&mut eb, &["dead-a"]).await;
+    wait_joined::<R>(&mut eb, &["dead-a"]).await;
     let stats = a.stats().await.unwrap();
     assert!(stats.driver.datagrams_sent >= 2, "{stats:?}");
     a.shutdown().await.unwrap();

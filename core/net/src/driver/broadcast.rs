@@ -11,11 +11,11 @@
 //!
 //! The state is shared between the driver task and subscriber tasks behind one mutex (held
 //! only for a push or a clone, never across a wake). Its interleavings are checked with loom:
-//! `RUSTFLAGS="--cfg loom" cargo test -p shoal-core --features driver --release loom`.
+//! `RUSTFLAGS="--cfg shoal_loom" cargo test -p shoal-net --release --lib loom` (scripts/loom.sh).
 
-#[cfg(loom)]
+#[cfg(shoal_loom)]
 use loom::sync::{Arc, Mutex, MutexGuard};
-#[cfg(not(loom))]
+#[cfg(not(shoal_loom))]
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use core::future::poll_fn;
@@ -263,7 +263,7 @@ impl<T> Drop for Subscriber<T> {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(shoal_loom)))]
 mod tests {
     use super::*;
 
@@ -328,7 +328,7 @@ mod tests {
     }
 }
 
-#[cfg(all(test, loom))]
+#[cfg(all(test, shoal_loom))]
 mod loom_tests {
     use super::*;
     use loom::future::block_on;

@@ -83,6 +83,7 @@ pub(crate) fn bind(
     config: &RpcConfig,
     addr: SocketAddr,
     server: bool,
+    runtime: Arc<dyn Runtime>,
 ) -> Result<(quinn::Endpoint, KillSwitch), ServerError> {
     let server_config = if server {
         Some(config.quinn_server()?)
@@ -90,23 +91,27 @@ pub(crate) fn bind(
         None
     };
     let switch = KillSwitch::default();
-    let endpoint = bind_with(addr, server_config, switch.clone())?;
+    let endpoint = bind_with(addr, server_config, switch.clone(), runtime)?;
     Ok((endpoint, switch))
 }
 
 /// A client-only endpoint on `addr`, silenced by `switch` (the node's, so that killing the
 /// node silences its client connections too).
-pub(crate) fn bind_client(addr: SocketAddr, switch: KillSwitch) -> io::Result<quinn::Endpoint> {
-    bind_with(addr, None, switch)
+pub(crate) fn bind_client(
+    addr: SocketAddr,
+    switch: KillSwitch,
+    runtime: Arc<dyn Runtime>,
+) -> io::Result<quinn::Endpoint> {
+    bind_with(addr, None, switch, runtime)
 }
 
 fn bind_with(
     addr: SocketAddr,
     server_config: Option<quinn::ServerConfig>,
     switch: KillSwitch,
+    runtime: Arc<dyn Runtime>,
 ) -> io::Result<quinn::Endpoint> {
     let socket = std::net::UdpSocket::bind(addr)?;
-    let runtime: Arc<dyn Runtime> = Arc::new(quinn::TokioRuntime);
     let sock = Arc::new(Killable {
         inner: runtime.wrap_udp_socket(socket)?,
         switch,

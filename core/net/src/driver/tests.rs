@@ -2,9 +2,9 @@
 //! Shows the loop needs nothing from any async runtime but the [`Runtime`] trait.
 
 use super::*;
-use crate::Identity;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
+use shoal_core::Identity;
 use std::sync::Mutex;
 use std::task::{Wake, Waker};
 
@@ -54,37 +54,53 @@ impl AsyncTimer for MockTimer {
 }
 
 impl AsyncUdpSocket for MockSocket {
-    fn poll_recv_from(
+    fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
+        Box::pin(AlwaysWritable)
+    }
+    fn try_send(&self, transmit: &UdpTransmit<'_>) -> io::Result<()> {
+        if transmit.destination == self.0.broken {
+            return Err(io::ErrorKind::ConnectionRefused.into());
+        }
+        self.0.wire.lock().unwrap().push_back((
+            self.1,
+            transmit.destination,
+            transmit.contents.to_vec(),
+        ));
+        Ok(())
+    }
+    fn poll_recv(
         &self,
         _cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
         let mut wire = self.0.wire.lock().unwrap();
         let Some(i) = wire.iter().position(|(_, to, _)| *to == self.1) else {
             return Poll::Pending;
         };
         let (from, _, bytes) = wire.remove(i).unwrap();
-        buf[..bytes.len()].copy_from_slice(&bytes);
-        Poll::Ready(Ok((bytes.len(), from)))
-    }
-    fn poll_send_to(
-        &self,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-        target: SocketAddr,
-    ) -> Poll<io::Result<usize>> {
-        if target == self.0.broken {
-            return Poll::Ready(Err(io::ErrorKind::ConnectionRefused.into()));
-        }
-        self.0
-            .wire
-            .lock()
-            .unwrap()
-            .push_back((self.1, target, buf.to_vec()));
-        Poll::Ready(Ok(buf.len()))
+        bufs[0][..bytes.len()].copy_from_slice(&bytes);
+        meta[0] = RecvMeta {
+            addr: from,
+            len: bytes.len(),
+            stride: bytes.len(),
+            ecn: None,
+            dst_ip: None,
+        };
+        Poll::Ready(Ok(1))
     }
     fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(self.1)
+    }
+}
+
+/// The mock socket never blocks a send.
+#[derive(Debug)]
+struct AlwaysWritable;
+
+impl UdpPoller for AlwaysWritable {
+    fn poll_writable(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 

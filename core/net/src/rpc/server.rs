@@ -12,19 +12,21 @@ use crate::rpc::config::RpcConfig;
 use crate::rpc::endpoint::{self, KillSwitch};
 use crate::rpc::error::{HandlerError, ServerError};
 use crate::rpc::stream::{self, ReadFailure};
+use crate::runtime::{self, JoinHandle, RuntimeBinding};
 use crate::{Cluster, ClusterConfig};
 use bytes::{Bytes, BytesMut};
+use event_listener::Event as Notify;
 use shoal_core::rpc::{encode_response_head, encoded_response_head_len, FrameError, MAX_MESSAGE};
 use shoal_core::{Decoder, Frame, Status};
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::BuildHasherDefault;
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// The future a handler returns.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Bytes, HandlerError>> + Send>>;
@@ -44,8 +46,9 @@ const BAD_FRAME: u32 = 1;
 /// is asked for.
 type Handlers = HashMap<String, Handler, BuildHasherDefault<shoal_core::Fnv1a>>;
 
-struct Bound {
+struct Bound<R> {
     endpoint: quinn::Endpoint,
+    runtime: Arc<dyn quinn::Runtime>,
     kill: KillSwitch,
     handlers: Arc<Handlers>,
     config: Arc<RpcConfig>,
@@ -53,7 +56,7 @@ struct Bound {
     in_flight: AtomicUsize,
     accepting: AtomicBool,
     drained: Notify,
-    cluster: OnceLock<Cluster>,
+    cluster: OnceLock<Cluster<R>>,
 }
 
 /// An RPC server: register handlers, [`bind`](Server::bind), optionally
@@ -67,13 +70,16 @@ struct Bound {
 /// let cluster = server.enable_cluster(cluster_config).await?;
 /// server.run().await?;
 /// ```
-pub struct Server {
+///
+/// `R` is the runtime binding; use the facades' aliases (`shoal_tokio::Server`).
+pub struct Server<R> {
     config: Arc<RpcConfig>,
     handlers: Handlers,
-    bound: Option<Arc<Bound>>,
+    bound: Option<Arc<Bound<R>>>,
+    _runtime: PhantomData<fn() -> R>,
 }
 
-impl std::fmt::Debug for Server {
+impl<R: RuntimeBinding> std::fmt::Debug for Server<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("methods", &self.handlers.keys().collect::<Vec<_>>())
@@ -82,13 +88,14 @@ impl std::fmt::Debug for Server {
     }
 }
 
-impl Server {
+impl<R: RuntimeBinding> Server<R> {
     /// A server with these settings and no handlers.
     pub fn new(config: RpcConfig) -> Self {
         Server {
             config: Arc::new(config),
             handlers: Handlers::default(),
             bound: None,
+            _runtime: PhantomData,
         }
     }
 
@@ -121,10 +128,12 @@ impl Server {
             return Err(ServerError::AlreadyBound(b.endpoint.local_addr()?));
         }
         self.config.validate()?;
-        let (endpoint, kill) = endpoint::bind(&self.config, addr, true)?;
+        let runtime = R::runtime();
+        let (endpoint, kill) = endpoint::bind(&self.config, addr, true, runtime.clone())?;
         let local = endpoint.local_addr()?;
         self.bound = Some(Arc::new(Bound {
             endpoint,
+            runtime,
             kill,
             handlers: Arc::new(std::mem::take(&mut self.handlers)),
             decoder: Decoder::new(self.config.limits),
@@ -150,7 +159,7 @@ impl Server {
     pub async fn enable_cluster(
         &mut self,
         mut config: ClusterConfig,
-    ) -> Result<Cluster, ServerError> {
+    ) -> Result<Cluster<R>, ServerError> {
         if self.bound.is_none() {
             self.bind(config.bind_addr).await?;
         }
@@ -170,7 +179,7 @@ impl Server {
     }
 
     /// The membership node started by [`Server::enable_cluster`], if any.
-    pub fn cluster(&self) -> Option<&Cluster> {
+    pub fn cluster(&self) -> Option<&Cluster<R>> {
         self.bound.as_ref()?.cluster.get()
     }
 
@@ -181,10 +190,11 @@ impl Server {
         Ok(())
     }
 
-    /// Serves in a background task; [`Server::shutdown`] ends it.
-    pub fn spawn(&self) -> Result<tokio::task::JoinHandle<()>, ServerError> {
+    /// Serves in a background task; [`Server::shutdown`] ends it. The handle resolves when
+    /// serving ends (awaiting it is optional; dropping it does not stop the server).
+    pub fn spawn(&self) -> Result<JoinHandle<()>, ServerError> {
         let b = self.bound.clone().ok_or(ServerError::NotBound)?;
-        Ok(tokio::spawn(serve(b)))
+        Ok(runtime::spawn_with_handle::<R, _>(serve(b)))
     }
 
     /// Calls running now.
@@ -204,20 +214,20 @@ impl Server {
         let mut result = Ok(());
         if let Some(c) = b.cluster.get() {
             result = c.shutdown().await.map_err(ServerError::from);
-            tokio::time::sleep(b.config.leave_grace).await;
+            runtime::sleep(&*b.runtime, b.config.leave_grace).await;
         }
         b.accepting.store(false, Ordering::SeqCst);
         let drain = async {
             loop {
                 // Created before the check: a notify between the two is not lost.
-                let notified = b.drained.notified();
+                let notified = b.drained.listen();
                 if b.in_flight.load(Ordering::SeqCst) == 0 {
                     break;
                 }
                 notified.await;
             }
         };
-        if tokio::time::timeout(b.config.drain_timeout, drain)
+        if runtime::timeout(&*b.runtime, b.config.drain_timeout, drain)
             .await
             .is_err()
         {
@@ -227,7 +237,7 @@ impl Server {
             );
         }
         b.endpoint.close(0u32.into(), b"shutdown");
-        let _ = tokio::time::timeout(Duration::from_secs(1), b.endpoint.wait_idle()).await;
+        let _ = runtime::timeout(&*b.runtime, Duration::from_secs(1), b.endpoint.wait_idle()).await;
         result
     }
 
@@ -245,14 +255,14 @@ impl Server {
     }
 }
 
-async fn serve(b: Arc<Bound>) {
+async fn serve<R: RuntimeBinding>(b: Arc<Bound<R>>) {
     while let Some(incoming) = b.endpoint.accept().await {
         if !b.accepting.load(Ordering::Acquire) {
             incoming.refuse();
             continue;
         }
         let b = b.clone();
-        tokio::spawn(async move {
+        R::spawn(async move {
             match incoming.await {
                 Ok(conn) => serve_connection(b, conn).await,
                 Err(e) => tracing::debug!(%e, "incoming connection failed"),
@@ -261,7 +271,7 @@ async fn serve(b: Arc<Bound>) {
     }
 }
 
-async fn serve_connection(b: Arc<Bound>, conn: quinn::Connection) {
+async fn serve_connection<R: RuntimeBinding>(b: Arc<Bound<R>>, conn: quinn::Connection) {
     let remote = conn.remote_address();
     loop {
         match conn.accept_bi().await {
@@ -271,7 +281,7 @@ async fn serve_connection(b: Arc<Bound>, conn: quinn::Connection) {
                     drop((send, recv));
                     continue;
                 }
-                tokio::spawn(serve_call(b.clone(), send, recv));
+                R::spawn(serve_call(b.clone(), send, recv));
             }
             Err(e) => {
                 tracing::debug!(%remote, %e, "connection ended");
@@ -282,17 +292,17 @@ async fn serve_connection(b: Arc<Bound>, conn: quinn::Connection) {
 }
 
 /// Counts a running call; at the cap, refuses (returns `None`).
-struct CallSlot<'a>(&'a Bound);
+struct CallSlot<'a, R>(&'a Bound<R>);
 
-impl<'a> CallSlot<'a> {
-    fn enter(b: &'a Bound) -> Option<Self> {
+impl<'a, R> CallSlot<'a, R> {
+    fn enter(b: &'a Bound<R>) -> Option<Self> {
         let before = b.in_flight.fetch_add(1, Ordering::AcqRel);
         let slot = CallSlot(b);
         (before < b.config.max_concurrent_calls).then_some(slot)
     }
 }
 
-impl Drop for CallSlot<'_> {
+impl<R> Drop for CallSlot<'_, R> {
     fn drop(&mut self) {
         // Only a shutdown waits for the count to reach zero, so only then is anyone told
         // (a notify per call was a tenth of the dispatch). SeqCst here and in `shutdown`
@@ -302,7 +312,7 @@ impl Drop for CallSlot<'_> {
         if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1
             && !self.0.accepting.load(Ordering::SeqCst)
         {
-            self.0.drained.notify_waiters();
+            self.0.drained.notify(usize::MAX);
         }
     }
 }
@@ -314,7 +324,7 @@ impl Drop for CallSlot<'_> {
 /// limit, so every spawn ran `malloc_consolidate` (5 % of a busy server's CPU). Rare paths
 /// (a deadline timer) are boxed, and reading and writing use the small futures of
 /// [`crate::rpc::stream`].
-async fn serve_call(b: Arc<Bound>, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+async fn serve_call<R>(b: Arc<Bound<R>>, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
     let req = match stream::read_frame(&b.decoder, &mut recv).await {
         Ok(Frame::Request(req)) => req,
         Ok(Frame::Response(_)) => {
@@ -342,9 +352,18 @@ async fn serve_call(b: Arc<Bound>, mut send: quinn::SendStream, mut recv: quinn:
         (Some(_), Some(h)) => {
             let fut = h(req.payload);
             let result = match req.deadline_ms {
-                Some(ms) => Box::pin(tokio::time::timeout(Duration::from_millis(ms.into()), fut))
+                // The handler's future is boxed already: poll it beside one timer (the
+                // timer's box is the one allocation, as tokio's boxed `timeout` was).
+                Some(ms) => {
+                    let mut fut = fut;
+                    let deadline = b.runtime.now() + Duration::from_millis(ms.into());
+                    let mut timer = b.runtime.new_timer(deadline);
+                    std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+                        std::task::Poll::Ready(r) => std::task::Poll::Ready(Some(r)),
+                        std::task::Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
+                    })
                     .await
-                    .ok(),
+                }
                 None => Some(fut.await),
             };
             match result {
@@ -376,7 +395,7 @@ fn refuse(send: &mut quinn::SendStream, recv: &mut quinn::RecvStream) {
 }
 
 /// Encodes a response as the buffers to write (see [`stream::frame_buffers`]).
-fn response_frame(b: &Bound, status: Status, payload: Bytes) -> [Bytes; 2] {
+fn response_frame<R>(b: &Bound<R>, status: Status, payload: Bytes) -> [Bytes; 2] {
     // Exactly sized, so freezing it needs no second allocation.
     let mut head = BytesMut::with_capacity(
         encoded_response_head_len(&status) + stream::inline_len(payload.len()),
