@@ -18,6 +18,7 @@
 pub mod balance;
 pub mod checker;
 pub mod cluster;
+pub mod mem;
 pub mod network;
 pub mod scenarios;
 pub mod trace;

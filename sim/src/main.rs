@@ -16,6 +16,7 @@
 
 use shoal_core::{Config, Strategy};
 use shoal_sim::balance::{run_balance, BalanceOpts};
+use shoal_sim::mem::peak_rss_bytes;
 use shoal_sim::scenarios::{self, Report, ScenarioOpts};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -172,7 +173,7 @@ fn main() -> ExitCode {
             started.elapsed().as_millis()
         );
         if args.json {
-            println!("{}", r.to_json());
+            println!("{}", with_peak_rss(r.to_json()));
         }
         return ExitCode::SUCCESS;
     }
@@ -315,10 +316,15 @@ fn main() -> ExitCode {
         }
     };
     report.int("wall_ms", started.elapsed().as_millis() as u64);
+    report.num("peak_rss_bytes", peak_rss_bytes().map(|b| b as f64));
     if args.json {
         println!("{}", report.to_json());
     } else {
-        println!("wall_ms={}", started.elapsed().as_millis());
+        println!(
+            "wall_ms={} peak_rss_bytes={:?}",
+            started.elapsed().as_millis(),
+            peak_rss_bytes()
+        );
     }
     if ok {
         ExitCode::SUCCESS
@@ -329,6 +335,17 @@ fn main() -> ExitCode {
         );
         ExitCode::from(1)
     }
+}
+
+/// `json` (one flat object, from a report this file does not build) with `peak_rss_bytes`
+/// appended as its last key.
+fn with_peak_rss(json: String) -> String {
+    let Some(body) = json.strip_suffix('}') else {
+        return json;
+    };
+    let v = peak_rss_bytes().map_or_else(|| "null".to_owned(), |b| b.to_string());
+    let sep = if body.ends_with('{') { "" } else { "," };
+    format!("{body}{sep}\"peak_rss_bytes\":{v}}}")
 }
 
 fn violation_note(v: &Option<String>) -> String {
@@ -382,6 +399,7 @@ fn vopr(seed: u64, steps: u64, json: bool, mut report: Report, started: Instant)
         }
     };
     report.int("wall_ms", started.elapsed().as_millis() as u64);
+    report.num("peak_rss_bytes", peak_rss_bytes().map(|b| b as f64));
     if json {
         println!("{}", report.to_json());
     }
