@@ -87,9 +87,22 @@ fn incremental_digest_matches_recomputation_and_live_index_stays_consistent() {
             T,
         );
     }
+    t.check_layout();
     for i in (1..=50u8).step_by(6) {
         t.remove(&NodeId([i; 16]));
+        t.check_layout();
     }
+    // Rejoins, refutations and this node's own changes, with the layout checked after each.
+    for i in (2..=50u8).step_by(4) {
+        t.apply(&Update::Alive(info(i, 5)), T);
+        t.check_layout();
+    }
+    t.set_me(info(0, 1), T);
+    t.check_layout();
+    t.set_me_state(MemberState::Left, T);
+    t.check_layout();
+    t.set_me(info(0, 2), T);
+    t.check_layout();
     assert_eq!(t.digest_bytes(), t.recomputed_digest());
     let live: Vec<_> = t
         .iter()
