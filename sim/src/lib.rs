@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod mem;
 pub mod network;
 pub mod scenarios;
+pub mod swarm;
 pub mod trace;
 pub mod vopr;
 

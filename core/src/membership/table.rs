@@ -67,13 +67,21 @@ impl Applied {
 #[derive(Debug)]
 pub struct MemberTable {
     me: NodeId,
-    index: BTreeMap<NodeId, u32>,
+    /// Slot of each member, keyed by [`key`] (the id as a big-endian integer: same order as
+    /// `NodeId`'s, compared in one instruction instead of sixteen byte compares).
+    index: BTreeMap<u128, u32>,
     slots: Vec<Member>,
     /// Per slot: its position in `live_peers`, or [`NOT_LIVE`].
     live_pos: Vec<u32>,
     digest: [u32; DIGEST_BUCKETS],
     live_peers: Vec<NodeId>,
     counts: [usize; 4],
+}
+
+/// The index key of `id`: its bytes as a big-endian integer, so that integer order is the
+/// ids' (lexicographic) order and iteration stays in id order.
+fn key(id: &NodeId) -> u128 {
+    u128::from_be_bytes(id.0)
 }
 
 /// `live_pos` of a slot that is not in `live_peers` (down, or this node itself).
@@ -121,7 +129,7 @@ impl MemberTable {
 
     /// The member `id`, if known.
     pub fn get(&self, id: &NodeId) -> Option<&Member> {
-        self.index.get(id).map(|&s| &self.slots[s as usize])
+        self.index.get(&key(id)).map(|&s| &self.slots[s as usize])
     }
 
     /// Every member in id order, this node and tombstones included.
@@ -169,25 +177,44 @@ impl MemberTable {
             .collect()
     }
 
-    /// Entries in the given buckets (sorted), as sync entries; tombstones carry their age at
-    /// `now`.
+    /// Entries in the given buckets (sorted by id), as sync entries; tombstones carry their
+    /// age at `now`.
+    ///
+    /// Scans the slots in memory order (sequential, cache-friendly) and sorts only the
+    /// matches; no buckets wanted (the steady state: digests agree) costs nothing.
     pub fn entries_in(&self, buckets: &[usize], now: Timestamp) -> Vec<SyncEntry> {
         let mut want = [false; DIGEST_BUCKETS];
+        let mut any = false;
         for &b in buckets {
             if let Some(w) = want.get_mut(b) {
                 *w = true;
+                any = true;
             }
         }
-        self.iter()
-            .filter(|m| want[bucket_of(&m.info.id)])
-            .map(|m| SyncEntry {
-                info: m.info.clone(),
-                state: m.state,
-                down_secs: if m.state.is_down() {
-                    u32::try_from(now.saturating_since(m.state_since).as_secs()).unwrap_or(u32::MAX)
-                } else {
-                    0
-                },
+        if !any {
+            return Vec::new();
+        }
+        let mut hits: Vec<(u128, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| want[bucket_of(&m.info.id)])
+            .map(|(s, m)| (key(&m.info.id), s as u32))
+            .collect();
+        hits.sort_unstable();
+        hits.into_iter()
+            .map(|(_, s)| {
+                let m = &self.slots[s as usize];
+                SyncEntry {
+                    info: m.info.clone(),
+                    state: m.state,
+                    down_secs: if m.state.is_down() {
+                        u32::try_from(now.saturating_since(m.state_since).as_secs())
+                            .unwrap_or(u32::MAX)
+                    } else {
+                        0
+                    },
+                }
             })
             .collect()
     }
@@ -212,7 +239,7 @@ impl MemberTable {
         let slot = self.slots.len() as u32;
         push_compact(&mut self.slots, m);
         push_compact(&mut self.live_pos, live_pos);
-        self.index.insert(id, slot);
+        self.index.insert(key(&id), slot);
     }
 
     /// Takes `slot` out of `live_peers` if it is there; the peer moved into its place learns
@@ -225,19 +252,19 @@ impl MemberTable {
         self.live_peers.swap_remove(p as usize);
         if let Some(moved) = self.live_peers.get(p as usize) {
             // Invariant: every id in `live_peers` is in the table.
-            let s = self.index[moved];
+            let s = self.index[&key(moved)];
             self.live_pos[s as usize] = p;
         }
     }
 
     fn take(&mut self, id: &NodeId) -> Option<Member> {
-        let slot = self.index.remove(id)? as usize;
+        let slot = self.index.remove(&key(id))? as usize;
         self.leave_live(slot);
         let m = self.slots.swap_remove(slot);
         self.live_pos.swap_remove(slot);
         if let Some(moved) = self.slots.get(slot) {
             // The last slot moved into the hole.
-            self.index.insert(moved.info.id, slot as u32);
+            self.index.insert(key(&moved.info.id), slot as u32);
         }
         self.counts[usize::from(m.state.precedence())] -= 1;
         self.digest[bucket_of(id)] =
@@ -280,7 +307,7 @@ impl MemberTable {
             state: MemberState::Alive,
             state_since: now,
         };
-        match self.index.get(&m.info.id) {
+        match self.index.get(&key(&m.info.id)) {
             Some(&slot) => {
                 self.replace(slot as usize, m);
             }
@@ -290,7 +317,7 @@ impl MemberTable {
 
     /// Marks this node's own entry with `state` (used when leaving).
     pub fn set_me_state(&mut self, state: MemberState, now: Timestamp) {
-        if let Some(&slot) = self.index.get(&self.me) {
+        if let Some(&slot) = self.index.get(&key(&self.me)) {
             let mut m = self.slots[slot as usize].clone();
             m.state = state;
             m.state_since = now;
@@ -307,7 +334,7 @@ impl MemberTable {
         state: MemberState,
         since: Timestamp,
     ) -> bool {
-        if state.is_live() || self.index.contains_key(&info.id) {
+        if state.is_live() || self.index.contains_key(&key(&info.id)) {
             return false;
         }
         self.insert(Member {
@@ -333,7 +360,7 @@ impl MemberTable {
         let id = update.subject();
         let inc = update.incarnation();
         let state = update.state();
-        let Some(&slot) = self.index.get(&id) else {
+        let Some(&slot) = self.index.get(&key(&id)) else {
             return match update {
                 Update::Alive(info) => {
                     self.insert(Member {
