@@ -448,9 +448,10 @@ impl MemberTable {
             "index and slots agree in size"
         );
         assert_eq!(self.live_pos.len(), self.slots.len());
-        for (id, &s) in &self.index {
+        for (k, &s) in &self.index {
             assert_eq!(
-                self.slots[s as usize].info.id, *id,
+                key(&self.slots[s as usize].info.id),
+                *k,
                 "index points at its member"
             );
         }
