@@ -405,13 +405,14 @@ fn swarm(args: &Args) -> ExitCode {
     }
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "swarm seeds={}..{} jobs={} runs={} failures={} wall_ms={:.0} per_seed_ms mean={:.1} p50={:.1} p99={:.1} max={:.1} hash={:016x}",
+        "swarm seeds={}..{} jobs={} runs={} failures={} wall_ms={:.0} cpu_ms={:.0} per_seed_ms mean={:.1} p50={:.1} p99={:.1} max={:.1} hash={:016x}",
         args.seeds.start(),
         args.seeds.end(),
         sweep.jobs,
         sweep.results.len(),
         failures.len(),
         ms(sweep.wall),
+        ms(sweep.cpu_total()),
         ms(sweep.wall_mean()),
         ms(sweep.wall_quantile(0.5)),
         ms(sweep.wall_quantile(0.99)),
@@ -433,6 +434,11 @@ fn swarm(args: &Args) -> ExitCode {
                     .map(|f| f.seed.to_string())
                     .collect::<Vec<_>>()
                     .join(","),
+            )
+            .num("cpu_ms", Some(ms(sweep.cpu_total())))
+            .num(
+                "per_seed_cpu_mean_ms",
+                Some(ms(sweep.cpu_total()) / sweep.results.len().max(1) as f64),
             )
             .num("per_seed_mean_ms", Some(ms(sweep.wall_mean())))
             .num("per_seed_p50_ms", Some(ms(sweep.wall_quantile(0.5))))

@@ -7,6 +7,7 @@
 //! is caught and reported as that seed's failure (TigerBeetle's exit code 127), so one bad
 //! seed does not hide the others.
 
+use crate::mem::cpu_time;
 use crate::vopr::{try_vopr, FailureKind, VoprOptions};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,6 +61,9 @@ pub struct SeedResult {
     pub outcome: Outcome,
     /// Wall time of this seed alone.
     pub wall: Duration,
+    /// CPU time its thread spent on it, where the platform reports it (see
+    /// [`crate::mem::cpu_time`]): unlike `wall`, not inflated by other work on the machine.
+    pub cpu: Option<Duration>,
 }
 
 /// A sweep's results, in seed order.
@@ -90,6 +94,11 @@ impl Sweep {
         }
         let rank = ((q.clamp(0.0, 1.0) * w.len() as f64).ceil() as usize).clamp(1, w.len());
         w[rank - 1]
+    }
+
+    /// Total CPU time over all seeds (seeds whose CPU time is unknown count zero).
+    pub fn cpu_total(&self) -> Duration {
+        self.results.iter().filter_map(|r| r.cpu).sum()
     }
 
     /// Mean per-seed wall time.
@@ -135,6 +144,7 @@ pub fn sweep(seeds: std::ops::RangeInclusive<u64>, steps: u64, jobs: usize) -> S
                     break;
                 }
                 let t = Instant::now();
+                let cpu0 = cpu_time();
                 let outcome = match catch_unwind(AssertUnwindSafe(|| try_vopr(seed, steps, &opts)))
                 {
                     Ok(Ok(r)) => Outcome::Ok {
@@ -150,6 +160,7 @@ pub fn sweep(seeds: std::ops::RangeInclusive<u64>, steps: u64, jobs: usize) -> S
                     seed,
                     outcome,
                     wall: t.elapsed(),
+                    cpu: cpu_time().zip(cpu0).map(|(b, a)| b.saturating_sub(a)),
                 };
                 // A poisoned lock only means another seed's thread panicked while pushing,
                 // which cannot happen (push does not panic); take the data regardless.
