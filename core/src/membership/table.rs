@@ -431,11 +431,21 @@ impl MemberTable {
     }
 
     /// Tombstones whose state is older than `cutoff`, in id order.
+    ///
+    /// Free when the table holds no tombstone (the steady state); otherwise a sequential
+    /// scan of the slots with only the matches sorted.
     pub fn tombstones_before(&self, cutoff: Timestamp) -> Vec<NodeId> {
-        self.iter()
+        if self.count(MemberState::Failed) + self.count(MemberState::Left) == 0 {
+            return Vec::new();
+        }
+        let mut hits: Vec<u128> = self
+            .slots
+            .iter()
             .filter(|m| m.state.is_down() && m.state_since < cutoff)
-            .map(|m| m.info.id)
-            .collect()
+            .map(|m| key(&m.info.id))
+            .collect();
+        hits.sort_unstable();
+        hits.into_iter().map(|k| NodeId(k.to_be_bytes())).collect()
     }
 
     /// Checks the layout's own invariants: the index and the slots name the same members,

@@ -129,3 +129,65 @@ fn differing_buckets_pinpoint_the_difference() {
     assert_eq!(diff, vec![bucket_of(&NodeId([7; 16]))]);
     assert_eq!(a.differing_buckets(&[1, 2, 3]).len(), DIGEST_BUCKETS);
 }
+
+#[test]
+fn tombstones_before_lists_old_tombstones_in_id_order() {
+    let mut t = table();
+    assert!(t.tombstones_before(Timestamp::MAX).is_empty());
+    for i in (1..=30u8).rev() {
+        t.apply(&Update::Alive(info(i, 1)), T);
+    }
+    let later = Timestamp::from_micros(5_000_000);
+    for i in [17u8, 3, 25, 9] {
+        let at = if i == 9 { later } else { T };
+        t.apply(
+            &Update::Failed {
+                id: NodeId([i; 16]),
+                incarnation: 1,
+                by: NodeId([0; 16]),
+            },
+            at,
+        );
+    }
+    t.apply(
+        &Update::Left {
+            id: NodeId([12; 16]),
+            incarnation: 1,
+        },
+        T,
+    );
+    let old: Vec<NodeId> = [3u8, 12, 17, 25].iter().map(|&i| NodeId([i; 16])).collect();
+    assert_eq!(t.tombstones_before(Timestamp::from_micros(1)), old);
+    let all: Vec<NodeId> = [3u8, 9, 12, 17, 25]
+        .iter()
+        .map(|&i| NodeId([i; 16]))
+        .collect();
+    assert_eq!(t.tombstones_before(Timestamp::MAX), all);
+    assert!(
+        t.tombstones_before(T).is_empty(),
+        "strictly older than the cutoff"
+    );
+}
+
+#[test]
+fn entries_in_returns_the_wanted_buckets_in_id_order() {
+    let mut t = table();
+    for i in (1..=200u8).rev() {
+        t.apply(&Update::Alive(info(i, 1)), T);
+    }
+    assert!(t.entries_in(&[], T).is_empty());
+    let all: Vec<usize> = (0..DIGEST_BUCKETS).collect();
+    let every = t.entries_in(&all, T);
+    assert_eq!(every.len(), t.len());
+    assert!(every.windows(2).all(|w| w[0].info.id < w[1].info.id));
+    let b = bucket_of(&NodeId([7; 16]));
+    let some = t.entries_in(&[b, DIGEST_BUCKETS + 5], T);
+    assert!(!some.is_empty());
+    assert!(some.iter().all(|e| bucket_of(&e.info.id) == b));
+    let expected: Vec<NodeId> = t
+        .iter()
+        .filter(|m| bucket_of(&m.info.id) == b)
+        .map(|m| m.info.id)
+        .collect();
+    assert_eq!(some.iter().map(|e| e.info.id).collect::<Vec<_>>(), expected);
+}
