@@ -4,6 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The seeded swarm runs 1000 seeds (issue 18; ~95 s of CPU in the test profile on 2 cores,
+# see docs/simulation.md); a caller's SIM_RUNS / SIM_SEED still wins.
+export SIM_RUNS="${SIM_RUNS:-1000}"
 cargo test --workspace -- --skip netns
 # A real multi-host cluster in network namespaces (docs/netns.md): the release binaries, as
 # root; without namespaces or nftables each scenario skips loudly (a failure when

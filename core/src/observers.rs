@@ -26,22 +26,29 @@ pub fn ring_position(id: &NodeId) -> u64 {
     crate::hash::mix64(id.short())
 }
 
+/// Where `id` sits on the ring, with the full id breaking 64-bit ties: the ring's sort key.
+fn ring_key(id: &NodeId) -> (u64, NodeId) {
+    (ring_position(id), *id)
+}
+
 /// A sorted, deduplicated snapshot of the members that observe each other.
+///
+/// Every node keeps one over all live members, so it stores ids only (16 bytes a member,
+/// exactly sized); the ring position is recomputed where a search needs it (one `mix64`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObserverRing {
-    /// `(ring_position, id)`, ascending, no duplicates.
-    ring: Vec<(u64, NodeId)>,
+    /// Ascending by [`ring_key`], no duplicates.
+    ring: Vec<NodeId>,
 }
 
 impl ObserverRing {
     /// A ring over `members`, in any order; duplicates are ignored.
     pub fn new(members: impl IntoIterator<Item = NodeId>) -> Self {
-        let mut ring: Vec<(u64, NodeId)> = members
-            .into_iter()
-            .map(|id| (ring_position(&id), id))
-            .collect();
-        ring.sort_unstable();
-        ring.dedup();
+        let mut keyed: Vec<(u64, NodeId)> = members.into_iter().map(|id| ring_key(&id)).collect();
+        keyed.sort_unstable();
+        keyed.dedup();
+        let mut ring = Vec::with_capacity(keyed.len());
+        ring.extend(keyed.into_iter().map(|(_, id)| id));
         ObserverRing { ring }
     }
 
@@ -62,23 +69,24 @@ impl ObserverRing {
 
     /// The members in ring order.
     pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.ring.iter().map(|&(_, id)| id)
+        self.ring.iter().copied()
     }
 
     fn index_of(&self, id: &NodeId) -> Option<usize> {
-        self.ring.binary_search(&(ring_position(id), *id)).ok()
+        let key = ring_key(id);
+        self.ring.binary_search_by(|e| ring_key(e).cmp(&key)).ok()
     }
 
     /// The members that watch `subject`: its `k` successors on the ring, nearest first, never
     /// `subject` itself. `min(k, n − 1)` of them if `subject` is on the ring, `min(k, n)` if not.
     pub fn observers_of(&self, subject: &NodeId, k: usize) -> Vec<NodeId> {
         let n = self.ring.len();
-        let key = (ring_position(subject), *subject);
+        let key = ring_key(subject);
         // First entry strictly after the subject's place.
-        let start = self.ring.partition_point(|e| *e <= key);
-        let on_ring = start > 0 && self.ring[start - 1] == key;
+        let start = self.ring.partition_point(|e| ring_key(e) <= key);
+        let on_ring = start > 0 && self.ring[start - 1] == *subject;
         let count = k.min(if on_ring { n - 1 } else { n });
-        (0..count).map(|i| self.ring[(start + i) % n].1).collect()
+        (0..count).map(|i| self.ring[(start + i) % n]).collect()
     }
 
     /// The members `me` must watch: those whose `k` successors include `me`, i.e. its `k`
@@ -91,7 +99,7 @@ impl ObserverRing {
         };
         let n = self.ring.len();
         let count = k.min(n - 1);
-        (1..=count).map(|j| self.ring[(i + n - j) % n].1).collect()
+        (1..=count).map(|j| self.ring[(i + n - j) % n]).collect()
     }
 }
 

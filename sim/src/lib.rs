@@ -18,8 +18,10 @@
 pub mod balance;
 pub mod checker;
 pub mod cluster;
+pub mod mem;
 pub mod network;
 pub mod scenarios;
+pub mod swarm;
 pub mod trace;
 pub mod vopr;
 

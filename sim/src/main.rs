@@ -5,7 +5,8 @@
 //!
 //! Scenarios: `converge`, `tags`, `crash`, `steady [--duration SECS]`, `pause [--pause-ms MS]`,
 //! `partition [--hold-secs SECS]`, `vopr` (one seeded swarm run; `--nodes` is ignored, the
-//! seed derives every knob).
+//! seed derives every knob), `swarm --seeds A..B [--jobs J]` (seeds A through B on J
+//! threads, per-seed wall times; exits with the first failure's code).
 //!
 //! Loss, jitter and duplication apply from the start in `converge`, `tags`, `crash`, `pause`
 //! and `partition`; in `steady` they apply after a clean convergence.
@@ -16,6 +17,7 @@
 
 use shoal_core::{Config, Strategy};
 use shoal_sim::balance::{run_balance, BalanceOpts};
+use shoal_sim::mem::{cpu_time, peak_rss_bytes};
 use shoal_sim::scenarios::{self, Report, ScenarioOpts};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -25,7 +27,8 @@ const USAGE: &str = "usage: shoal-sim <converge|tags|crash|steady|pause|partitio
 [--preset lan|wan|local] [--join-window-ms MS] [--duration SECS] [--pause-ms MS] \
 [--hold-secs SECS] [--steps N] [--check] [--json]
        shoal-sim balance --workers W --strategy round-robin|random|least-connections|p2c --seed S \
-[--calls N] [--slots K] [--json]";
+[--calls N] [--slots K] [--json]
+       shoal-sim swarm --seeds A..B [--jobs J] [--steps N] [--json]";
 
 struct Args {
     scenario: String,
@@ -33,6 +36,8 @@ struct Args {
     balance: BalanceOpts,
     json: bool,
     steps: u64,
+    seeds: std::ops::RangeInclusive<u64>,
+    jobs: usize,
 }
 
 fn parse() -> Result<Args, String> {
@@ -45,6 +50,8 @@ fn parse() -> Result<Args, String> {
     let mut json = false;
     let mut balance = BalanceOpts::default();
     let mut steps = 2_000_000;
+    let mut seeds = 1..=1000;
+    let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     while let Some(flag) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match flag.as_str() {
@@ -70,6 +77,8 @@ fn parse() -> Result<Args, String> {
                     Strategy::from_name(&name).ok_or(format!("unknown strategy {name}"))?;
             }
             "--check" => opts.check = true,
+            "--seeds" => seeds = parse_seeds(&val("--seeds")?)?,
+            "--jobs" => jobs = val("--jobs")?.parse().map_err(|e| format!("--jobs: {e}"))?,
             "--dup" => opts.dup_pct = val("--dup")?.parse().map_err(|e| format!("--dup: {e}"))?,
             "--skew" => {
                 opts.clock_skew = val("--skew")?.parse().map_err(|e| format!("--skew: {e}"))?
@@ -140,7 +149,27 @@ fn parse() -> Result<Args, String> {
         balance,
         json,
         steps,
+        seeds,
+        jobs,
     })
+}
+
+/// `A..B` (both included) or a single seed `A`.
+fn parse_seeds(s: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
+    let bad = |e: std::num::ParseIntError| format!("--seeds: {e} (expected A..B)");
+    match s.split_once("..") {
+        Some((a, b)) => {
+            let (a, b) = (a.parse().map_err(bad)?, b.parse().map_err(bad)?);
+            if a > b {
+                return Err(format!("--seeds: empty range {s}"));
+            }
+            Ok(a..=b)
+        }
+        None => {
+            let a = s.parse().map_err(bad)?;
+            Ok(a..=a)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -155,6 +184,9 @@ fn main() -> ExitCode {
         }
     };
     let o = &args.opts;
+    if args.scenario == "swarm" {
+        return swarm(&args);
+    }
     if args.scenario == "balance" {
         let started = Instant::now();
         let r = run_balance(&args.balance);
@@ -172,7 +204,7 @@ fn main() -> ExitCode {
             started.elapsed().as_millis()
         );
         if args.json {
-            println!("{}", r.to_json());
+            println!("{}", with_peak_rss(r.to_json()));
         }
         return ExitCode::SUCCESS;
     }
@@ -315,10 +347,17 @@ fn main() -> ExitCode {
         }
     };
     report.int("wall_ms", started.elapsed().as_millis() as u64);
+    report.num("cpu_ms", cpu_time().map(|d| d.as_millis() as f64));
+    report.num("peak_rss_bytes", peak_rss_bytes().map(|b| b as f64));
     if args.json {
         println!("{}", report.to_json());
     } else {
-        println!("wall_ms={}", started.elapsed().as_millis());
+        println!(
+            "wall_ms={} cpu_ms={:?} peak_rss_bytes={:?}",
+            started.elapsed().as_millis(),
+            cpu_time().map(|d| d.as_millis()),
+            peak_rss_bytes()
+        );
     }
     if ok {
         ExitCode::SUCCESS
@@ -331,6 +370,17 @@ fn main() -> ExitCode {
     }
 }
 
+/// `json` (one flat object, from a report this file does not build) with `peak_rss_bytes`
+/// appended as its last key.
+fn with_peak_rss(json: String) -> String {
+    let Some(body) = json.strip_suffix('}') else {
+        return json;
+    };
+    let v = peak_rss_bytes().map_or_else(|| "null".to_owned(), |b| b.to_string());
+    let sep = if body.ends_with('{') { "" } else { "," };
+    format!("{body}{sep}\"peak_rss_bytes\":{v}}}")
+}
+
 fn violation_note(v: &Option<String>) -> String {
     v.as_ref()
         .map_or_else(String::new, |v| format!(" VIOLATION {v}"))
@@ -341,6 +391,65 @@ fn add_common(report: &mut Report, violation: &Option<String>, trace_hash: u64) 
         report.text("violation", v);
     }
     report.text("trace_hash", &format!("{trace_hash:016x}"));
+}
+
+/// Many swarm seeds on `--jobs` threads; exits with the first failing seed's code.
+fn swarm(args: &Args) -> ExitCode {
+    let sweep = shoal_sim::swarm::sweep(args.seeds.clone(), args.steps, args.jobs);
+    let failures: Vec<_> = sweep.failures().collect();
+    for f in &failures {
+        match &f.outcome {
+            shoal_sim::swarm::Outcome::Failed { detail, .. } => eprintln!("{detail}"),
+            _ => eprintln!("vopr panicked\nSIM_SEED={}", f.seed),
+        }
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "swarm seeds={}..{} jobs={} runs={} failures={} wall_ms={:.0} cpu_ms={:.0} per_seed_ms mean={:.1} p50={:.1} p99={:.1} max={:.1} hash={:016x}",
+        args.seeds.start(),
+        args.seeds.end(),
+        sweep.jobs,
+        sweep.results.len(),
+        failures.len(),
+        ms(sweep.wall),
+        ms(sweep.cpu_total()),
+        ms(sweep.wall_mean()),
+        ms(sweep.wall_quantile(0.5)),
+        ms(sweep.wall_quantile(0.99)),
+        ms(sweep.wall_quantile(1.0)),
+        sweep.hash()
+    );
+    if args.json {
+        let mut r = Report::default();
+        r.text("scenario", "swarm")
+            .int("first_seed", *args.seeds.start())
+            .int("last_seed", *args.seeds.end())
+            .int("jobs", sweep.jobs as u64)
+            .int("runs", sweep.results.len() as u64)
+            .int("failures", failures.len() as u64)
+            .text(
+                "failed_seeds",
+                &failures
+                    .iter()
+                    .map(|f| f.seed.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .num("cpu_ms", Some(ms(sweep.cpu_total())))
+            .num(
+                "per_seed_cpu_mean_ms",
+                Some(ms(sweep.cpu_total()) / sweep.results.len().max(1) as f64),
+            )
+            .num("per_seed_mean_ms", Some(ms(sweep.wall_mean())))
+            .num("per_seed_p50_ms", Some(ms(sweep.wall_quantile(0.5))))
+            .num("per_seed_p99_ms", Some(ms(sweep.wall_quantile(0.99))))
+            .num("per_seed_max_ms", Some(ms(sweep.wall_quantile(1.0))))
+            .text("sweep_hash", &format!("{:016x}", sweep.hash()))
+            .int("wall_ms", sweep.wall.as_millis() as u64)
+            .num("peak_rss_bytes", peak_rss_bytes().map(|b| b as f64));
+        println!("{}", r.to_json());
+    }
+    ExitCode::from(failures.first().map_or(0, |f| f.outcome.exit_code()))
 }
 
 /// One swarm run, with TigerBeetle's exit codes: 127 a panic, 128 liveness, 129 correctness.
@@ -382,6 +491,7 @@ fn vopr(seed: u64, steps: u64, json: bool, mut report: Report, started: Instant)
         }
     };
     report.int("wall_ms", started.elapsed().as_millis() as u64);
+    report.num("peak_rss_bytes", peak_rss_bytes().map(|b| b as f64));
     if json {
         println!("{}", report.to_json());
     }

@@ -52,17 +52,48 @@ impl Applied {
 
 /// The member table: every member including this node itself, tombstones included.
 ///
-/// Besides the map it keeps, incrementally, a per-bucket digest for anti-entropy (a wrapping
-/// sum of one hash per entry over (id, incarnation, state)), and a vector of live peers for
-/// O(1) random picks.
+/// Besides the members it keeps, incrementally, a per-bucket digest for anti-entropy (a
+/// wrapping sum of one hash per entry over (id, incarnation, state)), and a vector of live
+/// peers for O(1) random picks.
+///
+/// ## Layout (why it is not a `BTreeMap<NodeId, Member>`)
+/// Every node holds an entry for every member, so a simulated cluster of N holds N² of them
+/// and the entry's size is the simulator's (and a big deployment's) memory bill. Members live
+/// in a dense vector of slots (no per-node slack of a B-tree's leaves, grown by an eighth at a
+/// time rather than doubled); a small `BTreeMap<NodeId, u32>` from id to slot keeps lookups
+/// O(log n) and iteration in id order; and each slot records its place in `live_peers`, so
+/// leaving the live set is a swap-remove without a second map. Observable behaviour (id-order
+/// iteration, the order of `live_peers`) is exactly that of the map it replaced.
 #[derive(Debug)]
 pub struct MemberTable {
     me: NodeId,
-    members: BTreeMap<NodeId, Member>,
+    /// Slot of each member, keyed by [`key`] (the id as a big-endian integer: same order as
+    /// `NodeId`'s, compared in one instruction instead of sixteen byte compares).
+    index: BTreeMap<u128, u32>,
+    slots: Vec<Member>,
+    /// Per slot: its position in `live_peers`, or [`NOT_LIVE`].
+    live_pos: Vec<u32>,
     digest: [u32; DIGEST_BUCKETS],
     live_peers: Vec<NodeId>,
-    live_index: BTreeMap<NodeId, usize>,
     counts: [usize; 4],
+}
+
+/// The index key of `id`: its bytes as a big-endian integer, so that integer order is the
+/// ids' (lexicographic) order and iteration stays in id order.
+fn key(id: &NodeId) -> u128 {
+    u128::from_be_bytes(id.0)
+}
+
+/// `live_pos` of a slot that is not in `live_peers` (down, or this node itself).
+const NOT_LIVE: u32 = u32::MAX;
+
+/// Pushes onto `v`, growing it by an eighth (at least 16) when full instead of doubling, so
+/// a table of n entries wastes at most about n/8 slots rather than up to n.
+fn push_compact<T>(v: &mut Vec<T>, x: T) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 8).max(16));
+    }
+    v.push(x);
 }
 
 /// The bucket a member falls in.
@@ -81,10 +112,11 @@ impl MemberTable {
     pub fn new(me: MemberInfo, now: Timestamp) -> Self {
         let mut t = MemberTable {
             me: me.id,
-            members: BTreeMap::new(),
+            index: BTreeMap::new(),
+            slots: Vec::new(),
+            live_pos: Vec::new(),
             digest: [0; DIGEST_BUCKETS],
             live_peers: Vec::new(),
-            live_index: BTreeMap::new(),
             counts: [0; 4],
         };
         t.insert(Member {
@@ -97,22 +129,22 @@ impl MemberTable {
 
     /// The member `id`, if known.
     pub fn get(&self, id: &NodeId) -> Option<&Member> {
-        self.members.get(id)
+        self.index.get(&key(id)).map(|&s| &self.slots[s as usize])
     }
 
     /// Every member in id order, this node and tombstones included.
     pub fn iter(&self) -> impl Iterator<Item = &Member> + '_ {
-        self.members.values()
+        self.index.values().map(|&s| &self.slots[s as usize])
     }
 
     /// Number of entries, tombstones included.
     pub fn len(&self) -> usize {
-        self.members.len()
+        self.slots.len()
     }
 
     /// Whether the table is empty (never: it always holds this node).
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.slots.is_empty()
     }
 
     /// Live peers (alive or suspect, not this node), in a stable but unspecified order.
@@ -145,26 +177,44 @@ impl MemberTable {
             .collect()
     }
 
-    /// Entries in the given buckets (sorted), as sync entries; tombstones carry their age at
-    /// `now`.
+    /// Entries in the given buckets (sorted by id), as sync entries; tombstones carry their
+    /// age at `now`.
+    ///
+    /// Scans the slots in memory order (sequential, cache-friendly) and sorts only the
+    /// matches; no buckets wanted (the steady state: digests agree) costs nothing.
     pub fn entries_in(&self, buckets: &[usize], now: Timestamp) -> Vec<SyncEntry> {
         let mut want = [false; DIGEST_BUCKETS];
+        let mut any = false;
         for &b in buckets {
             if let Some(w) = want.get_mut(b) {
                 *w = true;
+                any = true;
             }
         }
-        self.members
-            .values()
-            .filter(|m| want[bucket_of(&m.info.id)])
-            .map(|m| SyncEntry {
-                info: m.info.clone(),
-                state: m.state,
-                down_secs: if m.state.is_down() {
-                    u32::try_from(now.saturating_since(m.state_since).as_secs()).unwrap_or(u32::MAX)
-                } else {
-                    0
-                },
+        if !any {
+            return Vec::new();
+        }
+        let mut hits: Vec<(u128, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| want[bucket_of(&m.info.id)])
+            .map(|(s, m)| (key(&m.info.id), s as u32))
+            .collect();
+        hits.sort_unstable();
+        hits.into_iter()
+            .map(|(_, s)| {
+                let m = &self.slots[s as usize];
+                SyncEntry {
+                    info: m.info.clone(),
+                    state: m.state,
+                    down_secs: if m.state.is_down() {
+                        u32::try_from(now.saturating_since(m.state_since).as_secs())
+                            .unwrap_or(u32::MAX)
+                    } else {
+                        0
+                    },
+                }
             })
             .collect()
     }
@@ -179,46 +229,99 @@ impl MemberTable {
         self.counts[usize::from(m.state.precedence())] += 1;
         self.digest[bucket_of(&id)] =
             self.digest[bucket_of(&id)].wrapping_add(entry_hash(&id, m.info.incarnation, m.state));
-        if m.state.is_live() && id != self.me {
-            self.live_index.insert(id, self.live_peers.len());
-            self.live_peers.push(id);
+        let live_pos = if m.state.is_live() && id != self.me {
+            let p = self.live_peers.len() as u32;
+            push_compact(&mut self.live_peers, id);
+            p
+        } else {
+            NOT_LIVE
+        };
+        let slot = self.slots.len() as u32;
+        push_compact(&mut self.slots, m);
+        push_compact(&mut self.live_pos, live_pos);
+        self.index.insert(key(&id), slot);
+    }
+
+    /// Takes `slot` out of `live_peers` if it is there; the peer moved into its place learns
+    /// its new position.
+    fn leave_live(&mut self, slot: usize) {
+        let p = std::mem::replace(&mut self.live_pos[slot], NOT_LIVE);
+        if p == NOT_LIVE {
+            return;
         }
-        self.members.insert(id, m);
+        self.live_peers.swap_remove(p as usize);
+        if let Some(moved) = self.live_peers.get(p as usize) {
+            // Invariant: every id in `live_peers` is in the table.
+            let s = self.index[&key(moved)];
+            self.live_pos[s as usize] = p;
+        }
     }
 
     fn take(&mut self, id: &NodeId) -> Option<Member> {
-        let m = self.members.remove(id)?;
+        let slot = self.index.remove(&key(id))? as usize;
+        self.leave_live(slot);
+        let m = self.slots.swap_remove(slot);
+        self.live_pos.swap_remove(slot);
+        if let Some(moved) = self.slots.get(slot) {
+            // The last slot moved into the hole.
+            self.index.insert(key(&moved.info.id), slot as u32);
+        }
         self.counts[usize::from(m.state.precedence())] -= 1;
         self.digest[bucket_of(id)] =
             self.digest[bucket_of(id)].wrapping_sub(entry_hash(id, m.info.incarnation, m.state));
-        if let Some(i) = self.live_index.remove(id) {
-            self.live_peers.swap_remove(i);
-            if let Some(moved) = self.live_peers.get(i) {
-                self.live_index.insert(*moved, i);
-            }
-        }
         Some(m)
+    }
+
+    /// Replaces the member in `slot` with `m` (same id), with the bookkeeping of a take
+    /// followed by an insert, in place: counts, digest and, if it is live, a move to the end
+    /// of `live_peers` (where an insert would have put it). Returns the old member.
+    fn replace(&mut self, slot: usize, m: Member) -> Member {
+        let id = m.info.id;
+        self.leave_live(slot);
+        let old = std::mem::replace(&mut self.slots[slot], m);
+        self.counts[usize::from(old.state.precedence())] -= 1;
+        self.digest[bucket_of(&id)] = self.digest[bucket_of(&id)].wrapping_sub(entry_hash(
+            &id,
+            old.info.incarnation,
+            old.state,
+        ));
+        let new = &self.slots[slot];
+        self.counts[usize::from(new.state.precedence())] += 1;
+        self.digest[bucket_of(&id)] = self.digest[bucket_of(&id)].wrapping_add(entry_hash(
+            &id,
+            new.info.incarnation,
+            new.state,
+        ));
+        if new.state.is_live() && id != self.me {
+            self.live_pos[slot] = self.live_peers.len() as u32;
+            push_compact(&mut self.live_peers, id);
+        }
+        old
     }
 
     /// Replaces this node's own info (after raising its incarnation). The caller guarantees
     /// `info.incarnation` is higher than before.
     pub fn set_me(&mut self, info: MemberInfo, now: Timestamp) {
-        let id = info.id;
-        let _ = self.take(&id);
-        self.insert(Member {
+        let m = Member {
             info,
             state: MemberState::Alive,
             state_since: now,
-        });
+        };
+        match self.index.get(&key(&m.info.id)) {
+            Some(&slot) => {
+                self.replace(slot as usize, m);
+            }
+            None => self.insert(m),
+        }
     }
 
     /// Marks this node's own entry with `state` (used when leaving).
     pub fn set_me_state(&mut self, state: MemberState, now: Timestamp) {
-        let me = self.me;
-        if let Some(mut m) = self.take(&me) {
+        if let Some(&slot) = self.index.get(&key(&self.me)) {
+            let mut m = self.slots[slot as usize].clone();
             m.state = state;
             m.state_since = now;
-            self.insert(m);
+            self.replace(slot as usize, m);
         }
     }
 
@@ -231,7 +334,7 @@ impl MemberTable {
         state: MemberState,
         since: Timestamp,
     ) -> bool {
-        if state.is_live() || self.members.contains_key(&info.id) {
+        if state.is_live() || self.index.contains_key(&key(&info.id)) {
             return false;
         }
         self.insert(Member {
@@ -257,7 +360,7 @@ impl MemberTable {
         let id = update.subject();
         let inc = update.incarnation();
         let state = update.state();
-        let Some(cur) = self.members.get(&id) else {
+        let Some(&slot) = self.index.get(&key(&id)) else {
             return match update {
                 Update::Alive(info) => {
                     self.insert(Member {
@@ -270,6 +373,8 @@ impl MemberTable {
                 _ => Applied::UnknownIgnored,
             };
         };
+        let slot = slot as usize;
+        let cur = &self.slots[slot];
         let newer = inc > cur.info.incarnation
             || (inc == cur.info.incarnation && state.precedence() > cur.state.precedence());
         if !newer {
@@ -278,23 +383,24 @@ impl MemberTable {
             }
             return Applied::Stale;
         }
-        // Invariant: `cur` exists (checked above), so `take` returns it.
-        let old = self.take(&id).expect("member present");
-        let from = old.state;
+        let from = cur.state;
         let info = match update {
             Update::Alive(info) => info.clone(),
             _ => {
-                let mut i = old.info;
+                let mut i = cur.info.clone();
                 i.incarnation = inc;
                 i
             }
         };
-        let state_since = if from == state { old.state_since } else { now };
-        self.insert(Member {
-            info,
-            state,
-            state_since,
-        });
+        let state_since = if from == state { cur.state_since } else { now };
+        self.replace(
+            slot,
+            Member {
+                info,
+                state,
+                state_since,
+            },
+        );
         match (from, state) {
             (f, MemberState::Alive) if f.is_down() => Applied::Rejoined,
             (MemberState::Alive, MemberState::Alive) => Applied::InfoChanged,
@@ -304,7 +410,7 @@ impl MemberTable {
 
     /// The update that restates what this table holds about `id` (for re-gossip).
     pub fn update_for(&self, id: &NodeId, by: NodeId) -> Option<Update> {
-        let m = self.members.get(id)?;
+        let m = self.get(id)?;
         Some(match m.state {
             MemberState::Alive => Update::Alive(m.info.clone()),
             MemberState::Suspect => Update::Suspect {
@@ -325,18 +431,62 @@ impl MemberTable {
     }
 
     /// Tombstones whose state is older than `cutoff`, in id order.
+    ///
+    /// Free when the table holds no tombstone (the steady state); otherwise a sequential
+    /// scan of the slots with only the matches sorted.
     pub fn tombstones_before(&self, cutoff: Timestamp) -> Vec<NodeId> {
-        self.members
-            .values()
+        if self.count(MemberState::Failed) + self.count(MemberState::Left) == 0 {
+            return Vec::new();
+        }
+        let mut hits: Vec<u128> = self
+            .slots
+            .iter()
             .filter(|m| m.state.is_down() && m.state_since < cutoff)
-            .map(|m| m.info.id)
-            .collect()
+            .map(|m| key(&m.info.id))
+            .collect();
+        hits.sort_unstable();
+        hits.into_iter().map(|k| NodeId(k.to_be_bytes())).collect()
+    }
+
+    /// Checks the layout's own invariants: the index and the slots name the same members,
+    /// and `live_pos` and `live_peers` point at each other. Panics with what broke.
+    #[cfg(test)]
+    pub(crate) fn check_layout(&self) {
+        assert_eq!(
+            self.index.len(),
+            self.slots.len(),
+            "index and slots agree in size"
+        );
+        assert_eq!(self.live_pos.len(), self.slots.len());
+        for (k, &s) in &self.index {
+            assert_eq!(
+                key(&self.slots[s as usize].info.id),
+                *k,
+                "index points at its member"
+            );
+        }
+        for (s, &p) in self.live_pos.iter().enumerate() {
+            let m = &self.slots[s];
+            let should = m.state.is_live() && m.info.id != self.me;
+            assert_eq!(
+                p != NOT_LIVE,
+                should,
+                "live_pos marks exactly the live peers"
+            );
+            if p != NOT_LIVE {
+                assert_eq!(self.live_peers[p as usize], m.info.id);
+            }
+        }
+        assert_eq!(
+            self.live_peers.len(),
+            self.live_pos.iter().filter(|&&p| p != NOT_LIVE).count()
+        );
     }
 
     /// Recomputes the digest from scratch; used by tests to check the incremental one.
     pub fn recomputed_digest(&self) -> Vec<u8> {
         let mut d = [0u32; DIGEST_BUCKETS];
-        for m in self.members.values() {
+        for m in &self.slots {
             let b = bucket_of(&m.info.id);
             d[b] = d[b].wrapping_add(entry_hash(&m.info.id, m.info.incarnation, m.state));
         }

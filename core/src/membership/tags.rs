@@ -42,22 +42,44 @@ fn value_ok(v: &str) -> bool {
     v.len() <= MAX_TAG_VALUE && !v.contains(',')
 }
 
+type Pair = (BoundedString<MAX_TAG_KEY>, BoundedString<MAX_TAG_VALUE>);
+
 /// A bounded map of tags, kept sorted by key (deterministic encoding and iteration).
+///
+/// One pointer wide: no tags (the common case for most members) is `None`, so a member
+/// entry pays 8 bytes for its tags instead of an empty `Vec`'s 24, in every node's table.
+// The box around the Vec is the point: a thin 8-byte handle instead of a 16-byte `Box<[_]>`
+// or a 24-byte `Vec`, in every member entry of every node; the extra indirection is paid only
+// by members that have tags.
+#[allow(clippy::box_collection)]
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
-pub struct Tags(Vec<(BoundedString<MAX_TAG_KEY>, BoundedString<MAX_TAG_VALUE>)>);
+pub struct Tags(Option<Box<Vec<Pair>>>);
 
 impl Tags {
     /// No tags.
     pub fn new() -> Self {
-        Tags(Vec::new())
+        Tags(None)
+    }
+
+    fn pairs(&self) -> &[Pair] {
+        self.0.as_deref().map_or(&[], |v| v.as_slice())
+    }
+
+    fn pairs_mut(&mut self) -> &mut Vec<Pair> {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    fn from_vec(v: Vec<Pair>) -> Self {
+        Tags((!v.is_empty()).then(|| Box::new(v)))
     }
 
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0
+        let pairs = self.pairs();
+        pairs
             .binary_search_by(|(k, _)| k.as_str().cmp(key))
             .ok()
-            .map(|i| self.0[i].1.as_str())
+            .map(|i| pairs[i].1.as_str())
     }
 
     /// Sets `key` to `value`, checking every bound. Returns whether anything changed.
@@ -69,24 +91,27 @@ impl Tags {
             .filter(|_| value_ok(value))
             .ok_or_else(|| TagError::BadValue(key.to_owned()))?;
         let k = BoundedString::new(key).ok_or_else(|| TagError::BadKey(key.to_owned()))?;
-        match self.0.binary_search_by(|(k2, _)| k2.as_str().cmp(key)) {
+        match self
+            .pairs()
+            .binary_search_by(|(k2, _)| k2.as_str().cmp(key))
+        {
             Ok(i) => {
-                if self.0[i].1.as_str() == value {
+                if self.pairs()[i].1.as_str() == value {
                     return Ok(false);
                 }
-                let total = self.total_bytes() - self.0[i].1.len() + value.len();
+                let total = self.total_bytes() - self.pairs()[i].1.len() + value.len();
                 if total > MAX_TAGS_TOTAL {
                     return Err(TagError::TooMany);
                 }
-                self.0[i].1 = v;
+                self.pairs_mut()[i].1 = v;
             }
             Err(i) => {
-                if self.0.len() >= MAX_TAGS
+                if self.len() >= MAX_TAGS
                     || self.total_bytes() + key.len() + value.len() > MAX_TAGS_TOTAL
                 {
                     return Err(TagError::TooMany);
                 }
-                self.0.insert(i, (k, v));
+                self.pairs_mut().insert(i, (k, v));
             }
         }
         Ok(true)
@@ -94,9 +119,13 @@ impl Tags {
 
     /// Removes `key`. Returns whether it was set.
     pub fn remove(&mut self, key: &str) -> bool {
-        match self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
+        match self.pairs().binary_search_by(|(k, _)| k.as_str().cmp(key)) {
             Ok(i) => {
-                self.0.remove(i);
+                let pairs = self.pairs_mut();
+                pairs.remove(i);
+                if pairs.is_empty() {
+                    self.0 = None;
+                }
                 true
             }
             Err(_) => false,
@@ -105,21 +134,21 @@ impl Tags {
 
     /// Iterates over `(key, value)` in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.pairs().iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// Number of tags.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.pairs().len()
     }
 
     /// Whether there are no tags.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pairs().is_empty()
     }
 
     fn total_bytes(&self) -> usize {
-        self.0.iter().map(|(k, v)| k.len() + v.len()).sum()
+        self.pairs().iter().map(|(k, v)| k.len() + v.len()).sum()
     }
 
     /// Builds tags from pairs, checking every bound.
@@ -136,7 +165,7 @@ impl Tags {
 
 impl Serialize for Tags {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        self.pairs().serialize(s)
     }
 }
 
@@ -160,7 +189,7 @@ impl<'de> Deserialize<'de> for Tags {
         if total > MAX_TAGS_TOTAL {
             return Err(D::Error::custom("tags too large"));
         }
-        Ok(Tags(raw))
+        Ok(Tags::from_vec(raw))
     }
 }
 
@@ -203,6 +232,10 @@ mod tests {
         assert!(matches!(t.insert("k", "a,b"), Err(TagError::BadValue(_))));
         assert!(t.remove("zone"));
         assert_eq!(t.get("zone"), None);
+        assert!(t.remove("role"));
+        assert!(t.is_empty());
+        assert_eq!(t, Tags::new(), "emptied tags equal no tags");
+        assert_eq!(core::mem::size_of::<Tags>(), 8);
     }
 
     #[test]

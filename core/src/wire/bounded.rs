@@ -80,32 +80,117 @@ impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for BoundedVec<T
 }
 
 /// A `String` of at most `N` bytes, enforced when decoding and constructing.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
-pub struct BoundedString<const N: usize>(String);
+///
+/// Short strings (up to [`INLINE_STR`] bytes, which covers node names like `worker-17` and
+/// most tag keys and values) are stored inline, with no heap allocation: every node keeps a
+/// name for every member, so a heap string would cost a separate allocation (32 bytes or
+/// more) per member entry and one `malloc` per copy. Longer ones live in a `Box<str>`. Both
+/// forms compare, hash and encode as the string they hold.
+#[derive(Clone)]
+pub struct BoundedString<const N: usize>(Repr);
+
+/// Longest string a [`BoundedString`] stores without allocating.
+pub const INLINE_STR: usize = 22;
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, buf: [u8; INLINE_STR] },
+    Heap(Box<str>),
+}
+
+impl Repr {
+    fn new(s: &str) -> Self {
+        if s.len() <= INLINE_STR {
+            let mut buf = [0u8; INLINE_STR];
+            buf[..s.len()].copy_from_slice(s.as_bytes());
+            Repr::Inline {
+                len: s.len() as u8,
+                buf,
+            }
+        } else {
+            Repr::Heap(s.into())
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Invariant: the inline bytes were copied from a `&str`, whole, so they are valid
+            // UTF-8; the fallback is unreachable.
+            Repr::Inline { len, buf } => {
+                core::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+            }
+            Repr::Heap(s) => s,
+        }
+    }
+}
 
 impl<const N: usize> BoundedString<N> {
     /// Wraps `s` if it is at most `N` bytes long.
     pub fn new(s: impl Into<String>) -> Option<Self> {
         let s = s.into();
-        (s.len() <= N).then_some(BoundedString(s))
+        (s.len() <= N).then(|| BoundedString(Repr::new(&s)))
+    }
+
+    /// Wraps `s` (borrowed: nothing is allocated when it fits inline) if it is at most `N`
+    /// bytes long.
+    pub fn from_str_checked(s: &str) -> Option<Self> {
+        (s.len() <= N).then(|| BoundedString(Repr::new(s)))
     }
 
     /// The string.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
+    }
+}
+
+impl<const N: usize> Default for BoundedString<N> {
+    fn default() -> Self {
+        BoundedString(Repr::new(""))
+    }
+}
+
+impl<const N: usize> PartialEq for BoundedString<N> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl<const N: usize> Eq for BoundedString<N> {}
+
+impl<const N: usize> PartialOrd for BoundedString<N> {
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<const N: usize> Ord for BoundedString<N> {
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl<const N: usize> core::hash::Hash for BoundedString<N> {
+    fn hash<H: core::hash::Hasher>(&self, h: &mut H) {
+        self.as_str().hash(h);
+    }
+}
+
+impl<const N: usize> fmt::Debug for BoundedString<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl<const N: usize> Deref for BoundedString<N> {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl<const N: usize> Serialize for BoundedString<N> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -117,7 +202,7 @@ impl<'de, const N: usize> Deserialize<'de> for BoundedString<N> {
         if s.len() > N {
             return Err(de::Error::invalid_length(s.len(), &"a shorter string"));
         }
-        Ok(BoundedString(s.to_owned()))
+        Ok(BoundedString(Repr::new(s)))
     }
 }
 
@@ -148,7 +233,7 @@ impl<'a, const N: usize> arbitrary::Arbitrary<'a> for BoundedString<N> {
         while !s.is_char_boundary(end) {
             end -= 1;
         }
-        Ok(BoundedString(s[..end].to_owned()))
+        Ok(BoundedString(Repr::new(&s[..end])))
     }
 }
 
@@ -174,5 +259,33 @@ mod tests {
         assert!(s.is_none());
         let too_long = postcard::to_allocvec("abcd").unwrap();
         assert!(postcard::from_bytes::<BoundedString<3>>(&too_long).is_err());
+    }
+
+    #[test]
+    fn inline_and_heap_strings_behave_alike() {
+        let short = "x".repeat(INLINE_STR);
+        let long = "y".repeat(INLINE_STR + 1);
+        for s in ["", "n17", "zone-ü", short.as_str(), long.as_str()] {
+            let b = BoundedString::<64>::new(s).unwrap();
+            assert_eq!(b.as_str(), s);
+            assert_eq!(&*b, s);
+            assert_eq!(format!("{b:?}"), format!("{s:?}"));
+            let bytes = postcard::to_allocvec(&b).unwrap();
+            assert_eq!(bytes, postcard::to_allocvec(s).unwrap(), "encodes as a str");
+            assert_eq!(
+                postcard::from_bytes::<BoundedString<64>>(&bytes).unwrap(),
+                b
+            );
+            assert_eq!(BoundedString::<64>::from_str_checked(s), Some(b));
+        }
+        let a = BoundedString::<64>::new(short.clone()).unwrap();
+        let b = BoundedString::<64>::new(long.clone()).unwrap();
+        assert_eq!(a.cmp(&b), short.cmp(&long), "order is the strings' order");
+        assert!(BoundedString::<64>::default().is_empty());
+        assert_eq!(
+            core::mem::size_of::<BoundedString<64>>(),
+            24,
+            "no bigger than a String"
+        );
     }
 }

@@ -195,7 +195,10 @@ impl PacketBuilder {
     pub fn new(header: &Header, message: &Message, budget: usize) -> Option<Self> {
         let mut head = Vec::with_capacity(budget.min(MAX_DATAGRAM));
         head.push(WIRE_VERSION);
-        head.extend_from_slice(&encode_value(&(header, message)));
+        // Serialised straight into the datagram: no intermediate allocation per packet.
+        // Invariant: as in `encode_value`, postcard cannot fail on wire types.
+        let head = postcard::to_extend(&(header, message), head)
+            .expect("postcard serialises wire types infallibly");
         let b = PacketBuilder {
             head,
             updates: Vec::new(),

@@ -87,9 +87,22 @@ fn incremental_digest_matches_recomputation_and_live_index_stays_consistent() {
             T,
         );
     }
+    t.check_layout();
     for i in (1..=50u8).step_by(6) {
         t.remove(&NodeId([i; 16]));
+        t.check_layout();
     }
+    // Rejoins, refutations and this node's own changes, with the layout checked after each.
+    for i in (2..=50u8).step_by(4) {
+        t.apply(&Update::Alive(info(i, 5)), T);
+        t.check_layout();
+    }
+    t.set_me(info(0, 1), T);
+    t.check_layout();
+    t.set_me_state(MemberState::Left, T);
+    t.check_layout();
+    t.set_me(info(0, 2), T);
+    t.check_layout();
     assert_eq!(t.digest_bytes(), t.recomputed_digest());
     let live: Vec<_> = t
         .iter()
@@ -115,4 +128,66 @@ fn differing_buckets_pinpoint_the_difference() {
     let diff = a.differing_buckets(&b.digest_bytes());
     assert_eq!(diff, vec![bucket_of(&NodeId([7; 16]))]);
     assert_eq!(a.differing_buckets(&[1, 2, 3]).len(), DIGEST_BUCKETS);
+}
+
+#[test]
+fn tombstones_before_lists_old_tombstones_in_id_order() {
+    let mut t = table();
+    assert!(t.tombstones_before(Timestamp::MAX).is_empty());
+    for i in (1..=30u8).rev() {
+        t.apply(&Update::Alive(info(i, 1)), T);
+    }
+    let later = Timestamp::from_micros(5_000_000);
+    for i in [17u8, 3, 25, 9] {
+        let at = if i == 9 { later } else { T };
+        t.apply(
+            &Update::Failed {
+                id: NodeId([i; 16]),
+                incarnation: 1,
+                by: NodeId([0; 16]),
+            },
+            at,
+        );
+    }
+    t.apply(
+        &Update::Left {
+            id: NodeId([12; 16]),
+            incarnation: 1,
+        },
+        T,
+    );
+    let old: Vec<NodeId> = [3u8, 12, 17, 25].iter().map(|&i| NodeId([i; 16])).collect();
+    assert_eq!(t.tombstones_before(Timestamp::from_micros(1)), old);
+    let all: Vec<NodeId> = [3u8, 9, 12, 17, 25]
+        .iter()
+        .map(|&i| NodeId([i; 16]))
+        .collect();
+    assert_eq!(t.tombstones_before(Timestamp::MAX), all);
+    assert!(
+        t.tombstones_before(T).is_empty(),
+        "strictly older than the cutoff"
+    );
+}
+
+#[test]
+fn entries_in_returns_the_wanted_buckets_in_id_order() {
+    let mut t = table();
+    for i in (1..=200u8).rev() {
+        t.apply(&Update::Alive(info(i, 1)), T);
+    }
+    assert!(t.entries_in(&[], T).is_empty());
+    let all: Vec<usize> = (0..DIGEST_BUCKETS).collect();
+    let every = t.entries_in(&all, T);
+    assert_eq!(every.len(), t.len());
+    assert!(every.windows(2).all(|w| w[0].info.id < w[1].info.id));
+    let b = bucket_of(&NodeId([7; 16]));
+    let some = t.entries_in(&[b, DIGEST_BUCKETS + 5], T);
+    assert!(!some.is_empty());
+    assert!(some.iter().all(|e| bucket_of(&e.info.id) == b));
+    let expected: Vec<NodeId> = t
+        .iter()
+        .filter(|m| bucket_of(&m.info.id) == b)
+        .map(|m| m.info.id)
+        .collect();
+    assert_eq!(some.iter().map(|e| e.info.id).collect::<Vec<_>>(), expected);
 }
