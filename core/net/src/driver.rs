@@ -549,12 +549,16 @@ impl<R: RngCore + Send + 'static> Driver<R> {
                 let meta = &meta[0];
                 let len = meta.len.min(self.recv_buf.len());
                 // GRO: datagrams from one sender at `stride` offsets (one datagram: stride = len).
+                // An empty datagram is still one datagram (the node counts it as a drop).
                 let stride = if meta.stride == 0 { len } else { meta.stride };
                 let mut start = 0;
-                while start < len {
+                loop {
                     let end = (start + stride).min(len);
                     self.feed(meta.addr, start, end);
                     start = end;
+                    if start >= len || stride == 0 {
+                        break;
+                    }
                 }
                 true
             }
