@@ -67,7 +67,7 @@ pub const TURN_BUDGET: usize = 64;
 /// Largest datagram the driver can receive (the largest UDP payload).
 const RECV_BUF: usize = 65_536;
 
-/// Hooks the driver calls from its task, for logging and metrics (the tokio adapter turns
+/// Hooks the driver calls from its task, for logging and metrics (the cluster handle turns
 /// them into `tracing` events). Every method defaults to doing nothing.
 pub trait Observer: Send + 'static {
     /// An event, before subscribers see it.
