@@ -118,16 +118,7 @@
 #![deny(missing_docs)]
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
-
-/// The sans-IO core.
-pub use shoal_net::core;
-pub use shoal_net::{
-    CallError, CallOptions, CallPhase, CallResponse, ClientEndpoints, ClusterConfig, ClusterError,
-    ClusterEvent, ClusterStats, CommandFuture, EventStream, HandlerError, JoinHandle, Key, Keyring,
-    LoadBalancingStrategy, MemberSnapshot, MemberState, NodeId, RpcConfig, ServerError,
-    TaskDropped, TlsConfig, WorkerInfo, DEFAULT_BIND_ADDR,
-};
+use std::sync::Arc;
 
 /// The smol binding of [`shoal_net`]: quinn's `SmolRuntime` (async-io timers and UDP
 /// reactor) and `smol::spawn`. A marker type; the aliases below use it.
@@ -135,31 +126,14 @@ pub use shoal_net::{
 pub struct Smol;
 
 impl shoal_net::RuntimeBinding for Smol {
+    // Called when a node starts or a server binds, never per call: no need to cache it.
     fn runtime() -> Arc<dyn quinn::Runtime> {
-        static RUNTIME: OnceLock<Arc<dyn quinn::Runtime>> = OnceLock::new();
-        RUNTIME.get_or_init(|| Arc::new(quinn::SmolRuntime)).clone()
+        Arc::new(quinn::SmolRuntime)
     }
 
-    fn spawn<F>(future: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
         smol::spawn(future).detach();
     }
 }
 
-/// A running cluster node on smol (see [`shoal_net::Cluster`]).
-pub type Cluster = shoal_net::Cluster<Smol>;
-/// Follows the cluster's workers and their load, on smol (see [`shoal_net::WorkerRegistry`]).
-pub type WorkerRegistry = shoal_net::WorkerRegistry<Smol>;
-/// An RPC server on smol (see [`shoal_net::Server`]).
-pub type Server = shoal_net::Server<Smol>;
-/// Calls workers of the cluster, on smol (see [`shoal_net::ClusterClient`]).
-pub type ClusterClient = shoal_net::ClusterClient<Smol>;
-
-/// RPC over QUIC: the network layer's [`shoal_net::rpc`] with the server and client bound to
-/// smol.
-pub mod rpc {
-    pub use crate::{ClusterClient, Server};
-    pub use shoal_net::rpc::*;
-}
+shoal_net::facade!(Smol, "smol");

@@ -116,16 +116,7 @@
 #![deny(missing_docs)]
 
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
-
-/// The sans-IO core.
-pub use shoal_net::core;
-pub use shoal_net::{
-    CallError, CallOptions, CallPhase, CallResponse, ClientEndpoints, ClusterConfig, ClusterError,
-    ClusterEvent, ClusterStats, CommandFuture, EventStream, HandlerError, JoinHandle, Key, Keyring,
-    LoadBalancingStrategy, MemberSnapshot, MemberState, NodeId, RpcConfig, ServerError,
-    TaskDropped, TlsConfig, WorkerInfo, DEFAULT_BIND_ADDR,
-};
+use std::sync::Arc;
 
 /// The tokio binding of [`shoal_net`]: quinn's `TokioRuntime` (tokio timers and UDP reactor)
 /// and `tokio::spawn`. A marker type; the aliases below use it.
@@ -133,33 +124,14 @@ pub use shoal_net::{
 pub struct Tokio;
 
 impl shoal_net::RuntimeBinding for Tokio {
+    // Called when a node starts or a server binds, never per call: no need to cache it.
     fn runtime() -> Arc<dyn quinn::Runtime> {
-        static RUNTIME: OnceLock<Arc<dyn quinn::Runtime>> = OnceLock::new();
-        RUNTIME
-            .get_or_init(|| Arc::new(quinn::TokioRuntime))
-            .clone()
+        Arc::new(quinn::TokioRuntime)
     }
 
-    fn spawn<F>(future: F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
+    fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
         tokio::spawn(future);
     }
 }
 
-/// A running cluster node on tokio (see [`shoal_net::Cluster`]).
-pub type Cluster = shoal_net::Cluster<Tokio>;
-/// Follows the cluster's workers and their load, on tokio (see [`shoal_net::WorkerRegistry`]).
-pub type WorkerRegistry = shoal_net::WorkerRegistry<Tokio>;
-/// An RPC server on tokio (see [`shoal_net::Server`]).
-pub type Server = shoal_net::Server<Tokio>;
-/// Calls workers of the cluster, on tokio (see [`shoal_net::ClusterClient`]).
-pub type ClusterClient = shoal_net::ClusterClient<Tokio>;
-
-/// RPC over QUIC: the network layer's [`shoal_net::rpc`] with the server and client bound to
-/// tokio.
-pub mod rpc {
-    pub use crate::{ClusterClient, Server};
-    pub use shoal_net::rpc::*;
-}
+shoal_net::facade!(Tokio, "tokio");

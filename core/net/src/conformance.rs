@@ -93,6 +93,7 @@ macro_rules! conformance_suite {
             a_slow_subscriber_is_told_it_lagged,
             wildcard_bind_without_advertise_address_is_refused,
             an_unreachable_seed_does_not_stop_the_node,
+            malformed_datagrams_are_counted_and_dropped,
         ]);
         $crate::conformance_suite!(@tests $binding, $block_on, rpc: [
             a_call_round_trips_and_errors_are_typed,

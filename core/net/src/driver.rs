@@ -67,7 +67,7 @@ pub const TURN_BUDGET: usize = 64;
 /// Largest datagram the driver can receive (the largest UDP payload).
 const RECV_BUF: usize = 65_536;
 
-/// Hooks the driver calls from its task, for logging and metrics (the tokio adapter turns
+/// Hooks the driver calls from its task, for logging and metrics (the cluster handle turns
 /// them into `tracing` events). Every method defaults to doing nothing.
 pub trait Observer: Send + 'static {
     /// An event, before subscribers see it.
@@ -549,12 +549,16 @@ impl<R: RngCore + Send + 'static> Driver<R> {
                 let meta = &meta[0];
                 let len = meta.len.min(self.recv_buf.len());
                 // GRO: datagrams from one sender at `stride` offsets (one datagram: stride = len).
+                // An empty datagram is still one datagram (the node counts it as a drop).
                 let stride = if meta.stride == 0 { len } else { meta.stride };
                 let mut start = 0;
-                while start < len {
+                loop {
                     let end = (start + stride).min(len);
                     self.feed(meta.addr, start, end);
                     start = end;
+                    if start >= len || stride == 0 {
+                        break;
+                    }
                 }
                 true
             }

@@ -46,7 +46,7 @@
 //! task identity and [`JoinHandle`]), [`driver`] (the drive loop and the event fan-out),
 //! `config`, `error`, `cluster` (membership), `registry` ([`WorkerRegistry`] and the shared
 //! balancer + pool state, loom-tested with `scripts/loom.sh`), [`rpc`] (server, client, TLS,
-//! config, errors) and, behind the `conformance` feature, [`conformance`]: the behaviour
+//! config, errors) and, behind the `conformance` feature, `conformance`: the behaviour
 //! suite every facade runs on its runtime.
 //!
 //! ## Security

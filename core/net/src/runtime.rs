@@ -125,3 +125,36 @@ where
     });
     JoinHandle { rx }
 }
+
+/// The public API of a facade crate, for one binding: re-exports of every runtime-neutral
+/// type and the runtime-bound ones as aliases (`pub type Server = shoal_net::Server<Tokio>;`),
+/// so `shoal_tokio::Server::new(rpc)` and `shoal_smol::Server::new(rpc)` read the same. Used
+/// once by each facade (`shoal_net::facade!(Tokio, "tokio");`), so the two cannot drift apart.
+#[macro_export]
+macro_rules! facade {
+    ($binding:ident, $runtime:literal) => {
+        /// The sans-IO core.
+        pub use $crate::core;
+        pub use $crate::{
+            CallError, CallOptions, CallPhase, CallResponse, ClientEndpoints, ClusterConfig,
+            ClusterError, ClusterEvent, ClusterStats, CommandFuture, EventStream, HandlerError,
+            JoinHandle, Key, Keyring, LoadBalancingStrategy, MemberSnapshot, MemberState, NodeId,
+            RpcConfig, ServerError, TaskDropped, TlsConfig, WorkerInfo, DEFAULT_BIND_ADDR,
+        };
+
+        #[doc = concat!("A running cluster node on ", $runtime, " (see [`shoal_net::Cluster`]).")]
+        pub type Cluster = $crate::Cluster<$binding>;
+        #[doc = concat!("Follows the cluster's workers and their load, on ", $runtime, " (see [`shoal_net::WorkerRegistry`]).")]
+        pub type WorkerRegistry = $crate::WorkerRegistry<$binding>;
+        #[doc = concat!("An RPC server on ", $runtime, " (see [`shoal_net::Server`]).")]
+        pub type Server = $crate::Server<$binding>;
+        #[doc = concat!("Calls workers of the cluster, on ", $runtime, " (see [`shoal_net::ClusterClient`]).")]
+        pub type ClusterClient = $crate::ClusterClient<$binding>;
+
+        #[doc = concat!("RPC over QUIC: [`shoal_net::rpc`] with the server and client bound to ", $runtime, ".")]
+        pub mod rpc {
+            pub use super::{ClusterClient, Server};
+            pub use $crate::rpc::*;
+        }
+    };
+}

@@ -84,7 +84,7 @@ impl LoadResult {
     }
 }
 
-/// Runs `plan` against `target`. Must run inside a tokio runtime with time enabled.
+/// Runs `plan` against `target`, on the caller's runtime (tokio or smol, see [`super::rt`]).
 pub async fn run<T: CallTarget>(target: Arc<T>, plan: &LoadPlan) -> LoadResult {
     let start = Instant::now();
     let deadline = start + plan.duration;
@@ -94,7 +94,7 @@ pub async fn run<T: CallTarget>(target: Arc<T>, plan: &LoadPlan) -> LoadResult {
         let target = target.clone();
         let stats = stats.clone();
         let max_calls = plan.max_calls_per_slot;
-        handles.push(tokio::spawn(async move {
+        handles.push(super::rt::spawn(async move {
             let mut calls = 0u64;
             let mut streak = 0u64;
             loop {
@@ -122,12 +122,12 @@ pub async fn run<T: CallTarget>(target: Arc<T>, plan: &LoadPlan) -> LoadResult {
 
     let progress = plan.progress.then(|| {
         let stats = stats.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            tick.tick().await; // the first tick is immediate
+        super::rt::spawn(async move {
+            let mut next = start;
             let mut last = 0u64;
             loop {
-                tick.tick().await;
+                next += Duration::from_secs(1);
+                super::rt::sleep_until(next).await;
                 let (ok, err) = (stats.hist.len(), stats.errors.load(Ordering::Relaxed));
                 eprintln!(
                     "[bench] {:>5.1}s  calls {ok:>10}  rps {:>9}  errors {err}",
@@ -139,10 +139,10 @@ pub async fn run<T: CallTarget>(target: Arc<T>, plan: &LoadPlan) -> LoadResult {
         })
     });
 
-    let hard = tokio::time::Instant::from_std(deadline + plan.grace);
+    let hard = deadline + plan.grace;
     let mut unfinished = 0u64;
     for mut h in handles {
-        if tokio::time::timeout_at(hard, &mut h).await.is_err() {
+        if super::rt::timeout_at(hard, &mut h).await.is_none() {
             h.abort();
             unfinished += 1;
         }

@@ -13,6 +13,7 @@ pub mod histogram;
 pub mod load;
 pub mod procs;
 pub mod quinn_echo;
+pub mod rt;
 pub mod shoal_mode;
 
 use load::{CallTarget, LoadPlan, LoadResult};
@@ -42,7 +43,7 @@ pub const MAX_INFLIGHT: usize = 65_536;
 /// Largest accepted `--secs`.
 pub const MAX_SECS: u64 = 600;
 
-/// The tokio runtime each process (client and servers alike) runs on.
+/// The runtime each process (client and servers alike) runs on, in both modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RuntimeFlavor {
@@ -51,6 +52,9 @@ pub enum RuntimeFlavor {
     CurrentThread,
     /// tokio's default work-stealing runtime, one worker per core (`new_multi_thread`).
     MultiThread,
+    /// smol: `smol::block_on`, tasks on smol's global executor (quinn's `SmolRuntime` for
+    /// bare quinn, `shoal-smol` for Shoal).
+    Smol,
 }
 
 impl RuntimeFlavor {
@@ -59,19 +63,23 @@ impl RuntimeFlavor {
         match self {
             RuntimeFlavor::CurrentThread => "current-thread",
             RuntimeFlavor::MultiThread => "multi-thread",
+            RuntimeFlavor::Smol => "smol",
         }
     }
 
-    /// Builds the runtime (IO and time enabled).
-    pub fn build(self) -> std::io::Result<tokio::runtime::Runtime> {
-        match self {
+    /// Runs `future` to completion on a runtime of this flavour (tokio: IO and time enabled,
+    /// dropped afterwards, which stops any task left).
+    pub fn block_on<F: std::future::Future>(self, future: F) -> std::io::Result<F::Output> {
+        let tokio = match self {
             RuntimeFlavor::CurrentThread => tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .build(),
+                .build()?,
             RuntimeFlavor::MultiThread => tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
-                .build(),
-        }
+                .build()?,
+            RuntimeFlavor::Smol => return Ok(smol::block_on(future)),
+        };
+        Ok(tokio.block_on(future))
     }
 }
 
@@ -308,15 +316,13 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
             addrs.join(", ")
         );
     }
-    let rt = opts.runtime.build()?;
     let hard = opts.hard_timeout();
-    let result = rt.block_on(async {
-        tokio::time::timeout(hard, client(opts, &servers))
+    let result = opts.runtime.block_on(async {
+        rt::timeout_at(std::time::Instant::now() + hard, client(opts, &servers))
             .await
-            .map_err(|_| BenchError::HardTimeout(hard))?
-    });
-    // Dropping the runtime stops any task left; `children` drops last and kills servers.
-    drop(rt);
+            .ok_or(BenchError::HardTimeout(hard))?
+    })?;
+    // The runtime is gone (tokio) or idle (smol); `children` drops last and kills servers.
     drop(children);
     let result = result?;
     if let (Some(e), true) = (&result.sample_error, opts.progress) {
@@ -356,10 +362,20 @@ async fn client(opts: &BenchOptions, servers: &[ServerReady]) -> Result<LoadResu
             target.close().await;
             Ok(result)
         }
-        Mode::Shoal => {
-            let target = Arc::new(shoal_mode::connect(servers, opts, payload).await?);
-            Ok(drive(target, &plan).await)
-        }
+        Mode::Shoal => match opts.runtime {
+            RuntimeFlavor::Smol => {
+                let target = Arc::new(
+                    shoal_mode::connect::<shoal_smol::Smol>(servers, opts, payload).await?,
+                );
+                Ok(drive(target, &plan).await)
+            }
+            RuntimeFlavor::CurrentThread | RuntimeFlavor::MultiThread => {
+                let target = Arc::new(
+                    shoal_mode::connect::<shoal_tokio::Tokio>(servers, opts, payload).await?,
+                );
+                Ok(drive(target, &plan).await)
+            }
+        },
     }
 }
 
@@ -384,18 +400,15 @@ pub fn server_main(
     procs::exit_when_stdin_closes();
     match mode {
         Mode::Shoal => shoal_mode::worker_main(listen, runtime, max_streams),
-        Mode::BaselineQuinn => {
-            let rt = runtime.build()?;
-            rt.block_on(async {
-                let (endpoint, cert_der) = quinn_echo::server_endpoint(listen, max_streams, mtu)?;
-                let ready = ServerReady {
-                    addr: endpoint.local_addr()?,
-                    cert_der,
-                };
-                println!("{}", ready.line());
-                quinn_echo::serve(endpoint).await;
-                Ok(())
-            })
-        }
+        Mode::BaselineQuinn => runtime.block_on(async {
+            let (endpoint, cert_der) = quinn_echo::server_endpoint(listen, max_streams, mtu)?;
+            let ready = ServerReady {
+                addr: endpoint.local_addr()?,
+                cert_der,
+            };
+            println!("{}", ready.line());
+            quinn_echo::serve(endpoint).await;
+            Ok(())
+        })?,
     }
 }

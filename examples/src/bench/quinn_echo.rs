@@ -14,7 +14,7 @@ use quinn::{Connection, Endpoint, TransportConfig, VarInt};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// TLS server name the generated certificate is issued for.
 pub const SERVER_NAME: &str = "localhost";
@@ -98,19 +98,21 @@ pub fn server_endpoint(
 /// Serves the echo until the endpoint closes.
 pub async fn serve(endpoint: Endpoint) {
     while let Some(incoming) = endpoint.accept().await {
-        tokio::spawn(async move {
+        super::rt::spawn(async move {
             let Ok(conn) = incoming.await else { return };
             while let Ok((mut send, mut recv)) = conn.accept_bi().await {
-                tokio::spawn(async move {
+                super::rt::spawn(async move {
                     let Ok(data) = recv.read_to_end(MAX_MESSAGE).await else {
                         return;
                     };
                     if send.write_all(&data).await.is_ok() {
                         let _ = send.finish();
                     }
-                });
+                })
+                .detach();
             }
-        });
+        })
+        .detach();
     }
 }
 
@@ -188,7 +190,8 @@ impl QuinnEcho {
             c.close(VarInt::from_u32(0), b"done");
         }
         for e in &self.endpoints {
-            let _ = tokio::time::timeout(Duration::from_secs(1), e.wait_idle()).await;
+            let _ =
+                super::rt::timeout_at(Instant::now() + Duration::from_secs(1), e.wait_idle()).await;
         }
     }
 }

@@ -16,8 +16,10 @@ use super::procs::ServerReady;
 use super::quinn_echo::ClientEndpoints;
 use super::{streams_per_connection, BenchError, BenchOptions, Payload, RuntimeFlavor};
 use bytes::Bytes;
-use shoal_tokio::rpc::{DevCa, RpcConfig, Server, TlsConfig};
-use shoal_tokio::{ClusterClient, ClusterConfig, LoadBalancingStrategy, WorkerRegistry};
+use shoal_net::rpc::{DevCa, RpcConfig, TlsConfig};
+use shoal_net::{
+    ClusterClient, ClusterConfig, LoadBalancingStrategy, RuntimeBinding, Server, WorkerRegistry,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,32 +36,33 @@ fn cluster_config(bind: SocketAddr, name: String) -> ClusterConfig {
         .with_core_config(shoal_core::Config::local())
 }
 
-/// The client side: `ClusterClient::call_worker("echo", ...)`.
-pub struct ShoalEcho {
-    client: ClusterClient,
+/// The client side: `ClusterClient::call_worker("echo", ...)`, on the runtime `R` binds
+/// (`shoal_tokio::Tokio` or `shoal_smol::Smol`).
+pub struct ShoalEcho<R> {
+    client: ClusterClient<R>,
     payload: Bytes,
 }
 
-impl std::fmt::Debug for ShoalEcho {
+impl<R> std::fmt::Debug for ShoalEcho<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShoalEcho").finish_non_exhaustive()
     }
 }
 
 /// Joins the workers' cluster and builds the client.
-pub async fn connect(
+pub async fn connect<R: RuntimeBinding>(
     workers: &[ServerReady],
     opts: &BenchOptions,
     payload: Payload,
-) -> Result<ShoalEcho, BenchError> {
+) -> Result<ShoalEcho<R>, BenchError> {
     let ca = DevCa::generate().map_err(setup("generating a CA"))?;
     let (chain, key) = ca
-        .issue(shoal_tokio::rpc::DEFAULT_SERVER_NAME)
+        .issue(shoal_net::rpc::DEFAULT_SERVER_NAME)
         .map_err(setup("issuing a certificate"))?;
     let mut roots = vec![ca.cert_der()];
     roots.extend(workers.iter().map(|w| w.cert_der.clone().into()));
     let tls = TlsConfig::new(chain, key, roots);
-    let cluster = shoal_tokio::Cluster::start(cluster_config(
+    let cluster = shoal_net::Cluster::<R>::start(cluster_config(
         "127.0.0.1:0".parse().expect("literal address"),
         "bench-client".into(),
     ))
@@ -84,15 +87,15 @@ pub async fn connect(
                 "workers did not all appear within 20 s".into(),
             ));
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        super::rt::sleep(Duration::from_millis(20)).await;
     }
     let per_worker = opts.connections.div_ceil(workers.len().max(1)).max(1);
     let config = RpcConfig::new(tls)
         .with_connections_per_worker(u16::try_from(per_worker).unwrap_or(u16::MAX))
         .with_max_streams_per_connection(streams_per_connection(opts.inflight, opts.connections))
         .with_client_endpoints(match opts.client_endpoints {
-            ClientEndpoints::PerConnection => shoal_tokio::ClientEndpoints::PerConnection,
-            ClientEndpoints::Shared => shoal_tokio::ClientEndpoints::Shared,
+            ClientEndpoints::PerConnection => shoal_net::ClientEndpoints::PerConnection,
+            ClientEndpoints::Shared => shoal_net::ClientEndpoints::Shared,
         });
     let client = ClusterClient::new(registry, config).map_err(setup("building the client"))?;
     Ok(ShoalEcho {
@@ -107,12 +110,21 @@ pub fn worker_main(
     runtime: RuntimeFlavor,
     max_streams: u32,
 ) -> Result<(), BenchError> {
-    let rt = runtime.build()?;
-    rt.block_on(async {
+    match runtime {
+        RuntimeFlavor::Smol => runtime.block_on(serve::<shoal_smol::Smol>(listen, max_streams))?,
+        RuntimeFlavor::CurrentThread | RuntimeFlavor::MultiThread => {
+            runtime.block_on(serve::<shoal_tokio::Tokio>(listen, max_streams))?
+        }
+    }
+}
+
+/// The worker: an `echo` handler, the cluster enabled, the ready line printed, served.
+async fn serve<R: RuntimeBinding>(listen: SocketAddr, max_streams: u32) -> Result<(), BenchError> {
+    {
         let ca = DevCa::generate().map_err(setup("generating a CA"))?;
         let tls = ca.node_config().map_err(setup("issuing a certificate"))?;
         let config = RpcConfig::new(tls).with_max_streams_per_connection(max_streams);
-        let mut server = Server::new(config);
+        let mut server = Server::<R>::new(config);
         server
             .register("echo", |payload: Bytes| async move { Ok(payload) })
             .map_err(setup("registering echo"))?;
@@ -129,10 +141,10 @@ pub fn worker_main(
         println!("{}", ready.line());
         server.run().await.map_err(setup("serving"))?;
         Ok(())
-    })
+    }
 }
 
-impl CallTarget for ShoalEcho {
+impl<R: RuntimeBinding> CallTarget for ShoalEcho<R> {
     async fn call(&self, _slot: usize) -> Result<(), String> {
         let reply = self
             .client

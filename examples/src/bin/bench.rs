@@ -4,6 +4,7 @@
 //! cargo run -p shoal-examples --release --bin bench -- --inflight 256 --secs 5 --json
 //! cargo run -p shoal-examples --release --bin bench -- --inflight 256 --secs 5 --baseline-quinn --json
 //! cargo run -p shoal-examples --release --bin bench -- --inflight 256 --secs 4 --compare 5 --json
+//! cargo run -p shoal-examples --release --bin bench -- --runtime smol --inflight 256 --secs 4 --compare 3 --json
 //! ```
 //! Progress goes to stderr once a second; the last line of stdout is one JSON object with
 //! `rps`, `p50_us`, `p99_us`, `errors` (and the run's settings) when `--json` is given.
@@ -50,7 +51,8 @@ struct Args {
     /// Server (worker) processes.
     #[arg(long, default_value_t = 1)]
     servers: usize,
-    /// tokio runtime of every process (client and servers).
+    /// Runtime of every process (client and servers), in both modes: tokio current-thread or
+    /// multi-thread, or smol (bare quinn on quinn's SmolRuntime, Shoal through shoal-smol).
     #[arg(long, value_enum, default_value_t = RuntimeFlavor::CurrentThread)]
     runtime: RuntimeFlavor,
     /// Client endpoints (UDP sockets): one per connection, or one shared (both modes).

@@ -315,3 +315,34 @@ pub async fn an_unreachable_seed_does_not_stop_the_node<R: RuntimeBinding>() {
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
+
+/// Malformed datagrams (empty, garbage, oversized for the envelope) sent to a node's gossip
+/// port are each counted as a typed drop; the node stays up and keeps its state.
+pub async fn malformed_datagrams_are_counted_and_dropped<R: RuntimeBinding>() {
+    let (a, _ea) = start::<R>(config("junk-a").with_cluster_key([3; 32])).await;
+    let before = a.stats().await.unwrap();
+    let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let datagrams: [&[u8]; 3] = [&[], &[0xFF; 7], &[0x5A; 1300]];
+    for d in datagrams {
+        junk.send_to(d, a.gossip_addr()).unwrap();
+    }
+    let counted = timeout::<R, _>(WAIT, async {
+        loop {
+            let s = a.stats().await.unwrap();
+            if s.driver.datagrams_received >= before.driver.datagrams_received + 3 {
+                return s;
+            }
+            super::sleep::<R>(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the node received the datagrams");
+    assert_eq!(
+        counted.node.dropped_total(),
+        before.node.dropped_total() + 3,
+        "{counted:?}"
+    );
+    assert_eq!(a.live_members().await.unwrap().len(), 1);
+    assert!(!a.is_stopped());
+    a.shutdown().await.unwrap();
+}

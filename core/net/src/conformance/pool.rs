@@ -34,10 +34,19 @@ pub async fn a_closed_pooled_connection_on_the_shared_endpoint_is_replaced_too<
     closed_connection_replaced::<R>(ClientEndpoints::Shared).await;
 }
 
-async fn closed_connection_replaced<R: RuntimeBinding>(endpoints: ClientEndpoints) {
+/// A director (registry and client with `client_config`) and one echo worker joined to it.
+struct Pair<R: RuntimeBinding> {
+    director: Server<R>,
+    worker: Server<R>,
+    registry: Arc<WorkerRegistry<R>>,
+    client: ClusterClient<R>,
+    id: shoal_core::NodeId,
+}
+
+async fn pair<R: RuntimeBinding>(prefix: &str, client_config: RpcConfig) -> Pair<R> {
     let mut director = Server::<R>::new(RpcConfig::insecure_dev());
     let cluster = director
-        .enable_cluster(cluster_config("pool-director"))
+        .enable_cluster(cluster_config(&format!("{prefix}-director")))
         .await
         .expect("director cluster");
     let registry = Arc::new(WorkerRegistry::new(
@@ -45,9 +54,7 @@ async fn closed_connection_replaced<R: RuntimeBinding>(endpoints: ClientEndpoint
         crate::LoadBalancingStrategy::RoundRobin,
     ));
     registry.start().await.expect("registry");
-    let config = RpcConfig::insecure_dev().with_client_endpoints(endpoints);
-    let client = ClusterClient::new(registry.clone(), config).expect("client");
-
+    let client = ClusterClient::new(registry.clone(), client_config).expect("client");
     let mut worker = Server::<R>::new(RpcConfig::insecure_dev());
     worker
         .register("echo", |p: Bytes| async move { Ok(p) })
@@ -57,12 +64,24 @@ async fn closed_connection_replaced<R: RuntimeBinding>(endpoints: ClientEndpoint
         .await
         .expect("bind");
     let wc = worker
-        .enable_cluster(cluster_config("pool-worker").with_tags([("role", "worker")]))
+        .enable_cluster(cluster_config(&format!("{prefix}-worker")).with_tags([("role", "worker")]))
         .await
         .expect("worker cluster");
     wc.join(vec![cluster.gossip_addr()]).await.expect("join");
     worker.spawn().expect("serve");
-    let id = wc.id();
+    Pair {
+        director,
+        worker,
+        registry,
+        client,
+        id: wc.id(),
+    }
+}
+
+async fn closed_connection_replaced<R: RuntimeBinding>(endpoints: ClientEndpoints) {
+    let config = RpcConfig::insecure_dev().with_client_endpoints(endpoints);
+    let p = pair::<R>("pool", config).await;
+    let (registry, client, id) = (&p.registry, &p.client, p.id);
     let seen = timeout::<R, _>(Duration::from_secs(10), async {
         while registry.workers_now().iter().all(|w| w.id != id) {
             sleep::<R>(Duration::from_millis(10)).await;
@@ -99,8 +118,8 @@ async fn closed_connection_replaced<R: RuntimeBinding>(endpoints: ClientEndpoint
         "one ready connection: {w:?}"
     );
     assert_eq!(w.stats.failed, 0, "the worker was not blamed: {w:?}");
-    let _ = worker.shutdown().await;
-    let _ = director.shutdown().await;
+    let _ = p.worker.shutdown().await;
+    let _ = p.director.shutdown().await;
 }
 
 /// STREAM frames sent so far on each of `worker`'s pooled connections, by stable id.
@@ -180,33 +199,9 @@ async fn connections_used_per_task<R: RuntimeBinding>(
 /// pointer): every call of one task goes on one connection, and different tasks spread over
 /// the worker's connections.
 pub async fn a_task_keeps_its_connection_and_tasks_spread_over_connections<R: RuntimeBinding>() {
-    let mut director = Server::<R>::new(RpcConfig::insecure_dev());
-    let cluster = director
-        .enable_cluster(cluster_config("aff-director"))
-        .await
-        .expect("director cluster");
-    let registry = Arc::new(WorkerRegistry::new(
-        cluster.clone(),
-        crate::LoadBalancingStrategy::RoundRobin,
-    ));
-    registry.start().await.expect("registry");
     let config = RpcConfig::insecure_dev().with_connections_per_worker(2);
-    let client = ClusterClient::new(registry.clone(), config).expect("client");
-    let mut worker = Server::<R>::new(RpcConfig::insecure_dev());
-    worker
-        .register("echo", |p: Bytes| async move { Ok(p) })
-        .expect("register");
-    worker
-        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .expect("bind");
-    let wc = worker
-        .enable_cluster(cluster_config("aff-worker").with_tags([("role", "worker")]))
-        .await
-        .expect("worker cluster");
-    wc.join(vec![cluster.gossip_addr()]).await.expect("join");
-    worker.spawn().expect("serve");
-    let id = wc.id();
+    let p = pair::<R>("aff", config).await;
+    let (registry, client, id) = (&p.registry, &p.client, p.id);
     // Calls until the pool holds both connections (the pool opens the second in the
     // background once the first is in use).
     let warm = timeout::<R, _>(Duration::from_secs(10), async {
@@ -221,7 +216,7 @@ pub async fn a_task_keeps_its_connection_and_tasks_spread_over_connections<R: Ru
     assert!(warm.is_ok(), "the pool never held two connections");
 
     let mut used = std::collections::BTreeSet::new();
-    for (task, conns) in connections_used_per_task(&client, &registry, id, 16, 6)
+    for (task, conns) in connections_used_per_task(client, registry, id, 16, 6)
         .await
         .into_iter()
         .enumerate()
@@ -235,6 +230,6 @@ pub async fn a_task_keeps_its_connection_and_tasks_spread_over_connections<R: Ru
     }
     // Sixteen tasks all hashing to one of two connections: 2^-15 if identities differ.
     assert_eq!(used.len(), 2, "tasks spread over both connections");
-    let _ = worker.shutdown().await;
-    let _ = director.shutdown().await;
+    let _ = p.worker.shutdown().await;
+    let _ = p.director.shutdown().await;
 }

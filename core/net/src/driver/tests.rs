@@ -243,3 +243,77 @@ fn two_drivers_join_gossip_and_leave_on_a_mock_runtime() {
         .poll(&mut Context::from_waker(&waker))
         .is_ready());
 }
+
+/// A socket that delivers, once, one receive holding several datagrams from one sender
+/// coalesced at a fixed stride (GRO), the last one shorter.
+#[derive(Debug)]
+struct CoalescingSocket {
+    from: SocketAddr,
+    stride: usize,
+    datagrams: Mutex<Option<Vec<Vec<u8>>>>,
+}
+
+impl AsyncUdpSocket for CoalescingSocket {
+    fn create_io_poller(self: Arc<Self>) -> Pin<Box<dyn UdpPoller>> {
+        Box::pin(AlwaysWritable)
+    }
+    fn try_send(&self, _transmit: &UdpTransmit<'_>) -> io::Result<()> {
+        Ok(())
+    }
+    fn poll_recv(
+        &self,
+        _cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        meta: &mut [RecvMeta],
+    ) -> Poll<io::Result<usize>> {
+        let Some(datagrams) = self.datagrams.lock().unwrap().take() else {
+            return Poll::Pending;
+        };
+        let mut len = 0;
+        for d in &datagrams {
+            bufs[0][len..len + d.len()].copy_from_slice(d);
+            len += self.stride;
+        }
+        let len = len - self.stride + datagrams.last().map_or(0, Vec::len);
+        meta[0] = RecvMeta {
+            addr: self.from,
+            len,
+            stride: self.stride,
+            ecn: None,
+            dst_ip: None,
+        };
+        Poll::Ready(Ok(1))
+    }
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(addr(1))
+    }
+}
+
+/// One receive carrying three coalesced datagrams feeds the node three datagrams, each
+/// judged on its own (here: three malformed ones, three counted drops), not one blob.
+#[test]
+fn coalesced_datagrams_are_split_at_the_stride_and_each_fed_alone() {
+    let world = Arc::new(World {
+        now: Mutex::new(Instant::now()),
+        wire: Mutex::new(VecDeque::new()),
+        broken: addr(99),
+    });
+    let socket = Arc::new(CoalescingSocket {
+        from: addr(7),
+        stride: 40,
+        datagrams: Mutex::new(Some(vec![vec![0xAB; 40], vec![0xCD; 40], vec![0xEF; 13]])),
+    });
+    let (mut d, h) = Driver::new(
+        Arc::new(MockRuntime(world.clone())),
+        socket,
+        Config::local(),
+        Identity::new("gro", addr(1)),
+        ChaCha8Rng::seed_from_u64(7),
+        DriverConfig::default(),
+    )
+    .unwrap();
+    run(&world, &mut [&mut d], 1, Duration::ZERO);
+    let (node, driver) = ask!(&world, &mut [&mut d], h.stats()).unwrap();
+    assert_eq!(driver.datagrams_received, 3, "{driver:?}");
+    assert_eq!(node.dropped_total(), 3, "{node:?}");
+}

@@ -19,8 +19,8 @@
 //!   queue pushes with no cross-core cache traffic; the shared mutex is then never contended.
 //!   A multi-threaded runtime works too (spread load over several connections with
 //!   [`RpcConfig::with_connections_per_worker`]), but each wake-up may hop cores.
-//! * **A task's calls stay on one connection** (its tokio task id picks one of the worker's
-//!   pooled connections): the calls issued by the tasks that one datagram's answers woke
+//! * **A task's calls stay on one connection** (its identity, the waker's data pointer,
+//!   picks one of the worker's pooled connections): the calls issued by the tasks that one datagram's answers woke
 //!   then leave together in one datagram. Spreading them round-robin took 2.2 times the
 //!   datagrams per call and cost a fifth of the 1-byte throughput.
 //! * **One endpoint per connection** ([`ClientEndpoints::PerConnection`]): each connection
