@@ -110,11 +110,6 @@ impl MemberTable {
         self.members.len()
     }
 
-    /// Whether the table is empty (never: it always holds this node).
-    pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
-    }
-
     /// Live peers (alive or suspect, not this node), in a stable but unspecified order.
     pub fn live_peers(&self) -> &[NodeId] {
         &self.live_peers
@@ -333,6 +328,7 @@ impl MemberTable {
             .collect()
     }
 
+    #[cfg(test)]
     /// Recomputes the digest from scratch; used by tests to check the incremental one.
     pub fn recomputed_digest(&self) -> Vec<u8> {
         let mut d = [0u32; DIGEST_BUCKETS];
