@@ -91,11 +91,7 @@ impl Awareness {
         self.score
     }
 
-    /// The ceiling on the score.
-    pub fn max_score(&self) -> u32 {
-        self.max_score
-    }
-
+    #[cfg(test)]
     /// Whether the score is 0.
     pub fn is_healthy(&self) -> bool {
         self.score == 0

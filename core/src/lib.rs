@@ -47,7 +47,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod awareness;
+mod awareness;
 pub mod balancer;
 mod config;
 pub mod detector;
@@ -58,13 +58,13 @@ pub(crate) mod hash;
 mod id;
 pub mod membership;
 mod node;
-pub mod observers;
-pub mod partition;
+mod observers;
+mod partition;
 pub mod pool;
 mod probe;
 pub mod rpc;
 mod stats;
-pub mod suspicion;
+mod suspicion;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 mod time;
@@ -74,14 +74,13 @@ pub mod wire;
 pub use balancer::{Balancer, BalancerConfig, Filter, FilterError, SelectError, Strategy};
 pub use config::Config;
 pub use detector::{PhiConfig, PhiDetector};
-pub use dissemination::retransmit_limit;
 pub use envelope::{EnvelopeError, Key, Keyring, KeyringError};
 pub use error::{CommandError, ConfigError, PacketError};
 pub use hash::Fnv1a;
 pub use id::NodeId;
 pub use membership::{Member, MemberInfo, MemberState, Tags, Update};
 pub use node::{Event, Identity, Node, Transmit};
-pub use partition::{PartitionConfig, PartitionDetector, PartitionEvent};
+pub use partition::PartitionConfig;
 pub use pool::{
     ConnError, ConnEvent, ConnState, Lease, LeaseError, Outcome, PoolConfig, WorkerStats,
 };

@@ -52,24 +52,22 @@ impl ObserverRing {
         ObserverRing { ring }
     }
 
+    #[cfg(test)]
     /// How many members are on the ring.
     pub fn len(&self) -> usize {
         self.ring.len()
     }
 
+    #[cfg(test)]
     /// Whether the ring has no members.
     pub fn is_empty(&self) -> bool {
         self.ring.is_empty()
     }
 
+    #[cfg(test)]
     /// Whether `id` is on the ring.
     pub fn contains(&self, id: &NodeId) -> bool {
         self.index_of(id).is_some()
-    }
-
-    /// The members in ring order.
-    pub fn members(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.ring.iter().copied()
     }
 
     fn index_of(&self, id: &NodeId) -> Option<usize> {
@@ -103,12 +101,14 @@ impl ObserverRing {
     }
 }
 
+#[cfg(test)]
 /// [`ObserverRing::observers_of`] over an unsorted member list. Builds the ring (O(n log n));
 /// keep an [`ObserverRing`] when asking more than once per membership change.
 pub fn observers_of(subject: &NodeId, members: &[NodeId], k: usize) -> Vec<NodeId> {
     ObserverRing::new(members.iter().copied()).observers_of(subject, k)
 }
 
+#[cfg(test)]
 /// [`ObserverRing::subjects_of`] over an unsorted member list. Builds the ring (O(n log n)).
 pub fn subjects_of(me: &NodeId, members: &[NodeId], k: usize) -> Vec<NodeId> {
     ObserverRing::new(members.iter().copied()).subjects_of(me, k)

@@ -68,7 +68,7 @@ use std::collections::VecDeque;
 /// so this is only reached by a node that never calls [`PartitionDetector::poll_event`].
 const MAX_QUEUED_EVENTS: usize = 16;
 
-/// Tuning of the [`PartitionDetector`].
+/// Tuning of the node's partition detector (see `docs/detection.md`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PartitionConfig {
     /// This side has quorum when `reachable / stable view > quorum`. 0.5 (the default) means a
@@ -366,11 +366,13 @@ impl PartitionDetector {
         matches!(self.phase, Phase::Detected | Phase::Healing { .. })
     }
 
+    #[cfg(test)]
     /// Whether this side had quorum at the last `observe` (true before any view).
     pub fn has_quorum(&self) -> bool {
         self.quorum_holds(self.last_reachable)
     }
 
+    #[cfg(test)]
     /// The stable view size quorum is measured against (0 before any view).
     pub fn stable_view(&self) -> usize {
         self.stable

@@ -40,6 +40,12 @@
 //! slowly), and when read at `now` the estimate decays towards zero with the same `τ`
 //! ([`PoolConfig::ewma_decay`]) so an idle worker is retried eventually. A worker with no
 //! sample yet starts at [`PoolConfig::default_rtt`].
+//!
+//! **A call during which a connection to its worker opened feeds no latency sample:** its
+//! latency is mostly the handshake (the adapter opens connections for calls that find none
+//! ready), and a peak estimate would keep that spike for about `τ`, long after the worker
+//! answered quickly, making a freshly connected worker look slow to P2C and keeping it out of
+//! least-connections ties. Its outcome still counts (error streak, ejection).
 
 use crate::{ConfigError, MemberState, NodeId, Timestamp};
 use core::net::SocketAddr;
@@ -336,6 +342,8 @@ struct Cold {
     draining: u16,
     connect_failures: u32,
     backoff_until: Timestamp,
+    /// When a connection to the worker last finished opening.
+    connected_at: Option<Timestamp>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -459,11 +467,18 @@ impl Pool {
         let latency_us = now.as_micros().saturating_sub(rec.started_at.as_micros()) as f64;
         let cfg = &self.config;
         let (hot, cold) = (&mut self.hot[slot], &mut self.cold[slot]);
+        // A connection opened during the call: its latency is mostly the handshake.
+        let handshake = cold.connected_at.is_some_and(|t| t >= rec.started_at);
+        let sample = |hot: &mut Hot| {
+            if !handshake {
+                observe(hot, latency_us, now, self.inv_tau_us);
+            }
+        };
         let ejected_now = cold.ejected_until > now;
         match outcome {
             Outcome::Completed => {
                 cold.completed += 1;
-                observe(hot, latency_us, now, self.inv_tau_us);
+                sample(hot);
                 cold.consecutive_failures = 0;
                 cold.success_streak += 1;
                 if cold.success_streak >= cfg.readmit_successes {
@@ -477,7 +492,7 @@ impl Pool {
                 } else {
                     cold.timed_out += 1;
                 }
-                observe(hot, latency_us, now, self.inv_tau_us);
+                sample(hot);
                 cold.success_streak = 0;
                 if !ejected_now {
                     cold.consecutive_failures += 1;
@@ -520,6 +535,7 @@ impl Pool {
                 }
                 c.connecting -= 1;
                 c.ready += 1;
+                c.connected_at = Some(now);
                 c.connect_failures = 0;
                 c.backoff_until = Timestamp::ZERO;
             }

@@ -91,11 +91,13 @@ impl Suspicion {
         suspicion_timeout(self.min, self.max, self.confirmations(), self.k)
     }
 
+    #[cfg(test)]
     /// Whether the deadline has passed at `now`.
     pub fn is_expired(&self, now: Timestamp) -> bool {
         now >= self.deadline
     }
 
+    #[cfg(test)]
     /// Time left until the deadline, zero once expired.
     pub fn remaining(&self, now: Timestamp) -> Duration {
         self.deadline.saturating_since(now)
@@ -107,20 +109,11 @@ impl Suspicion {
         u32::try_from(self.confirmers.len()).unwrap_or(u32::MAX)
     }
 
+    #[cfg(test)]
     /// Whether `id` has counted towards this suspicion (as suspecter or confirmer). The node
     /// can use it to avoid re-gossiping a confirmation it already has.
     pub fn is_known_suspecter(&self, id: NodeId) -> bool {
         id == self.suspecter || self.confirmers.contains(&id)
-    }
-
-    /// When the suspicion started.
-    pub fn started(&self) -> Timestamp {
-        self.started
-    }
-
-    /// Who raised it first.
-    pub fn suspecter(&self) -> NodeId {
-        self.suspecter
     }
 }
 

@@ -496,3 +496,37 @@ fn select_id_leases_exactly_that_live_worker() {
     assert!(b.select_id(id(0), t(3)).is_err());
     assert_eq!(b.total_in_flight(), 0);
 }
+
+#[test]
+fn least_connections_spreads_sequential_calls_after_uneven_handshakes() {
+    // The migration guide's test_load_balancing in miniature: each worker's first call opens
+    // its connection, and the handshakes take very different times. Those calls feed no
+    // latency sample, so no worker looks slow and sits out the ties.
+    let mut b = balancer(Strategy::LeastConnections, 3);
+    let f = Filter::all();
+    let mut r = rng();
+    let mut now = 1_000_000u64;
+    let mut count = [0u32; 3];
+    let mut connected = [false; 3];
+    for _ in 0..100 {
+        let l = b.select(Timestamp::from_micros(now), &f, &mut r).unwrap();
+        let w = l.worker.0[0] as usize;
+        count[w] += 1;
+        if !connected[w] {
+            connected[w] = true;
+            let at = Timestamp::from_micros(now);
+            b.connection_event(l.worker, ConnEvent::Connecting, at)
+                .unwrap();
+            now += [2_000, 40_000, 300_000][w];
+            let up = Timestamp::from_micros(now);
+            b.connection_event(l.worker, ConnEvent::Connected, up)
+                .unwrap();
+        }
+        now += 200;
+        b.finish(l.id, Outcome::Completed, Timestamp::from_micros(now))
+            .unwrap();
+    }
+    for c in count {
+        assert!((30..=36).contains(&c), "{count:?}");
+    }
+}

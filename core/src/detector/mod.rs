@@ -2,10 +2,10 @@
 //!
 //! The rule this module owns: **an observer's opinion of a subject is a pure function of the
 //! heartbeats it has received from that subject and the current time.** Each observer keeps one
-//! [`PhiDetector`] per subject it watches (see [`crate::observers`] for who watches whom). When
+//! [`PhiDetector`] per subject it watches (see `observers.rs` for who watches whom). When
 //! phi crosses [`PhiConfig::threshold`] the node does not declare anything on its own: it asks
-//! other members for indirect probes (SWIM ping-req), and only then starts a
-//! [`crate::suspicion::Suspicion`], which becomes a failure after a Lifeguard timeout.
+//! other members for indirect probes (SWIM ping-req), and only then starts
+//! a Lifeguard suspicion (`suspicion.rs`), which becomes a failure after a Lifeguard timeout.
 //!
 //! Why phi accrual rather than a fixed timeout: a fixed timeout is either too tight for a
 //! jittery WAN link or too loose for a quiet LAN. Phi adapts to the observed mean and spread of

@@ -1,6 +1,6 @@
 //! The member table: who is in the cluster, at which incarnation, in which state.
 //!
-//! Every change goes through [`MemberTable::apply`], ordered by (incarnation, state
+//! Every change goes through `MemberTable::apply` (crate-private), ordered by (incarnation, state
 //! precedence). Tombstones (failed, left) stay until reaped so stale gossip cannot bring a
 //! member back.
 
@@ -11,6 +11,7 @@ mod tags;
 
 pub use record::{MemberInfo, SyncEntry, Update, MAX_NAME};
 pub use state::MemberState;
-pub use table::{bucket_of, Applied, Member, MemberTable};
+pub use table::Member;
+pub(crate) use table::{Applied, MemberTable};
 pub(crate) use tags::key_ok;
 pub use tags::{TagError, Tags, MAX_TAGS, MAX_TAGS_TOTAL, MAX_TAG_KEY, MAX_TAG_VALUE};

@@ -142,11 +142,6 @@ impl MemberTable {
         self.slots.len()
     }
 
-    /// Whether the table is empty (never: it always holds this node).
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-
     /// Live peers (alive or suspect, not this node), in a stable but unspecified order.
     pub fn live_peers(&self) -> &[NodeId] {
         &self.live_peers
@@ -483,6 +478,7 @@ impl MemberTable {
         );
     }
 
+    #[cfg(test)]
     /// Recomputes the digest from scratch; used by tests to check the incremental one.
     pub fn recomputed_digest(&self) -> Vec<u8> {
         let mut d = [0u32; DIGEST_BUCKETS];

@@ -154,3 +154,32 @@ fn connection_events_track_counts_and_back_off() {
     p.connection_event(0, ConnEvent::Closed, later).unwrap();
     assert!(p.hot[0].eligible(later, 10), "idle again");
 }
+
+#[test]
+fn a_call_that_waited_for_a_handshake_feeds_no_latency_sample() {
+    let mut p = pool();
+    let default = p.hot[0].ewma_us;
+    let t0 = Timestamp::from_millis(1000);
+    // The first call finds no connection: the adapter opens one (80 ms handshake).
+    let id = p.start(0, t0);
+    p.connection_event(0, ConnEvent::Connecting, t0).unwrap();
+    let up = t0 + Duration::from_millis(80);
+    p.connection_event(0, ConnEvent::Connected, up).unwrap();
+    p.finish(id, Outcome::Completed, up + Duration::from_millis(1))
+        .unwrap();
+    assert_eq!(
+        p.hot[0].ewma_us, default,
+        "the handshake is not the worker's latency"
+    );
+    assert_eq!(p.cold[0].completed, 1, "the outcome still counts");
+    // The next call uses the open connection: its 30 ms do count.
+    let t1 = up + Duration::from_millis(10);
+    let id = p.start(0, t1);
+    p.finish(id, Outcome::Completed, t1 + Duration::from_millis(30))
+        .unwrap();
+    assert!(
+        (p.hot[0].ewma_us - 30_000.0).abs() < 1.0,
+        "{}",
+        p.hot[0].ewma_us
+    );
+}
