@@ -279,11 +279,7 @@ fn sample_messages() -> Vec<(&'static str, Message, Vec<Update>)> {
         ("gossip+6-updates", Message::Gossip, updates),
         ("ping", Message::Ping { seq: 77 }, Vec::new()),
         ("ack", Message::Ack { seq: 77 }, Vec::new()),
-        (
-            "ping-req",
-            Message::PingReq { seq: 77, target },
-            Vec::new(),
-        ),
+        ("ping-req", Message::PingReq { seq: 77, target }, Vec::new()),
         (
             "indirect-ack",
             Message::IndirectAck {
