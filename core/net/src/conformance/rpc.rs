@@ -63,6 +63,7 @@ fn register_handlers<R: RuntimeBinding>(server: &mut Server<R>, label: &str) {
             let l = l.clone();
             async move {
                 let ms: u64 = std::str::from_utf8(&req).unwrap().parse().unwrap();
+                slow_started(&l, 1);
                 sleep::<R>(Duration::from_millis(ms)).await;
                 Ok(l)
             }
@@ -71,6 +72,18 @@ fn register_handlers<R: RuntimeBinding>(server: &mut Server<R>, label: &str) {
     server
         .register("fail", |_req| async { Err("boom".into()) })
         .unwrap();
+}
+
+/// `slow` requests each worker label has received so far (labels are unique per test): a
+/// test that must know a request reached its handler, not only that a lease was taken,
+/// reads this. `add` 0 reads.
+fn slow_started(label: &[u8], add: usize) -> usize {
+    static STARTED: std::sync::Mutex<BTreeMap<Vec<u8>, usize>> =
+        std::sync::Mutex::new(BTreeMap::new());
+    let mut started = STARTED.lock().unwrap_or_else(|e| e.into_inner());
+    let n = started.entry(label.to_vec()).or_insert(0);
+    *n += add;
+    *n
 }
 
 async fn start_worker_with<R: RuntimeBinding>(
@@ -361,9 +374,11 @@ pub async fn test_worker_discovery<R: RuntimeBinding>() {
     shutdown_all(d, vec![w]).await;
 }
 
-/// The migration guide's `test_load_balancing`, for real: 3 workers, 100 calls, each > 20.
+/// The migration guide's `test_load_balancing`, for real, with the guide's strategy
+/// (LeastConnections): 3 workers, 100 sequential calls, each worker gets more than 20. Every
+/// call ties at zero in flight, so this holds only because ties rotate (HAProxy's leastconn).
 pub async fn test_load_balancing<R: RuntimeBinding>() {
-    let (d, workers) = cluster_of::<R>(LoadBalancingStrategy::RoundRobin, 3, "mig").await;
+    let (d, workers) = cluster_of::<R>(LoadBalancingStrategy::LeastConnections, 3, "mig").await;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for _ in 0..100 {
         let r = d
@@ -408,6 +423,17 @@ pub async fn a_killed_worker_is_routed_around_and_a_restarted_one_gets_calls_aga
         w.iter().any(|w| w.id == victim_id && w.in_flight == 4)
     })
     .await;
+    // A lease is taken before its stream opens: kill only once all four requests reached
+    // the victim's handler, or a call still opening its stream fails before its request
+    // left and is (rightly) retried even when it is not idempotent.
+    let start = Instant::now();
+    while slow_started(b"kill-w2", 0) < 4 {
+        assert!(
+            start.elapsed() < WAIT,
+            "the victim's handler never saw 4 calls"
+        );
+        sleep::<R>(Duration::from_millis(5)).await;
+    }
 
     let killed_at = Instant::now();
     victim.server.kill();
