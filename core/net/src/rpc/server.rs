@@ -55,6 +55,9 @@ struct Bound<R> {
     decoder: Decoder,
     in_flight: AtomicUsize,
     accepting: AtomicBool,
+    /// Set when `shutdown` starts (before the leave grace, while calls are still accepted):
+    /// from then on a call holds its slot until its answer is acknowledged.
+    shutting_down: AtomicBool,
     drained: Notify,
     cluster: OnceLock<Cluster<R>>,
 }
@@ -140,6 +143,7 @@ impl<R: RuntimeBinding> Server<R> {
             config: self.config.clone(),
             in_flight: AtomicUsize::new(0),
             accepting: AtomicBool::new(true),
+            shutting_down: AtomicBool::new(false),
             drained: Notify::new(),
             cluster: OnceLock::new(),
         }));
@@ -211,6 +215,7 @@ impl<R: RuntimeBinding> Server<R> {
         let Some(b) = self.bound.clone() else {
             return Ok(());
         };
+        b.shutting_down.store(true, Ordering::SeqCst);
         let mut result = Ok(());
         if let Some(c) = b.cluster.get() {
             result = c.shutdown().await.map_err(ServerError::from);
@@ -385,6 +390,13 @@ async fn serve_call<R>(b: Arc<Bound<R>>, mut send: quinn::SendStream, mut recv: 
     };
     let frame = response_frame(&b, status, payload);
     write_response(&mut send, frame).await;
+    if b.shutting_down.load(Ordering::SeqCst) {
+        // Shutting down: the endpoint closes once the last call is done, and a close
+        // discards stream data not yet delivered. So during a drain a call counts as done
+        // only when the client has acknowledged its whole answer (bounded by the drain
+        // timeout, as the call itself is). Off the shutdown path this costs nothing.
+        let _ = send.stopped().await;
+    }
     drop(slot);
 }
 
