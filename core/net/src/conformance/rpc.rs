@@ -756,7 +756,16 @@ pub async fn a_worker_at_its_call_cap_answers_overloaded_and_the_call_moves_on<
     let c = d.client.clone();
     let busy =
         spawn::<R, _>(async move { c.call_worker("slow", "1000", Some("label=cap-small")).await });
-    wait_workers(&d.registry, "slot taken", |w| w[0].in_flight == 1).await;
+    // The lease is taken before the request reaches the worker: wait for the worker's own
+    // slot, or a second call can overtake the first and be served.
+    let start = Instant::now();
+    while small.server.in_flight() == 0 {
+        assert!(
+            start.elapsed() < WAIT,
+            "the slow call never reached the worker"
+        );
+        sleep::<R>(Duration::from_millis(5)).await;
+    }
     let e = d
         .client
         .call(
