@@ -6,7 +6,9 @@
 //! Scenarios: `converge`, `tags`, `crash`, `steady [--duration SECS]`, `pause [--pause-ms MS]`,
 //! `partition [--hold-secs SECS]`, `vopr` (one seeded swarm run; `--nodes` is ignored, the
 //! seed derives every knob), `swarm --seeds A..B [--jobs J]` (seeds A through B on J
-//! threads, per-seed wall times; exits with the first failure's code).
+//! threads, per-seed wall times; exits with the first failure's code), `gray [--loss-pct P]
+//! [--gray-pct P] [--direction both|in|out]` and `flipflop [--flappers K] [--down-secs S]
+//! [--up-secs S]` (partial failures lasting `--duration`).
 //!
 //! Loss, jitter and duplication apply from the start in `converge`, `tags`, `crash`, `pause`
 //! and `partition`; in `steady` they apply after a clean convergence.
@@ -18,7 +20,7 @@
 use shoal_core::{Config, Strategy};
 use shoal_sim::balance::{run_balance, BalanceOpts};
 use shoal_sim::mem::{cpu_time, peak_rss_bytes};
-use shoal_sim::scenarios::{self, Report, ScenarioOpts};
+use shoal_sim::scenarios::{self, Direction, GrayOpts, Report, ScenarioOpts};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -28,12 +30,17 @@ const USAGE: &str = "usage: shoal-sim <converge|tags|crash|steady|pause|partitio
 [--hold-secs SECS] [--steps N] [--check] [--json]
        shoal-sim balance --workers W --strategy round-robin|random|least-connections|p2c --seed S \
 [--calls N] [--slots K] [--json]
+       shoal-sim gray --nodes N --seed S [--loss-pct P] [--gray-pct P] [--direction both|in|out] \
+[--duration SECS] [--json]
+       shoal-sim flipflop --nodes N --seed S [--flappers K] [--down-secs S] [--up-secs S] \
+[--duration SECS] [--json]
        shoal-sim swarm --seeds A..B [--jobs J] [--steps N] [--json]";
 
 struct Args {
     scenario: String,
     opts: ScenarioOpts,
     balance: BalanceOpts,
+    gray: GrayOpts,
     json: bool,
     steps: u64,
     seeds: std::ops::RangeInclusive<u64>,
@@ -49,6 +56,7 @@ fn parse() -> Result<Args, String> {
     let mut opts = ScenarioOpts::default();
     let mut json = false;
     let mut balance = BalanceOpts::default();
+    let mut gray = GrayOpts::default();
     let mut steps = 2_000_000;
     let mut seeds = 1..=1000;
     let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -75,6 +83,35 @@ fn parse() -> Result<Args, String> {
                 let name = val("--strategy")?;
                 balance.strategy =
                     Strategy::from_name(&name).ok_or(format!("unknown strategy {name}"))?;
+            }
+            "--loss-pct" => {
+                gray.loss_pct = val("--loss-pct")?
+                    .parse()
+                    .map_err(|e| format!("--loss-pct: {e}"))?
+            }
+            "--gray-pct" => {
+                gray.gray_pct = val("--gray-pct")?
+                    .parse()
+                    .map_err(|e| format!("--gray-pct: {e}"))?
+            }
+            "--direction" => {
+                let d = val("--direction")?;
+                gray.direction =
+                    Direction::from_name(&d).ok_or(format!("unknown direction {d}"))?;
+            }
+            "--flappers" => {
+                gray.flappers = val("--flappers")?
+                    .parse()
+                    .map_err(|e| format!("--flappers: {e}"))?
+            }
+            "--down-secs" | "--up-secs" => {
+                let s: f64 = val(&flag)?.parse().map_err(|e| format!("{flag}: {e}"))?;
+                let d = Duration::from_secs_f64(s.max(0.0));
+                if flag == "--down-secs" {
+                    gray.down = d;
+                } else {
+                    gray.up = d;
+                }
             }
             "--check" => opts.check = true,
             "--seeds" => seeds = parse_seeds(&val("--seeds")?)?,
@@ -147,6 +184,7 @@ fn parse() -> Result<Args, String> {
         scenario,
         opts,
         balance,
+        gray,
         json,
         steps,
         seeds,
@@ -337,6 +375,77 @@ fn main() -> ExitCode {
                 .int("minority_reported", r.minority_reported as u64)
                 .int("false_majority", r.false_majority as u64)
                 .num("heal_ms", r.heal_ms);
+            add_common(&mut report, &r.violation, r.trace_hash);
+            r.ok()
+        }
+        "gray" => {
+            let g = &args.gray;
+            let r = scenarios::gray(o, g);
+            println!(
+                "gray: {} members at {}% loss ({}) for {:?}: removed p50={:?} p99={:?} ms \
+                 flaps_max={} healthy_false_failures={} (by gray {}) recovered={:?} ms{}",
+                r.gray.len(),
+                g.loss_pct,
+                g.direction.name(),
+                o.duration,
+                r.removed_p50_ms,
+                r.removed_p99_ms,
+                r.flaps_max,
+                r.healthy_false_failures,
+                r.false_by_gray,
+                r.recovered_ms,
+                violation_note(&r.violation)
+            );
+            report
+                .num("converged_ms", r.converged_ms)
+                .num("loss_pct", Some(g.loss_pct))
+                .num("gray_pct", Some(g.gray_pct))
+                .text("direction", g.direction.name())
+                .num("duration_s", Some(o.duration.as_secs_f64()))
+                .int("gray_members", r.gray.len() as u64)
+                .num("gray_removed_p50_ms", r.removed_p50_ms)
+                .num("gray_removed_p99_ms", r.removed_p99_ms)
+                .num("gray_removed_frac", Some(r.removed_frac))
+                .num("gray_alive_at_end_frac", Some(r.alive_at_end_frac))
+                .int("gray_flaps_max", r.flaps_max.into())
+                .int("gray_failed_events", r.gray_failed_events)
+                .int("healthy_false_failures", r.healthy_false_failures)
+                .int("false_failures_by_gray", r.false_by_gray)
+                .num("recovered_ms", r.recovered_ms);
+            add_common(&mut report, &r.violation, r.trace_hash);
+            r.ok()
+        }
+        "flipflop" => {
+            let g = &args.gray;
+            let r = scenarios::flipflop(o, g);
+            println!(
+                "flipflop: {} flappers, {:?} down / {:?} up for {:?}: flaps_max={} mean={:.2} \
+                 alive_while_down={:.1}% alive_while_up={:.1}% healthy_false_failures={} \
+                 (by flappers {}){}",
+                r.flappers.len(),
+                g.down,
+                g.up,
+                o.duration,
+                r.flaps_max,
+                r.flaps_mean,
+                r.alive_while_down_pct,
+                r.alive_while_up_pct,
+                r.healthy_false_failures,
+                r.false_by_flappers,
+                violation_note(&r.violation)
+            );
+            report
+                .num("converged_ms", r.converged_ms)
+                .int("flappers", r.flappers.len() as u64)
+                .num("down_secs", Some(g.down.as_secs_f64()))
+                .num("up_secs", Some(g.up.as_secs_f64()))
+                .num("duration_s", Some(o.duration.as_secs_f64()))
+                .int("flaps_max", r.flaps_max.into())
+                .num("flaps_mean", Some(r.flaps_mean))
+                .num("alive_while_down_pct", Some(r.alive_while_down_pct))
+                .num("alive_while_up_pct", Some(r.alive_while_up_pct))
+                .int("healthy_false_failures", r.healthy_false_failures)
+                .int("false_failures_by_flappers", r.false_by_flappers);
             add_common(&mut report, &r.violation, r.trace_hash);
             r.ok()
         }

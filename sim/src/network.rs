@@ -8,6 +8,10 @@
 //! of 1000 nodes would otherwise be half a million pairs. A rule is checked when a packet is
 //! sent and again when it would be delivered, so a partition also swallows what was already
 //! in flight across it, as a cut cable does.
+//!
+//! Gray failures are per-node loss on top of the link's: [`Network::set_node_loss`] gives a
+//! node its own ingress and egress drop probability (1.0 drops all of it, as a flapping
+//! member's dead NIC queue does). With every node at 0 the RNG draws exactly as before.
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::RngCore;
@@ -66,6 +70,8 @@ pub struct Network {
     seq: u64,
     blocked: BTreeSet<(usize, usize)>,
     rules: Vec<Rule>,
+    /// Per-node (ingress, egress) loss probability; empty while no node has any.
+    node_loss: Vec<(f64, f64)>,
     /// Packets dropped by the link model (loss) or by blocked links.
     pub dropped: u64,
     /// Packets scheduled for delivery (duplicates included).
@@ -107,6 +113,7 @@ impl Network {
             seq: 0,
             blocked: BTreeSet::new(),
             rules: Vec::new(),
+            node_loss: Vec::new(),
             dropped: 0,
             scheduled: 0,
         }
@@ -135,6 +142,35 @@ impl Network {
         self.rules.clear();
     }
 
+    /// Sets node `i`'s own loss: each packet *to* it is dropped with probability `ingress`,
+    /// each packet *from* it with probability `egress` (both on top of the link's loss).
+    pub fn set_node_loss(&mut self, i: usize, ingress: f64, egress: f64) {
+        if self.node_loss.len() <= i {
+            self.node_loss.resize(i + 1, (0.0, 0.0));
+        }
+        self.node_loss[i] = (ingress.clamp(0.0, 1.0), egress.clamp(0.0, 1.0));
+    }
+
+    /// Node `i`'s (ingress, egress) loss.
+    pub fn node_loss(&self, i: usize) -> (f64, f64) {
+        self.node_loss.get(i).copied().unwrap_or((0.0, 0.0))
+    }
+
+    /// Clears every node's own loss.
+    pub fn clear_node_loss(&mut self) {
+        self.node_loss.clear();
+    }
+
+    /// Whether the per-node loss drops a packet `from → to` (draws only for nodes with loss).
+    fn node_drops(&mut self, from: usize, to: usize) -> bool {
+        if self.node_loss.is_empty() {
+            return false;
+        }
+        let egress = self.node_loss(from).1;
+        let ingress = self.node_loss(to).0;
+        chance(&mut self.rng, egress) || chance(&mut self.rng, ingress)
+    }
+
     /// Whether any partition or blocked link is in force.
     pub fn is_partitioned(&self) -> bool {
         !self.blocked.is_empty() || !self.rules.is_empty()
@@ -148,7 +184,10 @@ impl Network {
 
     /// Sends a datagram at `now`: drops it or schedules its delivery (maybe twice).
     pub fn send(&mut self, now: Timestamp, from: usize, to: usize, mut bytes: Vec<u8>) {
-        if self.is_blocked(from, to) || chance(&mut self.rng, self.link.loss) {
+        if self.is_blocked(from, to)
+            || chance(&mut self.rng, self.link.loss)
+            || self.node_drops(from, to)
+        {
             self.dropped += 1;
             return;
         }

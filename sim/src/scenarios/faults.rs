@@ -21,11 +21,11 @@ pub const AFTER_PAUSE: Duration = Duration::from_secs(30);
 /// How long the partition scenario waits, after the heal, for everyone to see everyone.
 pub const HEAL_TIMEOUT: Duration = Duration::from_secs(300);
 
-fn ms(d: Duration) -> f64 {
+pub(super) fn ms(d: Duration) -> f64 {
     d.as_micros() as f64 / 1000.0
 }
 
-fn since_ms(t: Timestamp, start: Timestamp) -> f64 {
+pub(super) fn since_ms(t: Timestamp, start: Timestamp) -> f64 {
     ms(t.saturating_since(start))
 }
 
@@ -40,16 +40,16 @@ pub fn percentile(v: &[f64], p: f64) -> Option<f64> {
 
 /// Drives a converged simulation, optionally running the safety checkers after every step
 /// and remembering the first violation.
-struct Runner {
-    sim: Sim,
-    ids: BTreeMap<NodeId, usize>,
+pub(super) struct Runner {
+    pub(super) sim: Sim,
+    pub(super) ids: BTreeMap<NodeId, usize>,
     checks: Option<Checkers>,
-    violation: Option<Violation>,
+    pub(super) violation: Option<Violation>,
     out: Vec<(usize, Event)>,
 }
 
 impl Runner {
-    fn new(sim: Sim, check: bool) -> Self {
+    pub(super) fn new(sim: Sim, check: bool) -> Self {
         let ids = (0..sim.len())
             .map(|i| (sim.process(i).identity.id, i))
             .collect();
@@ -65,7 +65,7 @@ impl Runner {
 
     /// Steps until `f` (called with the step's touched node and events) returns true, or
     /// `deadline`; returns when `f` returned true.
-    fn run(
+    pub(super) fn run(
         &mut self,
         deadline: Timestamp,
         mut f: impl FnMut(&Sim, usize, &[(usize, Event)]) -> bool,
@@ -86,7 +86,7 @@ impl Runner {
     }
 }
 
-fn converged_sim(opts: &ScenarioOpts) -> (Option<f64>, Sim) {
+pub(super) fn converged_sim(opts: &ScenarioOpts) -> (Option<f64>, Sim) {
     let c = converge(&ScenarioOpts {
         settle: Duration::ZERO,
         steady: Duration::ZERO,

@@ -2,13 +2,17 @@
 //! matter, all measured in virtual time.
 //!
 //! `converge` and `tags` exercise membership; the fault scenarios in [`faults`] (`crash`,
-//! `steady`, `pause`, `partition`) exercise failure and partition detection.
+//! `steady`, `pause`, `partition`) exercise failure and partition detection; [`gray`] (`gray`,
+//! `flipflop`) exercises partial failures.
 
 pub mod faults;
+pub mod gray;
 
 pub use faults::{
     crash, partition, pause, steady, CrashReport, PartitionReport, PauseReport, SteadyReport,
 };
+
+pub use gray::{flipflop, gray, Direction, FlipflopReport, GrayOpts, GrayReport};
 
 use crate::cluster::{Sim, SimConfig};
 use crate::network::LinkConfig;
