@@ -4,7 +4,7 @@
 //! differs (digest-based anti-entropy is cheap, so it runs more often). Retransmit counts and
 //! timeouts scale with the cluster size the node currently sees, not a size fixed up front.
 
-use crate::{ConfigError, PartitionConfig, PhiConfig};
+use crate::{ConfigError, DampingConfig, PartitionConfig, PhiConfig};
 use core::time::Duration;
 
 /// Every tunable of a node. Build from a preset and adjust fields, then the node validates it.
@@ -50,6 +50,13 @@ pub struct Config {
     pub suspicion_max_mult: u32,
     /// Highest local-health score (Lifeguard): timeouts stretch up to `(score + 1)×`.
     pub awareness_max: u32,
+    /// A suspicion nobody else confirmed declares its subject failed only after this long
+    /// (when others could confirm): one sick observer, deaf or behind a lossy link, cannot
+    /// fail a healthy member on its own (docs/detection.md, "Confirmation").
+    pub lone_suspicion_timeout: Duration,
+    /// Flap damping: a member that keeps going and coming back is held down
+    /// ([`DampingConfig`]).
+    pub damping: DampingConfig,
     /// Partition detection.
     pub partition: PartitionConfig,
     /// How often this node tries to reach one failed (or reaped) member again, so a rebooted
@@ -90,6 +97,8 @@ impl Config {
             suspicion_min: Duration::from_millis(600),
             suspicion_max_mult: 3,
             awareness_max: 8,
+            lone_suspicion_timeout: Duration::from_secs(30),
+            damping: DampingConfig::default(),
             partition: PartitionConfig {
                 quorum: 0.5,
                 stable_after: Duration::from_millis(1500),
@@ -117,6 +126,7 @@ impl Config {
             probe_interval: Duration::from_secs(2),
             probe_timeout: Duration::from_millis(1000),
             suspicion_min: Duration::from_secs(4),
+            lone_suspicion_timeout: Duration::from_secs(60),
             partition: PartitionConfig {
                 stable_after: Duration::from_secs(10),
                 ..PartitionConfig::default()
@@ -212,6 +222,15 @@ impl Config {
             return bad(
                 "suspicion_min",
                 "must be non-zero, with suspicion_max_mult 1 to 100",
+            );
+        }
+        if self.lone_suspicion_timeout.is_zero() {
+            return bad("lone_suspicion_timeout", "must be non-zero");
+        }
+        if !self.damping.is_valid() {
+            return bad(
+                "damping",
+                "needs a non-zero half_life, 0 < reuse < suppress <= ceiling, hold_min <= hold_max",
             );
         }
         if self.awareness_max > 32 {

@@ -50,6 +50,7 @@
 mod awareness;
 pub mod balancer;
 mod config;
+mod damping;
 pub mod detector;
 mod dissemination;
 pub mod envelope;
@@ -73,6 +74,7 @@ pub mod wire;
 
 pub use balancer::{Balancer, BalancerConfig, Filter, FilterError, SelectError, Strategy};
 pub use config::Config;
+pub use damping::DampingConfig;
 pub use detector::{PhiConfig, PhiDetector};
 pub use envelope::{EnvelopeError, Key, Keyring, KeyringError};
 pub use error::{CommandError, ConfigError, PacketError};

@@ -170,6 +170,14 @@ impl<R: RngCore> Node<R> {
         self.table.iter()
     }
 
+    /// Whether flap damping holds member `id` down: it is alive in the table, but it went and
+    /// came back too often lately, so this node has not reported it back (no
+    /// `MemberRecovered`/`MemberJoined` yet) and treats it as not alive until its hold ends
+    /// (docs/detection.md, "Flap damping").
+    pub fn is_held_down(&self, id: &NodeId) -> bool {
+        self.detection.is_held(id)
+    }
+
     /// Live members (alive or suspect), this node included.
     pub fn live_members(&self) -> usize {
         self.table.live_count()
@@ -338,6 +346,20 @@ impl<R: RngCore> Node<R> {
         }
         for subject in self.detection.expired_suspicions(now) {
             self.detect(|d, v, _, out| d.suspicion_expired(v, subject, out));
+        }
+        for (id, rejoined) in self.detection.released_holds(now) {
+            // Flap damping's hold ended: report the member back now (if it still is).
+            let back = self
+                .table
+                .get(&id)
+                .filter(|m| m.state == MemberState::Alive);
+            if let Some(m) = back.cloned() {
+                self.events.push_back(if rejoined {
+                    Event::MemberJoined(m)
+                } else {
+                    Event::MemberRecovered(m)
+                });
+            }
         }
         self.observe_partition();
     }
@@ -595,7 +617,10 @@ impl<R: RngCore> Node<R> {
             (Applied::StateChanged { .. }, MemberState::Alive) => Event::MemberRecovered(member),
             _ => return,
         };
-        self.events.push_back(event);
+        let rejoined = applied == Applied::Rejoined;
+        if let Some(event) = self.detection.damp(self.now, rejoined, event) {
+            self.events.push_back(event);
+        }
     }
 
     /// Applies one anti-entropy entry. A tombstone for a member this node never knew is

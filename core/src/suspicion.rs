@@ -81,6 +81,18 @@ impl Suspicion {
         true
     }
 
+    /// When the suspicion started.
+    pub fn started(&self) -> Timestamp {
+        self.started
+    }
+
+    /// Whether the rule of confirmation lets the subject be declared failed at `now`: some
+    /// other member confirmed, nobody else could (`k` = 0), or `lone_timeout` has passed
+    /// since the suspicion started (see docs/detection.md, "Confirmation").
+    pub fn may_fail(&self, now: Timestamp, lone_timeout: Duration) -> bool {
+        self.k == 0 || self.confirmations() > 0 || now >= self.started + lone_timeout
+    }
+
     /// When the subject should be declared failed if it has not refuted by then.
     pub fn deadline(&self) -> Timestamp {
         self.deadline

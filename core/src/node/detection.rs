@@ -26,6 +26,7 @@
 use super::random::{rand_below, random_peers};
 use crate::awareness::{Awareness, HealthEvent};
 use crate::config::Config;
+use crate::damping::{Back, Damping};
 use crate::detector::PhiDetector;
 use crate::membership::{Applied, MemberState, MemberTable, Update};
 use crate::observers::ObserverRing;
@@ -33,7 +34,7 @@ use crate::probe::{Pending, Prober};
 use crate::suspicion::{suspicion_bounds, Suspicion};
 use crate::timer::DeadlineIndex;
 use crate::wire::Message;
-use crate::{NodeId, Timestamp};
+use crate::{Event, NodeId, Timestamp};
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
@@ -107,6 +108,7 @@ pub(super) struct Detection {
     awareness: Awareness,
     probe_order: Vec<NodeId>,
     counters: Counters,
+    damping: Damping,
 }
 
 impl Detection {
@@ -122,6 +124,7 @@ impl Detection {
             awareness: Awareness::new(config.awareness_max),
             probe_order: Vec::new(),
             counters: Counters::default(),
+            damping: Damping::new(config.damping.clone()),
         }
     }
 
@@ -133,6 +136,7 @@ impl Detection {
             self.prober.next_deadline(),
             self.phi_checks.next(),
             self.suspicion_deadlines.next(),
+            self.damping.next_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -549,6 +553,10 @@ impl Detection {
             self.suspicion_deadlines.set(subject, later);
             return;
         }
+        if let Some(later) = unconfirmed_until(&t.suspicion, v) {
+            self.suspicion_deadlines.set(subject, later);
+            return;
+        }
         out.push(Action::Fail {
             id: subject,
             incarnation,
@@ -649,6 +657,7 @@ impl Detection {
     /// A tombstone was reaped: nothing about the member is kept.
     pub(super) fn reaped(&mut self, subject: &NodeId) {
         self.forget(subject);
+        self.damping.forget(subject);
         self.ring_dirty = true;
     }
 
@@ -660,6 +669,51 @@ impl Detection {
     /// This node refuted news about itself: a sign that it may be the slow one.
     pub(super) fn refuted(&mut self) {
         self.awareness.record(HealthEvent::Refuted);
+    }
+
+    // ---- flap damping (damping.rs) ---------------------------------------------------------
+
+    /// Whether `id` is held down: alive in the table but, having flapped, not yet treated as
+    /// alive (the application has not been told it is back).
+    pub(super) fn is_held(&self, id: &NodeId) -> bool {
+        self.damping.is_held(id)
+    }
+
+    /// Feeds a membership event about another member to flap damping and returns it, or
+    /// `None` when it must be withheld: a held member's return (and any news of it while held)
+    /// is reported only when its hold ends ([`Detection::released_holds`]), so the application
+    /// and the balancer keep avoiding it until then.
+    pub(super) fn damp(&mut self, now: Timestamp, rejoined: bool, event: Event) -> Option<Event> {
+        let back = match &event {
+            Event::MemberSuspected(m) | Event::MemberFailed(m) => {
+                self.damping.went_down(m.info.id, now);
+                None
+            }
+            Event::MemberLeft(m) => {
+                self.damping.forget(&m.info.id);
+                None
+            }
+            Event::MemberRecovered(m) => Some((m.info.id, Back::Recovered)),
+            Event::MemberJoined(m) if rejoined => Some((m.info.id, Back::Rejoined)),
+            Event::MemberUpdated(m) if self.damping.is_held(&m.info.id) => return None,
+            _ => None,
+        };
+        if let Some((id, how)) = back {
+            if self.damping.came_back(id, now, how).is_some() {
+                return None;
+            }
+        }
+        Some(event)
+    }
+
+    /// Holds that ended at `now`: each member, and whether it had rejoined (reported as
+    /// joined) or refuted (reported as recovered).
+    pub(super) fn released_holds(&mut self, now: Timestamp) -> Vec<(NodeId, bool)> {
+        self.damping
+            .released(now)
+            .into_iter()
+            .map(|(id, how)| (id, how == Back::Rejoined))
+            .collect()
     }
 
     /// Many members went at once (see `partition_watch`): probe everyone still believed
@@ -681,6 +735,19 @@ impl Detection {
             self.start_probe(v, rng, id, true, false, out);
         }
     }
+}
+
+/// Confirmation: while nobody else confirmed a suspicion that others could confirm, and the
+/// lone timeout has not passed, the suspecter does not declare failure; returns when to look
+/// again (a probe interval later, or at the lone timeout if sooner). A crashed member is
+/// suspected by each of its observers, which confirm one another; a healthy member suspected
+/// by one deaf or lossy observer is not, and refutes long before the lone timeout.
+fn unconfirmed_until(s: &Suspicion, v: &View) -> Option<Timestamp> {
+    if s.may_fail(v.now, v.config.lone_suspicion_timeout) {
+        return None;
+    }
+    let lone = s.started() + v.config.lone_suspicion_timeout;
+    Some((v.now + v.config.probe_interval).min(lone))
 }
 
 fn ping(to: NodeId, seq: u32) -> Action {

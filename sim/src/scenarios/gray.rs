@@ -4,7 +4,7 @@
 //! Both converge first, then inject the fault through the network's per-node loss
 //! ([`crate::network::Network::set_node_loss`]) and watch, after every step, how each observer
 //! treats each faulty member. An observer *treats a member as alive* when its table holds the
-//! member `Alive` (see [`treats_alive`]): the balancer sends to a Suspect member only when no
+//! member `Alive` and flap damping does not hold it down (see [`treats_alive`]): the balancer sends to a Suspect member only when no
 //! Alive one can take the call, and never to a Failed one, so anything but Alive takes the
 //! member out of the view it uses.
 //!
@@ -94,11 +94,12 @@ impl Default for GrayOpts {
     }
 }
 
-/// Whether observer `o` treats member `id` as alive: its table holds it `Alive`.
+/// Whether observer `o` treats member `id` as alive: its table holds it `Alive` and flap
+/// damping does not hold it down.
 pub fn treats_alive(sim: &Sim, o: usize, id: &NodeId) -> bool {
-    sim.node(o)
-        .and_then(|x| x.member(id))
-        .is_some_and(|m| m.state == MemberState::Alive)
+    sim.node(o).is_some_and(|x| {
+        !x.is_held_down(id) && x.member(id).is_some_and(|m| m.state == MemberState::Alive)
+    })
 }
 
 /// `count` distinct members drawn from `1..n` (never the join seed, node 0), sorted.
@@ -137,6 +138,8 @@ struct Watch {
     /// `MemberFailed` about a faulty member by healthy observers.
     faulty_failed: u64,
     ids: std::collections::BTreeMap<NodeId, usize>,
+    /// `GRAY_DEBUG=o,f`: print every change of that pair to stderr.
+    debug: Option<(usize, usize)>,
 }
 
 impl Watch {
@@ -164,6 +167,10 @@ impl Watch {
             faulty_failed: 0,
             faulty,
             ids,
+            debug: std::env::var("GRAY_DEBUG").ok().and_then(|v| {
+                let (a, b) = v.split_once(',')?;
+                Some((a.parse().ok()?, b.parse().ok()?))
+            }),
         };
         for o in 0..n {
             for f in 0..k {
@@ -187,6 +194,21 @@ impl Watch {
         mut on_change: impl FnMut(usize, usize, bool, Timestamp),
     ) {
         for (i, e) in events {
+            if let Some((dobs, df)) = self.debug {
+                let about = |m: &shoal_core::Member| m.info.id == self.faulty[df].1;
+                let hit = match e {
+                    Event::MemberJoined(m)
+                    | Event::MemberUpdated(m)
+                    | Event::MemberSuspected(m)
+                    | Event::MemberRecovered(m)
+                    | Event::MemberFailed(m)
+                    | Event::MemberLeft(m) => about(m),
+                    _ => false,
+                };
+                if *i == dobs && hit {
+                    eprintln!("  t={:?} event {e:?}", sim.now);
+                }
+            }
             if let Event::MemberFailed(m) = e {
                 match self.ids.get(&m.info.id) {
                     Some(&x) if !self.is_faulty[x] => {
@@ -206,6 +228,16 @@ impl Watch {
             let a = treats_alive(sim, o, &id);
             if a == self.alive[o][f] {
                 continue;
+            }
+            if self.debug == Some((o, f)) {
+                let m = sim.node(o).and_then(|x| x.member(&id));
+                eprintln!(
+                    "t={:?} observer {o} member {fi}: alive={a} state={:?} inc={:?} held={}",
+                    sim.now,
+                    m.map(|m| m.state),
+                    m.map(|m| m.info.incarnation),
+                    sim.node(o).is_some_and(|x| x.is_held_down(&id))
+                );
             }
             on_change(o, f, self.alive[o][f], self.since[o][f]);
             self.alive[o][f] = a;
@@ -228,6 +260,13 @@ impl Watch {
 
     /// The most transitions of one faulty member at one healthy observer.
     fn flaps_max(&self) -> u32 {
+        if self.debug.is_some() {
+            let worst = (0..self.alive.len())
+                .filter(|&o| !self.is_faulty[o])
+                .flat_map(|o| (0..self.faulty.len()).map(move |f| (o, f)))
+                .max_by_key(|&(o, f)| self.flaps[o][f]);
+            eprintln!("most flaps (observer, member): {worst:?}");
+        }
         (0..self.alive.len())
             .filter(|&o| !self.is_faulty[o])
             .flat_map(|o| self.flaps[o].iter().copied())
@@ -412,7 +451,9 @@ pub fn flipflop(opts: &ScenarioOpts, g: &GrayOpts) -> FlipflopReport {
         let phase = if down { g.down } else { g.up };
         let until = (t + phase).min(end);
         for &i in &flappers {
-            run.sim.net.set_node_loss(i, if down { 1.0 } else { 0.0 }, 0.0);
+            run.sim
+                .net
+                .set_node_loss(i, if down { 1.0 } else { 0.0 }, 0.0);
         }
         // Close segments at the phase start, so each phase accrues only its own time.
         for row in w.since.iter_mut() {
@@ -428,10 +469,10 @@ pub fn flipflop(opts: &ScenarioOpts, g: &GrayOpts) -> FlipflopReport {
                 });
                 false
             });
-            for o in 0..n {
-                for f in 0..k {
+            for (o, row) in acc.iter_mut().enumerate() {
+                for (f, a) in row.iter_mut().enumerate() {
                     if w.alive[o][f] {
-                        acc[o][f] += until.saturating_since(w.since[o][f]);
+                        *a += until.saturating_since(w.since[o][f]);
                     }
                 }
             }

@@ -1,0 +1,407 @@
+//! Flap damping: a member that keeps coming and going is held down (BGP route-flap damping,
+//! RFC 2439, adapted to members).
+//!
+//! **Rule: every time a member goes from alive to not alive (suspect, failed) it earns a
+//! penalty of 1 that halves every `half_life`; once the penalty reaches `suppress`, the member
+//! is suppressed, and a suppressed member that comes back (refutes, rejoins) is held down: it
+//! must stay alive for `max(hold_min, hold_mult × its longest recent outage)` (at most
+//! `hold_max`; outages are remembered with the same half-life as the penalty)
+//! before this node treats it as alive again.** The hold restarts from scratch if the member
+//! goes down again meanwhile, so a member that flaps faster than its hold never comes back.
+//! The penalty decays only between outages that this node sees: a member that stays down
+//! for minutes has not behaved well meanwhile, so a suppressed member is held when it comes
+//! back however long it was gone; its suppression is lifted when it goes down with a penalty
+//! decayed below `reuse`, or when a hold ends (the penalty stays, so one more outage
+//! suppresses again while the history is recent).
+//!
+//! Why the hold grows with the outage: a member that vanished for 18 s and then answered
+//! for a moment (a flapping NIC) has shown less than one that vanished for half a second
+//! under packet loss; the longer it was gone, the longer it must prove itself. A single
+//! outage (a crash, a restart, a pause, a healed partition) never suppresses: damping costs
+//! nothing until a member has flapped.
+//!
+//! Pure and deterministic: time comes in as arguments; the penalty is an `f64` computed the
+//! same way everywhere; state is one small record per member that has flapped.
+
+use crate::timer::DeadlineIndex;
+use crate::{NodeId, Timestamp};
+use core::time::Duration;
+use std::collections::BTreeMap;
+
+/// Damping knobs (see the module docs for the rule).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DampingConfig {
+    /// Whether damping runs at all (off: every member is treated as its table state says).
+    pub enabled: bool,
+    /// The penalty halves every `half_life`.
+    pub half_life: Duration,
+    /// Penalty (in flaps) at which a member is suppressed.
+    pub suppress: f64,
+    /// Penalty below which a suppressed member coming back is no longer held.
+    pub reuse: f64,
+    /// Highest penalty kept (bounds how long a heavy flapper's history is remembered:
+    /// `half_life · log2(ceiling / reuse)`).
+    pub ceiling: f64,
+    /// Shortest hold.
+    pub hold_min: Duration,
+    /// The hold is at least this many times the member's last outage.
+    pub hold_mult: u32,
+    /// Longest hold.
+    pub hold_max: Duration,
+}
+
+impl Default for DampingConfig {
+    /// Two outages within about a minute suppress; a suppressed member is held at least 8 s
+    /// and twice its last outage, at most 2 min.
+    fn default() -> Self {
+        DampingConfig {
+            enabled: true,
+            half_life: Duration::from_secs(60),
+            suppress: 1.5,
+            reuse: 0.5,
+            ceiling: 8.0,
+            hold_min: Duration::from_secs(8),
+            hold_mult: 2,
+            hold_max: Duration::from_secs(120),
+        }
+    }
+}
+
+impl DampingConfig {
+    /// Whether the knobs make sense: positive half-life, `0 < reuse < suppress <= ceiling`,
+    /// `hold_min <= hold_max`.
+    pub fn is_valid(&self) -> bool {
+        !self.half_life.is_zero()
+            && self.reuse > 0.0
+            && self.reuse < self.suppress
+            && self.suppress <= self.ceiling
+            && self.ceiling.is_finite()
+            && self.hold_min <= self.hold_max
+    }
+}
+
+/// How a held member came back, so its release can be reported the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Back {
+    /// It refuted a suspicion.
+    Recovered,
+    /// It came back after being failed or left.
+    Rejoined,
+}
+
+/// One member's flap history.
+#[derive(Clone, Debug, PartialEq)]
+struct Flaps {
+    /// Penalty as of `at`.
+    penalty: f64,
+    at: Timestamp,
+    suppressed: bool,
+    /// When the current outage started, while the member is not alive.
+    down_since: Option<Timestamp>,
+    /// The longest recent outage, in seconds as of `at`: decays with the same half-life as
+    /// the penalty, so a quick re-suspicion right after a long outage does not erase it.
+    outage: f64,
+    /// While held: until when, and how it came back.
+    held: Option<(Timestamp, Back)>,
+}
+
+/// Every member's flap history, and the holds in force.
+#[derive(Clone, Debug)]
+pub struct Damping {
+    config: DampingConfig,
+    flaps: BTreeMap<NodeId, Flaps>,
+    holds: DeadlineIndex<NodeId>,
+}
+
+/// `penalty` decayed from `from` to `now` with `half_life`.
+fn decayed(penalty: f64, from: Timestamp, now: Timestamp, half_life: Duration) -> f64 {
+    let dt = now.saturating_since(from).as_secs_f64();
+    let hl = half_life.as_secs_f64().max(1e-6);
+    penalty * (-dt / hl).exp2()
+}
+
+impl Damping {
+    /// No history.
+    pub fn new(config: DampingConfig) -> Self {
+        Damping {
+            config,
+            flaps: BTreeMap::new(),
+            holds: DeadlineIndex::default(),
+        }
+    }
+
+    /// `id` went from alive to not alive at `now`: one more flap.
+    pub fn went_down(&mut self, id: NodeId, now: Timestamp) {
+        if !self.config.enabled {
+            return;
+        }
+        let c = &self.config;
+        let f = self.flaps.entry(id).or_insert(Flaps {
+            penalty: 0.0,
+            at: now,
+            suppressed: false,
+            down_since: None,
+            outage: 0.0,
+            held: None,
+        });
+        if f.held.take().is_some() {
+            self.holds.remove(&id);
+        }
+        if f.down_since.is_some() {
+            return;
+        }
+        let before = decayed(f.penalty, f.at, now, c.half_life);
+        if before < c.reuse {
+            // Long enough without flapping: the suppression is lifted.
+            f.suppressed = false;
+        }
+        f.penalty = (before + 1.0).min(c.ceiling);
+        f.outage = decayed(f.outage, f.at, now, c.half_life);
+        f.at = now;
+        f.suppressed |= f.penalty >= c.suppress;
+        f.down_since = Some(now);
+    }
+
+    /// `id` is alive again at `now` (`how`). Returns when its hold ends if it is held down.
+    pub fn came_back(&mut self, id: NodeId, now: Timestamp, how: Back) -> Option<Timestamp> {
+        let c = &self.config;
+        let f = self.flaps.get_mut(&id)?;
+        // The outage memory is as of the outage start (`at`), and so is the penalty.
+        let this = f
+            .down_since
+            .take()
+            .map_or(0.0, |s| now.saturating_since(s).as_secs_f64());
+        f.outage = f.outage.max(this);
+        let outage = Duration::try_from_secs_f64(f.outage).unwrap_or(c.hold_max);
+        if let Some((until, _)) = f.held {
+            return Some(until);
+        }
+        if !f.suppressed {
+            if decayed(f.penalty, f.at, now, c.half_life) < c.reuse {
+                // History forgotten: drop the record altogether.
+                self.flaps.remove(&id);
+            }
+            return None;
+        }
+        let hold = outage
+            .saturating_mul(c.hold_mult)
+            .max(c.hold_min)
+            .min(c.hold_max);
+        let until = now + hold;
+        f.held = Some((until, how));
+        self.holds.set(id, until);
+        Some(until)
+    }
+
+    /// Whether `id` is held down (alive in the table, not yet treated as alive).
+    pub fn is_held(&self, id: &NodeId) -> bool {
+        self.flaps.get(id).is_some_and(|f| f.held.is_some())
+    }
+
+    /// The member's penalty at `now` (0 without history).
+    #[cfg(test)]
+    pub fn penalty(&self, id: &NodeId, now: Timestamp) -> f64 {
+        self.flaps.get(id).map_or(0.0, |f| {
+            decayed(f.penalty, f.at, now, self.config.half_life)
+        })
+    }
+
+    /// When the next hold ends.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.holds.next()
+    }
+
+    /// Holds that ended at or before `now`, with how each member had come back; each is
+    /// released (treated as alive from now on) and no longer suppressed.
+    pub fn released(&mut self, now: Timestamp) -> Vec<(NodeId, Back)> {
+        let mut out = Vec::new();
+        for id in self.holds.pop_expired(now) {
+            if let Some(f) = self.flaps.get_mut(&id) {
+                if let Some((_, how)) = f.held.take() {
+                    f.suppressed = false;
+                    out.push((id, how));
+                }
+            }
+        }
+        out
+    }
+
+    /// Forgets `id` (reaped, or left on purpose).
+    pub fn forget(&mut self, id: &NodeId) {
+        self.flaps.remove(id);
+        self.holds.remove(id);
+    }
+
+    /// Whether no member has a flap history.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.flaps.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn t(ms: u64) -> Timestamp {
+        Timestamp::from_micros(ms * 1000)
+    }
+
+    const A: NodeId = NodeId([1; 16]);
+
+    #[test]
+    fn one_outage_never_holds() {
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(0));
+        assert_eq!(d.came_back(A, t(30_000), Back::Rejoined), None);
+        assert!(!d.is_held(&A));
+    }
+
+    #[test]
+    fn second_outage_within_a_half_life_holds_for_twice_the_outage() {
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(0));
+        assert_eq!(d.came_back(A, t(1_000), Back::Recovered), None);
+        d.went_down(A, t(2_000));
+        // Outage of 18 s: held 36 s.
+        assert_eq!(d.came_back(A, t(20_000), Back::Recovered), Some(t(56_000)));
+        assert!(d.is_held(&A));
+        assert!(d.released(t(55_999)).is_empty());
+        assert_eq!(d.released(t(56_000)), vec![(A, Back::Recovered)]);
+        assert!(!d.is_held(&A));
+    }
+
+    #[test]
+    fn short_outages_hold_at_least_hold_min() {
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(0));
+        d.came_back(A, t(100), Back::Recovered);
+        d.went_down(A, t(200));
+        assert_eq!(d.came_back(A, t(300), Back::Recovered), Some(t(8_300)));
+    }
+
+    #[test]
+    fn going_down_again_restarts_the_hold() {
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(0));
+        d.came_back(A, t(100), Back::Recovered);
+        d.went_down(A, t(200));
+        d.came_back(A, t(300), Back::Recovered);
+        d.went_down(A, t(5_000));
+        assert!(!d.is_held(&A));
+        assert!(
+            d.released(t(9_000)).is_empty(),
+            "the old hold was cancelled"
+        );
+        assert_eq!(d.came_back(A, t(6_000), Back::Rejoined), Some(t(14_000)));
+    }
+
+    #[test]
+    fn outages_far_apart_are_forgotten() {
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(0));
+        d.came_back(A, t(1_000), Back::Recovered);
+        // Four half-lives later the first flap weighs 1/16: the second alone does not
+        // suppress.
+        d.went_down(A, t(241_000));
+        assert_eq!(d.came_back(A, t(242_000), Back::Recovered), None);
+    }
+
+    #[test]
+    fn disabled_never_holds() {
+        let mut d = Damping::new(DampingConfig {
+            enabled: false,
+            ..DampingConfig::default()
+        });
+        for i in 0..10 {
+            d.went_down(A, t(i * 100));
+            assert_eq!(d.came_back(A, t(i * 100 + 50), Back::Recovered), None);
+        }
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn forget_drops_history_and_hold() {
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(0));
+        d.came_back(A, t(1), Back::Recovered);
+        d.went_down(A, t(2));
+        d.came_back(A, t(3), Back::Recovered);
+        d.forget(&A);
+        assert!(!d.is_held(&A));
+        assert_eq!(d.next_deadline(), None);
+        assert!(d.is_empty());
+    }
+
+    #[test]
+    fn default_is_valid() {
+        assert!(DampingConfig::default().is_valid());
+        assert!(!DampingConfig {
+            reuse: 2.0,
+            ..DampingConfig::default()
+        }
+        .is_valid());
+    }
+
+    /// A member suppressed at its second outage, then down for minutes (re-suspected at
+    /// ever higher incarnations meanwhile), is still held when it comes back.
+    #[test]
+    fn a_long_outage_after_suppression_still_holds() {
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(2_162));
+        d.went_down(A, t(2_739));
+        assert_eq!(d.came_back(A, t(20_841), Back::Rejoined), None);
+        d.went_down(A, t(41_522));
+        d.went_down(A, t(81_523));
+        assert!(d.came_back(A, t(232_515), Back::Recovered).is_some());
+    }
+
+    /// A quick re-suspicion right after a long outage does not shrink the next hold.
+    #[test]
+    fn the_longest_recent_outage_sets_the_hold() {
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(0));
+        d.came_back(A, t(100), Back::Recovered);
+        d.went_down(A, t(200));
+        d.went_down(A, t(200));
+        assert_eq!(d.came_back(A, t(20_200), Back::Rejoined), Some(t(60_200)));
+        d.went_down(A, t(24_000));
+        let until = d.came_back(A, t(24_010), Back::Recovered).unwrap();
+        assert!(until.saturating_since(t(24_010)) > Duration::from_secs(30));
+    }
+
+    proptest! {
+        /// Whatever the sequence of outages: the penalty stays within `0..=ceiling`, a hold
+        /// never exceeds `hold_max` nor undercuts `hold_min`, a held member always has a
+        /// deadline, and a member that came back at most once is never held.
+        #[test]
+        fn holds_are_bounded(gaps in proptest::collection::vec((1u64..60_000, 1u64..60_000), 1..40)) {
+            let c = DampingConfig::default();
+            let mut d = Damping::new(c.clone());
+            let mut now = 0u64;
+            for (k, (down_for, up_for)) in gaps.iter().enumerate() {
+                d.went_down(A, t(now));
+                now += down_for;
+                let back = t(now);
+                let held = d.came_back(A, back, Back::Recovered);
+                let p = d.penalty(&A, back);
+                prop_assert!((0.0..=c.ceiling).contains(&p));
+                if k == 0 {
+                    prop_assert_eq!(held, None);
+                }
+                if let Some(until) = held {
+                    let hold = until.saturating_since(back);
+                    prop_assert!(hold >= c.hold_min && hold <= c.hold_max);
+                    prop_assert!(d.is_held(&A));
+                    prop_assert!(d.next_deadline().is_some());
+                }
+                now += up_for;
+                let released = d.released(t(now));
+                if let Some(until) = held {
+                    prop_assert_eq!(released.len(), usize::from(until <= t(now)));
+                }
+            }
+        }
+    }
+}
