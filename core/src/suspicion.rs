@@ -86,11 +86,16 @@ impl Suspicion {
         self.started
     }
 
+    /// Whether another member confirmed it, or nobody else could (`k` = 0).
+    pub fn is_confirmed(&self) -> bool {
+        self.k == 0 || self.confirmations() > 0
+    }
+
     /// Whether the rule of confirmation lets the subject be declared failed at `now`: some
     /// other member confirmed, nobody else could (`k` = 0), or `lone_timeout` has passed
     /// since the suspicion started (see docs/detection.md, "Confirmation").
     pub fn may_fail(&self, now: Timestamp, lone_timeout: Duration) -> bool {
-        self.k == 0 || self.confirmations() > 0 || now >= self.started + lone_timeout
+        self.is_confirmed() || now >= self.started + lone_timeout
     }
 
     /// When the subject should be declared failed if it has not refuted by then.
@@ -187,6 +192,20 @@ mod tests {
 
     fn suspicion(k: u32) -> Suspicion {
         Suspicion::new(start(), secs(5), secs(30), k, id(1))
+    }
+
+    #[test]
+    fn only_a_confirmed_or_lone_timed_out_suspicion_may_fail() {
+        let lone = secs(60);
+        let mut s = suspicion(2);
+        assert!(!s.is_confirmed());
+        assert!(!s.may_fail(start() + secs(59), lone));
+        assert!(s.may_fail(start() + secs(60), lone));
+        assert!(s.confirm(start() + secs(1), id(2)));
+        assert!(s.is_confirmed());
+        assert!(s.may_fail(start() + secs(1), lone));
+        // Nobody else could confirm: the suspecter decides alone.
+        assert!(suspicion(0).may_fail(start(), lone));
     }
 
     #[test]

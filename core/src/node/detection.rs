@@ -399,6 +399,7 @@ impl Detection {
             .get(&from_id)
             .is_some_and(|m| m.state != MemberState::Alive);
         if down {
+            self.answered_while_suspected(&from_id);
             if let Some(u) = v.table.update_for(&from_id, v.me) {
                 out.push(Action::ToMember {
                     to: from_id,
@@ -553,7 +554,7 @@ impl Detection {
             self.suspicion_deadlines.set(subject, later);
             return;
         }
-        if let Some(later) = unconfirmed_until(&t.suspicion, v) {
+        if let Some(later) = held_back_until(&t.suspicion, v, self.awareness.score()) {
             self.suspicion_deadlines.set(subject, later);
             return;
         }
@@ -737,16 +738,37 @@ impl Detection {
     }
 }
 
-/// Confirmation: while nobody else confirmed a suspicion that others could confirm, and the
-/// lone timeout has not passed, the suspecter does not declare failure; returns when to look
-/// again (a probe interval later, or at the lone timeout if sooner). A crashed member is
-/// suspected by each of its observers, which confirm one another; a healthy member suspected
-/// by one deaf or lossy observer is not, and refutes long before the lone timeout.
-fn unconfirmed_until(s: &Suspicion, v: &View) -> Option<Timestamp> {
-    if s.may_fail(v.now, v.config.lone_suspicion_timeout) {
+impl Detection {
+    /// Confirmation: a member that this node alone suspects (nobody confirmed) answered it
+    /// directly, so this node withdraws its own suspicion: it will not declare the member
+    /// failed on the strength of it (the table keeps it suspect until it refutes). Without
+    /// this, a member deaf for a while, whose suspicion's refutation went by while it could
+    /// not hear, would fail a member that answers it at the lone timeout.
+    fn answered_while_suspected(&mut self, id: &NodeId) {
+        let lone = self
+            .suspicions
+            .get(id)
+            .is_some_and(|t| t.mine && !t.suspicion.is_confirmed());
+        if lone {
+            self.forget(id);
+        }
+    }
+}
+
+/// Confirmation and self-doubt: the suspecter does not declare failure while nobody else
+/// confirmed a suspicion that others could confirm, nor while its own local health is at
+/// least half its worst (`health`: it has been deaf or cut off lately, so its suspicions say
+/// more about itself), unless `lone_suspicion_timeout` passed since the suspicion started.
+/// Returns when to look again (a probe interval later, or at the lone timeout if sooner).
+/// A crashed member is suspected by each of its observers, which confirm one another and
+/// are healthy; a healthy member suspected by a deaf or lossy observer is not, and refutes
+/// long before the lone timeout.
+fn held_back_until(s: &Suspicion, v: &View, health: u32) -> Option<Timestamp> {
+    let lone = s.started() + v.config.lone_suspicion_timeout;
+    let sick = health.saturating_mul(2) >= v.config.awareness_max.max(1);
+    if s.may_fail(v.now, v.config.lone_suspicion_timeout) && (!sick || v.now >= lone) {
         return None;
     }
-    let lone = s.started() + v.config.lone_suspicion_timeout;
     Some((v.now + v.config.probe_interval).min(lone))
 }
 

@@ -212,6 +212,9 @@ impl Watch {
             if let Event::MemberFailed(m) = e {
                 match self.ids.get(&m.info.id) {
                     Some(&x) if !self.is_faulty[x] => {
+                        if self.debug.is_some() {
+                            eprintln!("t={:?} false failure of {x} at {i}: {m:?}", sim.now);
+                        }
                         if self.is_faulty[*i] {
                             self.false_by_faulty += 1;
                         } else {
