@@ -135,3 +135,8 @@ impl shoal_net::RuntimeBinding for Tokio {
 }
 
 shoal_net::facade!(Tokio, "tokio");
+
+/// The operations guide (docs/operations.md): its Rust blocks compile and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/operations.md")]
+pub struct OperationsGuide;
