@@ -339,6 +339,7 @@ impl<R: RuntimeBinding> Cluster<R> {
             event_capacity: config.event_capacity,
             observer: Some(Box::new(TracingObserver)),
             keyring: config.keyring,
+            metrics_node: Some(name.clone()),
             ..DriverConfig::default()
         };
         let (driver, handle) = Driver::new(
