@@ -140,3 +140,9 @@ shoal_net::facade!(Tokio, "tokio");
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/operations.md")]
 pub struct OperationsGuide;
+
+/// The migration guide from rpcnet (docs/migrating-from-rpcnet.md): every Rust block compiles
+/// and runs as a doc test, including the guide's discovery and load-balancing tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/migrating-from-rpcnet.md")]
+pub struct MigrationGuide;
