@@ -5,7 +5,8 @@
 //! `cargo bench -p shoal-core --bench foca -- --nodes 100,1000 --warmup 20 --secs 30`
 //!
 //! Without `--bench` on the command line (as `cargo test --benches` runs it), it runs a
-//! small cluster for a few virtual seconds and only checks that both stay converged.
+//! small cluster for a few virtual seconds and only checks that both stay converged and
+//! both drop a crashed member.
 //!
 //! **What is measured.** Each library sits behind the same driver: one event queue in
 //! virtual time (datagram deliveries and timer firings), one node handled at a time. For
@@ -34,7 +35,9 @@
 //! push-pull join; its `announce` reaches a full view of 1,000 members only after several
 //! periodic announces). Both then run `--warmup` virtual seconds before the measured window,
 //! so join-time dissemination is over; a member seen down or suspected in the window fails
-//! the run.
+//! the run. After the window one member crashes and the run reports how long until the
+//! first and until every other member dropped it (what each library's detection traffic
+//! buys).
 
 use foca::{Codec, Foca, Member, Notification, PostcardCodec, Runtime, Timer};
 use rand_010::rngs::SmallRng;
@@ -383,6 +386,8 @@ struct Sim<M: Member2> {
     out: Out<M::Timer>,
     meter: Meter,
     classify: bool,
+    /// Whether member `i` runs: a crashed one gets no datagrams and no timer calls.
+    up: Vec<bool>,
 }
 
 impl<M: Member2> Sim<M> {
@@ -396,6 +401,7 @@ impl<M: Member2> Sim<M> {
             out: Out::new(),
             meter: Meter::default(),
             classify: false,
+            up: vec![true; n],
         };
         // Staggered starts over the first second, member 0 first.
         for i in 0..n {
@@ -422,6 +428,9 @@ impl<M: Member2> Sim<M> {
                 Ev::Start(i) | Ev::Timer { node: i, .. } => (*i, *i),
                 Ev::Deliver { to, from, .. } => (*to, *from),
             };
+            if !self.up[i] {
+                continue;
+            }
             let (now, member, out) = (self.now, &mut self.members[i], &mut self.out);
             let started = Instant::now();
             let called = match e.ev {
@@ -511,6 +520,9 @@ struct Report {
     wall: Duration,
     /// What timing one call costs by itself ([`timing_overhead`]).
     overhead: Duration,
+    /// After the window, one member crashes: ms until the first, and until every other
+    /// member dropped it from its live view ([`crash_detection`]).
+    detect: (Option<u64>, Option<u64>),
 }
 
 impl Report {
@@ -554,7 +566,7 @@ impl Report {
 
     fn print(&self) {
         println!(
-            "{:>5} n={:<5} converged {:>6} ms | CPU {:>7.1} us/member-s, {:>5.0} ns/call, {:>5.0} ns/datagram sent ({:.2e} calls, {:>4.1} % of the phase; wall in calls {:>7.1} us/member-s) | {:>6.1} B/member-s, {:>5.2} datagrams/member-s | run wall {:.1} s",
+            "{:>5} n={:<5} converged {:>6} ms | CPU {:>7.1} us/member-s, {:>5.0} ns/call, {:>5.0} ns/datagram sent ({:.2e} calls, {:>4.1} % of the phase; wall in calls {:>7.1} us/member-s) | {:>6.1} B/member-s, {:>5.2} datagrams/member-s | crash seen by first / all after {} / {} ms | run wall {:.1} s",
             self.name,
             self.n,
             self.converged_ms,
@@ -566,6 +578,8 @@ impl Report {
             self.meter.busy.as_secs_f64() * 1e6 / self.member_secs(),
             self.bytes_per_member_s(),
             self.packets_per_member_s(),
+            self.detect.0.map_or("-".to_owned(), |v| v.to_string()),
+            self.detect.1.map_or("never".to_owned(), |v| v.to_string()),
             self.wall.as_secs_f64(),
         );
         for (k, (p, b)) in &self.meter.kinds {
@@ -586,6 +600,29 @@ impl Report {
 #[inline(never)]
 fn measured_phase<M: Member2>(sim: &mut Sim<M>, end: u64) {
     sim.run_until(end);
+}
+
+/// Crashes one member at `from` (it stops receiving and firing timers) and returns how
+/// long until the first and until every other member dropped it from its live view (alive
+/// or suspect), checked every 100 ms for at most 120 s. What the detection traffic buys.
+fn crash_detection<M: Member2>(sim: &mut Sim<M>, from: u64) -> (Option<u64>, Option<u64>) {
+    let victim = sim.n / 2;
+    sim.up[victim] = false;
+    let (mut first, mut t) = (None, from);
+    while t < from + 120 * SEC_US {
+        t += SEC_US / 10;
+        sim.run_until(t);
+        let dropped = (0..sim.n)
+            .filter(|&i| i != victim && sim.members[i].live() == sim.n - 1)
+            .count();
+        if dropped > 0 && first.is_none() {
+            first = Some((t - from) / 1000);
+        }
+        if dropped == sim.n - 1 {
+            return (first, Some((t - from) / 1000));
+        }
+    }
+    (first, None)
 }
 
 /// Converges, warms up for `warmup` s, then measures `secs` s of steady state.
@@ -623,12 +660,21 @@ fn run<M: Member2>(n: usize, warmup: u64, secs: u64, classify: bool, overhead: D
         M::NAME
     );
     assert!(sim.converged(), "{} n={n}: view shrank", M::NAME);
+    let meter = std::mem::take(&mut sim.meter);
+    sim.classify = false;
+    let detect = crash_detection(&mut sim, t + (warmup + secs) * SEC_US);
+    assert!(
+        detect.1.is_some(),
+        "{} n={n}: a crashed member was still live somewhere after 120 s",
+        M::NAME
+    );
     Report {
         name: M::NAME,
         n,
         converged_ms,
         secs,
-        meter: sim.meter,
+        meter,
+        detect,
         phase_wall,
         phase_cpu,
         wall: wall.elapsed(),
