@@ -4,6 +4,11 @@
 //!
 //! `cargo bench -p shoal-core --bench foca -- --nodes 100,1000 --warmup 20 --secs 30`
 //!
+//! Options: `--nodes` (comma-separated sizes), `--warmup` and `--secs` (virtual seconds),
+//! `--rounds` (repeats, alternating which library runs first), `--kinds` (datagrams and
+//! bytes per message kind), `--only shoal|foca` (one library, for a profiler). The figures
+//! and what differs between the two are in BENCHMARKS.md.
+//!
 //! Without `--bench` on the command line (as `cargo test --benches` runs it), it runs a
 //! small cluster for a few virtual seconds and only checks that both stay converged and
 //! both drop a crashed member.
