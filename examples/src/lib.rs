@@ -1,5 +1,9 @@
 //! Shared helpers for the Shoal example binaries.
 //!
+//! * [`options`]: the connection options every binary takes (`--preset`, `--secrets-dir`,
+//!   `--cluster-key`), parsed once.
+//! * [`common`]: development secrets, node options, event printing, and the director and
+//!   worker the `director`, `worker` and `demo` binaries run.
 //! * [`keys`]: hex parsing of cluster keys (`--cluster-key`).
 //! * [`output`]: JSON-line and table output the binaries share.
 //! * [`inspect`]: the `members` inspector (join read-only, list, leave), as a library
@@ -14,7 +18,9 @@
 
 pub mod bench;
 pub mod callload;
+pub mod common;
 pub mod inspect;
 pub mod jsonlog;
 pub mod keys;
+pub mod options;
 pub mod output;
