@@ -1,5 +1,15 @@
 //! Shared helpers for the Shoal example binaries.
 //!
+//! ```
+//! use shoal_examples::keys::{encode_hex, parse_cluster_key};
+//! use shoal_examples::options::Preset;
+//!
+//! // A `--cluster-key` round trip, and the preset every binary defaults to.
+//! let key = [7u8; 32];
+//! assert_eq!(parse_cluster_key(&encode_hex(&key)), Ok(key));
+//! assert_eq!(Preset::default(), Preset::Local);
+//! ```
+//!
 //! * [`options`]: the connection options every binary takes (`--preset`, `--secrets-dir`,
 //!   `--cluster-key`), parsed once.
 //! * [`common`]: development secrets, node options, event printing, and the director and
