@@ -309,6 +309,7 @@ fn charts(f: &Figures) -> Vec<(&'static str, String, Chart<'static>)> {
                 x_label: "ms since the crash",
                 y_label: "share of members",
                 markers: false,
+                log_y: false,
                 series: f
                     .detect
                     .iter()
@@ -321,20 +322,25 @@ fn charts(f: &Figures) -> Vec<(&'static str, String, Chart<'static>)> {
         ),
         (
             "convergence.svg",
-            "Live members in a node's view, averaged over all nodes, while the cluster forms \
-             (every node joins through node 0 within the first 100 ms)."
+            "Live members in a node's view as a share of the cluster, averaged over all nodes, \
+             while the cluster forms (every node joins through node 0 within the first 100 ms)."
                 .to_owned(),
             Chart {
                 title: "Convergence: members known",
                 x_label: "virtual ms",
-                y_label: "members known (mean)",
+                y_label: "share of the cluster known (mean)",
                 markers: false,
+                log_y: false,
                 series: f
                     .converge
                     .iter()
                     .map(|c| Series {
                         name: format!("{} members", c.nodes),
-                        points: c.known.clone(),
+                        points: c
+                            .known
+                            .iter()
+                            .map(|&(t, k)| (t, k / c.nodes as f64))
+                            .collect(),
                     })
                     .collect(),
             },
@@ -342,13 +348,15 @@ fn charts(f: &Figures) -> Vec<(&'static str, String, Chart<'static>)> {
         (
             "gossip-bytes.svg",
             "Gossip payload bytes sent per member per second, in one-second windows from the \
-             start through the steady state after convergence."
+             start through the steady state after convergence (log scale: the join burst is \
+             two orders of magnitude above the steady state)."
                 .to_owned(),
             Chart {
                 title: "Gossip bytes per member per second",
                 x_label: "virtual s",
                 y_label: "bytes / member / s",
                 markers: false,
+                log_y: true,
                 series: f
                     .converge
                     .iter()
@@ -374,6 +382,7 @@ fn charts(f: &Figures) -> Vec<(&'static str, String, Chart<'static>)> {
                 x_label: "loss %",
                 y_label: "false positives per run",
                 markers: true,
+                log_y: false,
                 series: vec![Series {
                     name: format!("{} members", f.opts.small),
                     points: f
@@ -398,6 +407,7 @@ fn charts(f: &Figures) -> Vec<(&'static str, String, Chart<'static>)> {
                 x_label: "seed",
                 y_label: "virtual ms",
                 markers: true,
+                log_y: false,
                 series: vec![
                     Series {
                         name: "detect".into(),
