@@ -11,6 +11,9 @@
 //! Loss, jitter and duplication apply from the start in `converge`, `tags`, `crash`, `pause`
 //! and `partition`; in `steady` they apply after a clean convergence.
 //!
+//! `report --out DIR [--quick]` runs the standard scenarios and writes `DIR/index.html` with
+//! SVG plots (`shoal_sim::report`), printing a progress line per run.
+//!
 //! With `--json` the last line of stdout is one JSON object. Exit codes: 0 success, 2 usage,
 //! 1 the scenario did not reach its goal (e.g. never converged). `vopr` uses TigerBeetle's:
 //! 127 a panic, 128 liveness, 129 correctness.
@@ -28,7 +31,8 @@ const USAGE: &str = "usage: shoal-sim <converge|tags|crash|steady|pause|partitio
 [--hold-secs SECS] [--steps N] [--check] [--json]
        shoal-sim balance --workers W --strategy round-robin|random|least-connections|p2c --seed S \
 [--calls N] [--slots K] [--json]
-       shoal-sim swarm --seeds A..B [--jobs J] [--steps N] [--json]";
+       shoal-sim swarm --seeds A..B [--jobs J] [--steps N] [--json]
+       shoal-sim report --out DIR [--quick]";
 
 struct Args {
     scenario: String,
@@ -38,6 +42,8 @@ struct Args {
     steps: u64,
     seeds: std::ops::RangeInclusive<u64>,
     jobs: usize,
+    out: Option<std::path::PathBuf>,
+    quick: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -52,10 +58,13 @@ fn parse() -> Result<Args, String> {
     let mut steps = 2_000_000;
     let mut seeds = 1..=1000;
     let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (mut out, mut quick) = (None, false);
     while let Some(flag) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match flag.as_str() {
             "--json" => json = true,
+            "--out" => out = Some(val("--out")?.into()),
+            "--quick" => quick = true,
             "--slots" => {
                 balance.slots = val("--slots")?
                     .parse()
@@ -151,6 +160,8 @@ fn parse() -> Result<Args, String> {
         steps,
         seeds,
         jobs,
+        out,
+        quick,
     })
 }
 
@@ -184,6 +195,9 @@ fn main() -> ExitCode {
         }
     };
     let o = &args.opts;
+    if args.scenario == "report" {
+        return report(&args);
+    }
     if args.scenario == "swarm" {
         return swarm(&args);
     }
@@ -391,6 +405,38 @@ fn add_common(report: &mut Report, violation: &Option<String>, trace_hash: u64) 
         report.text("violation", v);
     }
     report.text("trace_hash", &format!("{trace_hash:016x}"));
+}
+
+/// `report --out DIR [--quick]`: runs the report's scenarios, printing progress, and
+/// writes the page.
+fn report(args: &Args) -> ExitCode {
+    use shoal_sim::report::{collect, write, ReportOpts};
+    let Some(out) = &args.out else {
+        eprintln!("error: report needs --out DIR\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let opts = if args.quick {
+        ReportOpts::quick()
+    } else {
+        ReportOpts::full()
+    };
+    let figures = collect(&opts, &mut |line| println!("{line}"));
+    match write(&figures, out) {
+        Ok(files) => {
+            println!(
+                "wrote {} files to {} in {:.1} s: open {}",
+                files.len(),
+                out.display(),
+                figures.wall.as_secs_f64(),
+                out.join("index.html").display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Many swarm seeds on `--jobs` threads; exits with the first failing seed's code.

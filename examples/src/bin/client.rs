@@ -12,11 +12,10 @@
 //! read these.
 #![forbid(unsafe_code)]
 
-#[path = "../common.rs"]
-mod common;
+use shoal_examples::common;
 
 use clap::Parser;
-use common::{answer_label, cluster_config, load_secrets, parse_strategy, NodeOpts, Res};
+use common::{answer_label, cluster_config, parse_strategy, NodeOpts, Res};
 use shoal_examples::callload::{run_load, LoadOptions};
 use shoal_tokio::{CallOptions, Cluster, ClusterClient, LoadBalancingStrategy, WorkerRegistry};
 use std::collections::BTreeMap;
@@ -90,13 +89,13 @@ fn main() -> Res<()> {
 }
 
 async fn run(cli: Cli) -> Res<()> {
-    let secrets = load_secrets(&cli.node.secrets_dir)?;
+    let secrets = cli.node.load_secrets()?;
     let name = cli
         .name
         .clone()
         .unwrap_or_else(|| format!("client-{}", std::process::id()));
     let cluster = Cluster::start(
-        cluster_config(&name, cli.bind, cli.node.preset, secrets.key)
+        cluster_config(&name, cli.bind, cli.node.connect.preset, secrets.key)
             .with_tags([("role", "client")]),
     )
     .await?;

@@ -20,8 +20,7 @@
 //! non-idempotent call in flight to the killed worker).
 #![forbid(unsafe_code)]
 
-#[path = "../common.rs"]
-mod common;
+use shoal_examples::common;
 
 use clap::{Parser, Subcommand};
 use common::{answer_label, cluster_config, describe, Preset, Res};
@@ -507,6 +506,10 @@ async fn run_steps(
     display.phase(&format!(
         "starting director (RPC {director_rpc}, gossip {director_gossip}) and {WORKERS} workers as child processes; logs in {}",
         dir.display()
+    ));
+    display.line(&format!(
+        "inspect it meanwhile with: members --seed {director_gossip} --secrets-dir {}",
+        dir.join("secrets").display()
     ));
     children.spawn(
         "director",

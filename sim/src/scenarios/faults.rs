@@ -133,6 +133,9 @@ pub struct CrashReport {
     pub violation: Option<String>,
     /// The event-trace hash.
     pub trace_hash: u64,
+    /// Every live member's detection latency (virtual ms from the crash to its
+    /// `MemberFailed`), sorted: the report's detection-time CDF.
+    pub detect_ms: Vec<f64>,
 }
 
 impl CrashReport {
@@ -208,6 +211,7 @@ pub fn crash(opts: &ScenarioOpts) -> CrashReport {
     }
     r.violation = run.violation.map(|v| v.to_string());
     r.trace_hash = run.sim.trace.hash();
+    r.detect_ms = lat;
     r
 }
 
