@@ -249,9 +249,21 @@ pub struct NodeOpts {
     /// With `--json-log`: how often to print the membership view, in milliseconds.
     #[arg(long, default_value_t = 500)]
     pub view_ms: u64,
+    /// Serve this process's metrics as Prometheus text at `http://ADDR/metrics`
+    /// (docs/metrics.md).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl NodeOpts {
+    /// Serves metrics when `--metrics-addr` was given.
+    pub fn serve_metrics(&self) -> Res<()> {
+        if let Some(addr) = self.metrics_addr {
+            crate::metrics::serve_prometheus(addr)?;
+        }
+        Ok(())
+    }
+
     /// The secrets of `--secrets-dir`, with `--cluster-key` (if given) as the gossip key.
     pub fn load_secrets(&self) -> Res<Secrets> {
         let mut s = load_secrets(&self.connect.secrets_dir())?;
@@ -321,6 +333,7 @@ pub struct DirectorArgs {
 /// Runs a director until Ctrl-C: cluster enabled, `role=director`, a worker registry, and
 /// every cluster event printed.
 pub async fn run_director(args: DirectorArgs) -> Res<()> {
+    args.node.serve_metrics()?;
     let secrets = args.node.create_or_load_secrets()?;
     let mut server = Server::new(secrets.rpc);
     server.bind(args.rpc).await?;
@@ -435,6 +448,7 @@ pub async fn run_worker<R: shoal_net::RuntimeBinding>(
     args: WorkerArgs,
     stop: impl std::future::Future<Output = ()>,
 ) -> Res<()> {
+    args.node.serve_metrics()?;
     let secrets = args.node.load_secrets()?;
     let label = args.label.clone().unwrap_or_else(|| args.name.clone());
     let mut server = shoal_net::Server::<R>::new(secrets.rpc);

@@ -32,5 +32,6 @@ pub mod common;
 pub mod inspect;
 pub mod jsonlog;
 pub mod keys;
+pub mod metrics;
 pub mod options;
 pub mod output;

@@ -89,6 +89,7 @@ fn main() -> Res<()> {
 }
 
 async fn run(cli: Cli) -> Res<()> {
+    cli.node.serve_metrics()?;
     let secrets = cli.node.load_secrets()?;
     let name = cli
         .name
