@@ -116,7 +116,13 @@ impl<R: RngCore> Node<R> {
             table: MemberTable::new(me.clone(), now),
             detection: Detection::new(&config),
             partition: PartitionWatch::new(&config),
-            packets: Packets::new(config.cluster_hash(), me.id, config.mtu),
+            packets: Packets::new(
+                config.cluster_hash(),
+                me.id,
+                config.mtu,
+                me.incarnation,
+                config.max_members.saturating_mul(2),
+            ),
             config,
             rng,
             me,
@@ -201,6 +207,7 @@ impl<R: RngCore> Node<R> {
         s.live_members = self.table.live_count();
         s.tombstones = self.table.iter().filter(|m| m.state.is_down()).count();
         s.queued_updates = self.gossip.len();
+        s.replay_senders = self.packets.tracked_senders();
         s.broadcasts_dropped = self.gossip.dropped();
         s.health = self.detection.health();
         s
@@ -436,8 +443,14 @@ impl<R: RngCore> Node<R> {
     /// trusted networks only. A datagram that fails to open is dropped and counted as
     /// [`PacketError::Unauthenticated`]. Rotate keys by adding the new key on every node,
     /// then making it primary everywhere, then removing the old one.
+    ///
+    /// Sealed datagrams are also checked for freshness (see [`crate::freshness`]): a replay,
+    /// network duplicate or datagram from an older life of its sender is dropped and counted
+    /// as [`PacketError::Replayed`]. The first keyring set draws this process's random boot
+    /// id from the node's RNG.
     pub fn set_keyring(&mut self, keyring: Option<Keyring>) {
-        self.packets.set_keyring(keyring);
+        let rng = &mut self.rng;
+        self.packets.set_keyring(keyring, || rng.next_u64());
     }
 
     /// The keyring, to rotate keys in place (`add_key`, `use_primary`, `remove_key`).
@@ -514,15 +527,8 @@ impl<R: RngCore> Node<R> {
         first: Option<&Update>,
     ) {
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
-        self.packets.send(
-            dst,
-            to,
-            message,
-            first,
-            &mut self.gossip,
-            limit,
-            &mut self.rng,
-        );
+        self.packets
+            .send(dst, to, message, first, &mut self.gossip, limit);
     }
 
     fn send_to_member(&mut self, id: NodeId, message: Message, first: Option<&Update>) {
