@@ -12,6 +12,7 @@
 //! | `refutation` | only the node raises its incarnation; repeated claims from another address are a conflict |
 //! | `detection` | observers, phi, probes, suspicion, local health, partitions; returns actions |
 //! | `random` | every random choice comes from the node's own RNG |
+//! | `validation` | replies to an unvalidated address stay within 3x the bytes it sent; joins and syncs from one get a challenge |
 //!
 //! The member table (`membership/`) changes only through [`Node`]'s one `apply_update`, which
 //! then tells detection and anti-entropy what changed; dissemination (`dissemination.rs`)
@@ -46,6 +47,7 @@ mod partition_watch;
 mod random;
 mod refutation;
 mod rounds;
+mod validation;
 
 use antientropy::{entry_update, push_back, sync_reply, AntiEntropy};
 use detection::{Action, Detection, View};
@@ -55,6 +57,7 @@ use packets::{check_capacity, Packets};
 use partition_watch::PartitionWatch;
 use random::{jittered, random_peers};
 use refutation::{accuser, must_refute, Conflicts};
+use validation::Validation;
 
 /// Detection's read-only view of the node: borrows only the fields it names, so the node can
 /// hand its RNG and detection out mutably at the same time.
@@ -87,6 +90,7 @@ pub struct Node<R> {
     detection: Detection,
     partition: PartitionWatch,
     packets: Packets,
+    validation: Validation,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -96,10 +100,12 @@ impl<R: RngCore> Node<R> {
     pub fn new(
         config: Config,
         identity: Identity,
-        rng: R,
+        mut rng: R,
         now: Timestamp,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
+        let mut secret = [0u8; 32];
+        rng.fill_bytes(&mut secret);
         let name = BoundedString::new(identity.name).ok_or(ConfigError::Invalid {
             field: "name",
             reason: "must be at most 64 bytes",
@@ -123,6 +129,7 @@ impl<R: RngCore> Node<R> {
                 me.incarnation,
                 config.max_members.saturating_mul(2),
             ),
+            validation: Validation::new(config.max_members.saturating_mul(2), secret),
             config,
             rng,
             me,
@@ -280,6 +287,7 @@ impl<R: RngCore> Node<R> {
         self.advance(now);
         self.stats.packets_in += 1;
         self.stats.bytes_in += bytes.len() as u64;
+        self.validation.received(from, bytes.len());
         let result = self.process_packet(from, bytes);
         match &result {
             Err(e) => self.stats.dropped[e.index()] += 1,
@@ -294,6 +302,15 @@ impl<R: RngCore> Node<R> {
         }
         let packet = self.packets.open(bytes)?;
         check_capacity(&self.table, self.config.max_members, &packet)?;
+        // Authentic and fresh, from the address a key holder published for its sender.
+        if self.packets.keyring().is_some()
+            && self
+                .table
+                .get(&packet.header.from)
+                .is_some_and(|m| m.info.gossip_addr == from)
+        {
+            self.validation.validate(from);
+        }
         // Validated: from here on the packet is applied in full.
         for update in packet.updates {
             self.apply_update(update, true);
@@ -366,7 +383,8 @@ impl<R: RngCore> Node<R> {
                 Action::ToMember { to, message, first } => {
                     self.send_to_member(to, message, first.as_ref())
                 }
-                Action::ToAddr { dst, to, message } => self.send(dst, Some(to), message, None),
+                // An address taken from a packet, not from the table: a reply.
+                Action::ToAddr { dst, to, message } => self.reply(dst, Some(to), message),
                 Action::Suspect(subject) => {
                     // The suspicion's own messages come before anything queued after it.
                     for m in self.suspect(subject).into_iter().rev() {
@@ -528,7 +546,29 @@ impl<R: RngCore> Node<R> {
     ) {
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
         self.packets
-            .send(dst, to, message, first, &mut self.gossip, limit);
+            .send(dst, to, message, first, &mut self.gossip, limit, None);
+    }
+
+    /// Sends `message` back to `dst`, an address taken from a received packet: in full if
+    /// `dst` is validated, else within its amplification budget (see `validation`).
+    fn reply(&mut self, dst: SocketAddr, to: Option<NodeId>, message: Message) {
+        let allowance = self.validation.allowance(&dst);
+        let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
+        let sent = self
+            .packets
+            .send(dst, to, message, None, &mut self.gossip, limit, allowance);
+        if sent == 0 {
+            self.stats.replies_limited += 1;
+        } else if allowance.is_some() {
+            self.validation.sent(dst, sent);
+        }
+    }
+
+    /// Asks `dst` to prove it receives at that address (within its budget).
+    fn challenge(&mut self, dst: SocketAddr, to: NodeId) {
+        self.stats.challenges_sent += 1;
+        let token = self.validation.token(&dst, self.now.as_micros());
+        self.reply(dst, Some(to), Message::Challenge { token });
     }
 
     fn send_to_member(&mut self, id: NodeId, message: Message, first: Option<&Update>) {
@@ -657,13 +697,39 @@ impl<R: RngCore> Node<R> {
     fn handle_message(&mut self, from: SocketAddr, from_id: NodeId, message: Message) {
         match message {
             Message::Gossip => {}
-            Message::Ping { seq } => self.send(from, Some(from_id), Message::Ack { seq }, None),
+            Message::Ping { seq } => {
+                if !self.validation.is_validated(&from) {
+                    self.challenge(from, from_id);
+                }
+                self.reply(from, Some(from_id), Message::Ack { seq })
+            }
+            Message::Challenge { token } => {
+                // A seed this node is joining through was chosen by the operator, not by the
+                // packet: it gets the echo and the join again in full.
+                let seed = self.lifecycle.attempt(&self.config).map(|(s, _)| s);
+                if seed == Some(from) {
+                    self.send(from, Some(from_id), Message::Echo { token }, None);
+                    self.send_join();
+                } else {
+                    self.reply(from, Some(from_id), Message::Echo { token });
+                }
+            }
+            Message::Echo { token } => {
+                if self.validation.check(&from, self.now.as_micros(), token) {
+                    self.validation.validate(from);
+                } else {
+                    self.stats.bad_echoes += 1;
+                }
+            }
             Message::Ack { seq } => self.detect(|d, v, _, out| d.on_ack(v, from_id, seq, out)),
             Message::PingReq { seq, target } => {
                 self.detect(|d, v, _, out| d.on_ping_req(v, from, from_id, seq, target, out))
             }
             Message::IndirectAck { seq, target, ok } => {
                 self.detection.on_indirect_ack(seq, target, ok)
+            }
+            Message::Join | Message::Sync { .. } if !self.validation.is_validated(&from) => {
+                self.challenge(from, from_id)
             }
             Message::Join => {
                 let all: Vec<usize> = (0..DIGEST_BUCKETS).collect();
@@ -694,7 +760,9 @@ impl<R: RngCore> Node<R> {
                 } else {
                     self.sync.reply_done(seq, from_id, from)
                 };
-                if solicited && !digest.is_empty() {
+                if solicited && !digest.is_empty() && !self.validation.is_validated(&from) {
+                    self.challenge(from, from_id);
+                } else if solicited && !digest.is_empty() {
                     let parts = push_back(&self.table, self.now, &self.packets, from_id, &digest);
                     self.send_all(from, from_id, parts);
                 }
@@ -707,9 +775,10 @@ impl<R: RngCore> Node<R> {
         }
     }
 
+    /// Sends table parts to a validated address (callers check).
     fn send_all(&mut self, dst: SocketAddr, to: NodeId, messages: Vec<Message>) {
         for m in messages {
-            self.send(dst, Some(to), m, None);
+            self.reply(dst, Some(to), m);
         }
     }
 }

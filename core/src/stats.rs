@@ -43,6 +43,13 @@ pub struct Stats {
     pub tombstones: usize,
     /// Piggybacked updates waiting to be sent.
     pub queued_updates: usize,
+    /// Replies not sent (or sent smaller) because the address is not validated and its
+    /// amplification budget (3x the bytes received from it) was spent.
+    pub replies_limited: u64,
+    /// Address-validation challenges sent.
+    pub challenges_sent: u64,
+    /// Echoes whose token did not match (forged, expired or for another address).
+    pub bad_echoes: u64,
     /// Senders whose replay window this node keeps (bounded; see [`crate::freshness`]).
     pub replay_senders: usize,
 }

@@ -140,7 +140,9 @@ impl Packets {
     }
 
     /// Queues `message` to `dst`, with `first` (if any) and then queued updates (each sent at
-    /// most `limit` times) piggybacked, sealed when a keyring is set.
+    /// most `limit` times) piggybacked, sealed when a keyring is set, in at most `max_bytes`
+    /// (and the MTU). Returns the datagram's length, or 0 if the message did not fit.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn send(
         &mut self,
         dst: SocketAddr,
@@ -149,10 +151,13 @@ impl Packets {
         first: Option<&Update>,
         gossip: &mut Dissemination,
         limit: u32,
-    ) {
+        max_bytes: Option<usize>,
+    ) -> usize {
         let header = self.header(to);
-        let Some(mut b) = PacketBuilder::new(&header, &message, self.budget()) else {
-            return;
+        let cap = max_bytes.map_or(self.mtu, |m| m.min(self.mtu));
+        let budget = cap.saturating_sub(self.mtu - self.budget());
+        let Some(mut b) = PacketBuilder::new(&header, &message, budget) else {
+            return 0;
         };
         if let Some(u) = first {
             b.try_push(u);
@@ -168,7 +173,9 @@ impl Packets {
                 .expect("payload within the sealing bound");
             payload = sealed;
         }
+        let len = payload.len();
         self.queue.push_back(Transmit { dst, payload });
+        len
     }
 
     /// Splits `entries` into messages to `to` built by `make(entries, is_last)`, each within

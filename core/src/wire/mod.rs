@@ -101,6 +101,17 @@ pub enum Message {
         /// A slice of the requester's entries.
         entries: BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>,
     },
+    /// Address validation (like QUIC's Retry token): the sender will not answer this address
+    /// with more than 3x the bytes it received from it until the address echoes `token`.
+    Challenge {
+        /// A keyed, stateless token for the recipient's address.
+        token: u64,
+    },
+    /// The answer to a `Challenge`: proves the sender receives at its address.
+    Echo {
+        /// The token being echoed.
+        token: u64,
+    },
 }
 
 impl Message {
@@ -116,6 +127,8 @@ impl Message {
             Message::Sync { .. } => "sync",
             Message::SyncReply { .. } => "sync-reply",
             Message::SyncPush { .. } => "sync-push",
+            Message::Challenge { .. } => "challenge",
+            Message::Echo { .. } => "echo",
         }
     }
 }
