@@ -130,6 +130,11 @@ impl<R: RngCore> Node<R> {
                 config.max_members.saturating_mul(2),
             ),
             validation: Validation::new(config.max_members.saturating_mul(2), secret),
+            sync: {
+                let mut sync = AntiEntropy::new(now);
+                sync.start_seq_at(rng.next_u32());
+                sync
+            },
             config,
             rng,
             me,
@@ -137,7 +142,6 @@ impl<R: RngCore> Node<R> {
             timers: TimerTable::default(),
             now,
             lifecycle: Lifecycle::new(),
-            sync: AntiEntropy::new(now),
             conflicts: Conflicts::default(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -712,6 +716,11 @@ impl<R: RngCore> Node<R> {
                     self.send_join();
                 } else {
                     self.reply(from, Some(from_id), Message::Echo { token });
+                    // A sync request this node sent was challenged: send it again, once.
+                    if let Some(seq) = self.sync.challenged(from_id, from) {
+                        let digest = antientropy::digest_of(&self.table);
+                        self.send(from, Some(from_id), Message::Sync { seq, digest }, None);
+                    }
                 }
             }
             Message::Echo { token } => {
@@ -755,16 +764,33 @@ impl<R: RngCore> Node<R> {
                 if !last {
                     return;
                 }
+                let seed = self.lifecycle.attempt(&self.config).map(|(s, _)| s);
                 let solicited = if seq == 0 {
                     self.finish_join(from)
                 } else {
                     self.sync.reply_done(seq, from_id, from)
                 };
-                if solicited && !digest.is_empty() && !self.validation.is_validated(&from) {
-                    self.challenge(from, from_id);
-                } else if solicited && !digest.is_empty() {
-                    let parts = push_back(&self.table, self.now, &self.packets, from_id, &digest);
+                let asked_here = self
+                    .table
+                    .get(&from_id)
+                    .is_none_or(|m| m.info.gossip_addr == from);
+                if solicited && seq != 0 && asked_here {
+                    // It echoed the unguessable sequence sent to this address.
+                    self.validation.validate(from);
+                }
+                if !solicited || digest.is_empty() {
+                    return;
+                }
+                let parts = push_back(&self.table, self.now, &self.packets, from_id, &digest);
+                if seq == 0 && seed == Some(from) {
+                    // Once per join, to the seed the operator gave: not a reflection.
+                    for m in parts {
+                        self.send(from, Some(from_id), m, None);
+                    }
+                } else if self.validation.is_validated(&from) {
                     self.send_all(from, from_id, parts);
+                } else {
+                    self.challenge(from, from_id);
                 }
             }
             Message::SyncPush { entries } => {
