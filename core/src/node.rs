@@ -556,11 +556,29 @@ impl<R: RngCore> Node<R> {
     /// Sends `message` back to `dst`, an address taken from a received packet: in full if
     /// `dst` is validated, else within its amplification budget (see `validation`).
     fn reply(&mut self, dst: SocketAddr, to: Option<NodeId>, message: Message) {
+        self.reply_with(dst, to, message, true);
+    }
+
+    /// Like `reply`; without `piggyback` the datagram carries no queued updates (challenges
+    /// and echoes stay small, leaving the budget to the answer that follows them).
+    fn reply_with(
+        &mut self,
+        dst: SocketAddr,
+        to: Option<NodeId>,
+        message: Message,
+        piggyback: bool,
+    ) {
         let allowance = self.validation.allowance(&dst);
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
+        let mut none = Dissemination::new();
+        let gossip = if piggyback {
+            &mut self.gossip
+        } else {
+            &mut none
+        };
         let sent = self
             .packets
-            .send(dst, to, message, None, &mut self.gossip, limit, allowance);
+            .send(dst, to, message, None, gossip, limit, allowance);
         if sent == 0 {
             self.stats.replies_limited += 1;
         } else if allowance.is_some() {
@@ -572,7 +590,7 @@ impl<R: RngCore> Node<R> {
     fn challenge(&mut self, dst: SocketAddr, to: NodeId) {
         self.stats.challenges_sent += 1;
         let token = self.validation.token(&dst, self.now.as_micros());
-        self.reply(dst, Some(to), Message::Challenge { token });
+        self.reply_with(dst, Some(to), Message::Challenge { token }, false);
     }
 
     fn send_to_member(&mut self, id: NodeId, message: Message, first: Option<&Update>) {
@@ -715,7 +733,7 @@ impl<R: RngCore> Node<R> {
                     self.send(from, Some(from_id), Message::Echo { token }, None);
                     self.send_join();
                 } else {
-                    self.reply(from, Some(from_id), Message::Echo { token });
+                    self.reply_with(from, Some(from_id), Message::Echo { token }, false);
                     // A sync request this node sent was challenged: send it again, once.
                     if let Some(seq) = self.sync.challenged(from_id, from) {
                         let digest = antientropy::digest_of(&self.table);
