@@ -12,7 +12,7 @@
 //! | `refutation` | only the node raises its incarnation; repeated claims from another address are a conflict |
 //! | `detection` | observers, phi, probes, suspicion, local health, partitions; returns actions |
 //! | `random` | every random choice comes from the node's own RNG |
-//! | `validation` | replies to an unvalidated address stay within 3x the bytes it sent; joins and syncs from one get a challenge |
+//! | `validation` | replies to an unvalidated address stay within 3x the bytes it sent; joins (and syncs whose views differ) from one get a challenge, echoed in the resent request |
 //!
 //! The member table (`membership/`) changes only through [`Node`]'s one `apply_update`, which
 //! then tells detection and anti-entropy what changed; dissemination (`dissemination.rs`)
@@ -561,13 +561,14 @@ impl<R: RngCore> Node<R> {
 
     /// Like `reply`; without `piggyback` the datagram carries no queued updates (challenges
     /// and echoes stay small, leaving the budget to the answer that follows them).
+    /// Returns whether it was sent.
     fn reply_with(
         &mut self,
         dst: SocketAddr,
         to: Option<NodeId>,
         message: Message,
         piggyback: bool,
-    ) {
+    ) -> bool {
         let allowance = self.validation.allowance(&dst);
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
         let mut none = Dissemination::new();
@@ -584,6 +585,7 @@ impl<R: RngCore> Node<R> {
         } else if allowance.is_some() {
             self.validation.sent(dst, sent);
         }
+        sent > 0
     }
 
     /// Asks `dst` to prove it receives at that address (within its budget).
@@ -717,37 +719,32 @@ impl<R: RngCore> Node<R> {
     }
 
     fn handle_message(&mut self, from: SocketAddr, from_id: NodeId, message: Message) {
+        // A request echoing a challenge token validates its address first, then is handled
+        // as the plain request.
+        let message = match message {
+            Message::Echo { token } => return self.echoed(from, token),
+            Message::JoinEcho { token } => {
+                self.echoed(from, token);
+                Message::Join
+            }
+            Message::SyncEcho { seq, digest, token } => {
+                self.echoed(from, token);
+                Message::Sync { seq, digest }
+            }
+            m => m,
+        };
         match message {
-            Message::Gossip => {}
+            Message::Gossip | Message::Echo { .. } => {}
+            Message::JoinEcho { .. } | Message::SyncEcho { .. } => {}
             Message::Ping { seq } => {
-                if !self.validation.is_validated(&from) {
+                // Validation pays off only when the budget would cut news off the ack; when
+                // nothing is queued the bare ack fits, and a challenge would be pure overhead.
+                if !self.validation.is_validated(&from) && !self.gossip.is_empty() {
                     self.challenge(from, from_id);
                 }
-                self.reply(from, Some(from_id), Message::Ack { seq })
+                self.reply(from, Some(from_id), Message::Ack { seq });
             }
-            Message::Challenge { token } => {
-                // A seed this node is joining through was chosen by the operator, not by the
-                // packet: it gets the echo and the join again in full.
-                let seed = self.lifecycle.attempt(&self.config).map(|(s, _)| s);
-                if seed == Some(from) {
-                    self.send(from, Some(from_id), Message::Echo { token }, None);
-                    self.send_join();
-                } else {
-                    self.reply_with(from, Some(from_id), Message::Echo { token }, false);
-                    // A sync request this node sent was challenged: send it again, once.
-                    if let Some(seq) = self.sync.challenged(from_id, from) {
-                        let digest = antientropy::digest_of(&self.table);
-                        self.send(from, Some(from_id), Message::Sync { seq, digest }, None);
-                    }
-                }
-            }
-            Message::Echo { token } => {
-                if self.validation.check(&from, self.now.as_micros(), token) {
-                    self.validation.validate(from);
-                } else {
-                    self.stats.bad_echoes += 1;
-                }
-            }
+            Message::Challenge { token } => self.on_challenge(from, from_id, token),
             Message::Ack { seq } => self.detect(|d, v, _, out| d.on_ack(v, from_id, seq, out)),
             Message::PingReq { seq, target } => {
                 self.detect(|d, v, _, out| d.on_ping_req(v, from, from_id, seq, target, out))
@@ -755,8 +752,22 @@ impl<R: RngCore> Node<R> {
             Message::IndirectAck { seq, target, ok } => {
                 self.detection.on_indirect_ack(seq, target, ok)
             }
-            Message::Join | Message::Sync { .. } if !self.validation.is_validated(&from) => {
-                self.challenge(from, from_id)
+            Message::Join if !self.validation.is_validated(&from) => self.challenge(from, from_id),
+            Message::Sync { seq, digest } if !self.validation.is_validated(&from) => {
+                // Views that agree need only this node's digest back, about the request's
+                // own size: it goes within the budget. Anything more waits for validation.
+                let diff = self.table.differing_buckets(&digest);
+                let answered = diff.is_empty() && {
+                    let parts =
+                        sync_reply(&self.table, self.now, &self.packets, from_id, seq, &diff);
+                    parts.len() == 1
+                        && parts
+                            .into_iter()
+                            .all(|m| self.reply_with(from, Some(from_id), m, false))
+                };
+                if !answered {
+                    self.challenge(from, from_id);
+                }
             }
             Message::Join => {
                 let all: Vec<usize> = (0..DIGEST_BUCKETS).collect();
@@ -817,6 +828,39 @@ impl<R: RngCore> Node<R> {
                 }
             }
         }
+    }
+
+    /// `from` echoed `token`: validated if it is this node's token for `from`.
+    fn echoed(&mut self, from: SocketAddr, token: u64) {
+        if self.validation.check(&from, self.now.as_micros(), token) {
+            self.validation.validate(from);
+        } else {
+            self.stats.bad_echoes += 1;
+        }
+    }
+
+    /// `from` asks this node to prove it receives at its address. A join or sync request
+    /// this node sent there is sent again carrying the token (one datagram: nothing can
+    /// overtake the echo); anything else gets a bare `Echo` within `from`'s budget.
+    fn on_challenge(&mut self, from: SocketAddr, from_id: NodeId, token: u64) {
+        // The seed of a pending join was chosen by the operator, not by a packet.
+        let seed = self.lifecycle.attempt(&self.config).map(|(s, _)| s);
+        if seed == Some(from) {
+            self.send_join_with(Message::JoinEcho { token });
+            return;
+        }
+        // A sync request goes again only to the address it went to, once per request.
+        let asked_here = self
+            .table
+            .get(&from_id)
+            .is_some_and(|m| m.info.gossip_addr == from);
+        if let Some(seq) = self.sync.challenged(from_id, from, asked_here) {
+            let digest = antientropy::digest_of(&self.table);
+            let m = Message::SyncEcho { seq, digest, token };
+            self.send(from, Some(from_id), m, None);
+            return;
+        }
+        self.reply_with(from, Some(from_id), Message::Echo { token }, false);
     }
 
     /// Sends table parts to a validated address (callers check).

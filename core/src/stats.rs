@@ -43,8 +43,8 @@ pub struct Stats {
     pub tombstones: usize,
     /// Piggybacked updates waiting to be sent.
     pub queued_updates: usize,
-    /// Replies not sent (or sent smaller) because the address is not validated and its
-    /// amplification budget (3x the bytes received from it) was spent.
+    /// Replies not sent because the address is not validated and its amplification budget
+    /// (3x the bytes received from it) could not hold them.
     pub replies_limited: u64,
     /// Address-validation challenges sent.
     pub challenges_sent: u64,

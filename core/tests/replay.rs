@@ -81,7 +81,8 @@ fn kind_of(sealed: &[u8]) -> &'static str {
 #[test]
 fn every_replayed_message_kind_is_dropped_unanswered_and_counted() {
     let mut c = keyed(4);
-    // A fifth member joins during the capture (join, challenge, echo, join reply, push-back),
+    // A fifth member joins during the capture (join, challenge, join-echo, join reply,
+    // push-back),
     // and a member goes silent for a while (ping-req, indirect ack).
     c.nodes.push(node(4, Config::local()));
     c.up.push(true);
@@ -109,7 +110,7 @@ fn every_replayed_message_kind_is_dropped_unanswered_and_counted() {
         "sync",
         "sync-reply",
         "challenge",
-        "echo",
+        "join-echo",
     ] {
         assert!(kinds.contains(&k), "no {k} captured (got {kinds:?})");
     }
@@ -293,4 +294,161 @@ fn network_duplicates_are_dropped_and_counted() {
         before + 1
     );
     assert!(c.nodes[0].stats().replay_senders <= 2 * Config::local().max_members);
+}
+
+/// The messages `c` sent to `dst` (cleared first by the caller), decoded (keyless).
+fn sent_to(c: &Cluster, dst: SocketAddr) -> Vec<Message> {
+    c.sent_outside
+        .iter()
+        .filter(|(d, _)| *d == dst)
+        .filter_map(|(_, b)| Some(wire::decode(b, wire::MAX_DATAGRAM).ok()?.message))
+        .collect()
+}
+
+fn challenge_token(messages: &[Message]) -> Option<u64> {
+    messages.iter().find_map(|m| match m {
+        Message::Challenge { token } => Some(*token),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_join_echoing_its_token_is_answered_in_the_same_exchange() {
+    // The token rides in the resent join itself, so nothing can overtake it; a wrong one is
+    // counted and only challenged again.
+    let config = Config::local();
+    let mut c = Cluster::joined(30, config.clone());
+    let stranger = NodeId::from_name("stranger");
+    let joiner = outside(300);
+    let join = forge(&config, stranger, Message::Join, vec![]);
+    let (out, n) = reflect(&mut c, 0, joiner, &join);
+    assert!(out <= 3 * n);
+    let token = challenge_token(&sent_to(&c, joiner)).expect("challenged");
+    let echo = forge(&config, stranger, Message::JoinEcho { token }, vec![]);
+    let (full, n2) = reflect(&mut c, 0, joiner, &echo);
+    assert!(
+        full > 10 * n2,
+        "the table came back at once ({full} for {n2})"
+    );
+    assert!(sent_to(&c, joiner)
+        .iter()
+        .any(|m| matches!(m, Message::SyncReply { seq: 0, .. })));
+
+    let liar = outside(301);
+    let bad_before = c.nodes[0].stats().bad_echoes;
+    let (out, n) = reflect(&mut c, 0, liar, &echo);
+    assert_eq!(c.nodes[0].stats().bad_echoes, bad_before + 1);
+    assert!(out <= 3 * n, "another address's token validates nothing");
+    assert!(
+        challenge_token(&sent_to(&c, liar)).is_some(),
+        "challenged again"
+    );
+}
+
+#[test]
+fn a_sync_is_answered_within_budget_when_views_agree_else_challenged_then_echoed() {
+    let config = Config::local();
+    let mut c = Cluster::joined(20, config.clone());
+    c.run_for(Duration::from_secs(5));
+    // A real member's digest: the views agree, so the answer is a digest of the same size.
+    let mut log = Vec::new();
+    run_capturing(&mut c, Duration::from_secs(15), &mut log);
+    let (to, digest) = log
+        .iter()
+        .find_map(
+            |(to, _, b)| match wire::decode(b, wire::MAX_DATAGRAM).ok()?.message {
+                Message::Sync { digest, .. } => Some((*to, digest)),
+                _ => None,
+            },
+        )
+        .expect("a sync was sent");
+    let stranger = NodeId::from_name("stranger");
+    let peer = outside(400);
+    let challenges = c.nodes[to].stats().challenges_sent;
+    let agree = forge(
+        &config,
+        stranger,
+        Message::Sync {
+            seq: 5,
+            digest: digest.clone(),
+        },
+        vec![],
+    );
+    let (out, n) = reflect(&mut c, to, peer, &agree);
+    assert!(out <= 3 * n, "{out} for {n}");
+    let answer = sent_to(&c, peer);
+    assert!(
+        answer.iter().any(|m| matches!(
+            m,
+            Message::SyncReply {
+                seq: 5,
+                last: true,
+                ..
+            }
+        )),
+        "answered without a round trip: {answer:?}"
+    );
+    assert_eq!(c.nodes[to].stats().challenges_sent, challenges);
+
+    // Views that differ: a challenge only, then the echoing request gets the entries.
+    let zero = BoundedVec::try_from_vec(vec![0u8; DIGEST_BYTES]).unwrap();
+    let differ = forge(
+        &config,
+        stranger,
+        Message::Sync {
+            seq: 6,
+            digest: zero.clone(),
+        },
+        vec![],
+    );
+    let (out, n) = reflect(&mut c, to, peer, &differ);
+    assert!(out <= 3 * n);
+    let token = challenge_token(&sent_to(&c, peer)).expect("challenged");
+    let echo = forge(
+        &config,
+        stranger,
+        Message::SyncEcho {
+            seq: 6,
+            digest: zero,
+            token,
+        },
+        vec![],
+    );
+    let (full, n) = reflect(&mut c, to, peer, &echo);
+    assert!(
+        full > 3 * n,
+        "validated: beyond the budget ({full} for {n})"
+    );
+    assert!(sent_to(&c, peer)
+        .iter()
+        .any(|m| matches!(m, Message::SyncReply { seq: 6, entries, .. } if !entries.is_empty())));
+}
+
+#[test]
+fn a_ping_is_challenged_only_when_news_would_be_cut_off_its_ack() {
+    let config = Config::local();
+    let mut c = Cluster::joined(10, config.clone());
+    c.run_for(Duration::from_secs(30));
+    assert_eq!(c.nodes[0].stats().queued_updates, 0, "settled");
+    let stranger = NodeId::from_name("stranger");
+    let pinger = outside(500);
+    let ping = forge(&config, stranger, Message::Ping { seq: 1 }, vec![]);
+    let challenges = c.nodes[0].stats().challenges_sent;
+    let (out, n) = reflect(&mut c, 0, pinger, &ping);
+    assert!(out <= 3 * n);
+    assert!(sent_to(&c, pinger)
+        .iter()
+        .any(|m| matches!(m, Message::Ack { seq: 1 })));
+    assert_eq!(
+        c.nodes[0].stats().challenges_sent,
+        challenges,
+        "nothing queued: the bare ack fits, no challenge"
+    );
+    // With news queued, the pinger is challenged so later acks can carry it in full.
+    let now = c.now;
+    c.nodes[0].set_tag(now, "v", "2").unwrap();
+    let other = outside(501);
+    let (out, n) = reflect(&mut c, 0, other, &ping);
+    assert!(out <= 3 * n);
+    assert!(challenge_token(&sent_to(&c, other)).is_some());
 }

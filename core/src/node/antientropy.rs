@@ -104,13 +104,19 @@ impl AntiEntropy {
 
     /// The peer `from_id` at `from` challenged this node's address: the sequence of the sync
     /// request to resend to it, once per request (so a spoofed challenge cannot make this
-    /// node send more than one extra request per round).
-    pub(super) fn challenged(&mut self, from_id: NodeId, from: SocketAddr) -> Option<u32> {
+    /// node send more than one extra request per round). `at_member_addr`: `from` is the
+    /// address the table holds for `from_id`, where a request to that member went.
+    pub(super) fn challenged(
+        &mut self,
+        from_id: NodeId,
+        from: SocketAddr,
+        at_member_addr: bool,
+    ) -> Option<u32> {
         if self.retried {
             return None;
         }
         let seq = match (self.outstanding, self.reconnect) {
-            (Some((s, id)), _) if id == from_id => s,
+            (Some((s, id)), _) if id == from_id && at_member_addr => s,
             (_, Some((s, a))) if a == from => s,
             _ => return None,
         };
@@ -326,18 +332,27 @@ mod tests {
     fn a_challenged_request_is_resent_once_and_only_to_its_peer() {
         let mut ae = AntiEntropy::new(Timestamp::ZERO);
         ae.start_seq_at(0xdead_0000);
-        assert_eq!(ae.challenged(id(1), a(1)), None, "nothing outstanding");
+        assert_eq!(
+            ae.challenged(id(1), a(1), true),
+            None,
+            "nothing outstanding"
+        );
         let seq = ae.start_sync(id(1));
         assert_eq!(
             seq, 0xdead_0001,
             "the sequence starts where the node's RNG put it"
         );
-        assert_eq!(ae.challenged(id(2), a(2)), None, "another peer");
-        assert_eq!(ae.challenged(id(1), a(1)), Some(seq));
-        assert_eq!(ae.challenged(id(1), a(1)), None, "once per request");
+        assert_eq!(ae.challenged(id(2), a(2), true), None, "another peer");
+        assert_eq!(
+            ae.challenged(id(1), a(9), false),
+            None,
+            "not where the request went"
+        );
+        assert_eq!(ae.challenged(id(1), a(1), true), Some(seq));
+        assert_eq!(ae.challenged(id(1), a(1), true), None, "once per request");
         let next = ae.start_sync(id(1));
         assert_eq!(
-            ae.challenged(id(1), a(1)),
+            ae.challenged(id(1), a(1), true),
             Some(next),
             "a new round may retry again"
         );

@@ -10,7 +10,16 @@
 //!   cluster key, an authentic and fresh datagram whose sender the member table already holds
 //!   at `a` also validates `a` (that address was published by a key holder, and a replay
 //!   from a spoofed source is refused by the freshness check first).
-//! - **Joins and syncs** from an unvalidated address get a `Challenge`, never a table.
+//! - **Joins and syncs** from an unvalidated address get a `Challenge`, never a table. The
+//!   requester sends the request again with the token in it (`JoinEcho`, `SyncEcho`): one
+//!   datagram validates and asks, so no separate echo can be overtaken by the request. A
+//!   sync whose digest matches this node's own is answered at once: the answer is a digest
+//!   about the request's size, within the budget.
+//! - **Pings** from an unvalidated address get their ack within the budget; a `Challenge`
+//!   goes first only when updates are queued (the budget would cut them off the ack), so a
+//!   settled cluster spends nothing on validation.
+//! - **Ordinary traffic validates too:** a sync reply echoing the requester's sequence
+//!   (random start) from the address the request went to validates that address.
 //! - **Tokens** are stateless: the first 8 bytes of a Poly1305 tag, under a secret drawn from
 //!   the node's RNG, over the address and the current period of [`TOKEN_PERIOD`]; the
 //!   current and the previous period's token are accepted, so a token lives one to two

@@ -112,6 +112,22 @@ pub enum Message {
         /// The token being echoed.
         token: u64,
     },
+    /// A `Join` sent again after its seed's `Challenge`, echoing the token in the same
+    /// datagram: the seed validates the address and answers it at once (a separate `Echo`
+    /// could be overtaken by the join, which would then be challenged again).
+    JoinEcho {
+        /// The token being echoed.
+        token: u64,
+    },
+    /// A `Sync` sent again after the peer's `Challenge`, echoing the token (see `JoinEcho`).
+    SyncEcho {
+        /// Exchange number, echoed by the reply.
+        seq: u32,
+        /// Per-bucket digest of the sender's member table.
+        digest: BoundedVec<u8, DIGEST_BYTES>,
+        /// The token being echoed.
+        token: u64,
+    },
 }
 
 impl Message {
@@ -129,6 +145,8 @@ impl Message {
             Message::SyncPush { .. } => "sync-push",
             Message::Challenge { .. } => "challenge",
             Message::Echo { .. } => "echo",
+            Message::JoinEcho { .. } => "join-echo",
+            Message::SyncEcho { .. } => "sync-echo",
         }
     }
 }
