@@ -53,7 +53,8 @@ fuzz_target!(|data: &[u8]| {
         let src = (*sel as usize) % 4;
         let from = outside(50 + src);
         let seq = u32::from(*arg);
-        let message = match sel / 4 % 10 {
+        let kind = sel / 4 % 12;
+        let message = match kind {
             0 => Message::Join,
             1 => Message::Ping { seq },
             2 => Message::Sync {
@@ -65,9 +66,15 @@ fuzz_target!(|data: &[u8]| {
             5 => Message::PingReq { seq, target: stranger },
             6 => Message::Gossip,
             7 => Message::Ack { seq },
+            8 => Message::JoinEcho { token: u64::from(*arg) },
+            9 => Message::SyncEcho {
+                seq,
+                digest: BoundedVec::try_from_vec(vec![*arg; DIGEST_BYTES]).unwrap_or_else(|_| BoundedVec::new()),
+                token: u64::from(*arg),
+            },
             _ => Message::IndirectAck { seq, target: stranger, ok: *arg & 1 == 1 },
         };
-        let bytes = if sel / 4 % 10 == 9 {
+        let bytes = if kind == 11 {
             let take = usize::from(*arg).min(rest.len());
             let (raw, tail) = rest.split_at(take);
             rest = tail;
