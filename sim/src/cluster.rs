@@ -22,6 +22,9 @@
 
 use crate::network::{LinkConfig, Network};
 use crate::trace::Trace;
+
+mod hostile;
+pub use hostile::{Captured, Injected};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use shoal_core::{Config, Event, Identity, Node, Timestamp};
@@ -152,6 +155,10 @@ pub struct Sim {
     pub bytes_sent: u64,
     /// Datagrams every node sent, in total.
     pub packets_sent: u64,
+    /// The cluster key every node (and every restart) gets, if set (see `hostile`).
+    key: Option<[u8; 32]>,
+    /// The last datagrams delivered, for replay faults (see `hostile`); off unless asked.
+    capture: Option<(usize, VecDeque<Captured>)>,
 }
 
 /// The gossip address of node `i` (virtual; loopback-range so nothing ever looks routable).
@@ -193,6 +200,8 @@ impl Sim {
             packets_sent: 0,
             buffer_dropped: 0,
             config,
+            key: None,
+            capture: None,
         };
         for i in 0..sim.config.nodes {
             let identity = Identity::new(&name_of(i), addr_of(i));
@@ -227,8 +236,11 @@ impl Sim {
         let identity = self.nodes[i].identity.clone();
         let local = self.local_now(i);
         // Invariant: the scenario's config was validated when the sim was built (`validate`).
-        let node = Node::new(self.config.node_config.clone(), identity, rng, local)
+        let mut node = Node::new(self.config.node_config.clone(), identity, rng, local)
             .expect("simulation config is valid");
+        if let Some(k) = self.key {
+            node.set_keyring(Some(hostile::keyring(k)));
+        }
         self.nodes[i].node = Some(node);
         self.nodes[i].deadline = None;
         self.nodes[i].paused_until = None;
@@ -497,8 +509,9 @@ impl Sim {
             }
             let local = self.local_now(to);
             if let Some(node) = self.nodes[to].node.as_mut() {
-                let _ = node.handle_packet(local, addr_of(p.from), &p.bytes);
+                let r = node.handle_packet(local, addr_of(p.from), &p.bytes);
                 self.drain(to, out);
+                self.record(p.from, to, p.bytes, r);
             }
             return Some(to);
         }

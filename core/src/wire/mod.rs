@@ -101,6 +101,33 @@ pub enum Message {
         /// A slice of the requester's entries.
         entries: BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>,
     },
+    /// Address validation (like QUIC's Retry token): the sender will not answer this address
+    /// with more than 3x the bytes it received from it until the address echoes `token`.
+    Challenge {
+        /// A keyed, stateless token for the recipient's address.
+        token: u64,
+    },
+    /// The answer to a `Challenge`: proves the sender receives at its address.
+    Echo {
+        /// The token being echoed.
+        token: u64,
+    },
+    /// A `Join` sent again after its seed's `Challenge`, echoing the token in the same
+    /// datagram: the seed validates the address and answers it at once (a separate `Echo`
+    /// could be overtaken by the join, which would then be challenged again).
+    JoinEcho {
+        /// The token being echoed.
+        token: u64,
+    },
+    /// A `Sync` sent again after the peer's `Challenge`, echoing the token (see `JoinEcho`).
+    SyncEcho {
+        /// Exchange number, echoed by the reply.
+        seq: u32,
+        /// Per-bucket digest of the sender's member table.
+        digest: BoundedVec<u8, DIGEST_BYTES>,
+        /// The token being echoed.
+        token: u64,
+    },
 }
 
 impl Message {
@@ -116,6 +143,10 @@ impl Message {
             Message::Sync { .. } => "sync",
             Message::SyncReply { .. } => "sync-reply",
             Message::SyncPush { .. } => "sync-push",
+            Message::Challenge { .. } => "challenge",
+            Message::Echo { .. } => "echo",
+            Message::JoinEcho { .. } => "join-echo",
+            Message::SyncEcho { .. } => "sync-echo",
         }
     }
 }

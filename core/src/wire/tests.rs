@@ -105,6 +105,11 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
         (any::<u32>(), arb_id(), any::<bool>())
             .prop_map(|(seq, target, ok)| Message::IndirectAck { seq, target, ok }),
         (any::<u32>(), arb_digest()).prop_map(|(seq, digest)| Message::Sync { seq, digest }),
+        any::<u64>().prop_map(|token| Message::Challenge { token }),
+        any::<u64>().prop_map(|token| Message::Echo { token }),
+        any::<u64>().prop_map(|token| Message::JoinEcho { token }),
+        (any::<u32>(), arb_digest(), any::<u64>())
+            .prop_map(|(seq, digest, token)| Message::SyncEcho { seq, digest, token }),
         (any::<u32>(), arb_digest(), arb_entries(), any::<bool>()).prop_map(
             |(seq, digest, entries, last)| {
                 Message::SyncReply {
