@@ -679,5 +679,6 @@ fn refresh_block(hot: &mut Hot, c: &Cold) {
     };
 }
 
+pub mod connset;
 #[cfg(test)]
 mod tests;
