@@ -37,6 +37,7 @@ use crate::balancer::Balancer;
 use crate::pool::{ConnEvent, Lease};
 use crate::{NodeId, Timestamp};
 use core::net::SocketAddr;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 /// A connection (or an attempt to open one), unique for the life of its [`Connections`].
@@ -223,15 +224,13 @@ impl<C: Clone> Connections<C> {
         now: Timestamp,
     ) -> Checkout<C> {
         let worker = lease.worker;
-        if !self.sets.contains_key(&worker) {
-            let Some(addr) = lease.rpc_addr else {
-                return Checkout::Unavailable(ConnectFailure::NoAddress);
-            };
-            self.sets.insert(worker, ConnectionSet::new(addr));
-        }
         let per_worker = usize::from(self.per_worker);
-        let Some(set) = self.sets.get_mut(&worker) else {
-            return Checkout::Unavailable(ConnectFailure::NoAddress);
+        let set = match self.sets.entry(worker) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => match lease.rpc_addr {
+                Some(addr) => e.insert(ConnectionSet::new(addr)),
+                None => return Checkout::Unavailable(ConnectFailure::NoAddress),
+            },
         };
         let picked = set.pick(affinity);
         let want_more = set.ready.len() + set.pending.len() < per_worker;
