@@ -423,6 +423,21 @@ impl<R: RuntimeBinding> Cluster<R> {
         }
     }
 
+    /// The core's events from now on, as the core emits them: the worker registry reads
+    /// members (tags included) without the [`ClusterEvent`] mirror's conversions.
+    pub(crate) fn subscribe_core(&self) -> Subscriber<Event> {
+        self.inner.handle.subscribe()
+    }
+
+    /// Every known member as the core holds it (see [`Cluster::subscribe_core`]).
+    pub(crate) async fn core_members(&self) -> Result<Vec<Member>, ClusterError> {
+        Ok(self
+            .inner
+            .handle
+            .query(|node| node.members().cloned().collect())
+            .await?)
+    }
+
     /// Every known member, this node and tombstones (failed, left) included, in id order.
     pub async fn members(&self) -> Result<Vec<MemberSnapshot>, ClusterError> {
         Ok(self

@@ -77,7 +77,6 @@ struct Cli {
 async fn live_workers(registry: &WorkerRegistry) -> usize {
     registry
         .workers()
-        .await
         .iter()
         .filter(|w| w.state.is_some_and(|s| s.is_live()))
         .count()
@@ -109,7 +108,7 @@ async fn run(cli: Cli) -> Res<()> {
     }
     // Bounded wait (polling the registry) for the first `--min-workers` matching workers.
     let deadline = Instant::now() + Duration::from_secs(cli.wait_secs);
-    while registry.select_worker(Some(&cli.filter)).await.is_err()
+    while registry.select_worker(Some(&cli.filter)).is_err()
         || live_workers(&registry).await < cli.min_workers
     {
         if Instant::now() > deadline {
@@ -126,7 +125,6 @@ async fn run(cli: Cli) -> Res<()> {
     }
     let workers: Vec<String> = registry
         .workers()
-        .await
         .into_iter()
         .filter(|w| w.tags.get("role").map(String::as_str) == Some("worker"))
         .map(|w| w.label)

@@ -620,7 +620,6 @@ async fn steps(
         let r = r.clone();
         async move {
             r.workers()
-                .await
                 .into_iter()
                 .filter(|w| {
                     w.tags.get("role").map(String::as_str) == Some("worker")
