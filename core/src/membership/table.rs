@@ -4,6 +4,7 @@ use super::{MemberInfo, MemberState, SyncEntry, Update};
 use crate::hash::mix64;
 use crate::wire::DIGEST_BUCKETS;
 use crate::{NodeId, Timestamp};
+use core::net::SocketAddr;
 use std::collections::BTreeMap;
 
 /// One member as this node currently sees it.
@@ -76,6 +77,10 @@ pub struct MemberTable {
     digest: [u32; DIGEST_BUCKETS],
     live_peers: Vec<NodeId>,
     counts: [usize; 4],
+    /// Addresses the node asks about every reconnect round (its seeds), each with how many
+    /// live members (this node included) advertise it as their gossip address. Kept up to
+    /// date on every change so that the question costs O(seeds), not a scan of the table.
+    watched: Vec<(SocketAddr, u32)>,
 }
 
 /// The index key of `id`: its bytes as a big-endian integer, so that integer order is the
@@ -118,6 +123,7 @@ impl MemberTable {
             digest: [0; DIGEST_BUCKETS],
             live_peers: Vec::new(),
             counts: [0; 4],
+            watched: Vec::new(),
         };
         t.insert(Member {
             info: me,
@@ -221,6 +227,7 @@ impl MemberTable {
 
     fn insert(&mut self, m: Member) {
         let id = m.info.id;
+        self.count_watched(&m, true);
         self.counts[usize::from(m.state.precedence())] += 1;
         self.digest[bucket_of(&id)] =
             self.digest[bucket_of(&id)].wrapping_add(entry_hash(&id, m.info.incarnation, m.state));
@@ -256,6 +263,7 @@ impl MemberTable {
         let slot = self.index.remove(&key(id))? as usize;
         self.leave_live(slot);
         let m = self.slots.swap_remove(slot);
+        self.count_watched(&m, false);
         self.live_pos.swap_remove(slot);
         if let Some(moved) = self.slots.get(slot) {
             // The last slot moved into the hole.
@@ -273,7 +281,9 @@ impl MemberTable {
     fn replace(&mut self, slot: usize, m: Member) -> Member {
         let id = m.info.id;
         self.leave_live(slot);
+        self.count_watched(&m, true);
         let old = std::mem::replace(&mut self.slots[slot], m);
+        self.count_watched(&old, false);
         self.counts[usize::from(old.state.precedence())] -= 1;
         self.digest[bucket_of(&id)] = self.digest[bucket_of(&id)].wrapping_sub(entry_hash(
             &id,
@@ -292,6 +302,47 @@ impl MemberTable {
             push_compact(&mut self.live_peers, id);
         }
         old
+    }
+
+    /// Counts `m` in (`add`) or out of the watched addresses, if it is live.
+    fn count_watched(&mut self, m: &Member, add: bool) {
+        if !m.state.is_live() {
+            return;
+        }
+        for (a, n) in &mut self.watched {
+            if *a == m.info.gossip_addr {
+                *n = if add { *n + 1 } else { *n - 1 };
+            }
+        }
+    }
+
+    /// Makes `addrs` the watched addresses (see [`watched_is_live`](Self::watched_is_live)).
+    /// Free when they already are; otherwise one scan of the table to count them.
+    pub fn watch_addrs(&mut self, addrs: &[SocketAddr]) {
+        if self.watched.iter().map(|(a, _)| a).eq(addrs.iter()) {
+            return;
+        }
+        self.watched = addrs.iter().map(|a| (*a, 0)).collect();
+        for s in 0..self.slots.len() {
+            let m = &self.slots[s];
+            if m.state.is_live() {
+                let addr = m.info.gossip_addr;
+                for (a, n) in &mut self.watched {
+                    if *a == addr {
+                        *n += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a live member (this node included) advertises `addr` as its gossip address,
+    /// if `addr` is watched ([`watch_addrs`](Self::watch_addrs)); `None` if it is not.
+    pub fn watched_is_live(&self, addr: &SocketAddr) -> Option<bool> {
+        self.watched
+            .iter()
+            .find(|(a, _)| a == addr)
+            .map(|(_, n)| *n > 0)
     }
 
     /// Replaces this node's own info (after raising its incarnation). The caller guarantees
@@ -476,6 +527,14 @@ impl MemberTable {
             self.live_peers.len(),
             self.live_pos.iter().filter(|&&p| p != NOT_LIVE).count()
         );
+        for (a, n) in &self.watched {
+            let live_there = self
+                .slots
+                .iter()
+                .filter(|m| m.state.is_live() && m.info.gossip_addr == *a)
+                .count();
+            assert_eq!(*n as usize, live_there, "watched count of {a}");
+        }
     }
 
     #[cfg(test)]

@@ -180,6 +180,13 @@ pub fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_allocvec(value).expect("postcard serialises wire types infallibly")
 }
 
+/// The length of `value`'s encoding, computed without building it (no allocation).
+pub fn encoded_len<T: Serialize>(value: &T) -> usize {
+    // Invariant: all wire types are plain data that postcard can always serialise.
+    postcard::experimental::serialized_size(value)
+        .expect("postcard serialises wire types infallibly")
+}
+
 /// Builds one datagram within a byte budget: a fixed header and message, then as many
 /// piggybacked updates as fit.
 #[derive(Debug)]
