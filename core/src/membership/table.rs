@@ -5,7 +5,6 @@ use crate::hash::mix64;
 use crate::wire::DIGEST_BUCKETS;
 use crate::{NodeId, Timestamp};
 use core::net::SocketAddr;
-use std::collections::BTreeMap;
 
 /// One member as this node currently sees it.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -61,16 +60,16 @@ impl Applied {
 /// Every node holds an entry for every member, so a simulated cluster of N holds N² of them
 /// and the entry's size is the simulator's (and a big deployment's) memory bill. Members live
 /// in a dense vector of slots (no per-node slack of a B-tree's leaves, grown by an eighth at a
-/// time rather than doubled); a small `BTreeMap<NodeId, u32>` from id to slot keeps lookups
-/// O(log n) and iteration in id order; and each slot records its place in `live_peers`, so
+/// time rather than doubled); an open-addressing index of 8-byte buckets (`index.rs`) maps an
+/// id to its slot in one or two probes; and each slot records its place in `live_peers`, so
 /// leaving the live set is a swap-remove without a second map. Observable behaviour (id-order
-/// iteration, the order of `live_peers`) is exactly that of the map it replaced.
+/// iteration, which [`iter`](Self::iter) now gets by sorting, and the order of `live_peers`)
+/// is exactly that of the map it replaced.
 #[derive(Debug)]
 pub struct MemberTable {
     me: NodeId,
-    /// Slot of each member, keyed by [`key`] (the id as a big-endian integer: same order as
-    /// `NodeId`'s, compared in one instruction instead of sixteen byte compares).
-    index: BTreeMap<u128, u32>,
+    /// Slot of each member (see `index.rs`).
+    index: SlotIndex,
     slots: Vec<Member>,
     /// Per slot: its position in `live_peers`, or [`NOT_LIVE`].
     live_pos: Vec<u32>,
@@ -117,7 +116,7 @@ impl MemberTable {
     pub fn new(me: MemberInfo, now: Timestamp) -> Self {
         let mut t = MemberTable {
             me: me.id,
-            index: BTreeMap::new(),
+            index: SlotIndex::default(),
             slots: Vec::new(),
             live_pos: Vec::new(),
             digest: [0; DIGEST_BUCKETS],
@@ -135,12 +134,32 @@ impl MemberTable {
 
     /// The member `id`, if known.
     pub fn get(&self, id: &NodeId) -> Option<&Member> {
-        self.index.get(&key(id)).map(|&s| &self.slots[s as usize])
+        self.slot_of(id).map(|s| &self.slots[s as usize])
+    }
+
+    fn slot_of(&self, id: &NodeId) -> Option<u32> {
+        let slots = &self.slots;
+        self.index.get(id, |s| slots[s as usize].info.id)
     }
 
     /// Every member in id order, this node and tombstones included.
+    ///
+    /// Sorts (O(n log n), one allocation): for id order; [`iter_any_order`]
+    /// (Self::iter_any_order) is a plain scan.
     pub fn iter(&self) -> impl Iterator<Item = &Member> + '_ {
-        self.index.values().map(|&s| &self.slots[s as usize])
+        let mut order: Vec<(u128, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(s, m)| (key(&m.info.id), s as u32))
+            .collect();
+        order.sort_unstable();
+        order.into_iter().map(|(_, s)| &self.slots[s as usize])
+    }
+
+    /// Every member, this node and tombstones included, in no particular order.
+    pub fn iter_any_order(&self) -> impl Iterator<Item = &Member> + '_ {
+        self.slots.iter()
     }
 
     /// Number of entries, tombstones included.
@@ -241,7 +260,7 @@ impl MemberTable {
         let slot = self.slots.len() as u32;
         push_compact(&mut self.slots, m);
         push_compact(&mut self.live_pos, live_pos);
-        self.index.insert(key(&id), slot);
+        self.index.insert(&id, slot);
     }
 
     /// Takes `slot` out of `live_peers` if it is there; the peer moved into its place learns
@@ -254,21 +273,26 @@ impl MemberTable {
         self.live_peers.swap_remove(p as usize);
         if let Some(moved) = self.live_peers.get(p as usize) {
             // Invariant: every id in `live_peers` is in the table.
-            let s = self.index[&key(moved)];
+            let s = self.slot_of(moved).expect("live peers are in the table");
             self.live_pos[s as usize] = p;
         }
     }
 
     fn take(&mut self, id: &NodeId) -> Option<Member> {
-        let slot = self.index.remove(&key(id))? as usize;
+        let slots = &self.slots;
+        let slot = self.index.remove(id, |s| slots[s as usize].info.id)? as usize;
         self.leave_live(slot);
+        let last = self.slots.len() - 1;
+        if slot != last {
+            // The last slot moves into the hole: point its id there first.
+            let moved = self.slots[last].info.id;
+            let slots = &self.slots;
+            self.index
+                .repoint(&moved, slot as u32, |s| slots[s as usize].info.id);
+        }
         let m = self.slots.swap_remove(slot);
         self.count_watched(&m, false);
         self.live_pos.swap_remove(slot);
-        if let Some(moved) = self.slots.get(slot) {
-            // The last slot moved into the hole.
-            self.index.insert(key(&moved.info.id), slot as u32);
-        }
         self.counts[usize::from(m.state.precedence())] -= 1;
         self.digest[bucket_of(id)] =
             self.digest[bucket_of(id)].wrapping_sub(entry_hash(id, m.info.incarnation, m.state));
@@ -353,8 +377,8 @@ impl MemberTable {
             state: MemberState::Alive,
             state_since: now,
         };
-        match self.index.get(&key(&m.info.id)) {
-            Some(&slot) => {
+        match self.slot_of(&m.info.id) {
+            Some(slot) => {
                 self.replace(slot as usize, m);
             }
             None => self.insert(m),
@@ -363,7 +387,7 @@ impl MemberTable {
 
     /// Marks this node's own entry with `state` (used when leaving).
     pub fn set_me_state(&mut self, state: MemberState, now: Timestamp) {
-        if let Some(&slot) = self.index.get(&key(&self.me)) {
+        if let Some(slot) = self.slot_of(&self.me) {
             let mut m = self.slots[slot as usize].clone();
             m.state = state;
             m.state_since = now;
@@ -380,7 +404,7 @@ impl MemberTable {
         state: MemberState,
         since: Timestamp,
     ) -> bool {
-        if state.is_live() || self.index.contains_key(&key(&info.id)) {
+        if state.is_live() || self.slot_of(&info.id).is_some() {
             return false;
         }
         self.insert(Member {
@@ -406,7 +430,7 @@ impl MemberTable {
         let id = update.subject();
         let inc = update.incarnation();
         let state = update.state();
-        let Some(&slot) = self.index.get(&key(&id)) else {
+        let Some(slot) = self.slot_of(&id) else {
             return match update {
                 Update::Alive(info) => {
                     self.insert(Member {
@@ -504,12 +528,9 @@ impl MemberTable {
             "index and slots agree in size"
         );
         assert_eq!(self.live_pos.len(), self.slots.len());
-        for (k, &s) in &self.index {
-            assert_eq!(
-                key(&self.slots[s as usize].info.id),
-                *k,
-                "index points at its member"
-            );
+        for s in self.index.slots() {
+            let id = self.slots[s as usize].info.id;
+            assert_eq!(self.slot_of(&id), Some(s), "index points at its member");
         }
         for (s, &p) in self.live_pos.iter().enumerate() {
             let m = &self.slots[s];
@@ -548,6 +569,9 @@ impl MemberTable {
         d.iter().flat_map(|x| x.to_le_bytes()).collect()
     }
 }
+
+mod index;
+use index::SlotIndex;
 
 #[cfg(test)]
 mod tests;

@@ -158,7 +158,7 @@ impl AntiEntropy {
             .filter(|a| {
                 let live = table.watched_is_live(a).unwrap_or_else(|| {
                     table
-                        .iter()
+                        .iter_any_order()
                         .any(|m| m.state.is_live() && m.info.gossip_addr == **a)
                 });
                 !live
