@@ -74,7 +74,7 @@ impl Packets {
         Header {
             cluster: self.cluster,
             from: self.me,
-            to,
+            to: to.map(Into::into),
         }
     }
 
@@ -96,7 +96,10 @@ impl Packets {
         if header.cluster != self.cluster {
             return Err(PacketError::WrongCluster);
         }
-        if header.to.is_some_and(|to| to != self.me) {
+        if header
+            .to
+            .is_some_and(|to| to != wire::Recipient::of(&self.me))
+        {
             return Err(PacketError::WrongRecipient);
         }
         if header.from == self.me {
