@@ -152,6 +152,8 @@ pub struct Sim {
     pub bytes_sent: u64,
     /// Datagrams every node sent, in total.
     pub packets_sent: u64,
+    /// Payload bytes each node sent (by node index), for per-member rates.
+    pub bytes_by_node: Vec<u64>,
 }
 
 /// The gossip address of node `i` (virtual; loopback-range so nothing ever looks routable).
@@ -191,6 +193,7 @@ impl Sim {
             trace: Trace::default(),
             bytes_sent: 0,
             packets_sent: 0,
+            bytes_by_node: Vec::new(),
             buffer_dropped: 0,
             config,
         };
@@ -217,6 +220,7 @@ impl Sim {
                 inbox: VecDeque::new(),
                 clock,
             });
+            sim.bytes_by_node.push(0);
             sim.boot(i);
         }
         sim
@@ -441,6 +445,9 @@ impl Sim {
         };
         while let Some(t) = node.poll_transmit() {
             self.bytes_sent += t.payload.len() as u64;
+            if let Some(b) = self.bytes_by_node.get_mut(i) {
+                *b += t.payload.len() as u64;
+            }
             self.packets_sent += 1;
             if let Some(&j) = self.addr_index.get(&t.dst) {
                 self.net.send(now, i, j, t.payload);
