@@ -216,7 +216,7 @@ impl<R: RngCore> Node<R> {
         s.probe_failures = c.probe_failures;
         s.stale_acks = c.stale_acks;
         s.live_members = self.table.live_count();
-        s.tombstones = self.table.iter().filter(|m| m.state.is_down()).count();
+        s.tombstones = self.table.count(MemberState::Failed) + self.table.count(MemberState::Left);
         s.queued_updates = self.gossip.len();
         s.replay_senders = self.packets.tracked_senders();
         s.broadcasts_dropped = self.gossip.dropped();

@@ -159,6 +159,8 @@ pub struct Sim {
     key: Option<[u8; 32]>,
     /// The last datagrams delivered, for replay faults (see `hostile`); off unless asked.
     capture: Option<(usize, VecDeque<Captured>)>,
+    /// Payload bytes each node sent (by node index), for per-member rates.
+    pub bytes_by_node: Vec<u64>,
 }
 
 /// The gossip address of node `i` (virtual; loopback-range so nothing ever looks routable).
@@ -198,6 +200,7 @@ impl Sim {
             trace: Trace::default(),
             bytes_sent: 0,
             packets_sent: 0,
+            bytes_by_node: Vec::new(),
             buffer_dropped: 0,
             config,
             key: None,
@@ -226,6 +229,7 @@ impl Sim {
                 inbox: VecDeque::new(),
                 clock,
             });
+            sim.bytes_by_node.push(0);
             sim.boot(i);
         }
         sim
@@ -453,6 +457,9 @@ impl Sim {
         };
         while let Some(t) = node.poll_transmit() {
             self.bytes_sent += t.payload.len() as u64;
+            if let Some(b) = self.bytes_by_node.get_mut(i) {
+                *b += t.payload.len() as u64;
+            }
             self.packets_sent += 1;
             if let Some(&j) = self.addr_index.get(&t.dst) {
                 self.net.send(now, i, j, t.payload);

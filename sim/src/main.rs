@@ -249,6 +249,14 @@ fn main() -> ExitCode {
             report
                 .num("converged_ms", r.converged_ms)
                 .num("bytes_per_member_per_s", Some(r.bytes_per_member_per_s))
+                .num(
+                    "bytes_per_member_per_s_p99",
+                    Some(r.bytes_per_member_per_s_p99),
+                )
+                .num(
+                    "bytes_per_member_per_s_max",
+                    Some(r.bytes_per_member_per_s_max),
+                )
                 .text("trace_hash", &format!("{:016x}", r.trace_hash));
             r.converged_ms.is_some()
         }
@@ -308,7 +316,15 @@ fn main() -> ExitCode {
                 .text("faults_from", "convergence")
                 .int("false_positives", r.false_positives)
                 .int("suspicions", r.suspicions)
-                .num("bytes_per_member_per_s", Some(r.bytes_per_member_per_s));
+                .num("bytes_per_member_per_s", Some(r.bytes_per_member_per_s))
+                .num(
+                    "bytes_per_member_per_s_p99",
+                    Some(r.bytes_per_member_per_s_p99),
+                )
+                .num(
+                    "bytes_per_member_per_s_max",
+                    Some(r.bytes_per_member_per_s_max),
+                );
             add_common(&mut report, &r.violation, r.trace_hash);
             r.ok()
         }

@@ -28,7 +28,7 @@ use crate::{NodeId, Timestamp};
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Most reaped members whose address is kept for reconnect attempts.
 pub(super) const MAX_GRAVEYARD: usize = 1024;
@@ -184,21 +184,20 @@ impl AntiEntropy {
         let cutoff = now - config.reconnect_timeout;
         self.graveyard.retain(|_, (_, at)| *at >= cutoff);
         let failed = table.count(MemberState::Failed);
-        // Seeds that are not live members of this view: a group that formed apart.
-        let unreached: Vec<SocketAddr> = if seeds.is_empty() {
-            Vec::new()
-        } else {
-            let live: BTreeSet<SocketAddr> = table
-                .iter()
-                .filter(|m| m.state.is_live())
-                .map(|m| m.info.gossip_addr)
-                .collect();
-            seeds
-                .iter()
-                .filter(|a| !live.contains(a))
-                .copied()
-                .collect()
-        };
+        // Seeds that are not live members of this view: a group that formed apart. The node
+        // keeps its seeds watched by the table, so this is O(seeds), not a scan per round.
+        let unreached: Vec<SocketAddr> = seeds
+            .iter()
+            .filter(|a| {
+                let live = table.watched_is_live(a).unwrap_or_else(|| {
+                    table
+                        .iter_any_order()
+                        .any(|m| m.state.is_live() && m.info.gossip_addr == **a)
+                });
+                !live
+            })
+            .copied()
+            .collect();
         let total = failed + self.graveyard.len() + unreached.len();
         if total == 0 {
             return None;
@@ -306,7 +305,7 @@ pub(super) fn chunk_entries(
     let mut part: Vec<SyncEntry> = Vec::new();
     let mut used = 0;
     for e in entries {
-        let len = crate::wire::encode_value(&e).len();
+        let len = crate::wire::encoded_len(&e);
         if !part.is_empty() && (used + len > budget || part.len() == MAX_SYNC_ENTRIES) {
             // Invariant: parts are cut at MAX_SYNC_ENTRIES, so they always fit the bound.
             let bounded =

@@ -99,7 +99,7 @@ impl Packets {
         Header {
             cluster: self.cluster,
             from: self.me,
-            to,
+            to: to.map(Into::into),
         }
     }
 
@@ -125,7 +125,10 @@ impl Packets {
         if header.cluster != self.cluster {
             return Err(PacketError::WrongCluster);
         }
-        if header.to.is_some_and(|to| to != self.me) {
+        if header
+            .to
+            .is_some_and(|to| to != wire::Recipient::of(&self.me))
+        {
             return Err(PacketError::WrongRecipient);
         }
         if header.from == self.me {
@@ -188,8 +191,7 @@ impl Packets {
     ) -> Vec<Message> {
         // Budget: the MTU less the message built with no entries (largest form, the last
         // part), less a few bytes for the entries count and the empty updates list.
-        let empty =
-            wire::encode_value(&(self.header(Some(to)), make(BoundedVec::new(), true))).len();
+        let empty = wire::encoded_len(&(self.header(Some(to)), make(BoundedVec::new(), true)));
         let budget = self.budget().saturating_sub(empty + 1 + 3 + 1);
         chunk_entries(entries, budget, make)
     }
@@ -202,6 +204,19 @@ pub(super) fn check_capacity(
     packet: &Packet,
 ) -> Result<(), PacketError> {
     let room = max_members.saturating_sub(table.len());
+    let alive = packet
+        .updates
+        .iter()
+        .filter(|u| matches!(u, Update::Alive(_)))
+        .count();
+    let entries = match &packet.message {
+        Message::SyncReply { entries, .. } | Message::SyncPush { entries } => entries.len(),
+        _ => 0,
+    };
+    if alive + entries <= room {
+        // Even if every one were new, they fit: no lookups needed (the usual case).
+        return Ok(());
+    }
     let mut new_ids: Vec<NodeId> = packet
         .updates
         .iter()

@@ -89,6 +89,7 @@ impl<R: RngCore> Node<R> {
         if !self.lifecycle.running() {
             return;
         }
+        self.table.watch_addrs(self.lifecycle.seeds());
         let target = self.sync.reconnect_round(
             self.now,
             &self.config,

@@ -133,7 +133,11 @@ pub(crate) fn arb_packet() -> impl Strategy<Value = Packet> {
         proptest::collection::vec(arb_update(), 0..8),
     )
         .prop_map(|(cluster, from, to, message, updates)| Packet {
-            header: Header { cluster, from, to },
+            header: Header {
+                cluster,
+                from,
+                to: to.map(Into::into),
+            },
             message,
             updates,
         })

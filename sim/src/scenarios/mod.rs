@@ -177,6 +177,21 @@ impl Report {
     }
 }
 
+/// The p99 and max over members of the bytes each sent per second between two readings of
+/// [`Sim::bytes_by_node`] `secs` apart.
+pub fn rate_spread(before: &[u64], after: &[u64], secs: f64) -> (f64, f64) {
+    let mut rates: Vec<f64> = after
+        .iter()
+        .zip(before)
+        .map(|(a, b)| (a - b) as f64 / secs)
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    (
+        faults::percentile(&rates, 99.0).unwrap_or(f64::NAN),
+        rates.last().copied().unwrap_or(f64::NAN),
+    )
+}
+
 /// Result of [`converge`].
 #[derive(Debug)]
 pub struct ConvergeReport {
@@ -184,6 +199,11 @@ pub struct ConvergeReport {
     pub converged_ms: Option<f64>,
     /// Payload bytes sent per member per second in steady state after convergence.
     pub bytes_per_member_per_s: f64,
+    /// The same window's per-member rates (bytes each member sent / s): p99 and max over
+    /// members, as Rapid reports them.
+    pub bytes_per_member_per_s_p99: f64,
+    /// See [`bytes_per_member_per_s_p99`](Self::bytes_per_member_per_s_p99).
+    pub bytes_per_member_per_s_max: f64,
     /// The event-trace hash.
     pub trace_hash: u64,
     /// Events recorded.
@@ -325,18 +345,23 @@ pub fn converge(opts: &ScenarioOpts) -> ConvergeReport {
         }
     }
     let mut bytes_rate = f64::NAN;
+    let mut spread = (f64::NAN, f64::NAN);
     if let Some(t) = converged {
         known.push((t.as_micros() as f64 / 1000.0, n as f64));
         sim.run_until(t + opts.settle, |sim, _, _| bytes.observe(sim, n));
         let before = sim.bytes_sent;
+        let before_each = sim.bytes_by_node.clone();
         let start = sim.now;
         sim.run_until(start + opts.steady, |sim, _, _| bytes.observe(sim, n));
         let secs = opts.steady.as_secs_f64().max(1e-9);
         bytes_rate = (sim.bytes_sent - before) as f64 / n as f64 / secs;
+        spread = rate_spread(&before_each, &sim.bytes_by_node, secs);
     }
     ConvergeReport {
         converged_ms: converged.map(|t| t.as_micros() as f64 / 1000.0),
         bytes_per_member_per_s: bytes_rate,
+        bytes_per_member_per_s_p99: spread.0,
+        bytes_per_member_per_s_max: spread.1,
         trace_hash: sim.trace.hash(),
         events: sim.trace.events,
         known,
