@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# API docs build with zero warnings (broken intra-doc links, bad code blocks) (issue 19).
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace
 # The seeded swarm runs 1000 seeds (issue 18; ~95 s of CPU in the test profile on 2 cores,
 # see docs/simulation.md); a caller's SIM_RUNS / SIM_SEED still wins.
 export SIM_RUNS="${SIM_RUNS:-1000}"

@@ -22,10 +22,13 @@
 //!   the cluster hash) and the core checks it after opening, so two clusters sharing a key
 //!   still ignore each other.
 //!
+//! * The nonce of a datagram sealed by a node is its freshness [`Stamp`]: `life` (8 bytes),
+//!   `boot` (8) and `counter` (8), big-endian. It is unique per process (the counter never
+//!   repeats within a boot and the boot is 64 random bits), which is all XChaCha20 needs, and
+//!   being the nonce it is authenticated: the receiver's [`crate::freshness::ReplayGuard`]
+//!   drops a replayed datagram ([`Keyring::open_stamped`] returns the stamp).
+//!
 //! ## What it does not do
-//! * Replay: a captured datagram replays successfully. Membership updates are ordered by
-//!   incarnation, so a replayed one is stale and changes nothing; a replayed join or sync only
-//!   costs a reply.
 //! * Plaintext mode: with no keyring, datagrams travel in the clear and anyone who can reach
 //!   the gossip port can join or forge membership. That is for trusted networks and
 //!   development only.
@@ -35,6 +38,7 @@
 //! a partition: [`Keyring::add_key`] the new key on every node, then [`Keyring::use_primary`]
 //! it on every node, then [`Keyring::remove_key`] the old one everywhere.
 
+use crate::freshness::Stamp;
 use crate::PacketError;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
@@ -42,7 +46,9 @@ use core::fmt;
 use rand_core::RngCore;
 
 /// The envelope format version, first byte of every sealed datagram.
-pub const ENVELOPE_VERSION: u8 = 0xE1;
+///
+/// `0xE2` since the nonce carries a freshness [`Stamp`] (`0xE1` had a random nonce).
+pub const ENVELOPE_VERSION: u8 = 0xE2;
 /// Key length in bytes (256-bit keys).
 pub const KEY_LEN: usize = 32;
 /// Key id length in bytes.
@@ -307,6 +313,36 @@ impl Keyring {
         }
         let mut nonce = [0u8; NONCE_LEN];
         rng.fill_bytes(&mut nonce);
+        self.seal_with_nonce(nonce, plaintext, out)
+    }
+
+    /// Seals `plaintext` under the primary key with `stamp` as the nonce (see the module
+    /// docs), writing into `out` (cleared first). The caller must never reuse a stamp under
+    /// the same key: a node counts up from 1 within a random boot id.
+    pub fn seal_stamped_into(
+        &self,
+        stamp: Stamp,
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), EnvelopeError> {
+        if plaintext.len() > MAX_SEALED - OVERHEAD {
+            return Err(EnvelopeError::TooLarge {
+                len: plaintext.len(),
+            });
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[..8].copy_from_slice(&stamp.life.to_be_bytes());
+        nonce[8..16].copy_from_slice(&stamp.boot.to_be_bytes());
+        nonce[16..].copy_from_slice(&stamp.counter.to_be_bytes());
+        self.seal_with_nonce(nonce, plaintext, out)
+    }
+
+    fn seal_with_nonce(
+        &self,
+        nonce: [u8; NONCE_LEN],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), EnvelopeError> {
         out.clear();
         out.reserve(plaintext.len() + OVERHEAD);
         out.push(ENVELOPE_VERSION);
@@ -328,6 +364,12 @@ impl Keyring {
     /// Opens a sealed datagram: size, version and key id are checked before any cryptography;
     /// never panics, whatever the bytes.
     pub fn open(&self, bytes: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+        self.open_stamped(bytes).map(|(plain, _)| plain)
+    }
+
+    /// Like [`Keyring::open`], also returning the authenticated freshness [`Stamp`] read from
+    /// the nonce (meaningful only for datagrams sealed with [`Keyring::seal_stamped_into`]).
+    pub fn open_stamped(&self, bytes: &[u8]) -> Result<(Vec<u8>, Stamp), EnvelopeError> {
         if bytes.len() < OVERHEAD {
             return Err(EnvelopeError::TooShort { len: bytes.len() });
         }
@@ -342,6 +384,16 @@ impl Keyring {
         let id = KeyId(id);
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&bytes[HEADER_LEN..HEADER_LEN + NONCE_LEN]);
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&nonce[i..i + 8]);
+            u64::from_be_bytes(w)
+        };
+        let stamp = Stamp {
+            life: word(0),
+            boot: word(8),
+            counter: word(16),
+        };
         let nonce = XNonce::from(nonce);
         let body = &bytes[HEADER_LEN + NONCE_LEN..];
         let (ciphertext, tag) = body.split_at(body.len() - TAG_LEN);
@@ -358,7 +410,7 @@ impl Keyring {
                 .decrypt_in_place_detached(&nonce, aad, &mut buf, &tag)
                 .is_ok()
             {
-                return Ok(buf);
+                return Ok((buf, stamp));
             }
         }
         if found {
@@ -396,6 +448,28 @@ mod tests {
         // An empty plaintext still seals and opens.
         let sealed = ring.seal(&mut rng(), b"").unwrap();
         assert_eq!(ring.open(&sealed).unwrap(), b"");
+    }
+
+    #[test]
+    fn stamped_seal_carries_an_authenticated_stamp() {
+        let ring = Keyring::new(key(1));
+        let stamp = Stamp {
+            life: 1_700_000_000,
+            boot: 0xdead_beef,
+            counter: 42,
+        };
+        let mut sealed = Vec::new();
+        ring.seal_stamped_into(stamp, b"fresh", &mut sealed)
+            .unwrap();
+        assert_eq!(sealed.len(), 5 + OVERHEAD);
+        assert_eq!(
+            ring.open_stamped(&sealed).unwrap(),
+            (b"fresh".to_vec(), stamp)
+        );
+        // Rewriting the counter (to pass a replay window) breaks authentication.
+        let mut bumped = sealed.clone();
+        bumped[HEADER_LEN + NONCE_LEN - 1] ^= 1;
+        assert_eq!(ring.open(&bumped), Err(EnvelopeError::Unauthenticated));
     }
 
     #[test]

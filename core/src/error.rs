@@ -42,11 +42,15 @@ pub enum PacketError {
     /// Failed authentication or decryption (adapter envelopes).
     #[error("packet failed authentication")]
     Unauthenticated,
+    /// Authentic, but not fresh: a replay or network duplicate of a sealed datagram already
+    /// accepted, or one from an older life of its sender (see [`crate::freshness`]).
+    #[error("replayed packet")]
+    Replayed,
 }
 
 impl PacketError {
     /// Every reason, in counter order.
-    pub const ALL: [&'static str; 11] = [
+    pub const ALL: [&'static str; 12] = [
         "too_large",
         "truncated",
         "version",
@@ -58,6 +62,7 @@ impl PacketError {
         "not_running",
         "members_full",
         "unauthenticated",
+        "replayed",
     ];
 
     /// Index of this reason in [`PacketError::ALL`] and [`crate::Stats::dropped`].
@@ -74,6 +79,7 @@ impl PacketError {
             PacketError::NotRunning => 8,
             PacketError::MembersFull => 9,
             PacketError::Unauthenticated => 10,
+            PacketError::Replayed => 11,
         }
     }
 }

@@ -55,6 +55,7 @@ pub mod detector;
 mod dissemination;
 pub mod envelope;
 mod error;
+pub mod freshness;
 pub(crate) mod hash;
 mod id;
 pub mod membership;

@@ -12,6 +12,7 @@
 //! | `refutation` | only the node raises its incarnation; repeated claims from another address are a conflict |
 //! | `detection` | observers, phi, probes, suspicion, local health, partitions; returns actions |
 //! | `random` | every random choice comes from the node's own RNG |
+//! | `validation` | replies to an unvalidated address stay within 3x the bytes it sent; joins (and syncs whose views differ) from one get a challenge, echoed in the resent request |
 //!
 //! The member table (`membership/`) changes only through [`Node`]'s one `apply_update`, which
 //! then tells detection and anti-entropy what changed; dissemination (`dissemination.rs`)
@@ -46,6 +47,7 @@ mod partition_watch;
 mod random;
 mod refutation;
 mod rounds;
+mod validation;
 
 use antientropy::{entry_update, push_back, sync_reply, AntiEntropy};
 use detection::{Action, Detection, View};
@@ -55,6 +57,7 @@ use packets::{check_capacity, Packets};
 use partition_watch::PartitionWatch;
 use random::{jittered, random_peers};
 use refutation::{accuser, must_refute, Conflicts};
+use validation::Validation;
 
 /// Detection's read-only view of the node: borrows only the fields it names, so the node can
 /// hand its RNG and detection out mutably at the same time.
@@ -87,6 +90,7 @@ pub struct Node<R> {
     detection: Detection,
     partition: PartitionWatch,
     packets: Packets,
+    validation: Validation,
     events: VecDeque<Event>,
     stats: Stats,
 }
@@ -96,10 +100,12 @@ impl<R: RngCore> Node<R> {
     pub fn new(
         config: Config,
         identity: Identity,
-        rng: R,
+        mut rng: R,
         now: Timestamp,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
+        let mut secret = [0u8; 32];
+        rng.fill_bytes(&mut secret);
         let name = BoundedString::new(identity.name).ok_or(ConfigError::Invalid {
             field: "name",
             reason: "must be at most 64 bytes",
@@ -116,7 +122,19 @@ impl<R: RngCore> Node<R> {
             table: MemberTable::new(me.clone(), now),
             detection: Detection::new(&config),
             partition: PartitionWatch::new(&config),
-            packets: Packets::new(config.cluster_hash(), me.id, config.mtu),
+            packets: Packets::new(
+                config.cluster_hash(),
+                me.id,
+                config.mtu,
+                me.incarnation,
+                config.max_members.saturating_mul(2),
+            ),
+            validation: Validation::new(config.max_members.saturating_mul(2), secret),
+            sync: {
+                let mut sync = AntiEntropy::new(now);
+                sync.start_seq_at(rng.next_u32());
+                sync
+            },
             config,
             rng,
             me,
@@ -124,7 +142,6 @@ impl<R: RngCore> Node<R> {
             timers: TimerTable::default(),
             now,
             lifecycle: Lifecycle::new(),
-            sync: AntiEntropy::new(now),
             conflicts: Conflicts::default(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -207,8 +224,9 @@ impl<R: RngCore> Node<R> {
         s.probe_failures = c.probe_failures;
         s.stale_acks = c.stale_acks;
         s.live_members = self.table.live_count();
-        s.tombstones = self.table.iter().filter(|m| m.state.is_down()).count();
+        s.tombstones = self.table.count(MemberState::Failed) + self.table.count(MemberState::Left);
         s.queued_updates = self.gossip.len();
+        s.replay_senders = self.packets.tracked_senders();
         s.broadcasts_dropped = self.gossip.dropped();
         s.health = self.detection.health();
         s
@@ -281,6 +299,7 @@ impl<R: RngCore> Node<R> {
         self.advance(now);
         self.stats.packets_in += 1;
         self.stats.bytes_in += bytes.len() as u64;
+        self.validation.received(from, bytes.len());
         let result = self.process_packet(from, bytes);
         match &result {
             Err(e) => self.stats.dropped[e.index()] += 1,
@@ -295,6 +314,15 @@ impl<R: RngCore> Node<R> {
         }
         let packet = self.packets.open(bytes)?;
         check_capacity(&self.table, self.config.max_members, &packet)?;
+        // Authentic and fresh, from the address a key holder published for its sender.
+        if self.packets.keyring().is_some()
+            && self
+                .table
+                .get(&packet.header.from)
+                .is_some_and(|m| m.info.gossip_addr == from)
+        {
+            self.validation.validate(from);
+        }
         // Validated: from here on the packet is applied in full.
         for update in packet.updates {
             self.apply_update(update, true);
@@ -381,7 +409,8 @@ impl<R: RngCore> Node<R> {
                 Action::ToMember { to, message, first } => {
                     self.send_to_member(to, message, first.as_ref())
                 }
-                Action::ToAddr { dst, to, message } => self.send(dst, Some(to), message, None),
+                // An address taken from a packet, not from the table: a reply.
+                Action::ToAddr { dst, to, message } => self.reply(dst, Some(to), message),
                 Action::Suspect(subject) => {
                     // The suspicion's own messages come before anything queued after it.
                     for m in self.suspect(subject).into_iter().rev() {
@@ -458,8 +487,14 @@ impl<R: RngCore> Node<R> {
     /// trusted networks only. A datagram that fails to open is dropped and counted as
     /// [`PacketError::Unauthenticated`]. Rotate keys by adding the new key on every node,
     /// then making it primary everywhere, then removing the old one.
+    ///
+    /// Sealed datagrams are also checked for freshness (see [`crate::freshness`]): a replay,
+    /// network duplicate or datagram from an older life of its sender is dropped and counted
+    /// as [`PacketError::Replayed`]. The first keyring set draws this process's random boot
+    /// id from the node's RNG.
     pub fn set_keyring(&mut self, keyring: Option<Keyring>) {
-        self.packets.set_keyring(keyring);
+        let rng = &mut self.rng;
+        self.packets.set_keyring(keyring, || rng.next_u64());
     }
 
     /// The keyring, to rotate keys in place (`add_key`, `use_primary`, `remove_key`).
@@ -536,15 +571,50 @@ impl<R: RngCore> Node<R> {
         first: Option<&Update>,
     ) {
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
-        self.packets.send(
-            dst,
-            to,
-            message,
-            first,
-            &mut self.gossip,
-            limit,
-            &mut self.rng,
-        );
+        self.packets
+            .send(dst, to, message, first, &mut self.gossip, limit, None);
+    }
+
+    /// Sends `message` back to `dst`, an address taken from a received packet: in full if
+    /// `dst` is validated, else within its amplification budget (see `validation`).
+    fn reply(&mut self, dst: SocketAddr, to: Option<NodeId>, message: Message) {
+        self.reply_with(dst, to, message, true);
+    }
+
+    /// Like `reply`; without `piggyback` the datagram carries no queued updates (challenges
+    /// and echoes stay small, leaving the budget to the answer that follows them).
+    /// Returns whether it was sent.
+    fn reply_with(
+        &mut self,
+        dst: SocketAddr,
+        to: Option<NodeId>,
+        message: Message,
+        piggyback: bool,
+    ) -> bool {
+        let allowance = self.validation.allowance(&dst);
+        let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
+        let mut none = Dissemination::new();
+        let gossip = if piggyback {
+            &mut self.gossip
+        } else {
+            &mut none
+        };
+        let sent = self
+            .packets
+            .send(dst, to, message, None, gossip, limit, allowance);
+        if sent == 0 {
+            self.stats.replies_limited += 1;
+        } else if allowance.is_some() {
+            self.validation.sent(dst, sent);
+        }
+        sent > 0
+    }
+
+    /// Asks `dst` to prove it receives at that address (within its budget).
+    fn challenge(&mut self, dst: SocketAddr, to: NodeId) {
+        self.stats.challenges_sent += 1;
+        let token = self.validation.token(&dst, self.now.as_micros());
+        self.reply_with(dst, Some(to), Message::Challenge { token }, false);
     }
 
     fn send_to_member(&mut self, id: NodeId, message: Message, first: Option<&Update>) {
@@ -674,15 +744,55 @@ impl<R: RngCore> Node<R> {
     }
 
     fn handle_message(&mut self, from: SocketAddr, from_id: NodeId, message: Message) {
+        // A request echoing a challenge token validates its address first, then is handled
+        // as the plain request.
+        let message = match message {
+            Message::Echo { token } => return self.echoed(from, token),
+            Message::JoinEcho { token } => {
+                self.echoed(from, token);
+                Message::Join
+            }
+            Message::SyncEcho { seq, digest, token } => {
+                self.echoed(from, token);
+                Message::Sync { seq, digest }
+            }
+            m => m,
+        };
         match message {
-            Message::Gossip => {}
-            Message::Ping { seq } => self.send(from, Some(from_id), Message::Ack { seq }, None),
+            Message::Gossip | Message::Echo { .. } => {}
+            Message::JoinEcho { .. } | Message::SyncEcho { .. } => {}
+            Message::Ping { seq } => {
+                // Validation pays off only when the budget would cut news off the ack; when
+                // nothing is queued the bare ack fits, and a challenge would be pure overhead.
+                if !self.validation.is_validated(&from) && !self.gossip.is_empty() {
+                    self.challenge(from, from_id);
+                }
+                self.reply(from, Some(from_id), Message::Ack { seq });
+            }
+            Message::Challenge { token } => self.on_challenge(from, from_id, token),
             Message::Ack { seq } => self.detect(|d, v, _, out| d.on_ack(v, from_id, seq, out)),
             Message::PingReq { seq, target } => {
                 self.detect(|d, v, _, out| d.on_ping_req(v, from, from_id, seq, target, out))
             }
             Message::IndirectAck { seq, target, ok } => {
                 self.detection.on_indirect_ack(seq, target, ok)
+            }
+            Message::Join if !self.validation.is_validated(&from) => self.challenge(from, from_id),
+            Message::Sync { seq, digest } if !self.validation.is_validated(&from) => {
+                // Views that agree need only this node's digest back, about the request's
+                // own size: it goes within the budget. Anything more waits for validation.
+                let diff = self.table.differing_buckets(&digest);
+                let answered = diff.is_empty() && {
+                    let parts =
+                        sync_reply(&self.table, self.now, &self.packets, from_id, seq, &diff);
+                    parts.len() == 1
+                        && parts
+                            .into_iter()
+                            .all(|m| self.reply_with(from, Some(from_id), m, false))
+                };
+                if !answered {
+                    self.challenge(from, from_id);
+                }
             }
             Message::Join => {
                 let all: Vec<usize> = (0..DIGEST_BUCKETS).collect();
@@ -708,14 +818,33 @@ impl<R: RngCore> Node<R> {
                 if !last {
                     return;
                 }
+                let seed = self.lifecycle.attempt(&self.config).map(|(s, _)| s);
                 let solicited = if seq == 0 {
                     self.finish_join(from)
                 } else {
                     self.sync.reply_done(seq, from_id, from)
                 };
-                if solicited && !digest.is_empty() {
-                    let parts = push_back(&self.table, self.now, &self.packets, from_id, &digest);
+                let asked_here = self
+                    .table
+                    .get(&from_id)
+                    .is_none_or(|m| m.info.gossip_addr == from);
+                if solicited && seq != 0 && asked_here {
+                    // It echoed the unguessable sequence sent to this address.
+                    self.validation.validate(from);
+                }
+                if !solicited || digest.is_empty() {
+                    return;
+                }
+                let parts = push_back(&self.table, self.now, &self.packets, from_id, &digest);
+                if seq == 0 && seed == Some(from) {
+                    // Once per join, to the seed the operator gave: not a reflection.
+                    for m in parts {
+                        self.send(from, Some(from_id), m, None);
+                    }
+                } else if self.validation.is_validated(&from) {
                     self.send_all(from, from_id, parts);
+                } else {
+                    self.challenge(from, from_id);
                 }
             }
             Message::SyncPush { entries } => {
@@ -726,9 +855,43 @@ impl<R: RngCore> Node<R> {
         }
     }
 
+    /// `from` echoed `token`: validated if it is this node's token for `from`.
+    fn echoed(&mut self, from: SocketAddr, token: u64) {
+        if self.validation.check(&from, self.now.as_micros(), token) {
+            self.validation.validate(from);
+        } else {
+            self.stats.bad_echoes += 1;
+        }
+    }
+
+    /// `from` asks this node to prove it receives at its address. A join or sync request
+    /// this node sent there is sent again carrying the token (one datagram: nothing can
+    /// overtake the echo); anything else gets a bare `Echo` within `from`'s budget.
+    fn on_challenge(&mut self, from: SocketAddr, from_id: NodeId, token: u64) {
+        // The seed of a pending join was chosen by the operator, not by a packet.
+        let seed = self.lifecycle.attempt(&self.config).map(|(s, _)| s);
+        if seed == Some(from) {
+            self.send_join_with(Message::JoinEcho { token });
+            return;
+        }
+        // A sync request goes again only to the address it went to, once per request.
+        let asked_here = self
+            .table
+            .get(&from_id)
+            .is_some_and(|m| m.info.gossip_addr == from);
+        if let Some(seq) = self.sync.challenged(from_id, from, asked_here) {
+            let digest = antientropy::digest_of(&self.table);
+            let m = Message::SyncEcho { seq, digest, token };
+            self.send(from, Some(from_id), m, None);
+            return;
+        }
+        self.reply_with(from, Some(from_id), Message::Echo { token }, false);
+    }
+
+    /// Sends table parts to a validated address (callers check).
     fn send_all(&mut self, dst: SocketAddr, to: NodeId, messages: Vec<Message>) {
         for m in messages {
-            self.send(dst, Some(to), m, None);
+            self.reply(dst, Some(to), m);
         }
     }
 }

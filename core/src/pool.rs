@@ -11,7 +11,9 @@
 //! The pool is not a public struct of its own: its state is indexed by the balancer's worker
 //! slots and only the balancer may allocate and free those, so the balancer is the single entry
 //! point and this module contributes the types ([`PoolConfig`], [`Lease`], [`Outcome`],
-//! [`ConnEvent`], [`WorkerStats`], errors) and the accounting rules.
+//! [`ConnEvent`], [`WorkerStats`], errors) and the accounting rules. Which of a worker's
+//! connections a call uses, and when one is opened or dropped, is [`connset`]'s job; it
+//! reports each change here as a [`ConnEvent`].
 //!
 //! # Outcomes
 //!
@@ -679,5 +681,6 @@ fn refresh_block(hot: &mut Hot, c: &Cold) {
     };
 }
 
+pub mod connset;
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ pub struct Stats {
     /// Bytes emitted by `poll_transmit`.
     pub bytes_out: u64,
     /// Dropped datagrams, indexed like [`PacketError::ALL`].
-    pub dropped: [u64; 11],
+    pub dropped: [u64; 12],
     /// Inputs whose `now` was older than one already seen (time never moves back).
     pub stale_now: u64,
     /// Membership updates that changed the table.
@@ -43,6 +43,15 @@ pub struct Stats {
     pub tombstones: usize,
     /// Piggybacked updates waiting to be sent.
     pub queued_updates: usize,
+    /// Replies not sent because the address is not validated and its amplification budget
+    /// (3x the bytes received from it) could not hold them.
+    pub replies_limited: u64,
+    /// Address-validation challenges sent.
+    pub challenges_sent: u64,
+    /// Echoes whose token did not match (forged, expired or for another address).
+    pub bad_echoes: u64,
+    /// Senders whose replay window this node keeps (bounded; see [`crate::freshness`]).
+    pub replay_senders: usize,
 }
 
 impl Stats {

@@ -1,5 +1,6 @@
-//! Code shared by the `director`, `worker`, `client` and `demo` binaries (included in each with
-//! `#[path = "../common.rs"] mod common;`, so every binary stays a plain `src/bin` target).
+//! Code shared by the `director`, `worker`, `client` and `demo` binaries: development secrets,
+//! the node options, event printing, and the director and worker themselves (the demo re-runs
+//! itself as either, so they live here rather than in their binaries).
 //!
 //! ## Development secrets (`--secrets-dir`)
 //! Separate processes must trust each other's QUIC certificates and share the gossip key.
@@ -15,7 +16,16 @@
 //! `--secrets-dir`). Certificates are always verified; anyone who can read the directory can
 //! join the cluster, so a directory that other users can open is refused. For production,
 //! bring real certificates (`TlsConfig::new` / `TlsConfig::from_pem`) and a managed key.
-#![allow(dead_code)] // each binary uses a different part of this module
+//!
+//! ```
+//! use shoal_examples::common::{compute, create_or_load_secrets, load_cluster_key};
+//!
+//! let dir = std::env::temp_dir().join(format!("shoal-common-doc-{}", std::process::id()));
+//! let secrets = create_or_load_secrets(&dir).unwrap();
+//! assert_eq!(load_cluster_key(&dir).unwrap(), secrets.key);
+//! assert_eq!(compute(3), 1 + 4 + 9);
+//! std::fs::remove_dir_all(&dir).unwrap();
+//! ```
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
@@ -29,44 +39,21 @@ use std::error::Error;
 use std::fs;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::keys::parse_cluster_key;
+use crate::options::ConnectOpts;
+pub use crate::options::{default_secrets_dir, Preset};
+
 /// Result type of the binaries.
 pub type Res<T> = Result<T, Box<dyn Error + Send + Sync>>;
-
-/// Failure-detection timing preset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Preset {
-    /// One machine: fast timers (detection in about a second and a half).
-    Local,
-    /// Local area network.
-    Lan,
-    /// Wide area network.
-    Wan,
-}
-
-impl Preset {
-    /// The core configuration of this preset.
-    pub fn core(self) -> shoal_core::Config {
-        match self {
-            Preset::Local => shoal_core::Config::local(),
-            Preset::Lan => shoal_core::Config::lan(),
-            Preset::Wan => shoal_core::Config::wan(),
-        }
-    }
-}
 
 /// Parses a strategy name for clap (`round-robin`, `random`, `least-connections`, `p2c`).
 pub fn parse_strategy(s: &str) -> Result<LoadBalancingStrategy, String> {
     LoadBalancingStrategy::from_name(s)
         .ok_or_else(|| "expected round-robin, random, least-connections or p2c".to_owned())
-}
-
-/// The default secrets directory: `<temp dir>/shoal-dev-secrets`.
-pub fn default_secrets_dir() -> PathBuf {
-    std::env::temp_dir().join("shoal-dev-secrets")
 }
 
 /// TLS settings and gossip key of a development cluster.
@@ -108,29 +95,30 @@ pub fn create_or_load_secrets(dir: &Path) -> Res<Secrets> {
 /// Loads the secrets the director wrote to `dir`.
 pub fn load_secrets(dir: &Path) -> Res<Secrets> {
     check_private(dir)?;
-    let read = |name: &str| {
-        fs::read_to_string(dir.join(name)).map_err(|e| {
-            format!(
-                "cannot read {}: {e} (start the director first, or pass the --secrets-dir it uses)",
-                dir.join(name).display()
-            )
-        })
-    };
-    let [ca, chain, key, hex] = FILES.map(read);
+    let read = |name: &str| read_secret(dir, name);
+    let [ca, chain, key] = ["ca.pem", "node.pem", "node.key"].map(read);
     let tls = TlsConfig::from_pem(&chain?, &key?, &ca?)?;
-    let hex = hex?;
-    let hex = hex.trim();
-    let mut cluster_key = [0u8; 32];
-    if hex.len() != 64 {
-        return Err("cluster.key: expected 64 hex digits".into());
-    }
-    for (i, b) in cluster_key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
-            .map_err(|e| format!("cluster.key: {e}"))?;
-    }
     Ok(Secrets {
         rpc: RpcConfig::new(tls),
-        key: cluster_key,
+        key: load_cluster_key(dir)?,
+    })
+}
+
+/// Reads the gossip key `cluster.key` (64 hex digits) the director wrote to `dir`.
+pub fn load_cluster_key(dir: &Path) -> Res<[u8; 32]> {
+    check_private(dir)?;
+    let hex = read_secret(dir, "cluster.key")?;
+    Ok(parse_cluster_key(&hex).map_err(|e| format!("cluster.key: {e}"))?)
+}
+
+fn read_secret(dir: &Path, name: &str) -> Res<String> {
+    let path = dir.join(name);
+    fs::read_to_string(&path).map_err(|e| {
+        format!(
+            "cannot read {}: {e} (start the director first, or pass the --secrets-dir it uses)",
+            path.display()
+        )
+        .into()
     })
 }
 
@@ -148,7 +136,13 @@ fn check_private(dir: &Path) -> Res<()> {
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = fs::metadata(dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .map_err(|e| {
+                format!(
+                    "secrets directory {}: {e} (start the director first, or pass the \
+                     --secrets-dir it uses)",
+                    dir.display()
+                )
+            })?
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
@@ -241,26 +235,50 @@ pub async fn print_events(who: String, mut events: EventStream) {
 /// Options every node binary takes.
 #[derive(Args, Clone, Debug)]
 pub struct NodeOpts {
-    /// Failure-detection timing preset.
-    #[arg(long, value_enum, default_value_t = Preset::Local)]
-    pub preset: Preset,
-    /// Directory of the development CA, node certificate and gossip key (see the crate docs).
-    #[arg(long, default_value_os_t = default_secrets_dir())]
-    pub secrets_dir: PathBuf,
+    /// Preset, secrets directory and cluster key (the options every binary shares).
+    #[command(flatten)]
+    pub connect: ConnectOpts,
     /// Leave and exit when standard input closes (used by `demo`, which holds the pipe).
     #[arg(long, hide = true)]
     pub exit_on_stdin_eof: bool,
     /// Print events, periodic membership views (and, on workers, each handled call; on the
     /// client, each call's outcome) as JSON lines stamped with wall-clock time
-    /// (`shoal_examples::jsonlog`), instead of text.
+    /// (`crate::jsonlog`), instead of text.
     #[arg(long)]
     pub json_log: bool,
     /// With `--json-log`: how often to print the membership view, in milliseconds.
     #[arg(long, default_value_t = 500)]
     pub view_ms: u64,
+    /// Serve this process's metrics as Prometheus text at `http://ADDR/metrics`
+    /// (docs/metrics.md).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl NodeOpts {
+    /// Serves metrics when `--metrics-addr` was given.
+    pub fn serve_metrics(&self) -> Res<()> {
+        if let Some(addr) = self.metrics_addr {
+            crate::metrics::serve_prometheus(addr)?;
+        }
+        Ok(())
+    }
+
+    /// The secrets of `--secrets-dir`, with `--cluster-key` (if given) as the gossip key.
+    pub fn load_secrets(&self) -> Res<Secrets> {
+        let mut s = load_secrets(&self.connect.secrets_dir())?;
+        s.key = self.connect.key_or(s.key);
+        Ok(s)
+    }
+
+    /// Like [`NodeOpts::load_secrets`], creating the secrets first if the directory holds
+    /// none (the director).
+    pub fn create_or_load_secrets(&self) -> Res<Secrets> {
+        let mut s = create_or_load_secrets(&self.connect.secrets_dir())?;
+        s.key = self.connect.key_or(s.key);
+        Ok(s)
+    }
+
     /// Prints `cluster`'s events: as text prefixed with `who`, or as JSON lines with
     /// periodic views under `--json-log`.
     pub fn spawn_event_output<R: shoal_net::RuntimeBinding>(
@@ -269,10 +287,7 @@ impl NodeOpts {
         cluster: &shoal_net::Cluster<R>,
     ) {
         if self.json_log {
-            shoal_examples::jsonlog::spawn_logger(
-                cluster.clone(),
-                Duration::from_millis(self.view_ms),
-            );
+            crate::jsonlog::spawn_logger(cluster.clone(), Duration::from_millis(self.view_ms));
         } else {
             R::spawn(print_events(who, cluster.subscribe()));
         }
@@ -310,6 +325,7 @@ pub struct DirectorArgs {
     /// Load-balancing strategy of its worker registry.
     #[arg(long, value_parser = parse_strategy, default_value = "least-connections")]
     pub strategy: LoadBalancingStrategy,
+    /// Connection and output options every node binary takes.
     #[command(flatten)]
     pub node: NodeOpts,
 }
@@ -317,10 +333,11 @@ pub struct DirectorArgs {
 /// Runs a director until Ctrl-C: cluster enabled, `role=director`, a worker registry, and
 /// every cluster event printed.
 pub async fn run_director(args: DirectorArgs) -> Res<()> {
-    let secrets = create_or_load_secrets(&args.node.secrets_dir)?;
+    args.node.serve_metrics()?;
+    let secrets = args.node.create_or_load_secrets()?;
     let mut server = Server::new(secrets.rpc);
     server.bind(args.rpc).await?;
-    let mut config = cluster_config(&args.name, args.rpc, args.node.preset, secrets.key);
+    let mut config = cluster_config(&args.name, args.rpc, args.node.connect.preset, secrets.key);
     if let Some(p) = args.gossip_port {
         config = config.with_gossip_port(p);
     }
@@ -365,6 +382,7 @@ pub struct WorkerArgs {
     /// The async runtime the worker runs on.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Tokio)]
     pub runtime: RuntimeKind,
+    /// Connection and output options every node binary takes.
     #[command(flatten)]
     pub node: NodeOpts,
 }
@@ -430,7 +448,8 @@ pub async fn run_worker<R: shoal_net::RuntimeBinding>(
     args: WorkerArgs,
     stop: impl std::future::Future<Output = ()>,
 ) -> Res<()> {
-    let secrets = load_secrets(&args.node.secrets_dir)?;
+    args.node.serve_metrics()?;
+    let secrets = args.node.load_secrets()?;
     let label = args.label.clone().unwrap_or_else(|| args.name.clone());
     let mut server = shoal_net::Server::<R>::new(secrets.rpc);
     let (l, work) = (label.clone(), Duration::from_millis(args.work_ms));
@@ -451,8 +470,8 @@ pub async fn run_worker<R: shoal_net::RuntimeBinding>(
                 shoal_net::sleep(&*R::runtime(), work).await; // simulated work
             }
             if let Some(node) = log_as {
-                shoal_examples::jsonlog::emit(&shoal_examples::jsonlog::LogLine::Handled {
-                    t_ms: shoal_examples::jsonlog::now_ms(),
+                crate::jsonlog::emit(&crate::jsonlog::LogLine::Handled {
+                    t_ms: crate::jsonlog::now_ms(),
                     node: node.to_string(),
                     call: n,
                 });
@@ -465,11 +484,12 @@ pub async fn run_worker<R: shoal_net::RuntimeBinding>(
         RuntimeKind::Tokio => "tokio",
         RuntimeKind::Smol => "smol",
     };
-    let config = cluster_config(&args.name, args.rpc, args.node.preset, secrets.key).with_tags([
-        ("role", "worker"),
-        ("label", label.as_str()),
-        ("runtime", runtime),
-    ]);
+    let config = cluster_config(&args.name, args.rpc, args.node.connect.preset, secrets.key)
+        .with_tags([
+            ("role", "worker"),
+            ("label", label.as_str()),
+            ("runtime", runtime),
+        ]);
     let cluster = server.enable_cluster(config).await?;
     args.node.spawn_event_output(args.name.clone(), &cluster);
     server.spawn()?;

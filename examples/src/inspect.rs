@@ -6,6 +6,8 @@
 //! The inspector does not serve RPC (it advertises no RPC address), so balancers never pick
 //! it; its own row is left out of the listing.
 
+use crate::options::ConnectOpts;
+pub use crate::options::Preset;
 use crate::output;
 use serde::Serialize;
 use shoal_tokio::{Cluster, ClusterConfig, ClusterError, ClusterEvent, MemberSnapshot};
@@ -16,30 +18,6 @@ use tokio::time::{timeout, Instant};
 
 /// The tag every inspector carries, so others can filter it out.
 pub const INSPECTOR_TAG: (&str, &str) = ("role", "inspector");
-
-/// Timing preset of the cluster being inspected (must match the cluster's, or the
-/// inspector's failure detector may misjudge members).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum Preset {
-    /// One machine: fast timers (`shoal_core::Config::local()`).
-    Local,
-    /// Local network (`shoal_core::Config::lan()`).
-    #[default]
-    Lan,
-    /// Wide area (`shoal_core::Config::wan()`).
-    Wan,
-}
-
-impl Preset {
-    /// The core configuration for this preset.
-    pub fn core_config(self) -> shoal_core::Config {
-        match self {
-            Preset::Local => shoal_core::Config::local(),
-            Preset::Lan => shoal_core::Config::lan(),
-            Preset::Wan => shoal_core::Config::wan(),
-        }
-    }
-}
 
 /// What the inspector does.
 #[derive(Debug, Clone)]
@@ -70,13 +48,61 @@ impl Default for InspectOptions {
             seeds: Vec::new(),
             cluster_key: None,
             cluster_name: None,
-            preset: Preset::Lan,
+            preset: Preset::Local,
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             name: None,
             quiet: Duration::from_secs(1),
             max_wait: Duration::from_secs(5),
             io_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+/// The `members` command line (all but the output format), parsed here so tests run it
+/// in-process with the binary's own options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MembersArgs {
+    /// Gossip address of a member to join through (repeatable).
+    #[arg(long = "seed", required = true)]
+    pub seeds: Vec<SocketAddr>,
+    /// Preset, secrets directory and cluster key, as every example binary takes them.
+    #[command(flatten)]
+    pub connect: ConnectOpts,
+    /// Cluster name, if not the default.
+    #[arg(long)]
+    pub cluster_name: Option<String>,
+    /// Where the inspector's gossip socket binds.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub bind: SocketAddr,
+    /// The inspector's node name (default: inspector-PID-RANDOM).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The view counts as settled after this many milliseconds without a membership change.
+    #[arg(long, default_value_t = 1000)]
+    pub quiet_ms: u64,
+    /// Upper bound on the wait for the view to settle, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub wait_ms: u64,
+    /// Upper bound on the join and on the leave, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub join_timeout_ms: u64,
+}
+
+impl MembersArgs {
+    /// The inspection these arguments ask for; reads the gossip key from `--cluster-key` or
+    /// the secrets directory ([`ConnectOpts::gossip_key`]).
+    pub fn to_options(&self) -> crate::common::Res<InspectOptions> {
+        Ok(InspectOptions {
+            seeds: self.seeds.clone(),
+            cluster_key: self.connect.gossip_key()?,
+            cluster_name: self.cluster_name.clone(),
+            preset: self.connect.preset,
+            bind: self.bind,
+            name: self.name.clone(),
+            quiet: Duration::from_millis(self.quiet_ms),
+            max_wait: Duration::from_millis(self.wait_ms),
+            io_timeout: Duration::from_millis(self.join_timeout_ms),
+        })
     }
 }
 
@@ -161,7 +187,7 @@ pub async fn inspect(opts: &InspectOptions) -> Result<Inspection, InspectError> 
     let name = opts.name.clone().unwrap_or_else(default_name);
     let mut config = ClusterConfig::default()
         .with_bind_addr(opts.bind)
-        .with_core_config(opts.preset.core_config())
+        .with_core_config(opts.preset.core())
         .with_name(name.clone())
         .with_tags([INSPECTOR_TAG])
         .with_join_timeout(opts.io_timeout)

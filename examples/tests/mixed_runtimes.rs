@@ -55,7 +55,7 @@ macro_rules! side {
         }
         let filter = format!("runtime={}", $other);
         let start = Instant::now();
-        while !registry.workers().await.iter().any(|w| {
+        while !registry.workers().iter().any(|w| {
             w.tags.get("runtime").map(String::as_str) == Some($other)
                 && w.state.is_some_and(|s| s.is_live())
         }) {

@@ -113,7 +113,10 @@ pub fn aim(p: &mut Packet, ids: &[NodeId], cluster: u32) {
     }
     fix(&mut p.header.from);
     if let Some(to) = &mut p.header.to {
-        fix(to);
+        // A tag names the recipient: most become one of the real ids' tags.
+        if !to.0[0].is_multiple_of(4) {
+            *to = ids[to.0[1] as usize % ids.len()].into();
+        }
     }
     match &mut p.message {
         Message::PingReq { target, .. } | Message::IndirectAck { target, .. } => fix(target),

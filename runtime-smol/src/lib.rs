@@ -95,7 +95,7 @@
 //!
 //! // Wait (bounded) until the director's registry lists the worker, then call it.
 //! for _ in 0..500 {
-//!     if !registry.workers().await.is_empty() { break; }
+//!     if !registry.workers().is_empty() { break; }
 //!     smol::Timer::after(std::time::Duration::from_millis(10)).await;
 //! }
 //! let answer = client.call_worker("compute", "job-1", Some("role=worker")).await?;

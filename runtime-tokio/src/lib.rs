@@ -95,7 +95,7 @@
 //!
 //! // Wait (bounded) until the director's registry lists the worker, then call it.
 //! for _ in 0..500 {
-//!     if !registry.workers().await.is_empty() { break; }
+//!     if !registry.workers().is_empty() { break; }
 //!     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
 //! }
 //! let answer = client.call_worker("compute", "job-1", Some("role=worker")).await?;
@@ -135,3 +135,14 @@ impl shoal_net::RuntimeBinding for Tokio {
 }
 
 shoal_net::facade!(Tokio, "tokio");
+
+/// The operations guide (docs/operations.md): its Rust blocks compile and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/operations.md")]
+pub struct OperationsGuide;
+
+/// The migration guide from rpcnet (docs/migrating-from-rpcnet.md): every Rust block compiles
+/// and runs as a doc test, including the guide's discovery and load-balancing tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/migrating-from-rpcnet.md")]
+pub struct MigrationGuide;

@@ -22,6 +22,9 @@
 
 use crate::network::{LinkConfig, Network};
 use crate::trace::Trace;
+
+mod hostile;
+pub use hostile::{Captured, Injected};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use shoal_core::{Config, Event, Identity, Node, Timestamp};
@@ -152,6 +155,12 @@ pub struct Sim {
     pub bytes_sent: u64,
     /// Datagrams every node sent, in total.
     pub packets_sent: u64,
+    /// The cluster key every node (and every restart) gets, if set (see `hostile`).
+    key: Option<[u8; 32]>,
+    /// The last datagrams delivered, for replay faults (see `hostile`); off unless asked.
+    capture: Option<(usize, VecDeque<Captured>)>,
+    /// Payload bytes each node sent (by node index), for per-member rates.
+    pub bytes_by_node: Vec<u64>,
 }
 
 /// The gossip address of node `i` (virtual; loopback-range so nothing ever looks routable).
@@ -191,8 +200,11 @@ impl Sim {
             trace: Trace::default(),
             bytes_sent: 0,
             packets_sent: 0,
+            bytes_by_node: Vec::new(),
             buffer_dropped: 0,
             config,
+            key: None,
+            capture: None,
         };
         for i in 0..sim.config.nodes {
             let identity = Identity::new(&name_of(i), addr_of(i));
@@ -217,6 +229,7 @@ impl Sim {
                 inbox: VecDeque::new(),
                 clock,
             });
+            sim.bytes_by_node.push(0);
             sim.boot(i);
         }
         sim
@@ -227,8 +240,11 @@ impl Sim {
         let identity = self.nodes[i].identity.clone();
         let local = self.local_now(i);
         // Invariant: the scenario's config was validated when the sim was built (`validate`).
-        let node = Node::new(self.config.node_config.clone(), identity, rng, local)
+        let mut node = Node::new(self.config.node_config.clone(), identity, rng, local)
             .expect("simulation config is valid");
+        if let Some(k) = self.key {
+            node.set_keyring(Some(hostile::keyring(k)));
+        }
         self.nodes[i].node = Some(node);
         self.nodes[i].deadline = None;
         self.nodes[i].paused_until = None;
@@ -441,6 +457,9 @@ impl Sim {
         };
         while let Some(t) = node.poll_transmit() {
             self.bytes_sent += t.payload.len() as u64;
+            if let Some(b) = self.bytes_by_node.get_mut(i) {
+                *b += t.payload.len() as u64;
+            }
             self.packets_sent += 1;
             if let Some(&j) = self.addr_index.get(&t.dst) {
                 self.net.send(now, i, j, t.payload);
@@ -497,8 +516,9 @@ impl Sim {
             }
             let local = self.local_now(to);
             if let Some(node) = self.nodes[to].node.as_mut() {
-                let _ = node.handle_packet(local, addr_of(p.from), &p.bytes);
+                let r = node.handle_packet(local, addr_of(p.from), &p.bytes);
                 self.drain(to, out);
+                self.record(p.from, to, p.bytes, r);
             }
             return Some(to);
         }

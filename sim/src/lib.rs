@@ -20,6 +20,7 @@ pub mod checker;
 pub mod cluster;
 pub mod mem;
 pub mod network;
+pub mod report;
 pub mod scenarios;
 pub mod swarm;
 pub mod trace;

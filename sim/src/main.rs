@@ -13,6 +13,9 @@
 //! Loss, jitter and duplication apply from the start in `converge`, `tags`, `crash`, `pause`
 //! and `partition`; in `steady` they apply after a clean convergence.
 //!
+//! `report --out DIR [--quick]` runs the standard scenarios and writes `DIR/index.html` with
+//! SVG plots (`shoal_sim::report`), printing a progress line per run.
+//!
 //! With `--json` the last line of stdout is one JSON object. Exit codes: 0 success, 2 usage,
 //! 1 the scenario did not reach its goal (e.g. never converged). `vopr` uses TigerBeetle's:
 //! 127 a panic, 128 liveness, 129 correctness.
@@ -34,7 +37,8 @@ const USAGE: &str = "usage: shoal-sim <converge|tags|crash|steady|pause|partitio
 [--duration SECS] [--json]
        shoal-sim flipflop --nodes N --seed S [--flappers K] [--down-secs S] [--up-secs S] \
 [--duration SECS] [--json]
-       shoal-sim swarm --seeds A..B [--jobs J] [--steps N] [--json]";
+       shoal-sim swarm --seeds A..B [--jobs J] [--steps N] [--json]
+       shoal-sim report --out DIR [--quick]";
 
 struct Args {
     scenario: String,
@@ -45,6 +49,8 @@ struct Args {
     steps: u64,
     seeds: std::ops::RangeInclusive<u64>,
     jobs: usize,
+    out: Option<std::path::PathBuf>,
+    quick: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -60,10 +66,13 @@ fn parse() -> Result<Args, String> {
     let mut steps = 2_000_000;
     let mut seeds = 1..=1000;
     let mut jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (mut out, mut quick) = (None, false);
     while let Some(flag) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match flag.as_str() {
             "--json" => json = true,
+            "--out" => out = Some(val("--out")?.into()),
+            "--quick" => quick = true,
             "--slots" => {
                 balance.slots = val("--slots")?
                     .parse()
@@ -189,6 +198,8 @@ fn parse() -> Result<Args, String> {
         steps,
         seeds,
         jobs,
+        out,
+        quick,
     })
 }
 
@@ -222,6 +233,9 @@ fn main() -> ExitCode {
         }
     };
     let o = &args.opts;
+    if args.scenario == "report" {
+        return report(&args);
+    }
     if args.scenario == "swarm" {
         return swarm(&args);
     }
@@ -273,6 +287,14 @@ fn main() -> ExitCode {
             report
                 .num("converged_ms", r.converged_ms)
                 .num("bytes_per_member_per_s", Some(r.bytes_per_member_per_s))
+                .num(
+                    "bytes_per_member_per_s_p99",
+                    Some(r.bytes_per_member_per_s_p99),
+                )
+                .num(
+                    "bytes_per_member_per_s_max",
+                    Some(r.bytes_per_member_per_s_max),
+                )
                 .text("trace_hash", &format!("{:016x}", r.trace_hash));
             r.converged_ms.is_some()
         }
@@ -332,7 +354,15 @@ fn main() -> ExitCode {
                 .text("faults_from", "convergence")
                 .int("false_positives", r.false_positives)
                 .int("suspicions", r.suspicions)
-                .num("bytes_per_member_per_s", Some(r.bytes_per_member_per_s));
+                .num("bytes_per_member_per_s", Some(r.bytes_per_member_per_s))
+                .num(
+                    "bytes_per_member_per_s_p99",
+                    Some(r.bytes_per_member_per_s_p99),
+                )
+                .num(
+                    "bytes_per_member_per_s_max",
+                    Some(r.bytes_per_member_per_s_max),
+                );
             add_common(&mut report, &r.violation, r.trace_hash);
             r.ok()
         }
@@ -500,6 +530,38 @@ fn add_common(report: &mut Report, violation: &Option<String>, trace_hash: u64) 
         report.text("violation", v);
     }
     report.text("trace_hash", &format!("{trace_hash:016x}"));
+}
+
+/// `report --out DIR [--quick]`: runs the report's scenarios, printing progress, and
+/// writes the page.
+fn report(args: &Args) -> ExitCode {
+    use shoal_sim::report::{collect, write, ReportOpts};
+    let Some(out) = &args.out else {
+        eprintln!("error: report needs --out DIR\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    let opts = if args.quick {
+        ReportOpts::quick()
+    } else {
+        ReportOpts::full()
+    };
+    let figures = collect(&opts, &mut |line| println!("{line}"));
+    match write(&figures, out) {
+        Ok(files) => {
+            println!(
+                "wrote {} files to {} in {:.1} s: open {}",
+                files.len(),
+                out.display(),
+                figures.wall.as_secs_f64(),
+                out.join("index.html").display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Many swarm seeds on `--jobs` threads; exits with the first failing seed's code.

@@ -19,12 +19,14 @@
 //! convergence then needs failure detection to remove them.
 
 use crate::checker::{converged, Checkers, Violation};
-use crate::cluster::{Sim, SimConfig};
+use crate::cluster::{addr_of, Sim, SimConfig};
 use crate::network::LinkConfig;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use shoal_core::{Config, Timestamp};
+use shoal_core::{Config, PacketError, Timestamp};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// How partitions are drawn in the chaos phase.
@@ -65,6 +67,11 @@ pub struct Knobs {
     pub clock_skew: f64,
     /// Length of the chaos phase.
     pub chaos: Duration,
+    /// Whether the cluster runs with a cluster key (sealed gossip, freshness checks).
+    pub keyed: bool,
+    /// Per decision, when keyed: chance to replay a captured datagram, from its own source
+    /// or a spoofed one (see [`replay_fault`]).
+    pub replay: f64,
 }
 
 fn unit(rng: &mut ChaCha8Rng) -> f64 {
@@ -111,7 +118,20 @@ impl Knobs {
             partition_flip: 0.1 + unit(rng) * 0.6,
             clock_skew: if chance(rng, 0.5) { 0.01 } else { 0.0 },
             chaos: Duration::from_secs(20 + below(rng, 41)),
+            keyed: false,
+            replay: 0.0,
         }
+    }
+
+    /// Draws the hostile-input knobs from their own stream (`rng`), so the knobs above,
+    /// and the traces of runs without a key, stay what they were before these existed.
+    pub fn draw_hostile(&mut self, rng: &mut ChaCha8Rng) {
+        self.keyed = chance(rng, 0.5);
+        self.replay = if self.keyed {
+            0.3 + unit(rng) * 0.6
+        } else {
+            0.0
+        };
     }
 }
 
@@ -136,7 +156,11 @@ impl fmt::Display for Knobs {
             self.pause_max,
             self.clock_skew * 100.0,
             self.chaos
-        )
+        )?;
+        if self.keyed {
+            write!(f, " keyed replay={:.2}", self.replay)?;
+        }
+        Ok(())
     }
 }
 
@@ -173,6 +197,8 @@ pub struct VoprReport {
     pub chaos_steps: u64,
     /// Faults applied.
     pub faults: u64,
+    /// Of those, replay faults (keyed runs only): captured datagrams handed again.
+    pub replays: u64,
     /// Virtual ms the liveness phase took to converge.
     pub liveness_ms: f64,
     /// The event-trace hash.
@@ -236,7 +262,10 @@ pub fn run_vopr(seed: u64, steps: u64) -> VoprReport {
 /// Runs one seed; returns the failure instead of panicking.
 pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport, Box<VoprFailure>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x766f_7072);
-    let knobs = Knobs::from_seed(&mut rng);
+    let mut knobs = Knobs::from_seed(&mut rng);
+    let mut hostile = ChaCha8Rng::seed_from_u64(seed ^ 0x7265_706c_6179);
+    knobs.draw_hostile(&mut hostile);
+    let mut spoofed = BTreeMap::new();
     if opts.verbose {
         println!("vopr seed={seed} {knobs}");
     }
@@ -248,6 +277,10 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
         node_config: Config::lan(),
         clock_skew: knobs.clock_skew,
     });
+    if knobs.keyed {
+        sim.set_cluster_key([0x5a; 32]);
+        sim.capture_delivered(64);
+    }
     let mut checks = Checkers::safety(&sim);
     let fail = |kind, step, at, violation, knobs: &Knobs| {
         Box::new(VoprFailure {
@@ -271,6 +304,7 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
     let mut out = Vec::new();
     let mut step = 0u64;
     let mut faults = 0u64;
+    let mut replays = 0u64;
     let mut next_join = 0;
     while sim.now < chaos_end && step < steps {
         let limit = joins
@@ -310,6 +344,17 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
             let jitter = below(&mut rng, knobs.fault_interval.as_micros() as u64 + 1);
             next_fault = sim.now + knobs.fault_interval / 2 + Duration::from_micros(jitter);
             faults += apply_faults(&mut sim, &knobs, &mut rng, &mut out, &mut touched);
+            if knobs.keyed && chance(&mut hostile, knobs.replay) {
+                match replay_fault(&mut sim, &mut hostile, &mut spoofed, &mut out) {
+                    Ok(Some(i)) => {
+                        faults += 1;
+                        replays += 1;
+                        touched.push(i);
+                    }
+                    Ok(None) => {}
+                    Err(v) => return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs)),
+                }
+            }
         }
         for i in touched {
             step += 1;
@@ -377,6 +422,7 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
         knobs,
         chaos_steps,
         faults,
+        replays,
         liveness_ms: t.saturating_since(start).as_micros() as f64 / 1000.0,
         trace_hash: sim.trace.hash(),
     })
@@ -450,4 +496,84 @@ fn apply_faults(
         applied += 1;
     }
     applied
+}
+
+/// How many times a sender may restart (same life: the simulator starts every process at
+/// incarnation 0) before its retired boots are forgotten (`shoal_core::freshness` keeps
+/// the last 3): a replay of an older boot may then be accepted once, as documented.
+const RETIRED_BOOTS: u32 = 3;
+
+/// Spoofed source `k`: outside the cluster's addresses.
+fn spoof_addr(k: u64) -> SocketAddr {
+    SocketAddr::from(([10, 66, 0, k as u8], 9_999))
+}
+
+/// One replay fault (issue 17, keyed runs): a datagram delivered earlier is handed again to
+/// its recipient, from its own sender's address or from one of four spoofed addresses.
+/// Checked: a recipient still running the process whose freshness check saw it (see
+/// [`crate::cluster::Captured::seen`]) refuses it as `Replayed`
+/// with nothing else changed, nothing sent and no event; and over the whole run, bytes sent
+/// to each spoofed address stay within 3x the bytes received from it (the amplification
+/// bound, whatever the node decided). Returns the node touched, if any.
+pub fn replay_fault(
+    sim: &mut Sim,
+    rng: &mut ChaCha8Rng,
+    spoofed: &mut BTreeMap<SocketAddr, (u64, u64)>,
+    out: &mut Vec<(usize, shoal_core::Event)>,
+) -> Result<Option<usize>, Violation> {
+    let n = sim.captured().count();
+    if n == 0 {
+        return Ok(None);
+    }
+    let k = below(rng, n as u64) as usize;
+    let Some(c) = sim.captured().nth(k).cloned() else {
+        return Ok(None);
+    };
+    let spoof = chance(rng, 0.5);
+    let src = if spoof {
+        spoof_addr(below(rng, 4))
+    } else {
+        addr_of(c.from)
+    };
+    let same_process = c.seen
+        && sim.process(c.to).restarts == c.to_restarts
+        && sim.process(c.from).restarts - c.from_restarts <= RETIRED_BOOTS;
+    let Some(inj) = sim.inject(c.to, src, &c.bytes, out) else {
+        return Ok(None);
+    };
+    let violation = |detail: String| Violation {
+        checker: "replay",
+        detail,
+    };
+    if same_process {
+        if inj.result != Err(PacketError::Replayed) {
+            return Err(violation(format!(
+                "node {} took a replay of a datagram from node {} (source {src}): {:?}",
+                c.to, c.from, inj.result
+            )));
+        }
+        let mut expected = inj.before.clone();
+        expected.packets_in += 1;
+        expected.bytes_in += c.bytes.len() as u64;
+        expected.dropped[PacketError::Replayed.index()] += 1;
+        expected.stale_now = inj.after.stale_now;
+        if expected != inj.after || inj.sent > 0 || inj.events > 0 {
+            return Err(violation(format!(
+                "node {} changed on a refused replay: sent {}, events {}, stats {:?} -> {:?}",
+                c.to, inj.sent, inj.events, inj.before, inj.after
+            )));
+        }
+    }
+    if spoof {
+        let e = spoofed.entry(src).or_insert((0, 0));
+        e.0 += c.bytes.len() as u64;
+        e.1 += inj.replied_bytes;
+        if e.1 > 3 * e.0 {
+            return Err(violation(format!(
+                "spoofed source {src} got {} bytes for {} sent (over 3x)",
+                e.1, e.0
+            )));
+        }
+    }
+    Ok(Some(c.to))
 }

@@ -162,7 +162,7 @@ fn forged(sim: &Sim, from: usize, to: usize, updates: Vec<Update>) -> Vec<u8> {
         header: Header {
             cluster: sim.config().node_config.cluster_hash(),
             from: sim.process(from).identity.id,
-            to: Some(sim.process(to).identity.id),
+            to: Some(sim.process(to).identity.id.into()),
         },
         message: Message::Gossip,
         updates,

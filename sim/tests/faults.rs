@@ -289,7 +289,7 @@ fn the_owner_incarnation_checker_catches_a_forged_incarnation() {
         header: Header {
             cluster: sim.config().node_config.cluster_hash(),
             from: id(&sim, 1),
-            to: Some(id(&sim, 0)),
+            to: Some(id(&sim, 0).into()),
         },
         message: Message::Gossip,
         updates: vec![Update::Alive(info)],

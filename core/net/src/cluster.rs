@@ -339,6 +339,7 @@ impl<R: RuntimeBinding> Cluster<R> {
             event_capacity: config.event_capacity,
             observer: Some(Box::new(TracingObserver)),
             keyring: config.keyring,
+            metrics_node: Some(name.clone()),
             ..DriverConfig::default()
         };
         let (driver, handle) = Driver::new(
@@ -420,6 +421,21 @@ impl<R: RuntimeBinding> Cluster<R> {
             inner: self.inner.handle.subscribe(),
             local: self.inner.id,
         }
+    }
+
+    /// The core's events from now on, as the core emits them: the worker registry reads
+    /// members (tags included) without the [`ClusterEvent`] mirror's conversions.
+    pub(crate) fn subscribe_core(&self) -> Subscriber<Event> {
+        self.inner.handle.subscribe()
+    }
+
+    /// Every known member as the core holds it (see [`Cluster::subscribe_core`]).
+    pub(crate) async fn core_members(&self) -> Result<Vec<Member>, ClusterError> {
+        Ok(self
+            .inner
+            .handle
+            .query(|node| node.members().cloned().collect())
+            .await?)
     }
 
     /// Every known member, this node and tombstones (failed, left) included, in id order.

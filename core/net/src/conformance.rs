@@ -94,6 +94,7 @@ macro_rules! conformance_suite {
             wildcard_bind_without_advertise_address_is_refused,
             an_unreachable_seed_does_not_stop_the_node,
             malformed_datagrams_are_counted_and_dropped,
+            a_replayed_sealed_datagram_is_dropped_and_counted,
         ]);
         $crate::conformance_suite!(@tests $binding, $block_on, rpc: [
             a_call_round_trips_and_errors_are_typed,

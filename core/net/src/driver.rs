@@ -101,6 +101,9 @@ pub struct DriverConfig {
     /// The gossip keyring handed to the node before it handles anything (see
     /// [`Node::set_keyring`]); `None` is plaintext.
     pub keyring: Option<shoal_core::Keyring>,
+    /// Publish the node's counters and gauges through the `metrics` facade (see
+    /// [`crate::metrics`]), labelled with this node name; `None` publishes nothing.
+    pub metrics_node: Option<String>,
 }
 
 impl Default for DriverConfig {
@@ -110,6 +113,7 @@ impl Default for DriverConfig {
             max_queued_transmits: 4096,
             observer: None,
             keyring: None,
+            metrics_node: None,
         }
     }
 }
@@ -120,6 +124,7 @@ impl core::fmt::Debug for DriverConfig {
             .field("event_capacity", &self.event_capacity)
             .field("max_queued_transmits", &self.max_queued_transmits)
             .field("observer", &self.observer.is_some())
+            .field("metrics_node", &self.metrics_node)
             .finish()
     }
 }
@@ -339,6 +344,7 @@ pub struct Driver<R: RngCore> {
     commands: mpsc::UnboundedReceiver<Command<R>>,
     events: broadcast::Publisher<Event>,
     observer: Option<Box<dyn Observer>>,
+    metrics: Option<crate::metrics::GossipMetrics>,
     timer: Option<Pin<Box<dyn AsyncTimer>>>,
     timer_deadline: Option<Instant>,
     outgoing: VecDeque<Transmit>,
@@ -387,6 +393,10 @@ impl<R: RngCore + Send + 'static> Driver<R> {
             commands: rx,
             events: publisher,
             observer: driver_config.observer,
+            metrics: driver_config
+                .metrics_node
+                .as_deref()
+                .map(crate::metrics::GossipMetrics::new),
             timer: None,
             timer_deadline: None,
             outgoing: VecDeque::new(),
@@ -439,6 +449,9 @@ impl<R: RngCore + Send + 'static> Driver<R> {
         while let Some(event) = self.node.poll_event() {
             if let Some(o) = &mut self.observer {
                 o.on_event(&event);
+            }
+            if let Some(m) = &self.metrics {
+                m.on_event(&event);
             }
             match &event {
                 Event::Joined { via, members } => {
@@ -639,6 +652,12 @@ impl<R: RngCore + Send + 'static> Future for Driver<R> {
         let this = self.get_mut();
         if this.done {
             return Poll::Ready(());
+        }
+        if this.metrics.is_some() {
+            let now = this.now();
+            if let Some(m) = &mut this.metrics {
+                m.maybe_publish(now, &this.node, &this.stats);
+            }
         }
         for _ in 0..TURN_BUDGET {
             let mut progressed = this.flush(cx);

@@ -24,8 +24,14 @@ pub enum ClusterError {
     #[error("gossip socket: {0}")]
     Io(#[from] io::Error),
     /// No seed answered the join in time. The node keeps retrying in the background; call
-    /// `join` again to wait longer.
-    #[error("no seed answered the join within {0:?}")]
+    /// `join` again to wait longer. A seed cannot tell a joiner why it stays silent (an
+    /// unauthenticated datagram gets no answer, by design), so the message names the usual
+    /// causes instead.
+    #[error(
+        "no seed answered the join within {0:?}; likely causes: no or a wrong cluster key \
+         (the seeds drop gossip they cannot authenticate, silently), nothing listening at \
+         the seed's gossip address, or a firewall dropping UDP to or from it"
+    )]
     JoinTimeout(Duration),
     /// The graceful leave did not finish in time; the node was stopped anyway.
     #[error("leave did not finish within {0:?}")]

@@ -66,6 +66,7 @@ mod config;
 pub mod conformance;
 pub mod driver;
 mod error;
+pub mod metrics;
 mod registry;
 pub mod rpc;
 mod runtime;

@@ -4,7 +4,7 @@ use super::{MemberInfo, MemberState, SyncEntry, Update};
 use crate::hash::mix64;
 use crate::wire::DIGEST_BUCKETS;
 use crate::{NodeId, Timestamp};
-use std::collections::BTreeMap;
+use core::net::SocketAddr;
 
 /// One member as this node currently sees it.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -60,22 +60,26 @@ impl Applied {
 /// Every node holds an entry for every member, so a simulated cluster of N holds N² of them
 /// and the entry's size is the simulator's (and a big deployment's) memory bill. Members live
 /// in a dense vector of slots (no per-node slack of a B-tree's leaves, grown by an eighth at a
-/// time rather than doubled); a small `BTreeMap<NodeId, u32>` from id to slot keeps lookups
-/// O(log n) and iteration in id order; and each slot records its place in `live_peers`, so
+/// time rather than doubled); an open-addressing index of 8-byte buckets (`index.rs`) maps an
+/// id to its slot in one or two probes; and each slot records its place in `live_peers`, so
 /// leaving the live set is a swap-remove without a second map. Observable behaviour (id-order
-/// iteration, the order of `live_peers`) is exactly that of the map it replaced.
+/// iteration, which [`iter`](Self::iter) now gets by sorting, and the order of `live_peers`)
+/// is exactly that of the map it replaced.
 #[derive(Debug)]
 pub struct MemberTable {
     me: NodeId,
-    /// Slot of each member, keyed by [`key`] (the id as a big-endian integer: same order as
-    /// `NodeId`'s, compared in one instruction instead of sixteen byte compares).
-    index: BTreeMap<u128, u32>,
+    /// Slot of each member (see `index.rs`).
+    index: SlotIndex,
     slots: Vec<Member>,
     /// Per slot: its position in `live_peers`, or [`NOT_LIVE`].
     live_pos: Vec<u32>,
     digest: [u32; DIGEST_BUCKETS],
     live_peers: Vec<NodeId>,
     counts: [usize; 4],
+    /// Addresses the node asks about every reconnect round (its seeds), each with how many
+    /// live members (this node included) advertise it as their gossip address. Kept up to
+    /// date on every change so that the question costs O(seeds), not a scan of the table.
+    watched: Vec<(SocketAddr, u32)>,
 }
 
 /// The index key of `id`: its bytes as a big-endian integer, so that integer order is the
@@ -112,12 +116,13 @@ impl MemberTable {
     pub fn new(me: MemberInfo, now: Timestamp) -> Self {
         let mut t = MemberTable {
             me: me.id,
-            index: BTreeMap::new(),
+            index: SlotIndex::default(),
             slots: Vec::new(),
             live_pos: Vec::new(),
             digest: [0; DIGEST_BUCKETS],
             live_peers: Vec::new(),
             counts: [0; 4],
+            watched: Vec::new(),
         };
         t.insert(Member {
             info: me,
@@ -129,12 +134,32 @@ impl MemberTable {
 
     /// The member `id`, if known.
     pub fn get(&self, id: &NodeId) -> Option<&Member> {
-        self.index.get(&key(id)).map(|&s| &self.slots[s as usize])
+        self.slot_of(id).map(|s| &self.slots[s as usize])
+    }
+
+    fn slot_of(&self, id: &NodeId) -> Option<u32> {
+        let slots = &self.slots;
+        self.index.get(id, |s| slots[s as usize].info.id)
     }
 
     /// Every member in id order, this node and tombstones included.
+    ///
+    /// Sorts (O(n log n), one allocation): for id order; [`iter_any_order`]
+    /// (Self::iter_any_order) is a plain scan.
     pub fn iter(&self) -> impl Iterator<Item = &Member> + '_ {
-        self.index.values().map(|&s| &self.slots[s as usize])
+        let mut order: Vec<(u128, u32)> = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(s, m)| (key(&m.info.id), s as u32))
+            .collect();
+        order.sort_unstable();
+        order.into_iter().map(|(_, s)| &self.slots[s as usize])
+    }
+
+    /// Every member, this node and tombstones included, in no particular order.
+    pub fn iter_any_order(&self) -> impl Iterator<Item = &Member> + '_ {
+        self.slots.iter()
     }
 
     /// Number of entries, tombstones included.
@@ -221,6 +246,7 @@ impl MemberTable {
 
     fn insert(&mut self, m: Member) {
         let id = m.info.id;
+        self.count_watched(&m, true);
         self.counts[usize::from(m.state.precedence())] += 1;
         self.digest[bucket_of(&id)] =
             self.digest[bucket_of(&id)].wrapping_add(entry_hash(&id, m.info.incarnation, m.state));
@@ -234,7 +260,7 @@ impl MemberTable {
         let slot = self.slots.len() as u32;
         push_compact(&mut self.slots, m);
         push_compact(&mut self.live_pos, live_pos);
-        self.index.insert(key(&id), slot);
+        self.index.insert(&id, slot);
     }
 
     /// Takes `slot` out of `live_peers` if it is there; the peer moved into its place learns
@@ -247,20 +273,26 @@ impl MemberTable {
         self.live_peers.swap_remove(p as usize);
         if let Some(moved) = self.live_peers.get(p as usize) {
             // Invariant: every id in `live_peers` is in the table.
-            let s = self.index[&key(moved)];
+            let s = self.slot_of(moved).expect("live peers are in the table");
             self.live_pos[s as usize] = p;
         }
     }
 
     fn take(&mut self, id: &NodeId) -> Option<Member> {
-        let slot = self.index.remove(&key(id))? as usize;
+        let slots = &self.slots;
+        let slot = self.index.remove(id, |s| slots[s as usize].info.id)? as usize;
         self.leave_live(slot);
-        let m = self.slots.swap_remove(slot);
-        self.live_pos.swap_remove(slot);
-        if let Some(moved) = self.slots.get(slot) {
-            // The last slot moved into the hole.
-            self.index.insert(key(&moved.info.id), slot as u32);
+        let last = self.slots.len() - 1;
+        if slot != last {
+            // The last slot moves into the hole: point its id there first.
+            let moved = self.slots[last].info.id;
+            let slots = &self.slots;
+            self.index
+                .repoint(&moved, slot as u32, |s| slots[s as usize].info.id);
         }
+        let m = self.slots.swap_remove(slot);
+        self.count_watched(&m, false);
+        self.live_pos.swap_remove(slot);
         self.counts[usize::from(m.state.precedence())] -= 1;
         self.digest[bucket_of(id)] =
             self.digest[bucket_of(id)].wrapping_sub(entry_hash(id, m.info.incarnation, m.state));
@@ -273,7 +305,9 @@ impl MemberTable {
     fn replace(&mut self, slot: usize, m: Member) -> Member {
         let id = m.info.id;
         self.leave_live(slot);
+        self.count_watched(&m, true);
         let old = std::mem::replace(&mut self.slots[slot], m);
+        self.count_watched(&old, false);
         self.counts[usize::from(old.state.precedence())] -= 1;
         self.digest[bucket_of(&id)] = self.digest[bucket_of(&id)].wrapping_sub(entry_hash(
             &id,
@@ -294,6 +328,47 @@ impl MemberTable {
         old
     }
 
+    /// Counts `m` in (`add`) or out of the watched addresses, if it is live.
+    fn count_watched(&mut self, m: &Member, add: bool) {
+        if !m.state.is_live() {
+            return;
+        }
+        for (a, n) in &mut self.watched {
+            if *a == m.info.gossip_addr {
+                *n = if add { *n + 1 } else { *n - 1 };
+            }
+        }
+    }
+
+    /// Makes `addrs` the watched addresses (see [`watched_is_live`](Self::watched_is_live)).
+    /// Free when they already are; otherwise one scan of the table to count them.
+    pub fn watch_addrs(&mut self, addrs: &[SocketAddr]) {
+        if self.watched.iter().map(|(a, _)| a).eq(addrs.iter()) {
+            return;
+        }
+        self.watched = addrs.iter().map(|a| (*a, 0)).collect();
+        for s in 0..self.slots.len() {
+            let m = &self.slots[s];
+            if m.state.is_live() {
+                let addr = m.info.gossip_addr;
+                for (a, n) in &mut self.watched {
+                    if *a == addr {
+                        *n += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a live member (this node included) advertises `addr` as its gossip address,
+    /// if `addr` is watched ([`watch_addrs`](Self::watch_addrs)); `None` if it is not.
+    pub fn watched_is_live(&self, addr: &SocketAddr) -> Option<bool> {
+        self.watched
+            .iter()
+            .find(|(a, _)| a == addr)
+            .map(|(_, n)| *n > 0)
+    }
+
     /// Replaces this node's own info (after raising its incarnation). The caller guarantees
     /// `info.incarnation` is higher than before.
     pub fn set_me(&mut self, info: MemberInfo, now: Timestamp) {
@@ -302,8 +377,8 @@ impl MemberTable {
             state: MemberState::Alive,
             state_since: now,
         };
-        match self.index.get(&key(&m.info.id)) {
-            Some(&slot) => {
+        match self.slot_of(&m.info.id) {
+            Some(slot) => {
                 self.replace(slot as usize, m);
             }
             None => self.insert(m),
@@ -312,7 +387,7 @@ impl MemberTable {
 
     /// Marks this node's own entry with `state` (used when leaving).
     pub fn set_me_state(&mut self, state: MemberState, now: Timestamp) {
-        if let Some(&slot) = self.index.get(&key(&self.me)) {
+        if let Some(slot) = self.slot_of(&self.me) {
             let mut m = self.slots[slot as usize].clone();
             m.state = state;
             m.state_since = now;
@@ -329,7 +404,7 @@ impl MemberTable {
         state: MemberState,
         since: Timestamp,
     ) -> bool {
-        if state.is_live() || self.index.contains_key(&key(&info.id)) {
+        if state.is_live() || self.slot_of(&info.id).is_some() {
             return false;
         }
         self.insert(Member {
@@ -355,7 +430,7 @@ impl MemberTable {
         let id = update.subject();
         let inc = update.incarnation();
         let state = update.state();
-        let Some(&slot) = self.index.get(&key(&id)) else {
+        let Some(slot) = self.slot_of(&id) else {
             return match update {
                 Update::Alive(info) => {
                     self.insert(Member {
@@ -453,12 +528,9 @@ impl MemberTable {
             "index and slots agree in size"
         );
         assert_eq!(self.live_pos.len(), self.slots.len());
-        for (k, &s) in &self.index {
-            assert_eq!(
-                key(&self.slots[s as usize].info.id),
-                *k,
-                "index points at its member"
-            );
+        for s in self.index.slots() {
+            let id = self.slots[s as usize].info.id;
+            assert_eq!(self.slot_of(&id), Some(s), "index points at its member");
         }
         for (s, &p) in self.live_pos.iter().enumerate() {
             let m = &self.slots[s];
@@ -476,6 +548,14 @@ impl MemberTable {
             self.live_peers.len(),
             self.live_pos.iter().filter(|&&p| p != NOT_LIVE).count()
         );
+        for (a, n) in &self.watched {
+            let live_there = self
+                .slots
+                .iter()
+                .filter(|m| m.state.is_live() && m.info.gossip_addr == *a)
+                .count();
+            assert_eq!(*n as usize, live_there, "watched count of {a}");
+        }
     }
 
     #[cfg(test)]
@@ -489,6 +569,9 @@ impl MemberTable {
         d.iter().flat_map(|x| x.to_le_bytes()).collect()
     }
 }
+
+mod index;
+use index::SlotIndex;
 
 #[cfg(test)]
 mod tests;

@@ -28,7 +28,7 @@ use crate::{NodeId, Timestamp};
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Most reaped members whose address is kept for reconnect attempts.
 pub(super) const MAX_GRAVEYARD: usize = 1024;
@@ -49,6 +49,8 @@ pub(super) struct AntiEntropy {
     outstanding: Option<(u32, NodeId)>,
     /// A sync sent to a seed address whose member is unknown: answered from that address.
     reconnect: Option<(u32, SocketAddr)>,
+    /// Whether the current request was already resent after a challenge.
+    retried: bool,
     /// When this node's view last changed.
     last_change: Timestamp,
     /// Whether the last sync exchange found the two views different (either direction).
@@ -63,6 +65,7 @@ impl AntiEntropy {
             sync_seq: 0,
             outstanding: None,
             reconnect: None,
+            retried: false,
             last_change: now,
             found_diff: false,
             graveyard: BTreeMap::new(),
@@ -87,8 +90,38 @@ impl AntiEntropy {
     }
 
     fn next_seq(&mut self) -> u32 {
+        self.retried = false;
         self.sync_seq = self.sync_seq.wrapping_add(1).max(1);
         self.sync_seq
+    }
+
+    /// Starts the sequence at `start` (drawn from the node's RNG): an off-path host cannot
+    /// guess the sequence of a sync request, so a reply echoing it from the address the
+    /// request went to proves that address receives (see `validation`).
+    pub(super) fn start_seq_at(&mut self, start: u32) {
+        self.sync_seq = start;
+    }
+
+    /// The peer `from_id` at `from` challenged this node's address: the sequence of the sync
+    /// request to resend to it, once per request (so a spoofed challenge cannot make this
+    /// node send more than one extra request per round). `at_member_addr`: `from` is the
+    /// address the table holds for `from_id`, where a request to that member went.
+    pub(super) fn challenged(
+        &mut self,
+        from_id: NodeId,
+        from: SocketAddr,
+        at_member_addr: bool,
+    ) -> Option<u32> {
+        if self.retried {
+            return None;
+        }
+        let seq = match (self.outstanding, self.reconnect) {
+            (Some((s, id)), _) if id == from_id && at_member_addr => s,
+            (_, Some((s, a))) if a == from => s,
+            _ => return None,
+        };
+        self.retried = true;
+        Some(seq)
     }
 
     /// Starts a sync round with `peer`; returns the sequence to send.
@@ -151,21 +184,20 @@ impl AntiEntropy {
         let cutoff = now - config.reconnect_timeout;
         self.graveyard.retain(|_, (_, at)| *at >= cutoff);
         let failed = table.count(MemberState::Failed);
-        // Seeds that are not live members of this view: a group that formed apart.
-        let unreached: Vec<SocketAddr> = if seeds.is_empty() {
-            Vec::new()
-        } else {
-            let live: BTreeSet<SocketAddr> = table
-                .iter()
-                .filter(|m| m.state.is_live())
-                .map(|m| m.info.gossip_addr)
-                .collect();
-            seeds
-                .iter()
-                .filter(|a| !live.contains(a))
-                .copied()
-                .collect()
-        };
+        // Seeds that are not live members of this view: a group that formed apart. The node
+        // keeps its seeds watched by the table, so this is O(seeds), not a scan per round.
+        let unreached: Vec<SocketAddr> = seeds
+            .iter()
+            .filter(|a| {
+                let live = table.watched_is_live(a).unwrap_or_else(|| {
+                    table
+                        .iter_any_order()
+                        .any(|m| m.state.is_live() && m.info.gossip_addr == **a)
+                });
+                !live
+            })
+            .copied()
+            .collect();
         let total = failed + self.graveyard.len() + unreached.len();
         if total == 0 {
             return None;
@@ -273,7 +305,7 @@ pub(super) fn chunk_entries(
     let mut part: Vec<SyncEntry> = Vec::new();
     let mut used = 0;
     for e in entries {
-        let len = crate::wire::encode_value(&e).len();
+        let len = crate::wire::encoded_len(&e);
         if !part.is_empty() && (used + len > budget || part.len() == MAX_SYNC_ENTRIES) {
             // Invariant: parts are cut at MAX_SYNC_ENTRIES, so they always fit the bound.
             let bounded =
@@ -294,6 +326,36 @@ pub(super) fn chunk_entries(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_challenged_request_is_resent_once_and_only_to_its_peer() {
+        let mut ae = AntiEntropy::new(Timestamp::ZERO);
+        ae.start_seq_at(0xdead_0000);
+        assert_eq!(
+            ae.challenged(id(1), a(1), true),
+            None,
+            "nothing outstanding"
+        );
+        let seq = ae.start_sync(id(1));
+        assert_eq!(
+            seq, 0xdead_0001,
+            "the sequence starts where the node's RNG put it"
+        );
+        assert_eq!(ae.challenged(id(2), a(2), true), None, "another peer");
+        assert_eq!(
+            ae.challenged(id(1), a(9), false),
+            None,
+            "not where the request went"
+        );
+        assert_eq!(ae.challenged(id(1), a(1), true), Some(seq));
+        assert_eq!(ae.challenged(id(1), a(1), true), None, "once per request");
+        let next = ae.start_sync(id(1));
+        assert_eq!(
+            ae.challenged(id(1), a(1), true),
+            Some(next),
+            "a new round may retry again"
+        );
+    }
 
     fn id(n: u8) -> NodeId {
         NodeId([n; 16])

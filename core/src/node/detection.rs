@@ -183,7 +183,7 @@ impl Detection {
         self.ring_dirty = false;
         let live = v
             .table
-            .iter()
+            .iter_any_order()
             .filter(|m| m.state.is_live())
             .map(|m| m.info.id);
         self.ring = ObserverRing::new(live);

@@ -8,18 +8,24 @@
 //! - **A datagram sent is at most the MTU:** the payload budget is the MTU less the envelope
 //!   when sealing; piggybacked updates fill what the message leaves.
 //!
-//! [`Packets`] holds the framing state (cluster hash, own id, keyring) and the send queue.
+//! - **A sealed datagram is accepted once:** after it opens and its header checks pass, its
+//!   freshness stamp must pass the per-sender replay window (`crate::freshness`), else it is
+//!   [`PacketError::Replayed`]. Every datagram this node seals carries the next stamp of its
+//!   own boot. Plaintext has no stamp (and no protection: see docs/hostile-input.md).
+//!
+//! [`Packets`] holds the framing state (cluster hash, own id, keyring, own stamp, replay
+//! guard) and the send queue.
 
 use super::antientropy::chunk_entries;
 use super::event::Transmit;
 use crate::dissemination::Dissemination;
 use crate::envelope::{self, Keyring};
+use crate::freshness::{ReplayGuard, Stamp};
 use crate::membership::{MemberTable, SyncEntry, Update};
 use crate::wire::bounded::BoundedVec;
 use crate::wire::{self, Header, Message, Packet, PacketBuilder, MAX_SYNC_ENTRIES};
 use crate::{NodeId, PacketError};
 use core::net::SocketAddr;
-use rand_core::RngCore;
 use std::collections::VecDeque;
 
 /// Framing state and the queue of datagrams to send.
@@ -29,18 +35,33 @@ pub(super) struct Packets {
     me: NodeId,
     mtu: usize,
     keyring: Option<Keyring>,
+    /// The stamp of the last datagram sealed (`boot` drawn when the first keyring is set).
+    stamp: Stamp,
+    guard: ReplayGuard,
     queue: VecDeque<Transmit>,
 }
 
 impl Packets {
-    pub(super) fn new(cluster: u32, me: NodeId, mtu: usize) -> Self {
+    /// `life` is the node's starting incarnation; `senders` bounds the replay guard.
+    pub(super) fn new(cluster: u32, me: NodeId, mtu: usize, life: u64, senders: usize) -> Self {
         Packets {
             cluster,
             me,
             mtu,
             keyring: None,
+            stamp: Stamp {
+                life,
+                boot: 0,
+                counter: 0,
+            },
+            guard: ReplayGuard::new(senders),
             queue: VecDeque::new(),
         }
+    }
+
+    /// Senders the replay guard tracks.
+    pub(super) fn tracked_senders(&self) -> usize {
+        self.guard.len()
     }
 
     pub(super) fn keyring(&self) -> Option<&Keyring> {
@@ -51,7 +72,11 @@ impl Packets {
         self.keyring.as_mut()
     }
 
-    pub(super) fn set_keyring(&mut self, keyring: Option<Keyring>) {
+    /// Sets the keyring; the first time one is set, `boot` becomes this process's boot id.
+    pub(super) fn set_keyring(&mut self, keyring: Option<Keyring>, boot: impl FnOnce() -> u64) {
+        if keyring.is_some() && self.stamp.boot == 0 {
+            self.stamp.boot = boot().max(1);
+        }
         self.keyring = keyring;
     }
 
@@ -74,19 +99,23 @@ impl Packets {
         Header {
             cluster: self.cluster,
             from: self.me,
-            to,
+            to: to.map(Into::into),
         }
     }
 
     /// Opens and decodes a datagram, checking everything that does not need the member table.
-    pub(super) fn open(&self, bytes: &[u8]) -> Result<Packet, PacketError> {
+    /// A sealed datagram that passes is recorded as seen, so the same one is refused after.
+    pub(super) fn open(&mut self, bytes: &[u8]) -> Result<Packet, PacketError> {
         if bytes.len() > self.mtu {
             return Err(PacketError::TooLarge { len: bytes.len() });
         }
         let opened;
+        let mut stamp = None;
         let bytes = match &self.keyring {
             Some(k) => {
-                opened = k.open(bytes)?;
+                let (plain, s) = k.open_stamped(bytes)?;
+                opened = plain;
+                stamp = Some(s);
                 &opened[..]
             }
             None => bytes,
@@ -96,19 +125,28 @@ impl Packets {
         if header.cluster != self.cluster {
             return Err(PacketError::WrongCluster);
         }
-        if header.to.is_some_and(|to| to != self.me) {
+        if header
+            .to
+            .is_some_and(|to| to != wire::Recipient::of(&self.me))
+        {
             return Err(PacketError::WrongRecipient);
         }
         if header.from == self.me {
             return Err(PacketError::FromSelf);
         }
+        if let Some(stamp) = stamp {
+            self.guard
+                .accept(&header.from, stamp)
+                .map_err(|_| PacketError::Replayed)?;
+        }
         Ok(packet)
     }
 
     /// Queues `message` to `dst`, with `first` (if any) and then queued updates (each sent at
-    /// most `limit` times) piggybacked, sealed when a keyring is set.
+    /// most `limit` times) piggybacked, sealed when a keyring is set, in at most `max_bytes`
+    /// (and the MTU). Returns the datagram's length, or 0 if the message did not fit.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn send<R: RngCore>(
+    pub(super) fn send(
         &mut self,
         dst: SocketAddr,
         to: Option<NodeId>,
@@ -116,11 +154,13 @@ impl Packets {
         first: Option<&Update>,
         gossip: &mut Dissemination,
         limit: u32,
-        rng: &mut R,
-    ) {
+        max_bytes: Option<usize>,
+    ) -> usize {
         let header = self.header(to);
-        let Some(mut b) = PacketBuilder::new(&header, &message, self.budget()) else {
-            return;
+        let cap = max_bytes.map_or(self.mtu, |m| m.min(self.mtu));
+        let budget = cap.saturating_sub(self.mtu - self.budget());
+        let Some(mut b) = PacketBuilder::new(&header, &message, budget) else {
+            return 0;
         };
         if let Some(u) = first {
             b.try_push(u);
@@ -128,13 +168,17 @@ impl Packets {
         gossip.fill(&mut b, limit);
         let mut payload = b.finish();
         if let Some(k) = &self.keyring {
+            self.stamp.counter += 1;
+            let mut sealed = Vec::with_capacity(payload.len() + envelope::OVERHEAD);
             // Invariant: the payload is at most mtu - OVERHEAD <= MAX_SEALED - OVERHEAD, the
-            // only size `seal` refuses.
-            payload = k
-                .seal(rng, &payload)
+            // only size sealing refuses.
+            k.seal_stamped_into(self.stamp, &payload, &mut sealed)
                 .expect("payload within the sealing bound");
+            payload = sealed;
         }
+        let len = payload.len();
         self.queue.push_back(Transmit { dst, payload });
+        len
     }
 
     /// Splits `entries` into messages to `to` built by `make(entries, is_last)`, each within
@@ -147,8 +191,7 @@ impl Packets {
     ) -> Vec<Message> {
         // Budget: the MTU less the message built with no entries (largest form, the last
         // part), less a few bytes for the entries count and the empty updates list.
-        let empty =
-            wire::encode_value(&(self.header(Some(to)), make(BoundedVec::new(), true))).len();
+        let empty = wire::encoded_len(&(self.header(Some(to)), make(BoundedVec::new(), true)));
         let budget = self.budget().saturating_sub(empty + 1 + 3 + 1);
         chunk_entries(entries, budget, make)
     }
@@ -161,6 +204,19 @@ pub(super) fn check_capacity(
     packet: &Packet,
 ) -> Result<(), PacketError> {
     let room = max_members.saturating_sub(table.len());
+    let alive = packet
+        .updates
+        .iter()
+        .filter(|u| matches!(u, Update::Alive(_)))
+        .count();
+    let entries = match &packet.message {
+        Message::SyncReply { entries, .. } | Message::SyncPush { entries } => entries.len(),
+        _ => 0,
+    };
+    if alive + entries <= room {
+        // Even if every one were new, they fit: no lookups needed (the usual case).
+        return Ok(());
+    }
     let mut new_ids: Vec<NodeId> = packet
         .updates
         .iter()

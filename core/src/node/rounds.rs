@@ -16,11 +16,17 @@ use rand_core::RngCore;
 
 impl<R: RngCore> Node<R> {
     pub(super) fn send_join(&mut self) {
+        self.send_join_with(Message::Join);
+    }
+
+    /// Sends `message` (a `Join`, or a `JoinEcho` after the seed's challenge) to the current
+    /// attempt's seed, with this node's own record, and re-arms the retry.
+    pub(super) fn send_join_with(&mut self, message: Message) {
         let Some((seed, backoff)) = self.lifecycle.attempt(&self.config) else {
             return;
         };
         let me = Update::Alive(self.me.clone());
-        self.send(seed, None, Message::Join, Some(&me));
+        self.send(seed, None, message, Some(&me));
         self.timers.set(Timer::JoinRetry, self.now + backoff);
     }
 
@@ -83,6 +89,7 @@ impl<R: RngCore> Node<R> {
         if !self.lifecycle.running() {
             return;
         }
+        self.table.watch_addrs(self.lifecycle.seeds());
         let target = self.sync.reconnect_round(
             self.now,
             &self.config,

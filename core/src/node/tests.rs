@@ -129,7 +129,7 @@ fn packet_from(
         header: Header {
             cluster: from.config().cluster_hash(),
             from: from.id(),
-            to,
+            to: to.map(Into::into),
         },
         message,
         updates,

@@ -37,6 +37,8 @@
 //! end of its stream direction; [`Decoder::finish`] tells a clean end from a cut-off frame.
 
 pub mod call;
+pub mod handler;
+pub mod machine;
 #[cfg(test)]
 mod tests;
 

@@ -28,16 +28,59 @@ pub const DIGEST_BUCKETS: usize = 64;
 pub const DIGEST_BYTES: usize = DIGEST_BUCKETS * 4;
 
 /// Who sent a packet, to whom, in which cluster.
+///
+/// Every datagram carries one, so its size is most of a heartbeat's: 26 bytes (a fixed
+/// 4-byte cluster hash, the 16-byte sender id, a 5-byte recipient tag), where a full
+/// recipient id and a varint cluster hash took 39 (see docs/membership.md, "Bytes").
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Header {
-    /// Hash of the cluster name: packets from another cluster are dropped.
+    /// Hash of the cluster name: packets from another cluster are dropped. Sent as 4 fixed
+    /// bytes (a hash is almost always 5 as a varint).
+    #[serde(with = "fixed_u32")]
     pub cluster: u32,
     /// The sender's id.
     pub from: NodeId,
     /// The intended recipient, when the sender knows it. A packet for another id (a previous
     /// process at the same address) is dropped.
-    pub to: Option<NodeId>,
+    pub to: Option<Recipient>,
+}
+
+/// A recipient tag: 32 bits of a hash of the recipient's id.
+///
+/// The recipient check guards against accidents (a datagram meant for a previous process at
+/// the same address), not attackers (authentication is the envelope's job), so 32 bits do
+/// the job of the full 16-byte id: a stale datagram passes by accident with odds 2⁻³².
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Recipient(pub [u8; 4]);
+
+impl Recipient {
+    /// The tag of `id`.
+    pub fn of(id: &NodeId) -> Self {
+        let v = u128::from_le_bytes(id.0);
+        let h = crate::hash::mix64((v as u64) ^ crate::hash::mix64((v >> 64) as u64));
+        Recipient((h as u32).to_le_bytes())
+    }
+}
+
+impl From<NodeId> for Recipient {
+    fn from(id: NodeId) -> Self {
+        Recipient::of(&id)
+    }
+}
+
+/// A `u32` as 4 little-endian bytes instead of postcard's varint.
+mod fixed_u32 {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &u32, s: S) -> Result<S::Ok, S::Error> {
+        v.to_le_bytes().serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        <[u8; 4]>::deserialize(d).map(u32::from_le_bytes)
+    }
 }
 
 /// The protocol message a packet carries (besides its piggybacked updates).
@@ -101,6 +144,33 @@ pub enum Message {
         /// A slice of the requester's entries.
         entries: BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>,
     },
+    /// Address validation (like QUIC's Retry token): the sender will not answer this address
+    /// with more than 3x the bytes it received from it until the address echoes `token`.
+    Challenge {
+        /// A keyed, stateless token for the recipient's address.
+        token: u64,
+    },
+    /// The answer to a `Challenge`: proves the sender receives at its address.
+    Echo {
+        /// The token being echoed.
+        token: u64,
+    },
+    /// A `Join` sent again after its seed's `Challenge`, echoing the token in the same
+    /// datagram: the seed validates the address and answers it at once (a separate `Echo`
+    /// could be overtaken by the join, which would then be challenged again).
+    JoinEcho {
+        /// The token being echoed.
+        token: u64,
+    },
+    /// A `Sync` sent again after the peer's `Challenge`, echoing the token (see `JoinEcho`).
+    SyncEcho {
+        /// Exchange number, echoed by the reply.
+        seq: u32,
+        /// Per-bucket digest of the sender's member table.
+        digest: BoundedVec<u8, DIGEST_BYTES>,
+        /// The token being echoed.
+        token: u64,
+    },
 }
 
 impl Message {
@@ -116,6 +186,10 @@ impl Message {
             Message::Sync { .. } => "sync",
             Message::SyncReply { .. } => "sync-reply",
             Message::SyncPush { .. } => "sync-push",
+            Message::Challenge { .. } => "challenge",
+            Message::Echo { .. } => "echo",
+            Message::JoinEcho { .. } => "join-echo",
+            Message::SyncEcho { .. } => "sync-echo",
         }
     }
 }
@@ -178,6 +252,13 @@ fn push_varint(out: &mut Vec<u8>, mut n: usize) {
 pub fn encode_value<T: Serialize>(value: &T) -> Vec<u8> {
     // Invariant: all wire types are plain data that postcard can always serialise.
     postcard::to_allocvec(value).expect("postcard serialises wire types infallibly")
+}
+
+/// The length of `value`'s encoding, computed without building it (no allocation).
+pub fn encoded_len<T: Serialize>(value: &T) -> usize {
+    // Invariant: all wire types are plain data that postcard can always serialise.
+    postcard::experimental::serialized_size(value)
+        .expect("postcard serialises wire types infallibly")
 }
 
 /// Builds one datagram within a byte budget: a fixed header and message, then as many

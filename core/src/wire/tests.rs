@@ -105,6 +105,11 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
         (any::<u32>(), arb_id(), any::<bool>())
             .prop_map(|(seq, target, ok)| Message::IndirectAck { seq, target, ok }),
         (any::<u32>(), arb_digest()).prop_map(|(seq, digest)| Message::Sync { seq, digest }),
+        any::<u64>().prop_map(|token| Message::Challenge { token }),
+        any::<u64>().prop_map(|token| Message::Echo { token }),
+        any::<u64>().prop_map(|token| Message::JoinEcho { token }),
+        (any::<u32>(), arb_digest(), any::<u64>())
+            .prop_map(|(seq, digest, token)| Message::SyncEcho { seq, digest, token }),
         (any::<u32>(), arb_digest(), arb_entries(), any::<bool>()).prop_map(
             |(seq, digest, entries, last)| {
                 Message::SyncReply {
@@ -128,7 +133,11 @@ pub(crate) fn arb_packet() -> impl Strategy<Value = Packet> {
         proptest::collection::vec(arb_update(), 0..8),
     )
         .prop_map(|(cluster, from, to, message, updates)| Packet {
-            header: Header { cluster, from, to },
+            header: Header {
+                cluster,
+                from,
+                to: to.map(Into::into),
+            },
             message,
             updates,
         })

@@ -81,7 +81,7 @@ pub async fn connect<R: RuntimeBinding>(
         .await
         .map_err(setup("starting the registry"))?;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while registry.workers().await.len() < workers.len() {
+    while registry.workers().len() < workers.len() {
         if Instant::now() > deadline {
             return Err(BenchError::Shoal(
                 "workers did not all appear within 20 s".into(),

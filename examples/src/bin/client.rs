@@ -12,11 +12,10 @@
 //! read these.
 #![forbid(unsafe_code)]
 
-#[path = "../common.rs"]
-mod common;
+use shoal_examples::common;
 
 use clap::Parser;
-use common::{answer_label, cluster_config, load_secrets, parse_strategy, NodeOpts, Res};
+use common::{answer_label, cluster_config, parse_strategy, NodeOpts, Res};
 use shoal_examples::callload::{run_load, LoadOptions};
 use shoal_tokio::{CallOptions, Cluster, ClusterClient, LoadBalancingStrategy, WorkerRegistry};
 use std::collections::BTreeMap;
@@ -78,7 +77,6 @@ struct Cli {
 async fn live_workers(registry: &WorkerRegistry) -> usize {
     registry
         .workers()
-        .await
         .iter()
         .filter(|w| w.state.is_some_and(|s| s.is_live()))
         .count()
@@ -90,13 +88,14 @@ fn main() -> Res<()> {
 }
 
 async fn run(cli: Cli) -> Res<()> {
-    let secrets = load_secrets(&cli.node.secrets_dir)?;
+    cli.node.serve_metrics()?;
+    let secrets = cli.node.load_secrets()?;
     let name = cli
         .name
         .clone()
         .unwrap_or_else(|| format!("client-{}", std::process::id()));
     let cluster = Cluster::start(
-        cluster_config(&name, cli.bind, cli.node.preset, secrets.key)
+        cluster_config(&name, cli.bind, cli.node.connect.preset, secrets.key)
             .with_tags([("role", "client")]),
     )
     .await?;
@@ -109,7 +108,7 @@ async fn run(cli: Cli) -> Res<()> {
     }
     // Bounded wait (polling the registry) for the first `--min-workers` matching workers.
     let deadline = Instant::now() + Duration::from_secs(cli.wait_secs);
-    while registry.select_worker(Some(&cli.filter)).await.is_err()
+    while registry.select_worker(Some(&cli.filter)).is_err()
         || live_workers(&registry).await < cli.min_workers
     {
         if Instant::now() > deadline {
@@ -126,7 +125,6 @@ async fn run(cli: Cli) -> Res<()> {
     }
     let workers: Vec<String> = registry
         .workers()
-        .await
         .into_iter()
         .filter(|w| w.tags.get("role").map(String::as_str) == Some("worker"))
         .map(|w| w.label)

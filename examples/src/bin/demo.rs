@@ -20,8 +20,7 @@
 //! non-idempotent call in flight to the killed worker).
 #![forbid(unsafe_code)]
 
-#[path = "../common.rs"]
-mod common;
+use shoal_examples::common;
 
 use clap::{Parser, Subcommand};
 use common::{answer_label, cluster_config, describe, Preset, Res};
@@ -65,6 +64,10 @@ struct Cli {
     /// Load-balancing strategy of the client.
     #[arg(long, value_parser = common::parse_strategy, default_value = "least-connections")]
     strategy: LoadBalancingStrategy,
+    /// Serve the demo client's metrics at `http://ADDR/metrics` (Prometheus text), the
+    /// director's on the next port and worker i's on the one after that plus i.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -101,13 +104,30 @@ struct Children {
     dir: PathBuf,
     exe: PathBuf,
     running: Vec<(String, Child)>,
+    /// `--metrics-addr` of the demo process: the director serves on the next port, worker i
+    /// on the one after it plus i.
+    metrics: Option<SocketAddr>,
 }
 
 impl Children {
+    /// Where child `name` serves its metrics, when the demo was asked to.
+    fn metrics_addr(&self, name: &str) -> Option<SocketAddr> {
+        let base = self.metrics?;
+        let offset = match name.strip_prefix("worker-") {
+            Some(i) => 1 + i.parse::<u16>().ok()?,
+            None => 1,
+        };
+        Some(SocketAddr::new(base.ip(), base.port().checked_add(offset)?))
+    }
+
     fn spawn(&mut self, name: &str, args: &[String]) -> Res<()> {
         let log = std::fs::File::create(self.dir.join(format!("{name}.log")))?;
+        let mut args = args.to_vec();
+        if let Some(addr) = self.metrics_addr(name) {
+            args.extend(["--metrics-addr".into(), addr.to_string()]);
+        }
         let child = Command::new(&self.exe)
-            .args(args)
+            .args(&args)
             .stdin(Stdio::piped())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -360,10 +380,14 @@ async fn demo(cli: Cli) -> Res<()> {
     ));
     common::create_private_dir(&dir)?;
     let secrets = common::create_or_load_secrets(&dir.join("secrets"))?;
+    if let Some(addr) = cli.metrics_addr {
+        shoal_examples::metrics::serve_prometheus(addr)?;
+    }
     let mut children = Children {
         dir: dir.clone(),
         exe: std::env::current_exe()?,
         running: Vec::new(),
+        metrics: cli.metrics_addr,
     };
     let display = Arc::new(Display {
         start: started,
@@ -508,6 +532,10 @@ async fn run_steps(
         "starting director (RPC {director_rpc}, gossip {director_gossip}) and {WORKERS} workers as child processes; logs in {}",
         dir.display()
     ));
+    display.line(&format!(
+        "inspect it meanwhile with: members --seed {director_gossip} --secrets-dir {}",
+        dir.join("secrets").display()
+    ));
     children.spawn(
         "director",
         &node_args("director", dir, &["--rpc".into(), director_rpc.to_string()]),
@@ -592,7 +620,6 @@ async fn steps(
         let r = r.clone();
         async move {
             r.workers()
-                .await
                 .into_iter()
                 .filter(|w| {
                     w.tags.get("role").map(String::as_str) == Some("worker")

@@ -7,8 +7,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
-#[path = "../common.rs"]
-mod common;
+use shoal_examples::common;
 
 use clap::Parser;
 

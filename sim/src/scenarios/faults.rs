@@ -133,6 +133,9 @@ pub struct CrashReport {
     pub violation: Option<String>,
     /// The event-trace hash.
     pub trace_hash: u64,
+    /// Every live member's detection latency (virtual ms from the crash to its
+    /// `MemberFailed`), sorted: the report's detection-time CDF.
+    pub detect_ms: Vec<f64>,
 }
 
 impl CrashReport {
@@ -208,6 +211,7 @@ pub fn crash(opts: &ScenarioOpts) -> CrashReport {
     }
     r.violation = run.violation.map(|v| v.to_string());
     r.trace_hash = run.sim.trace.hash();
+    r.detect_ms = lat;
     r
 }
 
@@ -222,6 +226,10 @@ pub struct SteadyReport {
     pub suspicions: u64,
     /// Payload bytes sent per member per second under loss and jitter.
     pub bytes_per_member_per_s: f64,
+    /// The same window's per-member rates: p99 over members.
+    pub bytes_per_member_per_s_p99: f64,
+    /// The same window's per-member rates: the highest.
+    pub bytes_per_member_per_s_max: f64,
     /// The first invariant violation, when checkers ran.
     pub violation: Option<String>,
     /// The event-trace hash.
@@ -248,6 +256,8 @@ pub fn steady(opts: &ScenarioOpts) -> SteadyReport {
     let mut r = SteadyReport {
         converged_ms,
         bytes_per_member_per_s: f64::NAN,
+        bytes_per_member_per_s_p99: f64::NAN,
+        bytes_per_member_per_s_max: f64::NAN,
         ..SteadyReport::default()
     };
     if converged_ms.is_none() {
@@ -258,6 +268,7 @@ pub fn steady(opts: &ScenarioOpts) -> SteadyReport {
     run.sim.net.link = opts.link();
     let start = run.sim.now;
     let before = run.sim.bytes_sent;
+    let before_each = run.sim.bytes_by_node.clone();
     let ids = run.ids.clone();
     let (mut fp, mut sus) = (0u64, 0u64);
     run.run(start + opts.duration, |sim, _, events| {
@@ -280,6 +291,8 @@ pub fn steady(opts: &ScenarioOpts) -> SteadyReport {
     });
     let secs = opts.duration.as_secs_f64().max(1e-9);
     r.bytes_per_member_per_s = (run.sim.bytes_sent - before) as f64 / opts.nodes as f64 / secs;
+    (r.bytes_per_member_per_s_p99, r.bytes_per_member_per_s_max) =
+        super::rate_spread(&before_each, &run.sim.bytes_by_node, secs);
     r.false_positives = fp;
     r.suspicions = sus;
     r.violation = run.violation.map(|v| v.to_string());

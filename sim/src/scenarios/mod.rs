@@ -181,6 +181,21 @@ impl Report {
     }
 }
 
+/// The p99 and max over members of the bytes each sent per second between two readings of
+/// [`Sim::bytes_by_node`] `secs` apart.
+pub fn rate_spread(before: &[u64], after: &[u64], secs: f64) -> (f64, f64) {
+    let mut rates: Vec<f64> = after
+        .iter()
+        .zip(before)
+        .map(|(a, b)| (a - b) as f64 / secs)
+        .collect();
+    rates.sort_by(f64::total_cmp);
+    (
+        faults::percentile(&rates, 99.0).unwrap_or(f64::NAN),
+        rates.last().copied().unwrap_or(f64::NAN),
+    )
+}
+
 /// Result of [`converge`].
 #[derive(Debug)]
 pub struct ConvergeReport {
@@ -188,12 +203,56 @@ pub struct ConvergeReport {
     pub converged_ms: Option<f64>,
     /// Payload bytes sent per member per second in steady state after convergence.
     pub bytes_per_member_per_s: f64,
+    /// The same window's per-member rates (bytes each member sent / s): p99 and max over
+    /// members, as Rapid reports them.
+    pub bytes_per_member_per_s_p99: f64,
+    /// See [`bytes_per_member_per_s_p99`](Self::bytes_per_member_per_s_p99).
+    pub bytes_per_member_per_s_max: f64,
     /// The event-trace hash.
     pub trace_hash: u64,
     /// Events recorded.
     pub events: u64,
+    /// Members known vs time: (virtual ms, live members in a node's view, averaged over
+    /// all nodes; a node that has not joined yet knows itself), sampled every [`SAMPLE_EVERY`] until convergence.
+    pub known: Vec<(f64, f64)>,
+    /// Gossip traffic vs time: (virtual s at the end of a one-second window, payload bytes
+    /// sent per member per second in it), from time zero through the steady measurement.
+    pub bytes: Vec<(f64, f64)>,
     /// The simulation, left at the end of the run for further scenario steps.
     pub sim: Sim,
+}
+
+/// How often [`converge`] samples the members known (virtual time).
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+
+/// Records one-second windows of bytes sent per member per second (the report's traffic
+/// series); reading the simulation only, so it changes nothing in the run.
+struct BytesSeries {
+    next: Timestamp,
+    last_bytes: u64,
+    points: Vec<(f64, f64)>,
+}
+
+impl BytesSeries {
+    const WINDOW: Duration = Duration::from_secs(1);
+
+    fn new() -> Self {
+        BytesSeries {
+            next: Timestamp::ZERO + Self::WINDOW,
+            last_bytes: 0,
+            points: Vec::new(),
+        }
+    }
+
+    fn observe(&mut self, sim: &Sim, n: usize) {
+        while sim.now >= self.next {
+            let t = self.next.as_micros() as f64 / 1e6;
+            let bytes = sim.bytes_sent - self.last_bytes;
+            self.points.push((t, bytes as f64 / n.max(1) as f64));
+            self.last_bytes = sim.bytes_sent;
+            self.next = self.next + Self::WINDOW;
+        }
+    }
 }
 
 /// Starts `opts.nodes` nodes; node 0 is the seed, every other node joins through it at a
@@ -237,7 +296,19 @@ pub fn converge(opts: &ScenarioOpts) -> ConvergeReport {
     let mut converged = None;
     let debug = std::env::var_os("SIM_DEBUG").is_some();
     let mut next_print = Timestamp::ZERO;
+    let mut known = Vec::new();
+    let mut next_sample = Timestamp::ZERO;
+    let mut bytes = BytesSeries::new();
     while sim.now < deadline {
+        bytes.observe(&sim, n);
+        if sim.now >= next_sample {
+            let live: usize = (0..n)
+                .filter_map(|i| sim.node(i))
+                .map(|x| x.live_members())
+                .sum();
+            known.push((sim.now.as_micros() as f64 / 1000.0, live as f64 / n as f64));
+            next_sample = next_sample + SAMPLE_EVERY;
+        }
         if debug && sim.now >= next_print {
             let q: usize = (0..n)
                 .filter_map(|i| sim.node(i))
@@ -278,19 +349,27 @@ pub fn converge(opts: &ScenarioOpts) -> ConvergeReport {
         }
     }
     let mut bytes_rate = f64::NAN;
+    let mut spread = (f64::NAN, f64::NAN);
     if let Some(t) = converged {
-        sim.run_until(t + opts.settle, |_, _, _| {});
+        known.push((t.as_micros() as f64 / 1000.0, n as f64));
+        sim.run_until(t + opts.settle, |sim, _, _| bytes.observe(sim, n));
         let before = sim.bytes_sent;
+        let before_each = sim.bytes_by_node.clone();
         let start = sim.now;
-        sim.run_until(start + opts.steady, |_, _, _| {});
+        sim.run_until(start + opts.steady, |sim, _, _| bytes.observe(sim, n));
         let secs = opts.steady.as_secs_f64().max(1e-9);
         bytes_rate = (sim.bytes_sent - before) as f64 / n as f64 / secs;
+        spread = rate_spread(&before_each, &sim.bytes_by_node, secs);
     }
     ConvergeReport {
         converged_ms: converged.map(|t| t.as_micros() as f64 / 1000.0),
         bytes_per_member_per_s: bytes_rate,
+        bytes_per_member_per_s_p99: spread.0,
+        bytes_per_member_per_s_max: spread.1,
         trace_hash: sim.trace.hash(),
         events: sim.trace.events,
+        known,
+        bytes: bytes.points,
         sim,
     }
 }

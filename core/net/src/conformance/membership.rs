@@ -346,3 +346,81 @@ pub async fn malformed_datagrams_are_counted_and_dropped<R: RuntimeBinding>() {
     assert!(!a.is_stopped());
     a.shutdown().await.unwrap();
 }
+
+/// A captured sealed datagram resent from another socket is dropped as a replay (issue 17):
+/// a spy captures a keyed node's join, relays it to a keyed seed once (accepted: the seed
+/// never saw it), then resends it from a second socket, which the seed drops and counts.
+pub async fn a_replayed_sealed_datagram_is_dropped_and_counted<R: RuntimeBinding>() {
+    use crate::core::PacketError;
+    use std::net::UdpSocket;
+    let (seed, _es) = start::<R>(config("replay-seed").with_cluster_key([5; 32])).await;
+    let (member, _em) = start::<R>(
+        config("replay-member")
+            .with_cluster_key([5; 32])
+            .with_join_timeout(Duration::from_millis(400)),
+    )
+    .await;
+    let spy = UdpSocket::bind("127.0.0.1:0").expect("bind spy");
+    let spy2 = UdpSocket::bind("127.0.0.1:0").expect("bind second spy");
+    for s in [&spy, &spy2] {
+        s.set_nonblocking(true).expect("nonblocking");
+    }
+    let spy_addr = spy.local_addr().expect("spy addr");
+    // The member joins through the spy's address: the spy captures its sealed join.
+    let capture = async {
+        let mut buf = [0u8; 2048];
+        for _ in 0..200 {
+            if let Ok((n, _)) = spy.recv_from(&mut buf) {
+                return Some(buf[..n].to_vec());
+            }
+            super::sleep::<R>(Duration::from_millis(10)).await;
+        }
+        None
+    };
+    let (joined, captured) = super::join(member.join(vec![spy_addr]), capture).await;
+    assert!(joined.is_err(), "nobody answers at the spy's address");
+    let captured = captured.expect("the member's join reached the spy");
+    // Relayed once: the seed accepts it (it never saw it) and answers only with a challenge.
+    spy.send_to(&captured, seed.gossip_addr()).expect("relay");
+    // Wait until the relayed copy was applied (the member's own news rode on it).
+    let before = timeout::<R, _>(WAIT, async {
+        loop {
+            let s = seed.stats().await.unwrap();
+            if s.node.live_members == 2 {
+                return s;
+            }
+            super::sleep::<R>(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the relayed join was accepted");
+    // Resent from another socket: a replay.
+    spy2.send_to(&captured, seed.gossip_addr()).expect("replay");
+    let dropped = timeout::<R, _>(WAIT, async {
+        loop {
+            let s = seed.stats().await.unwrap();
+            if s.node.dropped_for(&PacketError::Replayed)
+                > before.node.dropped_for(&PacketError::Replayed)
+            {
+                return s;
+            }
+            super::sleep::<R>(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the replay was counted");
+    assert_eq!(dropped.node.live_members, 2, "the replay changed nothing");
+    assert_eq!(dropped.node.updates_applied, before.node.updates_applied);
+    // Nothing went back to the second socket (checked for a while: an absence).
+    let mut buf = [0u8; 2048];
+    for _ in 0..20 {
+        assert!(
+            spy2.recv_from(&mut buf).is_err(),
+            "the seed answered a replay"
+        );
+        super::sleep::<R>(Duration::from_millis(10)).await;
+    }
+    for n in [&seed, &member] {
+        n.shutdown().await.unwrap();
+    }
+}

@@ -83,7 +83,7 @@ async fn closed_connection_replaced<R: RuntimeBinding>(endpoints: ClientEndpoint
     let p = pair::<R>("pool", config).await;
     let (registry, client, id) = (&p.registry, &p.client, p.id);
     let seen = timeout::<R, _>(Duration::from_secs(10), async {
-        while registry.workers_now().iter().all(|w| w.id != id) {
+        while registry.workers().iter().all(|w| w.id != id) {
             sleep::<R>(Duration::from_millis(10)).await;
         }
     })
@@ -108,7 +108,7 @@ async fn closed_connection_replaced<R: RuntimeBinding>(endpoints: ClientEndpoint
     assert_eq!(now_pooled.len(), 1, "replaced, not added to");
     assert_ne!(now_pooled[0].stable_id(), pooled[0].stable_id());
     let w = registry
-        .workers_now()
+        .workers()
         .into_iter()
         .find(|w| w.id == id)
         .expect("the worker");
@@ -206,7 +206,7 @@ pub async fn a_task_keeps_its_connection_and_tasks_spread_over_connections<R: Ru
     // background once the first is in use).
     let warm = timeout::<R, _>(Duration::from_secs(10), async {
         while registry.shared.lock().pooled(id).len() < 2 {
-            if registry.workers_now().iter().any(|w| w.id == id) {
+            if registry.workers().iter().any(|w| w.id == id) {
                 let _ = client.call_worker("echo", "w", Some("role=worker")).await;
             }
             sleep::<R>(Duration::from_millis(10)).await;

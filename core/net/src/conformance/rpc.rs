@@ -150,7 +150,6 @@ async fn wait_workers<R: RuntimeBinding>(
     loop {
         let live: Vec<_> = reg
             .workers()
-            .await
             .into_iter()
             .filter(|w| w.state.is_some_and(|s| s.is_live()))
             .collect();
@@ -321,7 +320,7 @@ pub async fn a_call_round_trips_and_errors_are_typed<R: RuntimeBinding>() {
     assert_eq!(label(all[0].1.as_ref().unwrap()), "rt-w1");
 
     assert_eq!(d.registry.in_flight(), 0);
-    let w = &d.registry.workers().await[0];
+    let w = &d.registry.workers()[0];
     assert_eq!(w.stats.connections.1, 1, "one pooled connection: {w:?}");
     shutdown_all(d, workers).await;
 }
@@ -364,12 +363,12 @@ pub async fn test_worker_discovery<R: RuntimeBinding>() {
     .await;
     let w = start_worker::<R>("disc-worker", d.node.cluster.gossip_addr()).await;
     wait_workers(&d.registry, "one worker", |w| w.len() == 1).await;
-    let workers = d.registry.workers().await;
+    let workers = d.registry.workers();
     assert_eq!(workers.len(), 1);
     assert_eq!(workers[0].tags.get("role"), Some(&"worker".to_string()));
     assert_eq!(workers[0].label, "disc-worker");
     assert_eq!(workers[0].rpc_addr, w.server.local_addr());
-    let picked = d.registry.select_worker(Some("role=worker")).await.unwrap();
+    let picked = d.registry.select_worker(Some("role=worker")).unwrap();
     assert_eq!(picked.id, w.cluster.id());
     shutdown_all(d, vec![w]).await;
 }
@@ -521,13 +520,7 @@ pub async fn a_node_with_the_wrong_cluster_key_never_joins_nor_gets_calls<R: Run
     );
     let counts = spread(&d.client, "compute", "", 60, 2).await;
     assert!(!counts.contains_key("key-intruder"), "{counts:?}");
-    let names: Vec<_> = d
-        .registry
-        .workers()
-        .await
-        .into_iter()
-        .map(|w| w.name)
-        .collect();
+    let names: Vec<_> = d.registry.workers().into_iter().map(|w| w.name).collect();
     assert_eq!(names.len(), 2, "{names:?}");
     assert!(d.node.cluster.stats().await.unwrap().unauthenticated() > 0);
     shutdown_all(d, workers).await;
@@ -560,7 +553,7 @@ pub async fn dropping_a_call_future_releases_its_lease<R: RuntimeBinding>() {
         0,
         "dropping the future released the lease"
     );
-    let w = &d.registry.workers().await[0];
+    let w = &d.registry.workers()[0];
     assert_eq!((w.in_flight, w.stats.cancelled), (0, 1));
     shutdown_all(d, workers).await;
 }

@@ -1,14 +1,16 @@
 //! [`WorkerRegistry`]: which workers exist and how loaded they are, fed by cluster events.
 //!
-//! The registry subscribes to its [`Cluster`]'s events and feeds the core
-//! [`shoal_core::Balancer`]: `NodeJoined`/`NodeUpdated`/`NodeRecovered` upsert the member,
-//! `NodeSuspected` upserts it as Suspect (avoided while alternatives exist), and
-//! `NodeFailed`/`NodeLeft`/`NodeReaped` remove it from selection. A failed (or reaped)
+//! The registry subscribes to its [`Cluster`]'s core events ([`shoal_core::Event`], not the
+//! user-facing [`crate::ClusterEvent`] mirror, so tags reach the balancer exactly as the core
+//! holds them) and feeds the core [`shoal_core::Balancer`]: `MemberJoined`/`MemberUpdated`/
+//! `MemberRecovered` upsert the member, `MemberSuspected` upserts it as Suspect (avoided while
+//! alternatives exist), and `MemberFailed`/`MemberLeft`/`MemberReaped` remove it from
+//! selection. A failed (or reaped)
 //! worker's pooled connections are closed at once, so calls in flight on them fail now
 //! rather than at the idle timeout; a worker that *left* is draining its calls (a graceful
 //! shutdown), so its connections are only let go: calls in flight on them still get their
 //! answers, and each connection closes when its last call ends. A `Lagged` subscriber
-//! resynchronises from [`Cluster::members`]. The local node and members without an RPC address
+//! resynchronises from the cluster's member list. The local node and members without an RPC address
 //! are not workers.
 //!
 //! Selection and accounting are the core's; this module only holds the shared state (see
@@ -17,13 +19,14 @@
 
 pub(crate) mod state;
 
+use crate::driver::Recv;
 use crate::rpc::error::CallError;
 use crate::runtime::RuntimeBinding;
-use crate::{Cluster, ClusterError, ClusterEvent, MemberSnapshot};
+use crate::{Cluster, ClusterError};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{OsRng, SeedableRng};
 use shoal_core::{
-    Balancer, BalancerConfig, MemberState, NodeId, Outcome, SelectError, Tags, Timestamp,
+    Balancer, BalancerConfig, Event, Member, MemberState, NodeId, Outcome, SelectError, Timestamp,
     WorkerStats,
 };
 use state::MutexGuard;
@@ -96,10 +99,6 @@ impl WorkerInfo {
 pub(crate) type Conn = quinn::Connection;
 
 impl PooledConn for Conn {
-    fn id(&self) -> usize {
-        self.stable_id()
-    }
-
     fn is_closed(&self) -> bool {
         self.close_reason().is_some()
     }
@@ -229,19 +228,20 @@ impl<R: RuntimeBinding> WorkerRegistry<R> {
             return Ok(());
         }
         // Subscribe before reading the members, so nothing falls between the two.
-        let mut events = self.cluster.subscribe();
+        let mut events = self.cluster.subscribe_core();
         self.resync().await?;
         let weak: Weak<Self> = Arc::downgrade(self);
         R::spawn(async move {
-            while let Some(event) = events.recv().await {
+            while let Some(event) = std::future::poll_fn(|cx| events.poll_recv(cx)).await {
                 let Some(reg) = weak.upgrade() else { return };
-                if let ClusterEvent::Lagged { missed } = event {
-                    tracing::warn!(missed, "registry lagged behind cluster events; resyncing");
-                    if reg.resync().await.is_err() {
-                        return;
+                match event {
+                    Recv::Item(e) => reg.apply(&e),
+                    Recv::Lagged { missed } => {
+                        tracing::warn!(missed, "registry lagged behind cluster events; resyncing");
+                        if reg.resync().await.is_err() {
+                            return;
+                        }
                     }
-                } else {
-                    reg.apply(&event);
                 }
             }
         });
@@ -250,14 +250,14 @@ impl<R: RuntimeBinding> WorkerRegistry<R> {
 
     /// Reloads every member from the cluster (after a lag).
     async fn resync(&self) -> Result<(), ClusterError> {
-        let members = self.cluster.members().await?;
+        let members = self.cluster.core_members().await?;
         let known = self.shared.lock().member_ids();
         for m in &members {
             self.upsert(m);
         }
         for id in known {
-            match members.iter().find(|m| m.id == id) {
-                Some(m) if m.is_live() => {}
+            match members.iter().find(|m| m.info.id == id) {
+                Some(m) if m.state.is_live() => {}
                 Some(m) if m.state == MemberState::Left => self.remove(id, Gone::Left),
                 _ => self.remove(id, Gone::Failed),
             }
@@ -265,39 +265,60 @@ impl<R: RuntimeBinding> WorkerRegistry<R> {
         Ok(())
     }
 
-    fn apply(&self, event: &ClusterEvent) {
+    /// Applies one core event. Membership only: the rest (joins, partitions, refutations)
+    /// says nothing about which workers can take calls.
+    fn apply(&self, event: &Event) {
         match event {
-            ClusterEvent::NodeJoined(m)
-            | ClusterEvent::NodeUpdated(m)
-            | ClusterEvent::NodeRecovered(m)
-            | ClusterEvent::NodeSuspected(m) => self.upsert(m),
-            ClusterEvent::NodeFailed(m) => self.remove(m.id, Gone::Failed),
-            ClusterEvent::NodeLeft(m) => self.remove(m.id, Gone::Left),
-            ClusterEvent::NodeReaped(id) => self.remove(*id, Gone::Failed),
+            Event::MemberJoined(m)
+            | Event::MemberUpdated(m)
+            | Event::MemberRecovered(m)
+            | Event::MemberSuspected(m) => self.upsert(m),
+            Event::MemberFailed(m) => self.remove(m.info.id, Gone::Failed),
+            Event::MemberLeft(m) => self.remove(m.info.id, Gone::Left),
+            Event::MemberReaped(id) => self.remove(*id, Gone::Failed),
             _ => {}
         }
     }
 
-    fn upsert(&self, m: &MemberSnapshot) {
-        let rpc = m.rpc_addr.filter(|_| !m.is_local && m.id != self.local);
-        let (Some(addr), true) = (rpc, m.is_live()) else {
-            self.remove(m.id, Gone::Failed);
+    /// The member as the core holds it: its tags go to the balancer as they are (no map in
+    /// between that could drop one).
+    fn upsert(&self, m: &Member) {
+        let id = m.info.id;
+        let rpc = m.info.rpc_addr.filter(|_| id != self.local);
+        let (Some(addr), true) = (rpc, m.state.is_live()) else {
+            self.remove(id, Gone::Failed);
             return;
         };
-        let mut tags = Tags::new();
-        for (k, v) in &m.tags {
-            let _ = tags.insert(k, v);
-        }
         let meta = Meta {
-            name: m.name.clone(),
-            tags: m.tags.clone(),
+            name: m.info.name.as_str().to_owned(),
+            tags: m
+                .info
+                .tags
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            core_tags: m.info.tags.clone(),
         };
-        self.shared.lock().upsert(m.id, m.state, &tags, addr, meta);
+        let now = self.shared.now();
+        let (moved, wake) = self
+            .shared
+            .lock()
+            .upsert(id, m.state, &m.info.tags, addr, meta, now);
+        // It moved: its old connections lead nowhere.
+        for c in moved {
+            PooledConn::close(&c);
+        }
+        for w in wake {
+            w.wake();
+        }
     }
 
     fn remove(&self, id: NodeId, gone: Gone) {
         let now = self.shared.now();
-        let conns = self.shared.lock().remove(id, now);
+        let (conns, wake) = self.shared.lock().remove(id, now);
+        for w in wake {
+            w.wake();
+        }
         match gone {
             Gone::Failed => {
                 for c in conns {
@@ -312,7 +333,7 @@ impl<R: RuntimeBinding> WorkerRegistry<R> {
 
     /// Picks a worker by the strategy, as a call would, without calling it (its lease is
     /// released at once, as cancelled).
-    pub async fn select_worker(&self, filter: Option<&str>) -> Result<WorkerInfo, CallError> {
+    pub fn select_worker(&self, filter: Option<&str>) -> Result<WorkerInfo, CallError> {
         let now = self.shared.now();
         let mut st = self.shared.lock();
         let lease = st.select(now, filter.unwrap_or("")).map_err(select_error)?;
@@ -327,12 +348,20 @@ impl<R: RuntimeBinding> WorkerRegistry<R> {
         }
     }
 
-    /// Every known worker, in id order.
-    pub async fn workers(&self) -> Vec<WorkerInfo> {
-        self.workers_now()
+    /// Live workers whose tags (as the core holds them) match `filter`, in id order.
+    pub(crate) fn live_matching(&self, filter: &shoal_core::Filter) -> Vec<WorkerInfo> {
+        let now = self.shared.now();
+        self.shared
+            .lock()
+            .workers(now)
+            .into_iter()
+            .filter(|(s, m)| s.state.is_some_and(|st| st.is_live()) && filter.matches(&m.core_tags))
+            .map(|(s, m)| WorkerInfo::new(s, m))
+            .collect()
     }
 
-    pub(crate) fn workers_now(&self) -> Vec<WorkerInfo> {
+    /// Every known worker, in id order.
+    pub fn workers(&self) -> Vec<WorkerInfo> {
         let now = self.shared.now();
         self.shared
             .lock()

@@ -6,13 +6,15 @@
 //! outcome and latency. The lease is held by a guard whose `Drop` finishes it as
 //! `Cancelled`, so dropping a call future never leaks an in-flight count.
 //!
-//! Failover follows the core's pure rule ([`shoal_core::rpc::call::may_retry`]): attempts
-//! that failed before the request left (no connection, stream refused) or that the worker
-//! refused as overloaded are retried on another worker; attempts that failed after the
-//! request may have arrived are retried only for calls marked idempotent; never more than
-//! [`CallOptions::retries`] times.
+//! Every decision is the core's: which pooled connection a call uses and when to open another
+//! ([`shoal_core::pool::connset`]), and the failover loop ([`CallMachine`]: attempts that
+//! failed before the request left (no connection, stream refused) or that the worker refused
+//! as overloaded are retried on another worker; attempts that failed after the request may
+//! have arrived are retried only for calls marked idempotent; never more than
+//! [`CallOptions::retries`] times). This module runs the sockets, the tasks and the timer, and
+//! does what the machines say.
 
-use crate::registry::state::{task_affinity, Checkout, PooledConn};
+use crate::registry::state::{task_affinity, PooledConn};
 use crate::registry::{select_error, Conn, Shared, WorkerInfo, WorkerRegistry};
 use crate::rpc::config::{ClientEndpoints, RpcConfig};
 use crate::rpc::endpoint::{self, KillSwitch};
@@ -20,9 +22,9 @@ use crate::rpc::error::{CallError, ConfigError};
 use crate::rpc::stream::{self, ReadFailure};
 use crate::runtime::{self, RuntimeBinding};
 use bytes::{Bytes, BytesMut};
-use shoal_core::rpc::call::{
-    is_stale_connection, may_retry, outcome_of_failure, AttemptFailure, CallPhase,
-};
+use shoal_core::pool::connset::{Attempt, Checkout, ConnId, ConnectFailure};
+use shoal_core::rpc::call::{AttemptFailure, CallPhase};
+use shoal_core::rpc::machine::{CallErrorKind, CallMachine, CallPolicy, CallTarget, Decision};
 use shoal_core::rpc::{encode_request_head, encoded_request_head_len};
 use shoal_core::{Decoder, Frame, Limits, NodeId, Outcome, Status};
 use std::future::Future;
@@ -268,20 +270,7 @@ impl<R: RuntimeBinding> ClusterClient<R> {
     ) -> Result<Vec<(WorkerInfo, Result<Bytes, CallError>)>, CallError> {
         let payload = payload.into();
         let f = shoal_core::Filter::parse(filter.unwrap_or(""))?;
-        let workers: Vec<WorkerInfo> = self
-            .inner
-            .registry
-            .workers_now()
-            .into_iter()
-            .filter(|w| w.state.is_some_and(|s| s.is_live()))
-            .filter(|w| {
-                let mut tags = shoal_core::Tags::new();
-                for (k, v) in &w.tags {
-                    let _ = tags.insert(k, v);
-                }
-                f.matches(&tags)
-            })
-            .collect();
+        let workers: Vec<WorkerInfo> = self.inner.registry.live_matching(&f);
         let opts = CallOptions {
             retries: 0,
             ..self.inner.defaults
@@ -335,9 +324,12 @@ impl<R: RuntimeBinding> ClusterClient<R> {
         let inner = &*self.inner;
         let shared = &*inner.registry.shared;
         let deadline = opts.timeout.map(|t| inner.runtime.now() + t);
-        let mut tried: Vec<NodeId> = Vec::new();
-        let mut retries = 0;
-        let mut reopened = false;
+        let call_target = match &target {
+            Target::Filter(_) => CallTarget::Any,
+            Target::Worker(id) => CallTarget::Worker(*id),
+        };
+        let mut machine =
+            CallMachine::new(call_target, CallPolicy::new(opts.idempotent, opts.retries));
         // Read on the call's first poll: the task running the call (see `task_affinity`).
         let affinity = Some(task_affinity(runtime::current_task_identity().await));
         loop {
@@ -345,7 +337,7 @@ impl<R: RuntimeBinding> ClusterClient<R> {
             let (lease, checkout) = {
                 let mut st = shared.lock();
                 let lease = match &target {
-                    Target::Filter(f) => st.select_avoiding(now, f, &tried),
+                    Target::Filter(f) => st.select_avoiding(now, f, machine.avoid()),
                     Target::Worker(id) => st
                         .balancer
                         .select_id(*id, now)
@@ -360,6 +352,8 @@ impl<R: RuntimeBinding> ClusterClient<R> {
                 id: lease.id,
                 armed: true,
             };
+            // A fresh machine in a loop that only selects after an ending: always `Proceed`.
+            let _ = machine.selected(&lease);
             let worker = lease.worker;
             // One copy of the attempt in the call's future, deadline or not; the timer
             // (one allocation, as tokio's boxed `timeout_at` was) only with a deadline, and
@@ -379,43 +373,59 @@ impl<R: RuntimeBinding> ClusterClient<R> {
                     let t = timer.get_or_insert_with(|| inner.runtime.new_timer(d));
                     match t.as_mut().poll(cx) {
                         Poll::Pending => Poll::Pending,
-                        Poll::Ready(()) => Poll::Ready(Err((
-                            AttemptFailure::DeadlineExceeded,
-                            CallError::DeadlineExceeded {
-                                worker: Some(worker),
-                            },
-                        ))),
+                        Poll::Ready(()) => Poll::Ready(Err(Failure::Deadline)),
                     }
                 })
                 .await
             };
-            match result {
+            let failure = match result {
                 Ok(payload) => {
                     guard.finish(Outcome::Completed);
+                    let _ = machine.answered(&Status::Ok);
                     return Ok(done(CallResponse {
                         worker,
                         payload,
-                        attempts: retries + 1,
+                        attempts: machine.attempts(),
                     }));
                 }
-                Err((failure, _)) if is_stale_connection(&failure, reopened) => {
+                Err(failure) => failure,
+            };
+            let decision = match &failure {
+                Failure::Connect(why) => machine.connect_failed(why),
+                Failure::Open(_) => machine.open_failed(),
+                Failure::Transport(phase, _) => machine.transport_failed(*phase),
+                Failure::Status(status) => machine.answered(status),
+                Failure::Deadline => machine.deadline_passed(),
+                // Refused before it was sent: an answer about the call, never retried.
+                Failure::Local(_) => {
+                    machine.failed(&AttemptFailure::Status(Status::PayloadTooLarge))
+                }
+            };
+            match decision {
+                Decision::Reopen { .. } => {
                     // The pooled connection had closed (`attempt` purged it): not an
                     // attempt; select and check out once more.
-                    reopened = true;
                     guard.finish(Outcome::Cancelled);
-                    continue;
                 }
-                Err((failure, error)) => {
-                    guard.finish(outcome_of_failure(&failure));
-                    let retry = matches!(target, Target::Filter(_))
-                        && may_retry(&failure, opts.idempotent, retries, opts.retries);
-                    if retry {
-                        tracing::debug!(%worker, %error, retries, "call failed; retrying on another worker");
-                        retries += 1;
-                        tried.push(worker);
-                        continue;
-                    }
-                    tracing::warn!(%worker, %method, %error, attempts = retries + 1, "call failed");
+                Decision::Retry { outcome, .. } => {
+                    guard.finish(outcome);
+                    tracing::debug!(%worker, error = %failure.describe(), "call failed; retrying on another worker");
+                }
+                Decision::Fail { lease, kind } => {
+                    guard.finish(lease.map_or(Outcome::Cancelled, |(_, o)| o));
+                    let error = call_error(kind, worker, method, failure);
+                    tracing::warn!(%worker, %method, %error, attempts = machine.attempts(), "call failed");
+                    return Err(error);
+                }
+                // Not produced for a failure of the attempt under way; a guard that is
+                // dropped finishes its lease as cancelled either way.
+                _ => {
+                    let error = call_error(
+                        CallErrorKind::WorkerFailed(CallPhase::Response),
+                        worker,
+                        method,
+                        failure,
+                    );
                     return Err(error);
                 }
             }
@@ -428,46 +438,29 @@ impl<R: RuntimeBinding> ClusterClient<R> {
         lease: &shoal_core::Lease,
         mut checkout: Checkout<Conn>,
         affinity: Option<u64>,
-    ) -> Result<Conn, (AttemptFailure, CallError)> {
+    ) -> Result<(ConnId, Conn), Failure> {
         let shared = &*self.inner.registry.shared;
         let worker = lease.worker;
-        let unavailable = |reason: String| {
-            (
-                AttemptFailure::Transport(CallPhase::Connect),
-                CallError::WorkerFailed {
-                    worker,
-                    during: CallPhase::Connect,
-                    reason,
-                },
-            )
-        };
         // Each round either returns or waits for a connection attempt to end; bounded so a
         // pathological sequence of attempts can never spin.
         for _ in 0..8 {
             let gen = match checkout {
-                Checkout::Ready { conn, open_another } => {
-                    if open_another {
-                        self.spawn_connect(worker, lease.rpc_addr);
+                Checkout::Ready {
+                    id,
+                    conn,
+                    open_another,
+                } => {
+                    if let Some(a) = open_another {
+                        self.spawn_connect(worker, a);
                     }
-                    return Ok(conn);
+                    return Ok((id, conn));
                 }
-                Checkout::Connect { gen } => {
-                    self.spawn_connect(worker, lease.rpc_addr);
+                Checkout::Connect { attempt, gen } => {
+                    self.spawn_connect(worker, attempt);
                     gen
                 }
                 Checkout::Wait { gen } => gen,
-                Checkout::Unavailable(why) => {
-                    return Err(match why.strip_prefix(REFUSED) {
-                        Some(reason) => (
-                            AttemptFailure::Transport(CallPhase::Connect),
-                            CallError::ConnectionRefused {
-                                worker,
-                                reason: reason.to_owned(),
-                            },
-                        ),
-                        None => unavailable(why),
-                    })
-                }
+                Checkout::Unavailable(why) => return Err(Failure::Connect(why)),
             };
             std::future::poll_fn(|cx| {
                 if shared.lock().wait(worker, gen, cx.waker()) {
@@ -480,14 +473,16 @@ impl<R: RuntimeBinding> ClusterClient<R> {
             let now = shared.now();
             checkout = shared.lock().checkout(lease, Some(gen), now, affinity);
         }
-        Err(unavailable("no connection after repeated attempts".into()))
+        Err(Failure::Connect(ConnectFailure::Unreachable(
+            "no connection after repeated attempts".into(),
+        )))
     }
 
-    /// Takes `conn` out of the pool: a call on it failed at the transport level.
-    fn forget(&self, worker: NodeId, conn: &Conn) {
+    /// Takes connection `id` out of the pool: a call on it failed at the transport level.
+    fn forget(&self, worker: NodeId, id: ConnId) {
         let shared = &*self.inner.registry.shared;
         let now = shared.now();
-        shared.lock().conn_lost(worker, conn.stable_id(), now);
+        shared.lock().conn_lost(worker, id, now);
     }
 
     /// A stream could not be opened on one of `worker`'s pooled connections: takes every
@@ -501,19 +496,16 @@ impl<R: RuntimeBinding> ClusterClient<R> {
 
     /// Opens a connection in its own task (so a caller that gives up never abandons an
     /// attempt half-way) and hands the result to the pool.
-    fn spawn_connect(&self, worker: NodeId, addr: Option<SocketAddr>) {
+    fn spawn_connect(&self, worker: NodeId, attempt: Attempt) {
         let inner = self.inner.clone();
         R::spawn(async move {
-            let result = match addr {
-                None => Err("no RPC address".to_owned()),
-                Some(addr) => connect(&inner, addr).await,
-            };
+            let result = connect(&inner, attempt.addr).await;
             if let Err(e) = &result {
                 tracing::warn!(%worker, error = %e, "connection to worker failed");
             }
             let shared = &inner.registry.shared;
             let now = shared.now();
-            let (wake, orphan) = shared.lock().connect_done(worker, result, now);
+            let (wake, orphan) = shared.lock().connect_done(worker, attempt.id, result, now);
             for w in wake {
                 w.wake();
             }
@@ -528,7 +520,6 @@ impl<R: RuntimeBinding> ClusterClient<R> {
     /// Written as short steps whose futures do not overlap, with the rare paths (waiting
     /// for a connection) boxed: the call's future lives in the caller's task and is
     /// touched on every poll, so its size shows up directly as cache misses and copies.
-    /// It is about 300 bytes (a straight-line version was 776).
     async fn attempt(
         &self,
         lease: &shoal_core::Lease,
@@ -537,15 +528,19 @@ impl<R: RuntimeBinding> ClusterClient<R> {
         payload: &Bytes,
         deadline: Option<Instant>,
         affinity: Option<u64>,
-    ) -> Result<Bytes, (AttemptFailure, CallError)> {
+    ) -> Result<Bytes, Failure> {
         let inner = &*self.inner;
         let worker = lease.worker;
-        let conn = match checkout {
-            Checkout::Ready { conn, open_another } => {
-                if open_another {
-                    self.spawn_connect(worker, lease.rpc_addr);
+        let (id, conn) = match checkout {
+            Checkout::Ready {
+                id,
+                conn,
+                open_another,
+            } => {
+                if let Some(a) = open_another {
+                    self.spawn_connect(worker, a);
                 }
-                conn
+                (id, conn)
             }
             other => Box::pin(self.connection(lease, other, affinity)).await?,
         };
@@ -555,19 +550,18 @@ impl<R: RuntimeBinding> ClusterClient<R> {
                 // The connection has closed since it was pooled (idle timeout, the worker
                 // closed it): purge the worker's closed connections; `run` tries again.
                 self.purge_closed(worker);
-                return Err(transport(worker, CallPhase::Open, e.to_string()));
+                return Err(Failure::Open(e.to_string()));
             }
         };
         let lost = |phase: CallPhase, reason: String| {
-            self.forget(worker, &conn);
-            transport(worker, phase, reason)
+            self.forget(worker, id);
+            Failure::Transport(phase, reason)
         };
         let frame = match request_frame(inner, method, payload, deadline) {
             Ok(frame) => frame,
             Err(err) => {
                 let _ = send.reset(0u32.into());
-                // Not the worker's fault and not retryable: an answer-level failure.
-                return Err((AttemptFailure::Status(Status::PayloadTooLarge), err));
+                return Err(Failure::Local(err));
             }
         };
         if let Err(e) = stream::write_frame(&mut send, frame).await {
@@ -578,13 +572,9 @@ impl<R: RuntimeBinding> ClusterClient<R> {
         let response = match stream::read_frame(&inner.decoder, &mut recv).await {
             Ok(Frame::Response(r)) => r,
             Ok(Frame::Request(_)) | Err(ReadFailure::Frame(_)) => {
-                return Err((
-                    AttemptFailure::Transport(CallPhase::Response),
-                    CallError::WorkerFailed {
-                        worker,
-                        during: CallPhase::Response,
-                        reason: "malformed response frame".into(),
-                    },
+                return Err(Failure::Transport(
+                    CallPhase::Response,
+                    "malformed response frame".into(),
                 ))
             }
             Err(ReadFailure::Ended) => {
@@ -597,8 +587,76 @@ impl<R: RuntimeBinding> ClusterClient<R> {
         };
         match response.status {
             Status::Ok => Ok(response.payload),
-            status => Err(status_failure(status, method, worker)),
+            status => Err(Failure::Status(status)),
         }
+    }
+}
+
+/// How one attempt ended without an answer, as the adapter saw it: what the core's
+/// [`CallMachine`] is told, plus the text a [`CallError`] carries.
+enum Failure {
+    /// No connection could be had.
+    Connect(ConnectFailure),
+    /// The call's stream could not be opened.
+    Open(String),
+    /// The transport failed in this phase.
+    Transport(CallPhase, String),
+    /// The worker answered with a non-`Ok` status.
+    Status(Status),
+    /// The call's deadline passed.
+    Deadline,
+    /// The request could not be encoded (over the size limit, a bad method name).
+    Local(CallError),
+}
+
+impl Failure {
+    fn describe(&self) -> String {
+        match self {
+            Failure::Connect(why) => why.to_string(),
+            Failure::Open(r) | Failure::Transport(_, r) => r.clone(),
+            Failure::Status(s) => format!("{s:?}"),
+            Failure::Deadline => "deadline exceeded".into(),
+            Failure::Local(e) => e.to_string(),
+        }
+    }
+}
+
+/// The error a failed call returns: the core's `kind`, with the details from `failure`.
+fn call_error(kind: CallErrorKind, worker: NodeId, method: &str, failure: Failure) -> CallError {
+    if let Failure::Local(e) = failure {
+        return e;
+    }
+    match kind {
+        CallErrorKind::Overloaded => CallError::Overloaded {
+            worker: Some(worker),
+        },
+        CallErrorKind::UnknownMethod => CallError::UnknownMethod {
+            method: method.to_owned(),
+            worker,
+        },
+        CallErrorKind::DeadlineExceeded => CallError::DeadlineExceeded {
+            worker: Some(worker),
+        },
+        CallErrorKind::PayloadTooLarge => CallError::PayloadTooLarge,
+        CallErrorKind::HandlerFailed => CallError::HandlerFailed {
+            worker,
+            message: match failure {
+                Failure::Status(Status::HandlerFailed(m)) => m,
+                other => other.describe(),
+            },
+        },
+        CallErrorKind::ConnectionRefused => CallError::ConnectionRefused {
+            worker,
+            reason: match failure {
+                Failure::Connect(ConnectFailure::Refused(r)) => r,
+                other => other.describe(),
+            },
+        },
+        CallErrorKind::WorkerFailed(during) => CallError::WorkerFailed {
+            worker,
+            during,
+            reason: failure.describe(),
+        },
     }
 }
 
@@ -628,49 +686,10 @@ fn request_frame<R>(
     }
 }
 
-/// A transport failure of one attempt in `phase`.
-fn transport(worker: NodeId, phase: CallPhase, reason: String) -> (AttemptFailure, CallError) {
-    (
-        AttemptFailure::Transport(phase),
-        CallError::WorkerFailed {
-            worker,
-            during: phase,
-            reason,
-        },
-    )
-}
-
-/// The error for a worker's non-`Ok` answer.
-fn status_failure(status: Status, method: &str, worker: NodeId) -> (AttemptFailure, CallError) {
-    let err = match &status {
-        Status::UnknownMethod => CallError::UnknownMethod {
-            method: method.to_owned(),
-            worker,
-        },
-        Status::PayloadTooLarge => CallError::PayloadTooLarge,
-        Status::Overloaded => CallError::Overloaded {
-            worker: Some(worker),
-        },
-        Status::DeadlineExceeded => CallError::DeadlineExceeded {
-            worker: Some(worker),
-        },
-        Status::HandlerFailed(m) => CallError::HandlerFailed {
-            worker,
-            message: m.clone(),
-        },
-        Status::Ok => CallError::WorkerFailed {
-            worker,
-            during: CallPhase::Response,
-            reason: "an Ok answer reported as a failure".into(),
-        },
-    };
-    (AttemptFailure::Status(status), err)
-}
-
-/// Prefix marking a connect failure as a refused handshake (TLS), not an outage.
-const REFUSED: &str = "refused: ";
-
-async fn connect<R>(inner: &Inner<R>, addr: SocketAddr) -> Result<quinn::Connection, String> {
+async fn connect<R>(
+    inner: &Inner<R>,
+    addr: SocketAddr,
+) -> Result<quinn::Connection, ConnectFailure> {
     let own;
     let endpoint = match &inner.shared_endpoint {
         Some(e) => e,
@@ -682,25 +701,20 @@ async fn connect<R>(inner: &Inner<R>, addr: SocketAddr) -> Result<quinn::Connect
             } else {
                 SocketAddr::from(([0u16; 8], 0))
             };
-            own = endpoint::bind_client(any, inner.kill.clone(), inner.runtime.clone())
-                .map_err(|e| format!("binding a client endpoint: {e}"))?;
+            own = endpoint::bind_client(any, inner.kill.clone(), inner.runtime.clone()).map_err(
+                |e| ConnectFailure::Unreachable(format!("binding a client endpoint: {e}")),
+            )?;
             &own
         }
     };
     let connecting = endpoint
         .connect_with(inner.client_config.clone(), addr, &inner.server_name)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ConnectFailure::Unreachable(e.to_string()))?;
     match runtime::timeout(&*inner.runtime, inner.connect_timeout, connecting).await {
-        Err(_) => Err(format!(
-            "connect timed out after {:?}",
-            inner.connect_timeout
-        )),
+        Err(_) => Err(ConnectFailure::TimedOut(inner.connect_timeout)),
         Ok(Ok(c)) => Ok(c),
-        Ok(Err(e)) => Err(if handshake_refused(&e) {
-            format!("{REFUSED}{e}")
-        } else {
-            e.to_string()
-        }),
+        Ok(Err(e)) if handshake_refused(&e) => Err(ConnectFailure::Refused(e.to_string())),
+        Ok(Err(e)) => Err(ConnectFailure::Unreachable(e.to_string())),
     }
 }
 

@@ -16,7 +16,8 @@ use crate::runtime::{self, JoinHandle, RuntimeBinding};
 use crate::{Cluster, ClusterConfig};
 use bytes::{Bytes, BytesMut};
 use event_listener::Event as Notify;
-use shoal_core::rpc::{encode_response_head, encoded_response_head_len, FrameError, MAX_MESSAGE};
+use shoal_core::rpc::handler::{answer_too_large, response_for, HandlerOutcome};
+use shoal_core::rpc::{encode_response_head, encoded_response_head_len, FrameError};
 use shoal_core::{Decoder, Frame, Status};
 use std::collections::HashMap;
 use std::future::Future;
@@ -338,7 +339,8 @@ async fn serve_call<R>(b: Arc<Bound<R>>, mut send: quinn::SendStream, mut recv: 
         }
         Err(ReadFailure::Frame(FrameError::TooLarge { .. })) => {
             let _ = recv.stop(BAD_FRAME.into());
-            let frame = response_frame(&b, Status::PayloadTooLarge, Bytes::new());
+            let (status, payload) = response_for(HandlerOutcome::RequestTooLarge);
+            let frame = response_frame(&b, status, payload);
             write_response(&mut send, frame).await;
             return;
         }
@@ -351,9 +353,9 @@ async fn serve_call<R>(b: Arc<Bound<R>>, mut send: quinn::SendStream, mut recv: 
     };
     drop(recv);
     let slot = CallSlot::enter(&b);
-    let (status, payload) = match (&slot, b.handlers.get(req.method())) {
-        (None, _) => (Status::Overloaded, Bytes::new()),
-        (Some(_), None) => (Status::UnknownMethod, Bytes::new()),
+    let outcome = match (&slot, b.handlers.get(req.method())) {
+        (None, _) => HandlerOutcome::AtCapacity,
+        (Some(_), None) => HandlerOutcome::UnknownMethod,
         (Some(_), Some(h)) => {
             let fut = h(req.payload);
             let result = match req.deadline_ms {
@@ -372,22 +374,13 @@ async fn serve_call<R>(b: Arc<Bound<R>>, mut send: quinn::SendStream, mut recv: 
                 None => Some(fut.await),
             };
             match result {
-                Some(Ok(answer)) => (Status::Ok, answer),
-                Some(Err(e)) => {
-                    let mut m = e.0;
-                    if m.len() > MAX_MESSAGE {
-                        let mut cut = MAX_MESSAGE;
-                        while !m.is_char_boundary(cut) {
-                            cut -= 1;
-                        }
-                        m.truncate(cut);
-                    }
-                    (Status::HandlerFailed(m), Bytes::new())
-                }
-                None => (Status::DeadlineExceeded, Bytes::new()),
+                Some(Ok(answer)) => HandlerOutcome::Answered(answer),
+                Some(Err(e)) => HandlerOutcome::Failed(e.0),
+                None => HandlerOutcome::DeadlinePassed,
             }
         }
     };
+    let (status, payload) = response_for(outcome);
     let frame = response_frame(&b, status, payload);
     write_response(&mut send, frame).await;
     if b.shutting_down.load(Ordering::SeqCst) {
@@ -417,7 +410,7 @@ fn response_frame<R>(b: &Bound<R>, status: Status, payload: Bytes) -> [Bytes; 2]
         Err(e) => {
             tracing::warn!(%e, "answer over the response limit");
             head.clear();
-            let s = Status::HandlerFailed("answer too large".into());
+            let s = answer_too_large();
             // A short message always fits the limit (at least 64, by `RpcConfig::validate`).
             let _ = encode_response_head(&s, 0, &b.config.limits, &mut head);
             Bytes::new()

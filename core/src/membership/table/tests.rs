@@ -191,3 +191,45 @@ fn entries_in_returns_the_wanted_buckets_in_id_order() {
         .collect();
     assert_eq!(some.iter().map(|e| e.info.id).collect::<Vec<_>>(), expected);
 }
+
+#[test]
+fn watched_addresses_follow_every_change() {
+    let mut t = table();
+    let addr = |i: u8| SocketAddr::from(([127, 0, 0, 1], 7000 + u16::from(i)));
+    let other = SocketAddr::from(([10, 0, 0, 9], 1));
+    t.apply(&Update::Alive(info(1, 1)), T);
+    t.watch_addrs(&[addr(0), addr(1), addr(2), other]);
+    t.check_layout();
+    assert_eq!(t.watched_is_live(&addr(0)), Some(true), "this node counts");
+    assert_eq!(t.watched_is_live(&addr(1)), Some(true));
+    assert_eq!(t.watched_is_live(&addr(2)), Some(false));
+    assert_eq!(t.watched_is_live(&addr(3)), None, "not watched");
+    // Learned later: counted without a rescan.
+    t.apply(&Update::Alive(info(2, 1)), T);
+    assert_eq!(t.watched_is_live(&addr(2)), Some(true));
+    // Failed, then rejoined at a new address, then reaped.
+    let failed = Update::Failed {
+        id: NodeId([1; 16]),
+        incarnation: 1,
+        by: NodeId([0; 16]),
+    };
+    t.apply(&failed, T);
+    assert_eq!(t.watched_is_live(&addr(1)), Some(false));
+    let mut moved = info(1, 2);
+    moved.gossip_addr = other;
+    t.apply(&Update::Alive(moved), T);
+    assert_eq!(t.watched_is_live(&addr(1)), Some(false));
+    assert_eq!(t.watched_is_live(&other), Some(true));
+    t.check_layout();
+    t.remove(&NodeId([1; 16]));
+    assert_eq!(t.watched_is_live(&other), Some(false));
+    t.set_me_state(MemberState::Left, T);
+    assert_eq!(t.watched_is_live(&addr(0)), Some(false));
+    t.check_layout();
+    // The same list again keeps the counts; a new list recounts.
+    t.watch_addrs(&[addr(0), addr(1), addr(2), other]);
+    t.watch_addrs(&[addr(2)]);
+    assert_eq!(t.watched_is_live(&addr(2)), Some(true));
+    assert_eq!(t.watched_is_live(&other), None);
+    t.check_layout();
+}
