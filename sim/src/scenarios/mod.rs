@@ -2,7 +2,7 @@
 //! matter, all measured in virtual time.
 //!
 //! `converge` and `tags` exercise membership; the fault scenarios in [`faults`] (`crash`,
-//! `steady`, `pause`, `partition`) exercise failure and partition detection; [`gray`] (`gray`,
+//! `steady`, `pause`, `partition`) exercise failure and partition detection; [`mod@gray`] (`gray`,
 //! `flipflop`) exercises partial failures.
 
 pub mod faults;

@@ -198,7 +198,7 @@ impl<C: PooledConn> State<C> {
     }
 
     /// The ready connections pooled for `worker` (tests look at and close them).
-    #[cfg(any(test, feature = "conformance"))]
+    #[cfg(feature = "conformance")]
     pub(crate) fn pooled(&self, worker: NodeId) -> Vec<C> {
         self.pool
             .set(worker)

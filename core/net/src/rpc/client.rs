@@ -105,6 +105,7 @@ struct Inner<R> {
     decoder: Decoder,
     connect_timeout: Duration,
     defaults: CallOptions,
+    metrics: super::metrics::CallMetrics,
 }
 
 /// Calls workers of the cluster: selection, pooled connections, failover, deadlines.
@@ -203,6 +204,7 @@ impl<R: RuntimeBinding> ClusterClient<R> {
                 decoder: Decoder::new(config.limits),
                 connect_timeout: config.connect_timeout,
                 defaults: CallOptions::default(),
+                metrics: super::metrics::CallMetrics::new(registry.cluster().name()),
                 runtime: registry.cluster().runtime().clone(),
                 registry,
                 shared_endpoint,
@@ -210,6 +212,53 @@ impl<R: RuntimeBinding> ClusterClient<R> {
             }),
             _runtime: PhantomData,
         })
+    }
+
+    /// Copies the balancer's per-worker state to the metrics recorder once a second, for as
+    /// long as the client lives (the task holds only a weak reference). Started by the first
+    /// call that ends, so `new` stays callable outside the runtime.
+    fn spawn_worker_metrics(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let runtime = self.inner.runtime.clone();
+        R::spawn(async move {
+            loop {
+                crate::sleep(&*runtime, super::metrics::WORKER_PUBLISH_INTERVAL).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let workers = inner.registry.workers();
+                inner.metrics.publish_workers(&workers);
+            }
+        });
+    }
+
+    /// Records a finished call in the metrics.
+    fn record(
+        &self,
+        method: &str,
+        result: Result<(), &CallError>,
+        attempts: u32,
+        worker: Option<(NodeId, shoal_core::Timestamp)>,
+    ) {
+        let inner = &*self.inner;
+        if inner.metrics.start_publisher() {
+            self.spawn_worker_metrics();
+        }
+        let took =
+            worker.map(|(id, started)| (id, inner.registry.shared.now().saturating_since(started)));
+        let name_of = |id: NodeId| {
+            inner
+                .registry
+                .workers()
+                .into_iter()
+                .find(|w| w.id == id)
+                .map_or_else(|| id.to_string(), |w| w.name)
+        };
+        inner.metrics.record(
+            method,
+            super::metrics::outcome_label(result),
+            attempts,
+            took,
+            name_of,
+        );
     }
 
     /// Default options for [`ClusterClient::call_worker`] (not idempotent, no timeout, 2
@@ -332,6 +381,7 @@ impl<R: RuntimeBinding> ClusterClient<R> {
             CallMachine::new(call_target, CallPolicy::new(opts.idempotent, opts.retries));
         // Read on the call's first poll: the task running the call (see `task_affinity`).
         let affinity = Some(task_affinity(runtime::current_task_identity().await));
+        let started = shared.now();
         loop {
             let now = shared.now();
             let (lease, checkout) = {
@@ -343,7 +393,15 @@ impl<R: RuntimeBinding> ClusterClient<R> {
                         .select_id(*id, now)
                         .map_err(crate::registry::state::SelectErr::Select),
                 }
-                .map_err(select_error)?;
+                .map_err(select_error);
+                let lease = match lease {
+                    Ok(lease) => lease,
+                    Err(error) => {
+                        drop(st);
+                        self.record(method, Err(&error), machine.attempts(), None);
+                        return Err(error);
+                    }
+                };
                 let checkout = st.checkout(&lease, None, now, affinity);
                 (lease, checkout)
             };
@@ -382,6 +440,7 @@ impl<R: RuntimeBinding> ClusterClient<R> {
                 Ok(payload) => {
                     guard.finish(Outcome::Completed);
                     let _ = machine.answered(&Status::Ok);
+                    self.record(method, Ok(()), machine.attempts(), Some((worker, started)));
                     return Ok(done(CallResponse {
                         worker,
                         payload,
@@ -415,6 +474,12 @@ impl<R: RuntimeBinding> ClusterClient<R> {
                     guard.finish(lease.map_or(Outcome::Cancelled, |(_, o)| o));
                     let error = call_error(kind, worker, method, failure);
                     tracing::warn!(%worker, %method, %error, attempts = machine.attempts(), "call failed");
+                    self.record(
+                        method,
+                        Err(&error),
+                        machine.attempts(),
+                        Some((worker, started)),
+                    );
                     return Err(error);
                 }
                 // Not produced for a failure of the attempt under way; a guard that is
@@ -503,6 +568,7 @@ impl<R: RuntimeBinding> ClusterClient<R> {
             if let Err(e) = &result {
                 tracing::warn!(%worker, error = %e, "connection to worker failed");
             }
+            inner.metrics.connection(result.is_ok());
             let shared = &inner.registry.shared;
             let now = shared.now();
             let (wake, orphan) = shared.lock().connect_done(worker, attempt.id, result, now);

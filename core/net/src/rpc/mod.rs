@@ -37,6 +37,7 @@ pub(crate) mod client;
 pub(crate) mod config;
 pub(crate) mod endpoint;
 pub(crate) mod error;
+pub mod metrics;
 pub(crate) mod server;
 pub(crate) mod stream;
 pub(crate) mod tls;
