@@ -169,7 +169,8 @@ fn metrics_are_served_with_known_values() {
             LoadBalancingStrategy::RoundRobin,
         ));
         registry.start().await.unwrap();
-        let client = ClusterClient::new(registry.clone(), secrets.rpc.clone()).unwrap();
+        let rpc = secrets.rpc.clone().with_call_metrics(true);
+        let client = ClusterClient::new(registry.clone(), rpc).unwrap();
         // The registry lists every member with an RPC address (the director too).
         let workers = || {
             registry

@@ -131,7 +131,10 @@ async fn run(cli: Cli) -> Res<()> {
         .collect();
     println!("{name}: joined via {}; workers: {workers:?}", cli.director);
 
-    let client = ClusterClient::new(registry.clone(), secrets.rpc)?;
+    let rpc = secrets
+        .rpc
+        .with_call_metrics(cli.node.metrics_addr.is_some());
+    let client = ClusterClient::new(registry.clone(), rpc)?;
     if cli.node.json_log {
         // Bounded load, one JSON record per call (`shoal_examples::callload`).
         let load = LoadOptions {

@@ -647,7 +647,10 @@ async fn steps(
     }
 
     // Callers and the live display.
-    let client = ClusterClient::new(registry.clone(), rpc)?;
+    let client = ClusterClient::new(
+        registry.clone(),
+        rpc.with_call_metrics(cli.metrics_addr.is_some()),
+    )?;
     let mut callers = Vec::new();
     for i in 0..cli.callers {
         callers.push(tokio::spawn(caller(

@@ -106,6 +106,8 @@ struct Inner<R> {
     connect_timeout: Duration,
     defaults: CallOptions,
     metrics: super::metrics::CallMetrics,
+    /// [`RpcConfig::with_call_metrics`].
+    call_metrics: bool,
 }
 
 /// Calls workers of the cluster: selection, pooled connections, failover, deadlines.
@@ -205,6 +207,7 @@ impl<R: RuntimeBinding> ClusterClient<R> {
                 connect_timeout: config.connect_timeout,
                 defaults: CallOptions::default(),
                 metrics: super::metrics::CallMetrics::new(registry.cluster().name()),
+                call_metrics: config.call_metrics,
                 runtime: registry.cluster().runtime().clone(),
                 registry,
                 shared_endpoint,
@@ -236,14 +239,22 @@ impl<R: RuntimeBinding> ClusterClient<R> {
         method: &str,
         result: Result<(), &CallError>,
         attempts: u32,
-        worker: Option<(NodeId, shoal_core::Timestamp)>,
+        worker: Option<(NodeId, Option<shoal_core::Timestamp>)>,
     ) {
         let inner = &*self.inner;
         if inner.metrics.start_publisher() {
             self.spawn_worker_metrics();
         }
-        let took =
-            worker.map(|(id, started)| (id, inner.registry.shared.now().saturating_since(started)));
+        if !inner.call_metrics {
+            return;
+        }
+        let took = worker.map(|(id, started)| {
+            let now = inner.registry.shared.now();
+            (
+                id,
+                started.map_or(Duration::ZERO, |s| now.saturating_since(s)),
+            )
+        });
         let name_of = |id: NodeId| {
             inner
                 .registry
@@ -381,7 +392,8 @@ impl<R: RuntimeBinding> ClusterClient<R> {
             CallMachine::new(call_target, CallPolicy::new(opts.idempotent, opts.retries));
         // Read on the call's first poll: the task running the call (see `task_affinity`).
         let affinity = Some(task_affinity(runtime::current_task_identity().await));
-        let started = shared.now();
+        // Read only when per-call metrics are on (a clock read per call otherwise saved).
+        let started = inner.call_metrics.then(|| shared.now());
         loop {
             let now = shared.now();
             let (lease, checkout) = {

@@ -38,6 +38,7 @@ pub struct RpcConfig {
     pub(crate) client_endpoints: ClientEndpoints,
     pub(crate) leave_grace: Duration,
     pub(crate) drain_timeout: Duration,
+    pub(crate) call_metrics: bool,
 }
 
 impl RpcConfig {
@@ -57,6 +58,7 @@ impl RpcConfig {
             keep_alive: Duration::from_secs(2),
             connections_per_worker: 1,
             client_endpoints: ClientEndpoints::PerConnection,
+            call_metrics: false,
             leave_grace: Duration::from_millis(500),
             drain_timeout: Duration::from_secs(5),
         }
@@ -106,6 +108,16 @@ impl RpcConfig {
     /// a busy worker's traffic over the threads of a multi-threaded one.
     pub fn with_connections_per_worker(mut self, n: u16) -> Self {
         self.connections_per_worker = n;
+        self
+    }
+
+    /// Records per-call metrics on a [`crate::ClusterClient`] (calls by method and outcome,
+    /// retries, a duration histogram per worker: docs/metrics.md). Off by default: at
+    /// hundreds of thousands of calls a second the per-call bookkeeping costs about 5 % of
+    /// the call path's throughput (BENCHMARKS.md). Per-worker series (in flight, leases,
+    /// ejections, connections) are published either way, once a second.
+    pub fn with_call_metrics(mut self, on: bool) -> Self {
+        self.call_metrics = on;
         self
     }
 
