@@ -64,7 +64,15 @@ fn gossip_metrics_are_published_with_names_labels_and_values() {
             let alive = |t: &str| {
                 value(t, "shoal_members", &[("node", "m-a"), ("state", "alive")]) == Some(3.0)
             };
-            let text = wait_for(&handle, alive).await;
+            // Each node publishes once a second on its own schedule: wait until every series
+            // checked below has been published after the cluster formed.
+            let formed = |t: &str| {
+                alive(t)
+                    && value(t, "shoal_gossip_received_bytes_total", &[("node", "m-b")])
+                        .is_some_and(|v| v > 0.0)
+                    && value(t, "shoal_member_phi", &[("node", "m-a"), ("member", "m-b")]).is_some()
+            };
+            let text = wait_for(&handle, formed).await;
             assert!(alive(&text), "m-a publishes 3 alive members:\n{text}");
             let sent = value(&text, "shoal_gossip_packets_sent_total", &[("node", "m-a")]);
             assert!(
@@ -128,7 +136,13 @@ fn gossip_metrics_are_published_with_names_labels_and_values() {
             let failed = |t: &str| {
                 value(t, "shoal_members", &[("node", "m-a"), ("state", "failed")]) == Some(1.0)
             };
-            let text = wait_for(&handle, failed).await;
+            let suspected = |t: &str| {
+                value(t, "shoal_suspicions_total", &[("node", "m-a")]).unwrap_or(0.0)
+                    + value(t, "shoal_suspicions_total", &[("node", "m-b")]).unwrap_or(0.0)
+                    >= 1.0
+            };
+            // m-b publishes on its own schedule: wait for both series.
+            let text = wait_for(&handle, |t| failed(t) && suspected(t)).await;
             assert!(
                 failed(&text),
                 "m-a counts the killed member failed:\n{text}"
