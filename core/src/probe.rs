@@ -31,6 +31,12 @@ pub enum Pending {
         /// Whether this was a periodic round-robin probe (its outcome feeds local health).
         periodic: bool,
     },
+    /// A direct check of a member that flap damping holds down: answered checks in a row
+    /// release it (see `damping`).
+    HoldCheck {
+        /// The held member.
+        subject: NodeId,
+    },
     /// A ping sent on behalf of a requester (ping-req); the answer goes back to it.
     Relay {
         /// Where the requester is.
@@ -48,7 +54,9 @@ impl Pending {
     /// The member that must answer this ping.
     pub fn pinged(&self) -> NodeId {
         match self {
-            Pending::Heartbeat { subject } | Pending::Probe { subject, .. } => *subject,
+            Pending::Heartbeat { subject }
+            | Pending::Probe { subject, .. }
+            | Pending::HoldCheck { subject } => *subject,
             Pending::Relay { target, .. } => *target,
         }
     }
@@ -119,6 +127,13 @@ impl Prober {
         self.pending
             .values()
             .any(|p| matches!(p, Pending::Probe { subject: s, .. } if s == subject))
+    }
+
+    /// Whether a hold check of `subject` is outstanding.
+    pub fn checking(&self, subject: &NodeId) -> bool {
+        self.pending
+            .values()
+            .any(|p| matches!(p, Pending::HoldCheck { subject: s } if s == subject))
     }
 
     /// Pings whose deadline passed, with their entries (removed).

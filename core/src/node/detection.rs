@@ -229,6 +229,27 @@ impl Detection {
                 out.push(ping(subject, seq));
             }
         }
+        self.check_held(v, out);
+    }
+
+    /// Flap damping's evidence: ping every member held down (alive in the table) once a
+    /// heartbeat interval; an answer before the next round counts, silence is a miss
+    /// ([`Damping::answered`], [`Damping::missed`]).
+    fn check_held(&mut self, v: &View, out: &mut Vec<Action>) {
+        let held: Vec<NodeId> = self.damping.held().collect();
+        for subject in held {
+            let alive = v
+                .table
+                .get(&subject)
+                .is_some_and(|m| m.state == MemberState::Alive);
+            if !alive || self.prober.checking(&subject) {
+                continue;
+            }
+            let deadline = v.now + v.config.heartbeat_interval;
+            if let Some(seq) = self.prober.start(Pending::HoldCheck { subject }, deadline) {
+                out.push(ping(subject, seq));
+            }
+        }
     }
 
     /// Periodic SWIM probe of the next member in a shuffled round-robin order.
@@ -390,6 +411,7 @@ impl Detection {
                     self.awareness.record(HealthEvent::ProbeSucceeded);
                 }
             }
+            Pending::HoldCheck { subject } => self.damping.answered(subject, v.now),
             relay @ Pending::Relay { .. } => out.extend(relay_answer(relay, true)),
         }
         // A member answered us directly while we hold it suspect or failed: send it that news
@@ -448,6 +470,7 @@ impl Detection {
     ) {
         match p {
             Pending::Heartbeat { .. } => {}
+            Pending::HoldCheck { subject } => self.damping.missed(subject),
             relay @ Pending::Relay { .. } => out.extend(relay_answer(relay, false)),
             Pending::Probe {
                 subject,
@@ -758,18 +781,30 @@ impl Detection {
 /// Confirmation and self-doubt: the suspecter does not declare failure while nobody else
 /// confirmed a suspicion that others could confirm, nor while its own local health is at
 /// least half its worst (`health`: it has been deaf or cut off lately, so its suspicions say
-/// more about itself), unless `lone_suspicion_timeout` passed since the suspicion started.
-/// Returns when to look again (a probe interval later, or at the lone timeout if sooner).
+/// more about itself). `lone_suspicion_timeout` after the suspicion started, a healthy
+/// suspecter decides alone, and a sick one decides on a confirmed suspicion; a sick
+/// suspecter never fails a member on its own word. Returns when to look again (a probe
+/// interval later, or at the lone timeout if sooner).
+///
 /// A crashed member is suspected by each of its observers, which confirm one another and
-/// are healthy; a healthy member suspected by a deaf or lossy observer is not, and refutes
-/// long before the lone timeout.
+/// are healthy; a healthy member suspected by a deaf or lossy observer is not, and refutes.
+/// The refutation may not reach a member that loses most of what is sent to it for longer
+/// than the lone timeout (a gray failure): that member is sick, and it alone suspects, so it
+/// waits, however long, until it is well or somebody confirms (issue 16: at 80 % loss both
+/// ways the gray member used to declare healthy members failed after 30 s).
 fn held_back_until(s: &Suspicion, v: &View, health: u32) -> Option<Timestamp> {
     let lone = s.started() + v.config.lone_suspicion_timeout;
     let sick = health.saturating_mul(2) >= v.config.awareness_max.max(1);
-    if s.may_fail(v.now, v.config.lone_suspicion_timeout) && (!sick || v.now >= lone) {
+    let may = if sick {
+        s.is_confirmed() && v.now >= lone
+    } else {
+        s.may_fail(v.now, v.config.lone_suspicion_timeout)
+    };
+    if may {
         return None;
     }
-    Some((v.now + v.config.probe_interval).min(lone))
+    let again = v.now + v.config.probe_interval;
+    Some(if v.now < lone { again.min(lone) } else { again })
 }
 
 fn ping(to: NodeId, seq: u32) -> Action {

@@ -1,0 +1,104 @@
+//! Gray failures and flapping members (issue 16), end to end in the simulator, at a size CI
+//! affords (the issue's N = 100 and 1000 figures are in docs/detection.md, measured with
+//! `shoal-sim gray` / `shoal-sim flipflop`). Each test asserts the issue's targets:
+//! - gray: removed within 30 s, at most 3 alive/not-alive moves per (healthy observer, gray
+//!   member), no healthy member declared failed by anyone, every gray member alive everywhere
+//!   within 15 s of the loss ending;
+//! - flipflop: at most 4 moves per pair, alive while down at most 20 % of the down time, no
+//!   healthy member declared failed.
+
+use shoal_sim::scenarios::{flipflop, gray, Direction, GrayOpts, ScenarioOpts};
+use shoal_sim::{fail, test_seed};
+use std::time::Duration;
+
+fn opts(nodes: usize, seed: u64, duration: Duration) -> ScenarioOpts {
+    ScenarioOpts {
+        nodes,
+        seed,
+        duration,
+        check: true,
+        ..ScenarioOpts::default()
+    }
+}
+
+/// 40 members, 3 of them (gray_pct 7.5) at 80 % loss in `direction` for 120 s.
+fn check_gray(direction: Direction, default_seed: u64) {
+    let seed = test_seed(default_seed);
+    let g = GrayOpts {
+        loss_pct: 80.0,
+        gray_pct: 7.5,
+        direction,
+        ..GrayOpts::default()
+    };
+    let r = gray(&opts(40, seed, Duration::from_secs(120)), &g);
+    let what = format!("gray {}: {r:?}", direction.name());
+    if !r.ok() {
+        fail(
+            seed,
+            &format!("did not converge, recover or check clean: {what}"),
+        );
+    }
+    if r.gray.len() != 3 {
+        fail(seed, &format!("expected 3 gray members: {what}"));
+    }
+    if r.removed_p99_ms.is_none_or(|ms| ms > 30_000.0) {
+        fail(
+            seed,
+            &format!("gray members not removed within 30 s: {what}"),
+        );
+    }
+    if r.flaps_max > 3 {
+        fail(
+            seed,
+            &format!("a gray member flapped more than 3 times: {what}"),
+        );
+    }
+    if r.healthy_false_failures != 0 {
+        fail(seed, &format!("healthy members declared failed: {what}"));
+    }
+    if r.recovered_ms.is_none_or(|ms| ms > 15_000.0) {
+        fail(seed, &format!("gray members not back within 15 s: {what}"));
+    }
+}
+
+#[test]
+fn members_losing_80_percent_both_ways_are_removed_once_and_come_back() {
+    check_gray(Direction::Both, 161);
+}
+
+#[test]
+fn members_losing_80_percent_of_ingress_are_removed_once_and_come_back() {
+    check_gray(Direction::In, 162);
+}
+
+#[test]
+fn members_losing_80_percent_of_egress_are_removed_once_and_come_back() {
+    check_gray(Direction::Out, 163);
+}
+
+#[test]
+fn members_whose_ingress_flaps_are_held_down_and_nobody_healthy_is_failed() {
+    let seed = test_seed(164);
+    let g = GrayOpts {
+        flappers: 4,
+        ..GrayOpts::default()
+    };
+    // 20 s down, 20 s up, four times.
+    let r = flipflop(&opts(40, seed, Duration::from_secs(160)), &g);
+    let what = format!("flipflop: {r:?}");
+    if !r.ok() {
+        fail(seed, &format!("did not converge or check clean: {what}"));
+    }
+    if r.flaps_max > 4 {
+        fail(
+            seed,
+            &format!("a flapper flapped more than 4 times: {what}"),
+        );
+    }
+    if r.alive_while_down_pct > 20.0 {
+        fail(seed, &format!("flappers treated alive while down: {what}"));
+    }
+    if r.healthy_false_failures != 0 {
+        fail(seed, &format!("healthy members declared failed: {what}"));
+    }
+}
