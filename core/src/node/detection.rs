@@ -29,7 +29,7 @@ use crate::config::Config;
 use crate::damping::{Back, Damping};
 use crate::detector::PhiDetector;
 use crate::membership::{Applied, MemberState, MemberTable, Update};
-use crate::observers::ObserverRing;
+use crate::observers;
 use crate::probe::{Pending, Prober};
 use crate::suspicion::{suspicion_bounds, Suspicion};
 use crate::timer::DeadlineIndex;
@@ -87,6 +87,14 @@ pub(super) struct Counters {
     pub(super) stale_acks: u64,
 }
 
+/// The live members (this node included), in table order: the observer ring's members.
+fn live_ids<'a>(v: &View<'a>) -> impl Iterator<Item = NodeId> + 'a {
+    v.table
+        .iter_any_order()
+        .filter(|m| m.state.is_live())
+        .map(|m| m.info.id)
+}
+
 /// A suspicion this node tracks, and whether this node raised it itself.
 #[derive(Debug)]
 struct Tracked {
@@ -99,7 +107,8 @@ struct Tracked {
 #[derive(Debug)]
 pub(super) struct Detection {
     prober: Prober,
-    ring: ObserverRing,
+    /// Whether the live set changed since this node last chose its subjects (the observer
+    /// rule is evaluated over the table itself: see `observers.rs`).
     ring_dirty: bool,
     detectors: BTreeMap<NodeId, PhiDetector>,
     phi_checks: DeadlineIndex<NodeId>,
@@ -115,7 +124,6 @@ impl Detection {
     pub(super) fn new(config: &Config) -> Self {
         Detection {
             prober: Prober::new(MAX_PENDING),
-            ring: ObserverRing::new(core::iter::empty()),
             ring_dirty: true,
             detectors: BTreeMap::new(),
             phi_checks: DeadlineIndex::default(),
@@ -181,13 +189,7 @@ impl Detection {
             return;
         }
         self.ring_dirty = false;
-        let live = v
-            .table
-            .iter_any_order()
-            .filter(|m| m.state.is_live())
-            .map(|m| m.info.id);
-        self.ring = ObserverRing::new(live);
-        let subjects = self.ring.subjects_of(&v.me, v.config.observers);
+        let subjects = observers::subjects_of(&v.me, live_ids(v), v.config.observers);
         let stale: Vec<NodeId> = self
             .detectors
             .keys()
@@ -594,7 +596,7 @@ impl Detection {
             first: Some(update.clone()),
         });
         self.refresh_subjects(v);
-        for o in self.ring.observers_of(&subject, v.config.observers) {
+        for o in observers::observers_of(&subject, live_ids(v), v.config.observers) {
             if o != me {
                 out.push(Action::ToMember {
                     to: o,
@@ -730,7 +732,6 @@ impl Detection {
                     .get(id)
                     .is_some_and(|m| m.state == MemberState::Alive)
             })
-            .copied()
             .collect();
         for id in alive {
             self.start_probe(v, rng, id, true, false, out);

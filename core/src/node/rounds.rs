@@ -152,7 +152,7 @@ impl<R: RngCore> Node<R> {
         for id in self.table.tombstones_before(cutoff) {
             if let Some(m) = self.table.remove(&id) {
                 if m.state == MemberState::Failed {
-                    self.sync.bury(id, m.info.gossip_addr, self.now);
+                    self.sync.bury(id, m.info.gossip_addr.get(), self.now);
                 }
             }
             self.gossip.remove(&id);

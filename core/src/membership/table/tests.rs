@@ -7,7 +7,7 @@ fn info(i: u8, inc: u64) -> MemberInfo {
     MemberInfo {
         id: NodeId([i; 16]),
         name: BoundedString::new(format!("n{i}")).unwrap(),
-        gossip_addr: SocketAddr::from(([127, 0, 0, 1], 7000 + u16::from(i))),
+        gossip_addr: SocketAddr::from(([127, 0, 0, 1], 7000 + u16::from(i))).into(),
         rpc_addr: None,
         incarnation: inc,
         tags: Tags::new(),
@@ -216,7 +216,7 @@ fn watched_addresses_follow_every_change() {
     t.apply(&failed, T);
     assert_eq!(t.watched_is_live(&addr(1)), Some(false));
     let mut moved = info(1, 2);
-    moved.gossip_addr = other;
+    moved.gossip_addr = other.into();
     t.apply(&Update::Alive(moved), T);
     assert_eq!(t.watched_is_live(&addr(1)), Some(false));
     assert_eq!(t.watched_is_live(&other), Some(true));
