@@ -17,6 +17,17 @@ pub struct Member {
     pub state_since: Timestamp,
 }
 
+/// How [`MemberTable::remove`] renumbered the slots: the member that sat in the last slot,
+/// `from`, now sits in `removed`'s place (nothing moved when the two are equal). Whoever keeps
+/// slot numbers (the probe order) applies this to stay exact.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SlotMove {
+    /// The slot of the removed member, now holding what was in `from` (or gone, if equal).
+    pub removed: u32,
+    /// The last slot, which no longer exists.
+    pub from: u32,
+}
+
 /// What [`MemberTable::apply`] did with an update.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Applied {
@@ -168,6 +179,17 @@ impl MemberTable {
         self.slots.len()
     }
 
+    /// The member in `slot` (a number from [`live_peer_slots`](Self::live_peer_slots)),
+    /// if there is one. Slot numbers stay put except on [`remove`](Self::remove).
+    pub fn at_slot(&self, slot: u32) -> Option<&Member> {
+        self.slots.get(slot as usize)
+    }
+
+    /// The slots of the live peers, in the order of [`live_peers`](Self::live_peers).
+    pub fn live_peer_slots(&self) -> &[u32] {
+        &self.live_peers
+    }
+
     /// Live peers (alive or suspect, not this node), in a stable but unspecified order.
     pub fn live_peers(&self) -> LivePeers<'_> {
         LivePeers { table: self }
@@ -277,7 +299,7 @@ impl MemberTable {
         }
     }
 
-    fn take(&mut self, id: &NodeId) -> Option<Member> {
+    fn take(&mut self, id: &NodeId) -> Option<(Member, SlotMove)> {
         let slots = &self.slots;
         let slot = self.index.remove(id, |s| slots[s as usize].info.id)? as usize;
         self.leave_live(slot);
@@ -301,7 +323,11 @@ impl MemberTable {
         self.counts[usize::from(m.state.precedence())] -= 1;
         self.digest[bucket_of(id)] =
             self.digest[bucket_of(id)].wrapping_sub(entry_hash(id, m.info.incarnation, m.state));
-        Some(m)
+        let moved = SlotMove {
+            removed: slot as u32,
+            from: last as u32,
+        };
+        Some((m, moved))
     }
 
     /// Replaces the member in `slot` with `m` (same id), with the bookkeeping of a take
@@ -420,8 +446,9 @@ impl MemberTable {
         true
     }
 
-    /// Removes a tombstone or a member outright (reaping). Returns it.
-    pub fn remove(&mut self, id: &NodeId) -> Option<Member> {
+    /// Removes a tombstone or a member outright (reaping). Returns it, and which slot moved
+    /// into its place.
+    pub fn remove(&mut self, id: &NodeId) -> Option<(Member, SlotMove)> {
         if *id == self.me {
             return None;
         }
