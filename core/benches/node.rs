@@ -48,8 +48,8 @@ fn info(i: usize, incarnation: u64) -> MemberInfo {
     MemberInfo {
         id: NodeId::from_name(&name),
         name: BoundedString::new(name).expect("short name"),
-        gossip_addr: addr(i),
-        rpc_addr: Some(SocketAddr::new(addr(i).ip(), 7947)),
+        gossip_addr: addr(i).into(),
+        rpc_addr: Some(SocketAddr::new(addr(i).ip(), 7947).into()),
         incarnation,
         tags,
     }
@@ -92,8 +92,8 @@ impl Bench {
         let identity = Identity {
             id: me.id,
             name: me.name.as_str().to_owned(),
-            gossip_addr: me.gossip_addr,
-            rpc_addr: me.rpc_addr,
+            gossip_addr: me.gossip_addr.get(),
+            rpc_addr: me.rpc_addr.map(SocketAddr::from),
             tags: me.tags.clone(),
             incarnation: 0,
         };

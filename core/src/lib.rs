@@ -81,7 +81,7 @@ pub use envelope::{EnvelopeError, Key, Keyring, KeyringError};
 pub use error::{CommandError, ConfigError, PacketError};
 pub use hash::Fnv1a;
 pub use id::NodeId;
-pub use membership::{Member, MemberInfo, MemberState, Tags, Update};
+pub use membership::{CompactAddr, Member, MemberInfo, MemberState, Tags, Update};
 pub use node::{Event, Identity, Node, Transmit};
 pub use partition::PartitionConfig;
 pub use pool::{

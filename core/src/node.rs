@@ -113,8 +113,8 @@ impl<R: RngCore> Node<R> {
         let me = MemberInfo {
             id: identity.id,
             name,
-            gossip_addr: identity.gossip_addr,
-            rpc_addr: identity.rpc_addr,
+            gossip_addr: identity.gossip_addr.into(),
+            rpc_addr: identity.rpc_addr.map(Into::into),
             incarnation: identity.incarnation,
             tags: identity.tags,
         };
@@ -477,7 +477,7 @@ impl<R: RngCore> Node<R> {
     /// time, moving to the next with exponential backoff until one answers.
     pub fn join(&mut self, now: Timestamp, seeds: &[SocketAddr]) -> Result<(), CommandError> {
         self.advance(now);
-        self.lifecycle.join(seeds, self.me.gossip_addr)?;
+        self.lifecycle.join(seeds, self.me.gossip_addr.get())?;
         self.send_join();
         Ok(())
     }
@@ -618,7 +618,7 @@ impl<R: RngCore> Node<R> {
     }
 
     fn send_to_member(&mut self, id: NodeId, message: Message, first: Option<&Update>) {
-        if let Some(addr) = self.table.get(&id).map(|m| m.info.gossip_addr) {
+        if let Some(addr) = self.table.get(&id).map(|m| m.info.gossip_addr.get()) {
             self.send(addr, Some(id), message, first);
         }
     }
@@ -724,7 +724,7 @@ impl<R: RngCore> Node<R> {
             if info.gossip_addr != self.me.gossip_addr && self.conflicts.note(self.now) {
                 self.stats.identity_conflicts += 1;
                 self.events.push_back(Event::IdentityConflict {
-                    other: info.gossip_addr,
+                    other: info.gossip_addr.get(),
                 });
             }
         }

@@ -16,8 +16,11 @@
 //! is not on the ring still gets the `k` members that follow where it would sit, so a member
 //! the node just learned about is watched before the ring is rebuilt.
 //!
-//! Build an [`ObserverRing`] once per membership change (O(n log n)); each query is then a
-//! binary search plus `k` steps, O(log n + k).
+//! Nothing is stored: every node would otherwise keep a sorted copy of all live ids (16 bytes
+//! a member, N² in a simulated cluster of N). Both questions are answered by one pass over the
+//! live members that keeps the best `k` candidates (O(n·k), no allocation beyond the answer),
+//! which is also cheaper than the sort a stored ring needed on every membership change. The
+//! sorted [`ObserverRing`] is kept in tests as the reference the pass must agree with.
 
 use crate::NodeId;
 
@@ -31,16 +34,78 @@ fn ring_key(id: &NodeId) -> (u64, NodeId) {
     (ring_position(id), *id)
 }
 
-/// A sorted, deduplicated snapshot of the members that observe each other.
-///
-/// Every node keeps one over all live members, so it stores ids only (16 bytes a member,
-/// exactly sized); the ring position is recomputed where a search needs it (one `mix64`).
+/// Keeps the `k` smallest `(rank, key)` seen, ascending, without duplicates.
+fn keep_best<K: Ord + Copy>(best: &mut Vec<K>, k: usize, cand: K) {
+    if k == 0 || (best.len() == k && cand >= best[k - 1]) {
+        return;
+    }
+    if let Err(at) = best.binary_search(&cand) {
+        if best.len() == k {
+            best.pop();
+        }
+        best.insert(at, cand);
+    }
+}
+
+/// The members that watch `subject`: its `k` successors on the ring over `members` (any
+/// order, duplicates ignored), nearest first, never `subject` itself. `min(k, n − 1)` of them
+/// if `subject` is among the members, `min(k, n)` if not.
+pub fn observers_of(
+    subject: &NodeId,
+    members: impl IntoIterator<Item = NodeId>,
+    k: usize,
+) -> Vec<NodeId> {
+    let at = ring_key(subject);
+    // Successors in ring order: those after the subject's place (rank 0), then, wrapping
+    // round, those before it (rank 1).
+    let mut best: Vec<(bool, (u64, NodeId))> = Vec::with_capacity(k);
+    for id in members {
+        if id != *subject {
+            let key = ring_key(&id);
+            keep_best(&mut best, k, (key < at, key));
+        }
+    }
+    best.into_iter().map(|(_, (_, id))| id).collect()
+}
+
+/// The members `me` must watch: those whose `k` successors include `me`, i.e. its `k`
+/// predecessors on the ring over `members`, nearest first. Empty if `me` is not among them.
+/// Agrees with [`observers_of`]: `s` is in `subjects_of(me)` exactly when `me` is in
+/// `observers_of(s)`.
+pub fn subjects_of(
+    me: &NodeId,
+    members: impl IntoIterator<Item = NodeId>,
+    k: usize,
+) -> Vec<NodeId> {
+    let at = ring_key(me);
+    let mut on_ring = false;
+    // Predecessors nearest first: those before `me` by descending key (rank 0), then,
+    // wrapping round, those after it (rank 1).
+    let mut best: Vec<(bool, core::cmp::Reverse<(u64, NodeId)>)> = Vec::with_capacity(k);
+    for id in members {
+        if id == *me {
+            on_ring = true;
+        } else {
+            let key = ring_key(&id);
+            keep_best(&mut best, k, (key > at, core::cmp::Reverse(key)));
+        }
+    }
+    if !on_ring {
+        return Vec::new();
+    }
+    best.into_iter().map(|(_, r)| r.0 .1).collect()
+}
+
+/// A sorted, deduplicated ring of the members: the straightforward form of the rule, which
+/// the one-pass functions above must match.
+#[cfg(test)]
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ObserverRing {
     /// Ascending by [`ring_key`], no duplicates.
     ring: Vec<NodeId>,
 }
 
+#[cfg(test)]
 impl ObserverRing {
     /// A ring over `members`, in any order; duplicates are ignored.
     pub fn new(members: impl IntoIterator<Item = NodeId>) -> Self {
@@ -52,19 +117,16 @@ impl ObserverRing {
         ObserverRing { ring }
     }
 
-    #[cfg(test)]
     /// How many members are on the ring.
     pub fn len(&self) -> usize {
         self.ring.len()
     }
 
-    #[cfg(test)]
     /// Whether the ring has no members.
     pub fn is_empty(&self) -> bool {
         self.ring.is_empty()
     }
 
-    #[cfg(test)]
     /// Whether `id` is on the ring.
     pub fn contains(&self, id: &NodeId) -> bool {
         self.index_of(id).is_some()
@@ -75,8 +137,7 @@ impl ObserverRing {
         self.ring.binary_search_by(|e| ring_key(e).cmp(&key)).ok()
     }
 
-    /// The members that watch `subject`: its `k` successors on the ring, nearest first, never
-    /// `subject` itself. `min(k, n − 1)` of them if `subject` is on the ring, `min(k, n)` if not.
+    /// [`observers_of`] by binary search and `k` steps.
     pub fn observers_of(&self, subject: &NodeId, k: usize) -> Vec<NodeId> {
         let n = self.ring.len();
         let key = ring_key(subject);
@@ -87,10 +148,7 @@ impl ObserverRing {
         (0..count).map(|i| self.ring[(start + i) % n]).collect()
     }
 
-    /// The members `me` must watch: those whose `k` successors include `me`, i.e. its `k`
-    /// predecessors on the ring, nearest first. Empty if `me` is not on the ring. Agrees with
-    /// [`observers_of`](Self::observers_of): `s` is in `subjects_of(me)` exactly when `me` is in
-    /// `observers_of(s)`.
+    /// [`subjects_of`] by binary search and `k` steps.
     pub fn subjects_of(&self, me: &NodeId, k: usize) -> Vec<NodeId> {
         let Some(i) = self.index_of(me) else {
             return Vec::new();
@@ -99,19 +157,6 @@ impl ObserverRing {
         let count = k.min(n - 1);
         (1..=count).map(|j| self.ring[(i + n - j) % n]).collect()
     }
-}
-
-#[cfg(test)]
-/// [`ObserverRing::observers_of`] over an unsorted member list. Builds the ring (O(n log n));
-/// keep an [`ObserverRing`] when asking more than once per membership change.
-pub fn observers_of(subject: &NodeId, members: &[NodeId], k: usize) -> Vec<NodeId> {
-    ObserverRing::new(members.iter().copied()).observers_of(subject, k)
-}
-
-#[cfg(test)]
-/// [`ObserverRing::subjects_of`] over an unsorted member list. Builds the ring (O(n log n)).
-pub fn subjects_of(me: &NodeId, members: &[NodeId], k: usize) -> Vec<NodeId> {
-    ObserverRing::new(members.iter().copied()).subjects_of(me, k)
 }
 
 #[cfg(test)]
@@ -169,7 +214,7 @@ mod tests {
     fn small_clusters_watch_everyone() {
         let members = ids(4);
         for m in &members {
-            let mut obs = observers_of(m, &members, 3);
+            let mut obs = observers_of(m, members.iter().copied(), 3);
             obs.sort();
             let mut others: Vec<NodeId> = members.iter().copied().filter(|x| x != m).collect();
             others.sort();
@@ -183,12 +228,50 @@ mod tests {
         let mut shuffled: Vec<NodeId> = members.iter().rev().copied().collect();
         shuffled.extend_from_slice(&members[..3]);
         let a = ObserverRing::new(members.iter().copied());
-        let b = ObserverRing::new(shuffled);
+        let b = ObserverRing::new(shuffled.iter().copied());
         assert_eq!(a, b);
         assert_eq!(a.len(), 9);
         for m in &members {
-            assert_eq!(a.observers_of(m, 3), observers_of(m, &members, 3));
-            assert_eq!(a.subjects_of(m, 3), subjects_of(m, &members, 3));
+            assert_eq!(
+                a.observers_of(m, 3),
+                observers_of(m, shuffled.iter().copied(), 3)
+            );
+            assert_eq!(
+                a.subjects_of(m, 3),
+                subjects_of(m, shuffled.iter().copied(), 3)
+            );
+        }
+    }
+
+    #[test]
+    fn one_pass_agrees_with_the_sorted_ring() {
+        // Every subset size, every k, members and strangers, input order reversed and with
+        // duplicates: the pass over the members answers exactly what the ring does.
+        let all = ids(40);
+        let strangers = [NodeId::from_name("x"), NodeId::from_name("y")];
+        for n in 0..=all.len() {
+            let members = &all[..n];
+            let ring = ObserverRing::new(members.iter().copied());
+            let input: Vec<NodeId> = members
+                .iter()
+                .rev()
+                .chain(members.iter().take(2))
+                .copied()
+                .collect();
+            for k in 0..=5 {
+                for s in members.iter().chain(&strangers) {
+                    assert_eq!(
+                        observers_of(s, input.iter().copied(), k),
+                        ring.observers_of(s, k),
+                        "observers n={n} k={k}"
+                    );
+                    assert_eq!(
+                        subjects_of(s, input.iter().copied(), k),
+                        ring.subjects_of(s, k),
+                        "subjects n={n} k={k}"
+                    );
+                }
+            }
         }
     }
 

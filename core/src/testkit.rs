@@ -241,7 +241,7 @@ pub fn fake_info(k: usize) -> MemberInfo {
     MemberInfo {
         id: NodeId::from_name(&name),
         name: BoundedString::new(name).expect("short name"),
-        gossip_addr: outside(k),
+        gossip_addr: outside(k).into(),
         rpc_addr: None,
         incarnation: 0,
         tags: Tags::new(),

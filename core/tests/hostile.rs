@@ -50,7 +50,7 @@ fn news_about_me_at_max_incarnation_does_not_overflow() {
         assert_eq!(own.state, MemberState::Alive);
     }
     let mut alive = c.nodes[1].me().clone();
-    alive.gossip_addr = outside(2);
+    alive.gossip_addr = outside(2).into();
     let bytes = forge(&config, fake, Message::Gossip, vec![Update::Alive(alive)]);
     c.inject(1, outside(1), &bytes).unwrap();
     assert_eq!(c.nodes[1].me().incarnation, u64::MAX);

@@ -50,8 +50,8 @@ impl MemberSnapshot {
         MemberSnapshot {
             id: m.info.id,
             name: m.info.name.as_str().to_owned(),
-            gossip_addr: m.info.gossip_addr,
-            rpc_addr: m.info.rpc_addr,
+            gossip_addr: m.info.gossip_addr.get(),
+            rpc_addr: m.info.rpc_addr.map(|a| a.get()),
             state: m.state,
             incarnation: m.info.incarnation,
             tags: m

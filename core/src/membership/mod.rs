@@ -4,14 +4,16 @@
 //! precedence). Tombstones (failed, left) stay until reaped so stale gossip cannot bring a
 //! member back.
 
+mod addr;
 mod record;
 mod state;
 mod table;
 mod tags;
 
+pub use addr::CompactAddr;
 pub use record::{MemberInfo, SyncEntry, Update, MAX_NAME};
 pub use state::MemberState;
 pub use table::Member;
-pub(crate) use table::{Applied, MemberTable};
+pub(crate) use table::{Applied, LivePeers, MemberTable, SlotMove};
 pub(crate) use tags::key_ok;
 pub use tags::{TagError, Tags, MAX_TAGS, MAX_TAGS_TOTAL, MAX_TAG_KEY, MAX_TAG_VALUE};

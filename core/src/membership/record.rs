@@ -1,9 +1,8 @@
 //! What one member says about itself, as gossiped.
 
-use super::{MemberState, Tags};
+use super::{CompactAddr, MemberState, Tags};
 use crate::wire::bounded::BoundedString;
 use crate::NodeId;
-use core::net::SocketAddr;
 use serde::{Deserialize, Serialize};
 
 /// Longest node name, in bytes.
@@ -19,9 +18,10 @@ pub struct MemberInfo {
     /// Human-readable name (need not be unique; the id is).
     pub name: BoundedString<MAX_NAME>,
     /// Where its gossip socket is reachable (the advertised, not the bound, address).
-    pub gossip_addr: SocketAddr,
+    /// Packed (see [`CompactAddr`]): `.get()` or `SocketAddr::from` for the `SocketAddr`.
+    pub gossip_addr: CompactAddr,
     /// Where its RPC endpoint is reachable, if it serves RPC.
-    pub rpc_addr: Option<SocketAddr>,
+    pub rpc_addr: Option<CompactAddr>,
     /// Its incarnation: only it raises this, to refute suspicion or to publish new tags.
     pub incarnation: u64,
     /// Its tags at this incarnation.

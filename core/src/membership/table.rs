@@ -17,6 +17,17 @@ pub struct Member {
     pub state_since: Timestamp,
 }
 
+/// How [`MemberTable::remove`] renumbered the slots: the member that sat in the last slot,
+/// `from`, now sits in `removed`'s place (nothing moved when the two are equal). Whoever keeps
+/// slot numbers (the probe order) applies this to stay exact.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SlotMove {
+    /// The slot of the removed member, now holding what was in `from` (or gone, if equal).
+    pub removed: u32,
+    /// The last slot, which no longer exists.
+    pub from: u32,
+}
+
 /// What [`MemberTable::apply`] did with an update.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Applied {
@@ -74,7 +85,8 @@ pub struct MemberTable {
     /// Per slot: its position in `live_peers`, or [`NOT_LIVE`].
     live_pos: Vec<u32>,
     digest: [u32; DIGEST_BUCKETS],
-    live_peers: Vec<NodeId>,
+    /// The slots of the live peers (4 bytes each, not a copy of their 16-byte ids).
+    live_peers: Vec<u32>,
     counts: [usize; 4],
     /// Addresses the node asks about every reconnect round (its seeds), each with how many
     /// live members (this node included) advertise it as their gossip address. Kept up to
@@ -167,9 +179,20 @@ impl MemberTable {
         self.slots.len()
     }
 
-    /// Live peers (alive or suspect, not this node), in a stable but unspecified order.
-    pub fn live_peers(&self) -> &[NodeId] {
+    /// The member in `slot` (a number from [`live_peer_slots`](Self::live_peer_slots)),
+    /// if there is one. Slot numbers stay put except on [`remove`](Self::remove).
+    pub fn at_slot(&self, slot: u32) -> Option<&Member> {
+        self.slots.get(slot as usize)
+    }
+
+    /// The slots of the live peers, in the order of [`live_peers`](Self::live_peers).
+    pub fn live_peer_slots(&self) -> &[u32] {
         &self.live_peers
+    }
+
+    /// Live peers (alive or suspect, not this node), in a stable but unspecified order.
+    pub fn live_peers(&self) -> LivePeers<'_> {
+        LivePeers { table: self }
     }
 
     /// Number of live members including this node.
@@ -250,14 +273,14 @@ impl MemberTable {
         self.counts[usize::from(m.state.precedence())] += 1;
         self.digest[bucket_of(&id)] =
             self.digest[bucket_of(&id)].wrapping_add(entry_hash(&id, m.info.incarnation, m.state));
+        let slot = self.slots.len() as u32;
         let live_pos = if m.state.is_live() && id != self.me {
             let p = self.live_peers.len() as u32;
-            push_compact(&mut self.live_peers, id);
+            push_compact(&mut self.live_peers, slot);
             p
         } else {
             NOT_LIVE
         };
-        let slot = self.slots.len() as u32;
         push_compact(&mut self.slots, m);
         push_compact(&mut self.live_pos, live_pos);
         self.index.insert(&id, slot);
@@ -271,14 +294,12 @@ impl MemberTable {
             return;
         }
         self.live_peers.swap_remove(p as usize);
-        if let Some(moved) = self.live_peers.get(p as usize) {
-            // Invariant: every id in `live_peers` is in the table.
-            let s = self.slot_of(moved).expect("live peers are in the table");
-            self.live_pos[s as usize] = p;
+        if let Some(&moved) = self.live_peers.get(p as usize) {
+            self.live_pos[moved as usize] = p;
         }
     }
 
-    fn take(&mut self, id: &NodeId) -> Option<Member> {
+    fn take(&mut self, id: &NodeId) -> Option<(Member, SlotMove)> {
         let slots = &self.slots;
         let slot = self.index.remove(id, |s| slots[s as usize].info.id)? as usize;
         self.leave_live(slot);
@@ -293,10 +314,20 @@ impl MemberTable {
         let m = self.slots.swap_remove(slot);
         self.count_watched(&m, false);
         self.live_pos.swap_remove(slot);
+        if let Some(&p) = self.live_pos.get(slot) {
+            // The member moved from the last slot into `slot`: so did its live entry.
+            if p != NOT_LIVE {
+                self.live_peers[p as usize] = slot as u32;
+            }
+        }
         self.counts[usize::from(m.state.precedence())] -= 1;
         self.digest[bucket_of(id)] =
             self.digest[bucket_of(id)].wrapping_sub(entry_hash(id, m.info.incarnation, m.state));
-        Some(m)
+        let moved = SlotMove {
+            removed: slot as u32,
+            from: last as u32,
+        };
+        Some((m, moved))
     }
 
     /// Replaces the member in `slot` with `m` (same id), with the bookkeeping of a take
@@ -323,7 +354,7 @@ impl MemberTable {
         ));
         if new.state.is_live() && id != self.me {
             self.live_pos[slot] = self.live_peers.len() as u32;
-            push_compact(&mut self.live_peers, id);
+            push_compact(&mut self.live_peers, slot as u32);
         }
         old
     }
@@ -334,7 +365,7 @@ impl MemberTable {
             return;
         }
         for (a, n) in &mut self.watched {
-            if *a == m.info.gossip_addr {
+            if m.info.gossip_addr == *a {
                 *n = if add { *n + 1 } else { *n - 1 };
             }
         }
@@ -352,7 +383,7 @@ impl MemberTable {
             if m.state.is_live() {
                 let addr = m.info.gossip_addr;
                 for (a, n) in &mut self.watched {
-                    if *a == addr {
+                    if addr == *a {
                         *n += 1;
                     }
                 }
@@ -415,8 +446,9 @@ impl MemberTable {
         true
     }
 
-    /// Removes a tombstone or a member outright (reaping). Returns it.
-    pub fn remove(&mut self, id: &NodeId) -> Option<Member> {
+    /// Removes a tombstone or a member outright (reaping). Returns it, and which slot moved
+    /// into its place.
+    pub fn remove(&mut self, id: &NodeId) -> Option<(Member, SlotMove)> {
         if *id == self.me {
             return None;
         }
@@ -541,7 +573,7 @@ impl MemberTable {
                 "live_pos marks exactly the live peers"
             );
             if p != NOT_LIVE {
-                assert_eq!(self.live_peers[p as usize], m.info.id);
+                assert_eq!(self.live_peers[p as usize], s as u32);
             }
         }
         assert_eq!(
@@ -567,6 +599,38 @@ impl MemberTable {
             d[b] = d[b].wrapping_add(entry_hash(&m.info.id, m.info.incarnation, m.state));
         }
         d.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+}
+
+/// The live peers of a [`MemberTable`], by position: what [`MemberTable::live_peers`] returns.
+#[derive(Clone, Copy)]
+pub struct LivePeers<'a> {
+    table: &'a MemberTable,
+}
+
+impl<'a> LivePeers<'a> {
+    /// How many there are.
+    pub fn len(self) -> usize {
+        self.table.live_peers.len()
+    }
+
+    /// The id of the `i`-th (panics if `i >= len()`, like indexing a slice).
+    pub fn get(self, i: usize) -> NodeId {
+        self.table.slots[self.table.live_peers[i] as usize].info.id
+    }
+
+    /// Their ids, in order.
+    pub fn iter(self) -> impl Iterator<Item = NodeId> + 'a {
+        let slots = &self.table.slots;
+        self.table
+            .live_peers
+            .iter()
+            .map(move |&s| slots[s as usize].info.id)
+    }
+
+    /// Their ids, in order, collected.
+    pub fn to_vec(self) -> Vec<NodeId> {
+        self.iter().collect()
     }
 }
 

@@ -208,7 +208,7 @@ impl AntiEntropy {
                 .iter()
                 .filter(|m| m.state == MemberState::Failed)
                 .nth(pick)
-                .map(|m| (Some(m.info.id), m.info.gossip_addr))
+                .map(|m| (Some(m.info.id), m.info.gossip_addr.get()))
         } else if pick < failed + self.graveyard.len() {
             self.graveyard
                 .iter()
@@ -392,7 +392,7 @@ mod tests {
             crate::MemberInfo {
                 id: id(0),
                 name: crate::wire::bounded::BoundedString::new("me").unwrap(),
-                gossip_addr: a(0),
+                gossip_addr: a(0).into(),
                 rpc_addr: None,
                 incarnation: 0,
                 tags: crate::Tags::new(),

@@ -28,8 +28,8 @@ use crate::awareness::{Awareness, HealthEvent};
 use crate::config::Config;
 use crate::damping::{Back, Damping};
 use crate::detector::PhiDetector;
-use crate::membership::{Applied, MemberState, MemberTable, Update};
-use crate::observers::ObserverRing;
+use crate::membership::{Applied, MemberState, MemberTable, SlotMove, Update};
+use crate::observers;
 use crate::probe::{Pending, Prober};
 use crate::suspicion::{suspicion_bounds, Suspicion};
 use crate::timer::DeadlineIndex;
@@ -87,6 +87,17 @@ pub(super) struct Counters {
     pub(super) stale_acks: u64,
 }
 
+/// A probe-order entry whose member was removed (no table has this many slots).
+const GONE: u32 = u32::MAX;
+
+/// The live members (this node included), in table order: the observer ring's members.
+fn live_ids<'a>(v: &View<'a>) -> impl Iterator<Item = NodeId> + 'a {
+    v.table
+        .iter_any_order()
+        .filter(|m| m.state.is_live())
+        .map(|m| m.info.id)
+}
+
 /// A suspicion this node tracks, and whether this node raised it itself.
 #[derive(Debug)]
 struct Tracked {
@@ -99,14 +110,18 @@ struct Tracked {
 #[derive(Debug)]
 pub(super) struct Detection {
     prober: Prober,
-    ring: ObserverRing,
+    /// Whether the live set changed since this node last chose its subjects (the observer
+    /// rule is evaluated over the table itself: see `observers.rs`).
     ring_dirty: bool,
     detectors: BTreeMap<NodeId, PhiDetector>,
     phi_checks: DeadlineIndex<NodeId>,
     suspicions: BTreeMap<NodeId, Tracked>,
     suspicion_deadlines: DeadlineIndex<NodeId>,
     awareness: Awareness,
-    probe_order: Vec<NodeId>,
+    /// Table slots of the live peers still to probe this round, shuffled: 4 bytes a member
+    /// rather than a 16-byte id. Kept exact across a removal by
+    /// [`slot_moved`](Self::slot_moved); [`GONE`] marks a removed member.
+    probe_order: Vec<u32>,
     counters: Counters,
     damping: Damping,
 }
@@ -115,7 +130,6 @@ impl Detection {
     pub(super) fn new(config: &Config) -> Self {
         Detection {
             prober: Prober::new(MAX_PENDING),
-            ring: ObserverRing::new(core::iter::empty()),
             ring_dirty: true,
             detectors: BTreeMap::new(),
             phi_checks: DeadlineIndex::default(),
@@ -181,13 +195,7 @@ impl Detection {
             return;
         }
         self.ring_dirty = false;
-        let live = v
-            .table
-            .iter_any_order()
-            .filter(|m| m.state.is_live())
-            .map(|m| m.info.id);
-        self.ring = ObserverRing::new(live);
-        let subjects = self.ring.subjects_of(&v.me, v.config.observers);
+        let subjects = observers::subjects_of(&v.me, live_ids(v), v.config.observers);
         let stale: Vec<NodeId> = self
             .detectors
             .keys()
@@ -259,14 +267,17 @@ impl Detection {
         }
         // At most one full pass of candidates per tick, skipping watched and dead ones.
         for _ in 0..2 {
-            while let Some(id) = self.probe_order.pop() {
-                let live = v.table.get(&id).is_some_and(|m| m.state.is_live());
+            while let Some(slot) = self.probe_order.pop() {
+                let Some(m) = v.table.at_slot(slot) else {
+                    continue; // GONE: removed since the shuffle
+                };
+                let (id, live) = (m.info.id, m.state.is_live());
                 if live && !self.detectors.contains_key(&id) && !self.prober.probing(&id) {
                     self.start_probe(v, rng, id, false, true, out);
                     return;
                 }
             }
-            let mut order = v.table.live_peers().to_vec();
+            let mut order = v.table.live_peer_slots().to_vec();
             // Fisher-Yates with the node's RNG: deterministic, and no member is favoured.
             for i in (1..order.len()).rev() {
                 let j = rand_below(rng, i + 1);
@@ -617,7 +628,7 @@ impl Detection {
             first: Some(update.clone()),
         });
         self.refresh_subjects(v);
-        for o in self.ring.observers_of(&subject, v.config.observers) {
+        for o in observers::observers_of(&subject, live_ids(v), v.config.observers) {
             if o != me {
                 out.push(Action::ToMember {
                     to: o,
@@ -676,6 +687,18 @@ impl Detection {
             self.phi_checks.remove(&subject);
         }
         news
+    }
+
+    /// The table removed a member and moved its last slot into the hole (`moved`): the probe
+    /// order follows, so it names the same members as before (one pass, only on a reap).
+    pub(super) fn slot_moved(&mut self, moved: SlotMove) {
+        for s in &mut self.probe_order {
+            if *s == moved.removed {
+                *s = GONE;
+            } else if *s == moved.from {
+                *s = moved.removed;
+            }
+        }
     }
 
     /// A tombstone was reaped: nothing about the member is kept.
@@ -753,7 +776,6 @@ impl Detection {
                     .get(id)
                     .is_some_and(|m| m.state == MemberState::Alive)
             })
-            .copied()
             .collect();
         for id in alive {
             self.start_probe(v, rng, id, true, false, out);

@@ -1,5 +1,6 @@
 //! The node's random choices, drawn from its own RNG so a seeded node is deterministic.
 
+use crate::membership::LivePeers;
 use crate::NodeId;
 use core::time::Duration;
 use rand_core::RngCore;
@@ -18,14 +19,14 @@ pub(super) fn jittered<R: RngCore>(rng: &mut R, base: Duration) -> Duration {
 
 /// Up to `k` distinct members of `peers`, drawn at random (all of them when `k` is at least
 /// their number, in their order).
-pub(super) fn random_peers<R: RngCore>(rng: &mut R, peers: &[NodeId], k: usize) -> Vec<NodeId> {
+pub(super) fn random_peers<R: RngCore>(rng: &mut R, peers: LivePeers<'_>, k: usize) -> Vec<NodeId> {
     let n = peers.len();
     if k >= n {
         return peers.to_vec();
     }
     let mut out: Vec<NodeId> = Vec::with_capacity(k);
     while out.len() < k {
-        let id = peers[rand_below(rng, n)];
+        let id = peers.get(rand_below(rng, n));
         if !out.contains(&id) {
             out.push(id);
         }

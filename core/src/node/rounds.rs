@@ -150,9 +150,10 @@ impl<R: RngCore> Node<R> {
             .set(Timer::Reap, self.now + self.reap_interval());
         let cutoff = self.now - self.config.tombstone_ttl;
         for id in self.table.tombstones_before(cutoff) {
-            if let Some(m) = self.table.remove(&id) {
+            if let Some((m, moved)) = self.table.remove(&id) {
+                self.detection.slot_moved(moved);
                 if m.state == MemberState::Failed {
-                    self.sync.bury(id, m.info.gossip_addr, self.now);
+                    self.sync.bury(id, m.info.gossip_addr.get(), self.now);
                 }
             }
             self.gossip.remove(&id);

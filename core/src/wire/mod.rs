@@ -305,14 +305,17 @@ impl PacketBuilder {
         self.budget.saturating_sub(self.len() + 1)
     }
 
+    /// Whether an encoded update of `len` bytes would fit now: exactly when
+    /// [`try_push_encoded`](Self::try_push_encoded) of one that long would succeed.
+    pub fn fits(&self, len: usize) -> bool {
+        self.count < MAX_UPDATES
+            && self.head.len() + varint_len(self.count + 1) + self.updates.len() + len
+                <= self.budget
+    }
+
     /// Appends an already-encoded update if it fits; returns whether it did.
     pub fn try_push_encoded(&mut self, encoded: &[u8]) -> bool {
-        if self.count >= MAX_UPDATES {
-            return false;
-        }
-        let new_len =
-            self.head.len() + varint_len(self.count + 1) + self.updates.len() + encoded.len();
-        if new_len > self.budget {
+        if !self.fits(encoded.len()) {
             return false;
         }
         self.updates.extend_from_slice(encoded);

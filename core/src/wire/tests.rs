@@ -41,8 +41,8 @@ pub(crate) fn arb_info() -> impl Strategy<Value = MemberInfo> {
             |(id, name, gossip_addr, rpc_addr, incarnation, tags)| MemberInfo {
                 id,
                 name: BoundedString::new(name).unwrap(),
-                gossip_addr,
-                rpc_addr,
+                gossip_addr: gossip_addr.into(),
+                rpc_addr: rpc_addr.map(Into::into),
                 incarnation,
                 tags,
             },

@@ -284,7 +284,11 @@ impl<R: RuntimeBinding> WorkerRegistry<R> {
     /// between that could drop one).
     fn upsert(&self, m: &Member) {
         let id = m.info.id;
-        let rpc = m.info.rpc_addr.filter(|_| id != self.local);
+        let rpc = m
+            .info
+            .rpc_addr
+            .map(|a| a.get())
+            .filter(|_| id != self.local);
         let (Some(addr), true) = (rpc, m.state.is_live()) else {
             self.remove(id, Gone::Failed);
             return;

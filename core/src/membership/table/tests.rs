@@ -7,7 +7,7 @@ fn info(i: u8, inc: u64) -> MemberInfo {
     MemberInfo {
         id: NodeId([i; 16]),
         name: BoundedString::new(format!("n{i}")).unwrap(),
-        gossip_addr: SocketAddr::from(([127, 0, 0, 1], 7000 + u16::from(i))),
+        gossip_addr: SocketAddr::from(([127, 0, 0, 1], 7000 + u16::from(i))).into(),
         rpc_addr: None,
         incarnation: inc,
         tags: Tags::new(),
@@ -216,7 +216,7 @@ fn watched_addresses_follow_every_change() {
     t.apply(&failed, T);
     assert_eq!(t.watched_is_live(&addr(1)), Some(false));
     let mut moved = info(1, 2);
-    moved.gossip_addr = other;
+    moved.gossip_addr = other.into();
     t.apply(&Update::Alive(moved), T);
     assert_eq!(t.watched_is_live(&addr(1)), Some(false));
     assert_eq!(t.watched_is_live(&other), Some(true));
@@ -232,4 +232,42 @@ fn watched_addresses_follow_every_change() {
     assert_eq!(t.watched_is_live(&addr(2)), Some(true));
     assert_eq!(t.watched_is_live(&other), None);
     t.check_layout();
+}
+
+#[test]
+fn slot_numbers_follow_a_removal_as_slot_move_says() {
+    let mut t = table();
+    for i in 1..=12u8 {
+        t.apply(&Update::Alive(info(i, 1)), T);
+    }
+    // Remember who sits in every slot, remove members from the middle, the end and the
+    // start, and check that applying each SlotMove to the old numbering names the same
+    // members (the probe order relies on this).
+    let mut who: Vec<Option<NodeId>> = (0..t.len() as u32)
+        .map(|s| t.at_slot(s).map(|m| m.info.id))
+        .collect();
+    for i in [5u8, 12, 1, 7] {
+        let (m, mv) = t.remove(&NodeId([i; 16])).expect("known");
+        assert_eq!(m.info.id, NodeId([i; 16]));
+        assert_eq!(mv.from as usize, t.len(), "the last slot moved");
+        let moved = who[mv.from as usize].take();
+        who[mv.removed as usize] = if mv.removed == mv.from { None } else { moved };
+        who.truncate(t.len());
+        for (s, id) in who.iter().enumerate() {
+            assert_eq!(t.at_slot(s as u32).map(|m| m.info.id), *id, "slot {s}");
+        }
+        assert!(t.at_slot(t.len() as u32).is_none());
+        t.check_layout();
+        let mut by_slot: Vec<NodeId> = t
+            .live_peer_slots()
+            .iter()
+            .map(|&s| t.at_slot(s).expect("live slot").info.id)
+            .collect();
+        let mut ids = t.live_peers().to_vec();
+        assert_eq!(by_slot, ids, "live_peer_slots and live_peers agree");
+        by_slot.sort();
+        ids.dedup();
+        assert_eq!(by_slot.len(), ids.len());
+    }
+    assert_eq!(t.live_count(), 12 - 4 + 1);
 }
