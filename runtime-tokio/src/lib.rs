@@ -115,11 +115,22 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod network_thread;
+
 use std::future::Future;
 use std::sync::Arc;
 
 /// The tokio binding of [`shoal_net`]: quinn's `TokioRuntime` (tokio timers and UDP reactor)
 /// and `tokio::spawn`. A marker type; the aliases below use it.
+///
+/// On tokio's multi-thread runtime (`#[tokio::main]`'s default), each node or server started
+/// gets a network thread of its own ([`shoal_net::NetworkThread`]: one OS thread with a
+/// current-thread runtime) for its sockets, QUIC drivers, calls and handlers; calls made
+/// from the application's tasks are handed over to it in batches. Handlers are polled there
+/// with the application's runtime entered, so a handler's `tokio::spawn`,
+/// `spawn_blocking` and timers use the application's runtime: keep long computations off
+/// the handler's own future (spawn them) so the thread keeps serving. On a current-thread
+/// runtime everything runs on the caller's runtime as before. Why: docs/adapters.md.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tokio;
 
@@ -131,6 +142,15 @@ impl shoal_net::RuntimeBinding for Tokio {
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
         tokio::spawn(future);
+    }
+
+    fn network_thread() -> std::io::Result<Option<Arc<dyn shoal_net::NetworkThread>>> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(app) if app.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                Ok(Some(network_thread::TokioThread::start(app)?))
+            }
+            _ => Ok(None),
+        }
     }
 }
 
