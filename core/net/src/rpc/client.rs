@@ -20,7 +20,7 @@ use crate::rpc::config::{ClientEndpoints, RpcConfig};
 use crate::rpc::endpoint::{self, KillSwitch};
 use crate::rpc::error::{CallError, ConfigError};
 use crate::rpc::stream::{self, ReadFailure};
-use crate::runtime::{self, Placement, RuntimeBinding};
+use crate::runtime::{self, NetThread, Placement, RuntimeBinding};
 use bytes::{Bytes, BytesMut};
 use shoal_core::pool::connset::{Attempt, Checkout, ConnId, ConnectFailure};
 use shoal_core::rpc::call::{AttemptFailure, CallPhase};
@@ -439,18 +439,41 @@ impl<R: RuntimeBinding> ClusterClient<R> {
         // also when the call is handed over, so a caller keeps to its connection.
         let affinity = task_affinity(runtime::current_task_identity().await);
         if let Some(net) = self.inner.place.elsewhere() {
-            let client = self.clone();
-            let method = method.to_owned();
-            let target = match target {
-                Target::Filter(f) => OwnedTarget::Filter(f.to_owned()),
-                Target::Worker(id) => OwnedTarget::Worker(id),
-            };
-            let lease = Arc::new(HandedLease::default());
-            let mut release = ReleaseOnDrop {
-                shared: &self.inner.registry.shared,
-                lease: lease.clone(),
-                armed: true,
-            };
+            // Boxed, so that the in-place path's future does not grow by the hand-over's.
+            return self
+                .hand_off(net, method, payload, target, opts, affinity)
+                .await
+                .map(done);
+        }
+        self.run_here(method, payload, target, opts, affinity, None, done)
+            .await
+    }
+
+    /// Hands the call to the network thread `net` and waits for its answer.
+    fn hand_off<'a>(
+        &'a self,
+        net: &NetThread,
+        method: &str,
+        payload: Bytes,
+        target: Target<'_>,
+        opts: CallOptions,
+        affinity: u64,
+    ) -> Pin<Box<dyn Future<Output = Result<CallResponse, CallError>> + Send + 'a>> {
+        let client = self.clone();
+        let method = method.to_owned();
+        let target = match target {
+            Target::Filter(f) => OwnedTarget::Filter(f.to_owned()),
+            Target::Worker(id) => OwnedTarget::Worker(id),
+        };
+        let lease = Arc::new(HandedLease::default());
+        let release = ReleaseOnDrop {
+            shared: &self.inner.registry.shared,
+            lease: lease.clone(),
+            armed: true,
+        };
+        let net = net.clone();
+        Box::pin(async move {
+            let mut release = release;
             let handed = net
                 .run(async move {
                     let target = match &target {
@@ -471,18 +494,15 @@ impl<R: RuntimeBinding> ClusterClient<R> {
                 })
                 .await;
             release.armed = false;
-            return match handed {
-                Ok(result) => result.map(done),
-                Err(runtime::TaskDropped) => Err(CallError::BadConfig(ConfigError::Invalid {
+            handed.unwrap_or_else(|runtime::TaskDropped| {
+                Err(CallError::BadConfig(ConfigError::Invalid {
                     field: "runtime",
                     reason: "Shoal's network thread stopped (its application runtime is \
                              shutting down)"
                         .into(),
-                })),
-            };
-        }
-        self.run_here(method, payload, target, opts, affinity, None, done)
-            .await
+                }))
+            })
+        })
     }
 
     /// [`ClusterClient::run`] on the calling task. A handed-over call publishes each lease
