@@ -124,13 +124,11 @@ use std::sync::Arc;
 /// and `tokio::spawn`. A marker type; the aliases below use it.
 ///
 /// On tokio's multi-thread runtime (`#[tokio::main]`'s default), each node or server started
-/// gets a network thread of its own ([`shoal_net::NetworkThread`]: one OS thread with a
-/// current-thread runtime) for its sockets, QUIC drivers, calls and handlers; calls made
-/// from the application's tasks are handed over to it in batches. Handlers are polled there
-/// with the application's runtime entered, so a handler's `tokio::spawn`,
-/// `spawn_blocking` and timers use the application's runtime: keep long computations off
-/// the handler's own future (spawn them) so the thread keeps serving. On a current-thread
-/// runtime everything runs on the caller's runtime as before. Why: docs/adapters.md.
+/// gets a network thread of its own ([`shoal_net::NetworkThread`]: one OS thread named
+/// `shoal-net` with a current-thread runtime) for its protocol drivers: the gossip loop and
+/// quinn's endpoint and connection drivers. Calls and handlers stay on the application's
+/// runtime. On a current-thread runtime everything runs on the caller's runtime. Why:
+/// docs/adapters.md.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tokio;
 

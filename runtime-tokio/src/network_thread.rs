@@ -3,31 +3,20 @@
 //! current-thread tokio runtime, stopped when nothing refers to it any more or when the
 //! application's runtime shuts down (a guard task on that runtime is dropped with it).
 
-use std::cell::Cell;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Instant;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-thread_local! {
-    /// The id of the network thread running on this OS thread (0: none).
-    static CURRENT: Cell<usize> = const { Cell::new(0) };
-}
-
 /// One network thread.
 #[derive(Debug)]
 pub(crate) struct TokioThread {
     /// Its runtime.
     handle: Handle,
-    /// The application's runtime, entered while handlers are polled.
-    app: Handle,
-    /// Which thread it is (see [`CURRENT`]).
-    id: usize,
     /// Dropped with the last reference: stops the thread.
     _stop: oneshot::Sender<()>,
 }
@@ -35,8 +24,6 @@ pub(crate) struct TokioThread {
 impl TokioThread {
     /// Starts a network thread for the application runtime `app`.
     pub(crate) fn start(app: Handle) -> io::Result<Arc<TokioThread>> {
-        static NEXT: AtomicUsize = AtomicUsize::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -46,7 +33,6 @@ impl TokioThread {
         std::thread::Builder::new()
             .name("shoal-net".into())
             .spawn(move || {
-                CURRENT.with(|c| c.set(id));
                 // Runs until the last reference is dropped or the application runtime's
                 // guard task is; then dropping `rt` drops every task left on it, as the
                 // application runtime's shutdown would have.
@@ -67,29 +53,14 @@ impl TokioThread {
         app.spawn(async move { app_tx.closed().await });
         Ok(Arc::new(TokioThread {
             handle,
-            app,
-            id,
             _stop: stop_tx,
         }))
-    }
-
-    fn on_it(&self) -> bool {
-        CURRENT.with(Cell::get) == self.id
     }
 }
 
 impl shoal_net::NetworkThread for TokioThread {
     fn runtime(&self) -> Arc<dyn quinn::Runtime> {
         Arc::new(ThreadRuntime(self.handle.clone()))
-    }
-
-    fn is_current(&self) -> bool {
-        self.on_it()
-    }
-
-    fn enter_app(&self, poll: &mut dyn FnMut()) {
-        let _app = self.app.enter();
-        poll();
     }
 }
 

@@ -1,7 +1,7 @@
-//! Where the work runs: on tokio's multi-thread runtime a node's network work and its
-//! handlers run on its "shoal-net" thread, a handler's `tokio::spawn` goes to the
-//! application's runtime, and the thread ends with that runtime; on a current-thread runtime
-//! nothing moves. One test in this binary, so that counting threads sees only its own.
+//! Where the work runs: on tokio's multi-thread runtime each node gets a "shoal-net" thread
+//! for its drivers while handlers (and what they spawn) stay on the application's runtime,
+//! and the thread ends with that runtime; on a current-thread runtime nothing moves. One
+//! test in this binary, so that counting threads sees only its own.
 
 use bytes::Bytes;
 use shoal_tokio::{
@@ -78,11 +78,10 @@ async fn where_things_run() -> (String, usize) {
 }
 
 #[test]
-fn handlers_run_on_the_network_thread_only_on_the_multi_thread_runtime() {
+fn network_threads_only_on_the_multi_thread_runtime_and_handlers_stay_on_the_application() {
     let before = network_threads();
 
-    // Multi-thread: the handler on the network thread, what it spawns on the application's
-    // workers.
+    // Multi-thread: the handler and what it spawns on the application's workers.
     let mt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("app-worker")
@@ -90,7 +89,7 @@ fn handlers_run_on_the_network_thread_only_on_the_multi_thread_runtime() {
         .build()
         .unwrap();
     let (answer, running) = mt.block_on(where_things_run());
-    assert_eq!(answer, "shoal-net|app-worker");
+    assert_eq!(answer, "app-worker|app-worker");
     // The director's and the worker's (each server shares its thread with its node).
     assert_eq!(running, before + 2, "network threads while running");
     // A node still referred to when the application runtime shuts down: its thread stops

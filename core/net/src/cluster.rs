@@ -244,8 +244,9 @@ struct Inner {
     /// The runtime the node runs on (its binding's), for timeouts and what the RPC layer
     /// builds on this node.
     runtime: Arc<dyn quinn::Runtime>,
-    /// Where its network work runs (the runtime above, and its network thread if any).
-    place: crate::runtime::Placement,
+    /// Where its drivers run (the runtime above, and the network thread it keeps alive, if
+    /// any).
+    _place: crate::runtime::Placement,
 }
 
 /// A running cluster node: a cheap, cloneable handle to the task that owns it.
@@ -292,8 +293,8 @@ impl<R: RuntimeBinding> Cluster<R> {
         Self::start_on(config, crate::runtime::Placement::of::<R>()?).await
     }
 
-    /// [`Cluster::start`] with its network work placed by `place` (a server's node shares
-    /// the server's placement, so both run on one thread).
+    /// [`Cluster::start`] with its drivers placed by `place` (a server's node shares the
+    /// server's placement, so both run on one network thread).
     pub(crate) async fn start_on(
         config: ClusterConfig,
         place: crate::runtime::Placement,
@@ -377,7 +378,7 @@ impl<R: RuntimeBinding> Cluster<R> {
                 leave_timeout: config.leave_timeout,
                 rpc: std::sync::OnceLock::new(),
                 runtime,
-                place,
+                _place: place,
             }),
             _runtime: PhantomData,
         })
@@ -590,11 +591,6 @@ impl<R: RuntimeBinding> Cluster<R> {
     /// The runtime the node runs on.
     pub(crate) fn runtime(&self) -> &Arc<dyn quinn::Runtime> {
         &self.inner.runtime
-    }
-
-    /// Where the node's network work runs.
-    pub(crate) fn placement(&self) -> &crate::runtime::Placement {
-        &self.inner.place
     }
 
     /// Whether the node has stopped.

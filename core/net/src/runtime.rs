@@ -7,8 +7,6 @@
 //! with it (`pub type Server = shoal_net::Server<Tokio>;`), so user code is the same on every
 //! runtime and no public item exposes a runtime's type.
 
-mod handoff;
-
 use quinn::{AsyncTimer, Runtime};
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
@@ -34,132 +32,58 @@ pub trait RuntimeBinding: Send + Sync + 'static {
         Self::runtime().spawn(Box::pin(future));
     }
 
-    /// A thread of its own for the network work of a node or server started now, or `None`
-    /// (the default) to run it on the caller's runtime. Called once per
-    /// [`crate::Cluster::start`] and [`crate::Server::bind`], from the caller's context.
+    /// A thread of its own for the protocol drivers of a node or server started now (the
+    /// gossip loop, quinn's endpoint and connection drivers), or `None` (the default) to run
+    /// them on the caller's runtime. Called once per [`crate::Cluster::start`] and
+    /// [`crate::Server::bind`], from the caller's context.
     ///
     /// The tokio facade returns one when the caller runs on tokio's multi-thread runtime:
-    /// there, quinn's connection drivers, the calls' streams and the server's per-call tasks
-    /// land on different workers, so every call pays cross-thread wake-ups and each
-    /// connection sends a datagram per call instead of one per batch (docs/adapters.md).
+    /// there, a call's stream write wakes quinn's connection driver into the same worker's
+    /// LIFO slot, so the driver runs at once and sends every call's frame in a datagram of
+    /// its own, and the drivers wander between workers (docs/adapters.md).
     fn network_thread() -> std::io::Result<Option<Arc<dyn NetworkThread>>> {
         Ok(None)
     }
 }
 
-/// A thread that runs a single-threaded runtime of its own, on which a node's network work
-/// runs: the gossip loop, quinn's endpoint and connection drivers, the server's calls and
-/// handlers, and the client's calls (handed over from the application's tasks through a
-/// batched queue). Supplied by a binding's [`RuntimeBinding::network_thread`].
+/// A thread that runs a single-threaded runtime of its own, on which a node's protocol
+/// drivers run: the gossip loop and quinn's endpoint and connection drivers. Calls, handlers
+/// and everything else of the application stay on the application's runtime. Supplied by a
+/// binding's [`RuntimeBinding::network_thread`].
 ///
-/// The thread stops when nothing refers to it any more (every node, server, client and
-/// endpoint on it is gone), or earlier when the application's runtime shuts down, which
-/// drops every task on it (as that runtime would have dropped them).
+/// The network layer holds it (behind an `Arc`) for as long as the node or server lives;
+/// a binding stops the thread when the last reference is dropped, and should also stop it
+/// when the application's runtime shuts down (which drops every task left on the thread, as
+/// that runtime would have).
 pub trait NetworkThread: Send + Sync + std::fmt::Debug + 'static {
     /// The thread's runtime: timers, sockets and tasks made through it belong to the
     /// thread, whichever thread asks.
     fn runtime(&self) -> Arc<dyn Runtime>;
-
-    /// Whether the calling thread is this one.
-    fn is_current(&self) -> bool;
-
-    /// Runs `poll` (one poll of a server handler's future, on this thread) with the
-    /// application's runtime as the current one, so that what a handler starts (tasks,
-    /// blocking work, timers) goes where it would without a network thread. The default
-    /// just runs it.
-    fn enter_app(&self, poll: &mut dyn FnMut()) {
-        poll();
-    }
 }
 
-/// Where a node's (or server's) network work runs: the caller's runtime, or a network
-/// thread with its hand-off queue. Chosen once, at start.
+/// Where a node's (or server's) drivers run: the caller's runtime, or a network thread
+/// (kept alive by this). Chosen once, at start.
 #[derive(Clone, Debug)]
 pub(crate) struct Placement {
-    /// Timers, sockets and spawns for this node.
+    /// Timers, sockets and driver tasks for this node.
     pub(crate) runtime: Arc<dyn Runtime>,
-    /// The network thread, if the work runs on one.
-    pub(crate) thread: Option<NetThread>,
+    /// The network thread, if the drivers run on one.
+    _thread: Option<Arc<dyn NetworkThread>>,
 }
 
 impl Placement {
-    /// `R`'s choice for work started from here.
+    /// `R`'s choice for a node or server started from here.
     pub(crate) fn of<R: RuntimeBinding>() -> std::io::Result<Placement> {
         Ok(match R::network_thread()? {
             None => Placement {
                 runtime: R::runtime(),
-                thread: None,
+                _thread: None,
             },
-            Some(thread) => {
-                let runtime = thread.runtime();
-                let (producer, consumer) = handoff::queue();
-                // Jobs are spawned with `R::spawn` from the network thread itself, so they
-                // become tasks of its runtime (a local queue push each).
-                runtime.spawn(Box::pin(handoff::consume(consumer, |job| R::spawn(job))));
-                Placement {
-                    runtime,
-                    thread: Some(NetThread {
-                        thread,
-                        queue: Arc::new(producer),
-                    }),
-                }
-            }
+            Some(thread) => Placement {
+                runtime: thread.runtime(),
+                _thread: Some(thread),
+            },
         })
-    }
-
-    /// The network thread to hand work to from the calling thread: `None` when there is
-    /// none, or when the caller is on it already.
-    pub(crate) fn elsewhere(&self) -> Option<&NetThread> {
-        self.thread.as_ref().filter(|t| !t.thread.is_current())
-    }
-}
-
-/// A network thread and its hand-off queue.
-#[derive(Clone, Debug)]
-pub(crate) struct NetThread {
-    pub(crate) thread: Arc<dyn NetworkThread>,
-    queue: Arc<handoff::Producer>,
-}
-
-impl NetThread {
-    /// Runs `future` as a task on the network thread and resolves with its output
-    /// ([`TaskDropped`] if the thread stopped first). Handed over on the first poll (futures
-    /// stay lazy). Dropping the returned future cancels `future` at its next poll, as
-    /// dropping it in place would have.
-    pub(crate) async fn run<F>(&self, future: F) -> Result<F::Output, TaskDropped>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let (mut tx, rx) = futures_channel::oneshot::channel();
-        self.queue.push(Box::pin(async move {
-            let mut future = pin!(future);
-            let out = poll_fn(|cx| {
-                if let Poll::Ready(v) = future.as_mut().poll(cx) {
-                    return Poll::Ready(Some(v));
-                }
-                // The caller dropped its end: stop here, dropping the work (cancellation).
-                tx.poll_canceled(cx).map(|()| None)
-            })
-            .await;
-            if let Some(v) = out {
-                let _ = tx.send(v);
-            }
-        }));
-        JoinHandle { rx }.await
-    }
-
-    /// Spawns `future` on the network thread, returning a handle to its output.
-    pub(crate) fn spawn_with_handle<F>(&self, future: F) -> JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        let (tx, rx) = futures_channel::oneshot::channel();
-        self.queue.push(Box::pin(async move {
-            let _ = tx.send(future.await);
-        }));
-        JoinHandle { rx }
     }
 }
 

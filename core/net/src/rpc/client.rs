@@ -20,7 +20,7 @@ use crate::rpc::config::{ClientEndpoints, RpcConfig};
 use crate::rpc::endpoint::{self, KillSwitch};
 use crate::rpc::error::{CallError, ConfigError};
 use crate::rpc::stream::{self, ReadFailure};
-use crate::runtime::{self, NetThread, Placement, RuntimeBinding};
+use crate::runtime::{self, RuntimeBinding};
 use bytes::{Bytes, BytesMut};
 use shoal_core::pool::connset::{Attempt, Checkout, ConnId, ConnectFailure};
 use shoal_core::rpc::call::{AttemptFailure, CallPhase};
@@ -92,9 +92,6 @@ pub struct CallResponse {
 
 struct Inner<R> {
     registry: Arc<WorkerRegistry<R>>,
-    /// Where the registry's node runs its network work: calls are handed to its network
-    /// thread, if it has one.
-    place: Placement,
     /// The registry's cluster's runtime: deadlines and connect timeouts.
     runtime: Arc<dyn quinn::Runtime>,
     /// The one endpoint every connection uses ([`ClientEndpoints::Shared`]); `None`: each
@@ -166,50 +163,6 @@ enum Target<'a> {
     Worker(NodeId),
 }
 
-/// The lease a call handed to the network thread holds now, so that dropping the caller's
-/// future releases it at once, as dropping a call made in place does (otherwise it would go
-/// only at the handed call's next poll there, which notices the drop and ends it).
-#[derive(Default)]
-struct HandedLease(std::sync::Mutex<Option<u64>>);
-
-impl HandedLease {
-    fn set(&self, id: u64) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(id);
-    }
-}
-
-/// On the caller's side of a handed-over call: if dropped before the answer, finishes the
-/// call's current lease as `Cancelled`. Finishing is idempotent per lease id (ids carry a
-/// generation), so the handed call's own guard finishing it again later changes nothing.
-struct ReleaseOnDrop<'a> {
-    shared: &'a Shared,
-    lease: Arc<HandedLease>,
-    armed: bool,
-}
-
-impl Drop for ReleaseOnDrop<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let id = self
-            .lease
-            .0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(id) = id {
-            self.shared.finish(id, Outcome::Cancelled);
-        }
-    }
-}
-
-/// A [`Target`] that owns its filter, for a call handed to the network thread.
-enum OwnedTarget {
-    Filter(String),
-    Worker(NodeId),
-}
-
 impl<R: RuntimeBinding> ClusterClient<R> {
     /// A client drawing workers from `registry`. By default each pooled connection gets its
     /// own client endpoint ([`crate::ClientEndpoints::PerConnection`]); with
@@ -256,7 +209,6 @@ impl<R: RuntimeBinding> ClusterClient<R> {
                 metrics: super::metrics::CallMetrics::new(registry.cluster().name()),
                 call_metrics: config.call_metrics,
                 runtime: registry.cluster().runtime().clone(),
-                place: registry.cluster().placement().clone(),
                 registry,
                 shared_endpoint,
                 kill,
@@ -421,101 +373,12 @@ impl<R: RuntimeBinding> ClusterClient<R> {
     }
 
     /// One call, retries included; `done` shapes a successful answer for the caller.
-    ///
-    /// When the client's node runs on a network thread and the caller is not on it, the
-    /// call is handed over to that thread through its batched queue and this waits for the
-    /// answer (docs/adapters.md): the call's streams then live beside their connection's
-    /// driver, so wake-ups between them are local and each driver turn sends the frames of
-    /// many calls in one datagram.
     async fn run<T>(
         &self,
         method: &str,
         payload: Bytes,
         target: Target<'_>,
         opts: CallOptions,
-        done: impl FnOnce(CallResponse) -> T,
-    ) -> Result<T, CallError> {
-        // Read on the call's first poll: the task making the call (see `task_affinity`),
-        // also when the call is handed over, so a caller keeps to its connection.
-        let affinity = task_affinity(runtime::current_task_identity().await);
-        if let Some(net) = self.inner.place.elsewhere() {
-            // Boxed, so that the in-place path's future does not grow by the hand-over's.
-            return self
-                .hand_off(net, method, payload, target, opts, affinity)
-                .await
-                .map(done);
-        }
-        self.run_here(method, payload, target, opts, affinity, None, done)
-            .await
-    }
-
-    /// Hands the call to the network thread `net` and waits for its answer.
-    fn hand_off<'a>(
-        &'a self,
-        net: &NetThread,
-        method: &str,
-        payload: Bytes,
-        target: Target<'_>,
-        opts: CallOptions,
-        affinity: u64,
-    ) -> Pin<Box<dyn Future<Output = Result<CallResponse, CallError>> + Send + 'a>> {
-        let client = self.clone();
-        let method = method.to_owned();
-        let target = match target {
-            Target::Filter(f) => OwnedTarget::Filter(f.to_owned()),
-            Target::Worker(id) => OwnedTarget::Worker(id),
-        };
-        let lease = Arc::new(HandedLease::default());
-        let release = ReleaseOnDrop {
-            shared: &self.inner.registry.shared,
-            lease: lease.clone(),
-            armed: true,
-        };
-        let net = net.clone();
-        Box::pin(async move {
-            let mut release = release;
-            let handed = net
-                .run(async move {
-                    let target = match &target {
-                        OwnedTarget::Filter(f) => Target::Filter(f),
-                        OwnedTarget::Worker(id) => Target::Worker(*id),
-                    };
-                    client
-                        .run_here(
-                            &method,
-                            payload,
-                            target,
-                            opts,
-                            affinity,
-                            Some(&lease),
-                            |r| r,
-                        )
-                        .await
-                })
-                .await;
-            release.armed = false;
-            handed.unwrap_or_else(|runtime::TaskDropped| {
-                Err(CallError::BadConfig(ConfigError::Invalid {
-                    field: "runtime",
-                    reason: "Shoal's network thread stopped (its application runtime is \
-                             shutting down)"
-                        .into(),
-                }))
-            })
-        })
-    }
-
-    /// [`ClusterClient::run`] on the calling task. A handed-over call publishes each lease
-    /// it takes in `handed`, for the caller's [`ReleaseOnDrop`].
-    #[allow(clippy::too_many_arguments)]
-    async fn run_here<T>(
-        &self,
-        method: &str,
-        payload: Bytes,
-        target: Target<'_>,
-        opts: CallOptions,
-        affinity: u64,
-        handed: Option<&HandedLease>,
         done: impl FnOnce(CallResponse) -> T,
     ) -> Result<T, CallError> {
         let inner = &*self.inner;
@@ -527,7 +390,8 @@ impl<R: RuntimeBinding> ClusterClient<R> {
         };
         let mut machine =
             CallMachine::new(call_target, CallPolicy::new(opts.idempotent, opts.retries));
-        let affinity = Some(affinity);
+        // Read on the call's first poll: the task running the call (see `task_affinity`).
+        let affinity = Some(task_affinity(runtime::current_task_identity().await));
         // Read only when per-call metrics are on (a clock read per call otherwise saved).
         let started = inner.call_metrics.then(|| shared.now());
         loop {
@@ -558,9 +422,6 @@ impl<R: RuntimeBinding> ClusterClient<R> {
                 id: lease.id,
                 armed: true,
             };
-            if let Some(h) = handed {
-                h.set(lease.id);
-            }
             // A fresh machine in a loop that only selects after an ending: always `Proceed`.
             let _ = machine.selected(&lease);
             let worker = lease.worker;

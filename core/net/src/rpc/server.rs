@@ -50,8 +50,7 @@ type Handlers = HashMap<String, Handler, BuildHasherDefault<shoal_core::Fnv1a>>;
 struct Bound<R> {
     endpoint: quinn::Endpoint,
     runtime: Arc<dyn quinn::Runtime>,
-    /// Where the server's work runs: its serving loop, every call and handler (on the
-    /// network thread, if the binding gave one).
+    /// Where the endpoint's drivers run (shared with the node `enable_cluster` starts).
     place: Placement,
     kill: KillSwitch,
     handlers: Arc<Handlers>,
@@ -193,30 +192,18 @@ impl<R: RuntimeBinding> Server<R> {
         self.bound.as_ref()?.cluster.get()
     }
 
-    /// Serves until the server shuts down (or is killed). On a network thread (see
-    /// [`RuntimeBinding::network_thread`]) the serving runs there and this waits for it.
+    /// Serves until the server shuts down (or is killed).
     pub async fn run(&self) -> Result<(), ServerError> {
         let b = self.bound.clone().ok_or(ServerError::NotBound)?;
-        match b.place.elsewhere().cloned() {
-            // The thread stopping (its application runtime shut down) ends serving too.
-            Some(net) => {
-                let _ = net.run(serve(b)).await;
-            }
-            None => serve(b).await,
-        }
+        serve(b).await;
         Ok(())
     }
 
-    /// Serves in a background task (on the network thread, if there is one);
-    /// [`Server::shutdown`] ends it. The handle resolves when serving ends (awaiting it is
-    /// optional; dropping it does not stop the server).
+    /// Serves in a background task; [`Server::shutdown`] ends it. The handle resolves when
+    /// serving ends (awaiting it is optional; dropping it does not stop the server).
     pub fn spawn(&self) -> Result<JoinHandle<()>, ServerError> {
         let b = self.bound.clone().ok_or(ServerError::NotBound)?;
-        let net = b.place.thread.clone();
-        Ok(match net {
-            Some(net) => net.spawn_with_handle(serve(b)),
-            None => runtime::spawn_with_handle::<R, _>(serve(b)),
-        })
+        Ok(runtime::spawn_with_handle::<R, _>(serve(b)))
     }
 
     /// Calls running now.
@@ -374,20 +361,21 @@ async fn serve_call<R>(b: Arc<Bound<R>>, mut send: quinn::SendStream, mut recv: 
         (None, _) => HandlerOutcome::AtCapacity,
         (Some(_), None) => HandlerOutcome::UnknownMethod,
         (Some(_), Some(h)) => {
-            let mut fut = in_app(&b.place, || h(req.payload));
+            let fut = h(req.payload);
             let result = match req.deadline_ms {
                 // The handler's future is boxed already: poll it beside one timer (the
                 // timer's box is the one allocation, as tokio's boxed `timeout` was).
                 Some(ms) => {
+                    let mut fut = fut;
                     let deadline = b.runtime.now() + Duration::from_millis(ms.into());
                     let mut timer = b.runtime.new_timer(deadline);
-                    std::future::poll_fn(|cx| match poll_handler(&b.place, &mut fut, cx) {
+                    std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
                         std::task::Poll::Ready(r) => std::task::Poll::Ready(Some(r)),
                         std::task::Poll::Pending => timer.as_mut().poll(cx).map(|()| None),
                     })
                     .await
                 }
-                None => Some(std::future::poll_fn(|cx| poll_handler(&b.place, &mut fut, cx)).await),
+                None => Some(fut.await),
             };
             match result {
                 Some(Ok(answer)) => HandlerOutcome::Answered(answer),
@@ -407,40 +395,6 @@ async fn serve_call<R>(b: Arc<Bound<R>>, mut send: quinn::SendStream, mut recv: 
         let _ = send.stopped().await;
     }
     drop(slot);
-}
-
-/// Runs `f` (user code: making or polling a handler's future) in the application's runtime
-/// context when the server runs on a network thread ([`crate::NetworkThread::enter_app`]), so
-/// that a handler's `tokio::spawn` or blocking work goes to the application's runtime.
-fn in_app<T>(place: &Placement, f: impl FnOnce() -> T) -> T {
-    match &place.thread {
-        None => f(),
-        Some(net) => {
-            let mut f = Some(f);
-            let mut out = None;
-            net.thread.enter_app(&mut || {
-                if let Some(f) = f.take() {
-                    out = Some(f());
-                }
-            });
-            // `enter_app` runs its closure exactly once (its contract); were it not to, run
-            // `f` here rather than lose the call.
-            match (out, f) {
-                (Some(v), _) => v,
-                (None, Some(f)) => f(),
-                (None, None) => unreachable!("the closure took `f` and set `out`"),
-            }
-        }
-    }
-}
-
-/// One poll of a handler's future, in the application's context (see [`in_app`]).
-fn poll_handler(
-    place: &Placement,
-    fut: &mut HandlerFuture,
-    cx: &mut std::task::Context<'_>,
-) -> std::task::Poll<Result<Bytes, HandlerError>> {
-    in_app(place, || fut.as_mut().poll(cx))
 }
 
 /// Refuses a stream that does not carry a request: stops reading and resets it.
