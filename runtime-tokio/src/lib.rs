@@ -115,11 +115,20 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod network_thread;
+
 use std::future::Future;
 use std::sync::Arc;
 
 /// The tokio binding of [`shoal_net`]: quinn's `TokioRuntime` (tokio timers and UDP reactor)
 /// and `tokio::spawn`. A marker type; the aliases below use it.
+///
+/// On tokio's multi-thread runtime (`#[tokio::main]`'s default), each node or server started
+/// gets a network thread of its own ([`shoal_net::NetworkThread`]: one OS thread named
+/// `shoal-net` with a current-thread runtime) for its protocol drivers: the gossip loop and
+/// quinn's endpoint and connection drivers. Calls and handlers stay on the application's
+/// runtime. On a current-thread runtime everything runs on the caller's runtime. Why:
+/// docs/adapters.md.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tokio;
 
@@ -131,6 +140,15 @@ impl shoal_net::RuntimeBinding for Tokio {
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(future: F) {
         tokio::spawn(future);
+    }
+
+    fn network_thread() -> std::io::Result<Option<Arc<dyn shoal_net::NetworkThread>>> {
+        match tokio::runtime::Handle::try_current() {
+            Ok(app) if app.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                Ok(Some(network_thread::TokioThread::start(app)?))
+            }
+            _ => Ok(None),
+        }
     }
 }
 

@@ -244,6 +244,9 @@ struct Inner {
     /// The runtime the node runs on (its binding's), for timeouts and what the RPC layer
     /// builds on this node.
     runtime: Arc<dyn quinn::Runtime>,
+    /// Where its drivers run (the runtime above, and the network thread it keeps alive, if
+    /// any).
+    _place: crate::runtime::Placement,
 }
 
 /// A running cluster node: a cheap, cloneable handle to the task that owns it.
@@ -287,6 +290,16 @@ impl<R: RuntimeBinding> Cluster<R> {
     /// IO enabled for `shoal-tokio`; anywhere for `shoal-smol`).
     pub async fn start(config: ClusterConfig) -> Result<Cluster<R>, ClusterError> {
         config.validate()?;
+        Self::start_on(config, crate::runtime::Placement::of::<R>()?).await
+    }
+
+    /// [`Cluster::start`] with its drivers placed by `place` (a server's node shares the
+    /// server's placement, so both run on one network thread).
+    pub(crate) async fn start_on(
+        config: ClusterConfig,
+        place: crate::runtime::Placement,
+    ) -> Result<Cluster<R>, ClusterError> {
+        config.validate()?;
         let tags = config.initial_tags()?;
         let socket = std::net::UdpSocket::bind(config.gossip_bind_addr()?)?;
         let local = socket.local_addr()?;
@@ -329,7 +342,7 @@ impl<R: RuntimeBinding> Cluster<R> {
         };
         let id = identity.id;
 
-        let runtime = R::runtime();
+        let runtime = place.runtime.clone();
         let raw = runtime.wrap_udp_socket(socket)?;
         let keyed = config.keyring.is_some();
         if !keyed {
@@ -365,6 +378,7 @@ impl<R: RuntimeBinding> Cluster<R> {
                 leave_timeout: config.leave_timeout,
                 rpc: std::sync::OnceLock::new(),
                 runtime,
+                _place: place,
             }),
             _runtime: PhantomData,
         })

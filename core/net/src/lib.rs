@@ -84,7 +84,7 @@ pub use rpc::{
     CallError, CallOptions, CallResponse, ClientEndpoints, ClusterClient, HandlerError, RpcConfig,
     Server, ServerError, TlsConfig,
 };
-pub use runtime::{sleep, JoinHandle, RuntimeBinding, TaskDropped};
+pub use runtime::{sleep, JoinHandle, NetworkThread, RuntimeBinding, TaskDropped};
 pub use shoal_core::envelope::{Key, Keyring};
 pub use shoal_core::rpc::call::CallPhase;
 pub use shoal_core::{MemberState, NodeId};

@@ -31,6 +31,60 @@ pub trait RuntimeBinding: Send + Sync + 'static {
     {
         Self::runtime().spawn(Box::pin(future));
     }
+
+    /// A thread of its own for the protocol drivers of a node or server started now (the
+    /// gossip loop, quinn's endpoint and connection drivers), or `None` (the default) to run
+    /// them on the caller's runtime. Called once per [`crate::Cluster::start`] and
+    /// [`crate::Server::bind`], from the caller's context.
+    ///
+    /// The tokio facade returns one when the caller runs on tokio's multi-thread runtime:
+    /// there, a call's stream write wakes quinn's connection driver into the same worker's
+    /// LIFO slot, so the driver runs at once and sends every call's frame in a datagram of
+    /// its own, and the drivers wander between workers (docs/adapters.md).
+    fn network_thread() -> std::io::Result<Option<Arc<dyn NetworkThread>>> {
+        Ok(None)
+    }
+}
+
+/// A thread that runs a single-threaded runtime of its own, on which a node's protocol
+/// drivers run: the gossip loop and quinn's endpoint and connection drivers. Calls, handlers
+/// and everything else of the application stay on the application's runtime. Supplied by a
+/// binding's [`RuntimeBinding::network_thread`].
+///
+/// The network layer holds it (behind an `Arc`) for as long as the node or server lives;
+/// a binding stops the thread when the last reference is dropped, and should also stop it
+/// when the application's runtime shuts down (which drops every task left on the thread, as
+/// that runtime would have).
+pub trait NetworkThread: Send + Sync + std::fmt::Debug + 'static {
+    /// The thread's runtime: timers, sockets and tasks made through it belong to the
+    /// thread, whichever thread asks.
+    fn runtime(&self) -> Arc<dyn Runtime>;
+}
+
+/// Where a node's (or server's) drivers run: the caller's runtime, or a network thread
+/// (kept alive by this). Chosen once, at start.
+#[derive(Clone, Debug)]
+pub(crate) struct Placement {
+    /// Timers, sockets and driver tasks for this node.
+    pub(crate) runtime: Arc<dyn Runtime>,
+    /// The network thread, if the drivers run on one.
+    _thread: Option<Arc<dyn NetworkThread>>,
+}
+
+impl Placement {
+    /// `R`'s choice for a node or server started from here.
+    pub(crate) fn of<R: RuntimeBinding>() -> std::io::Result<Placement> {
+        Ok(match R::network_thread()? {
+            None => Placement {
+                runtime: R::runtime(),
+                _thread: None,
+            },
+            Some(thread) => Placement {
+                runtime: thread.runtime(),
+                _thread: Some(thread),
+            },
+        })
+    }
 }
 
 /// A deadline passed before the future finished.

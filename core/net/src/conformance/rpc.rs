@@ -401,7 +401,9 @@ pub async fn a_killed_worker_is_routed_around_and_a_restarted_one_gets_calls_aga
     let victim = workers.remove(1);
     let victim_id = victim.cluster.id();
 
-    // 12 calls in flight, alternately idempotent; round robin puts 4 on each worker.
+    // 12 calls in flight, alternately idempotent; round robin puts 4 on each worker. Each
+    // call takes its lease before the next is started, so the rotation meets them in order
+    // on a multi-thread runtime too (2 of the victim's 4 are idempotent).
     let client = d.client.clone();
     let mut inflight = Vec::new();
     for i in 0..12 {
@@ -417,6 +419,11 @@ pub async fn a_killed_worker_is_routed_around_and_a_restarted_one_gets_calls_aga
                 c.call("slow", "1500", Some("role=worker"), opts).await,
             )
         }));
+        let start = Instant::now();
+        while d.registry.in_flight() < i + 1 {
+            assert!(start.elapsed() < WAIT, "call {i} never took its lease");
+            sleep::<R>(Duration::from_millis(1)).await;
+        }
     }
     wait_workers(&d.registry, "calls in flight on the victim", |w| {
         w.iter().any(|w| w.id == victim_id && w.in_flight == 4)

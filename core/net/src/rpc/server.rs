@@ -12,7 +12,7 @@ use crate::rpc::config::RpcConfig;
 use crate::rpc::endpoint::{self, KillSwitch};
 use crate::rpc::error::{HandlerError, ServerError};
 use crate::rpc::stream::{self, ReadFailure};
-use crate::runtime::{self, JoinHandle, RuntimeBinding};
+use crate::runtime::{self, JoinHandle, Placement, RuntimeBinding};
 use crate::{Cluster, ClusterConfig};
 use bytes::{Bytes, BytesMut};
 use event_listener::Event as Notify;
@@ -50,6 +50,8 @@ type Handlers = HashMap<String, Handler, BuildHasherDefault<shoal_core::Fnv1a>>;
 struct Bound<R> {
     endpoint: quinn::Endpoint,
     runtime: Arc<dyn quinn::Runtime>,
+    /// Where the endpoint's drivers run (shared with the node `enable_cluster` starts).
+    place: Placement,
     kill: KillSwitch,
     handlers: Arc<Handlers>,
     config: Arc<RpcConfig>,
@@ -132,12 +134,14 @@ impl<R: RuntimeBinding> Server<R> {
             return Err(ServerError::AlreadyBound(b.endpoint.local_addr()?));
         }
         self.config.validate()?;
-        let runtime = R::runtime();
+        let place = Placement::of::<R>()?;
+        let runtime = place.runtime.clone();
         let (endpoint, kill) = endpoint::bind(&self.config, addr, true, runtime.clone())?;
         let local = endpoint.local_addr()?;
         self.bound = Some(Arc::new(Bound {
             endpoint,
             runtime,
+            place,
             kill,
             handlers: Arc::new(std::mem::take(&mut self.handlers)),
             decoder: Decoder::new(self.config.limits),
@@ -177,7 +181,7 @@ impl<R: RuntimeBinding> Server<R> {
             config.gossip_port = Some(0);
         }
         config.bind_addr = SocketAddr::new(config.bind_addr.ip(), local.port());
-        let cluster = Cluster::start(config).await?;
+        let cluster = Cluster::start_on(config, b.place.clone()).await?;
         cluster.set_rpc_endpoint(b.endpoint.clone(), b.kill.clone());
         let _ = b.cluster.set(cluster.clone());
         Ok(cluster)
