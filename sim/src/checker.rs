@@ -12,6 +12,7 @@
 //! | [`OwnerIncarnation`] | nobody holds a member at an incarnation the member never had: only the owner raises it |
 //! | [`NoResurrection`] | once every running node holds a crashed member failed at its last incarnation, no node shows it live again (until it restarts) |
 //! | [`converged`] | liveness: running nodes have identical live sets, exactly the running nodes |
+//! | [`none_held`] | liveness with flap damping: no running node holds a running member down (within [`hold_bound`] of convergence) |
 //! | [`HealthyNotFailed`] | gray failures: a healthy observer never declares a healthy member failed (the swarm's dedicated gray mode) |
 
 use crate::cluster::Sim;
@@ -432,6 +433,33 @@ impl Checker for HealthyNotFailed {
     }
 }
 
+/// How long after convergence flap damping may still hold a member down: `hold_max`, plus
+/// 5 s for clock skew (a hold runs on the observer's clock, up to 1 % slow: 1.2 s of 120 s).
+pub fn hold_bound(config: &Config) -> Duration {
+    config.damping.hold_max + Duration::from_secs(5)
+}
+
+/// (g) Liveness with flap damping: no running node holds a running member down. Once the
+/// cluster has [`converged`], every member is alive in every table, so every hold in force has
+/// begun, and each ends within `hold_max` (core/src/damping.rs): the swarm requires this
+/// within [`hold_bound`] of convergence.
+pub fn none_held(sim: &Sim) -> CheckResult {
+    let running: Vec<usize> = (0..sim.len()).filter(|&i| sim.is_running(i)).collect();
+    for &o in &running {
+        // Invariant: is_running means the core is up.
+        let node = sim.node(o).expect("running node is up");
+        for &x in &running {
+            if node.is_held_down(&sim.process(x).identity.id) {
+                return violation(
+                    "hold-bounded",
+                    format!("node {o} still holds node {x} down (flap damping)"),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every safety checker, run together; notices restarts by itself.
 pub struct Checkers {
     checkers: Vec<Box<dyn Checker>>,
@@ -564,5 +592,28 @@ mod tests {
     fn healthy_not_failed_covers_the_lan_suspicion_bounds() {
         // 30 s lone suspicion + 0.6 s × 3 × 9 fully stretched suspicion.
         assert_eq!(sick_grace(&Config::lan()), Duration::from_millis(46_200));
+    }
+
+    /// Node 2's ingress flaps twice: its observers suppress it and hold it down when it
+    /// comes back; `none_held` sees the hold, and the hold ends within `hold_bound`.
+    #[test]
+    fn none_held_sees_a_damped_member_until_its_hold_ends() {
+        let mut sim = three();
+        assert_eq!(none_held(&sim), Ok(()));
+        let mut t = sim.now;
+        for _ in 0..2 {
+            sim.net.set_node_loss(2, 1.0, 0.0);
+            t = t + Duration::from_secs(10);
+            sim.run_until(t, |_, _, _| {});
+            sim.net.set_node_loss(2, 0.0, 0.0);
+            t = t + Duration::from_secs(10);
+            sim.run_until(t, |_, _, _| {});
+        }
+        let v = none_held(&sim).expect_err("node 2 is held after flapping twice");
+        assert_eq!(v.checker, "hold-bounded");
+        assert!(v.detail.contains("node 2 down"), "{v}");
+        let bound = hold_bound(&sim.config().node_config);
+        let released = sim.run_until_pred(t + bound, |_, _, _| {}, |s| none_held(s).is_ok());
+        assert!(released.is_some(), "released within {bound:?}");
     }
 }

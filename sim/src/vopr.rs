@@ -10,7 +10,9 @@
 //!    ([`Knobs::sick_only`]) so does [`HealthyNotFailed`].
 //! 2. **Liveness**: every fault is lifted (partitions healed, loss and duplication off,
 //!    paused nodes resumed, crashed nodes restarted, gray and flapping members healed) and
-//!    the cluster must converge ([`crate::checker::converged`]) within a virtual-time budget.
+//!    the cluster must converge ([`crate::checker::converged`]) within a virtual-time budget;
+//!    in seeds with gray or flapping members, flap damping must then release every held
+//!    member within [`crate::checker::hold_bound`] ([`crate::checker::none_held`]).
 //!
 //! A failure says `SIM_SEED=<n>`, the step and the checker, and
 //! `SIM_SEED=<n> cargo test -p shoal-sim --test swarm` replays exactly that run.
@@ -20,7 +22,9 @@
 //! [`VoprOptions::allow_permanent_crash`] is set; with it, some crashed nodes stay down and
 //! convergence then needs failure detection to remove them.
 
-use crate::checker::{converged, sick_grace, Checker, Checkers, HealthyNotFailed, Violation};
+use crate::checker::{
+    converged, hold_bound, none_held, sick_grace, Checker, Checkers, HealthyNotFailed, Violation,
+};
 use crate::cluster::{addr_of, Sim, SimConfig};
 use crate::network::LinkConfig;
 use rand_chacha::ChaCha8Rng;
@@ -248,6 +252,9 @@ pub struct VoprReport {
     pub replays: u64,
     /// Virtual ms the liveness phase took to converge.
     pub liveness_ms: f64,
+    /// Virtual ms from convergence until flap damping held nobody down (seeds with gray or
+    /// flapping members only; 0 otherwise and when nobody was held).
+    pub released_ms: f64,
     /// Of the faults, gray and flapping members made or healed.
     pub sick_faults: u64,
     /// The event-trace hash.
@@ -489,6 +496,33 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
         let v = converged(&sim).expect_err("not converged at the deadline");
         return Err(fail(FailureKind::Liveness, step, sim.now, v, &knobs));
     };
+    // Flap damping may still hold a member that flapped (gray, flapping, or crashed and
+    // restarted twice in a minute) down: every hold has begun by convergence, and must end
+    // within `hold_max` of it ([`hold_bound`]), with the cluster still converged.
+    let released_by = t + hold_bound(&sim.config().node_config);
+    let settled = |sim: &Sim| none_held(sim).and_then(|()| converged(sim));
+    // Only seeds that drew gray or flapping members wait: the others keep their traces and
+    // the sweep its time budget (docs/simulation.md).
+    let sick_seed = knobs.gray > 0.0 || knobs.flap > 0.0;
+    let mut released = (!sick_seed || settled(&sim).is_ok()).then_some(sim.now);
+    while released.is_none() {
+        let Some(i) = sim.step(released_by, &mut out) else {
+            break;
+        };
+        step += 1;
+        if let Err(v) = check_all(&mut checks, &mut healthy_check, &sim, i, &out) {
+            return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
+        }
+        out.clear();
+        if settled(&sim).is_ok() {
+            released = Some(sim.now);
+        }
+    }
+    let Some(r) = released else {
+        // Invariant: the loop ended without settling, so settled() reports why.
+        let v = settled(&sim).expect_err("still held at the deadline");
+        return Err(fail(FailureKind::Liveness, step, sim.now, v, &knobs));
+    };
     Ok(VoprReport {
         seed,
         knobs,
@@ -496,6 +530,7 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
         faults,
         replays,
         liveness_ms: t.saturating_since(start).as_micros() as f64 / 1000.0,
+        released_ms: r.saturating_since(t).as_micros() as f64 / 1000.0,
         sick_faults,
         trace_hash: sim.trace.hash(),
     })
