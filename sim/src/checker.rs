@@ -12,11 +12,14 @@
 //! | [`OwnerIncarnation`] | nobody holds a member at an incarnation the member never had: only the owner raises it |
 //! | [`NoResurrection`] | once every running node holds a crashed member failed at its last incarnation, no node shows it live again (until it restarts) |
 //! | [`converged`] | liveness: running nodes have identical live sets, exactly the running nodes |
+//! | [`none_held`] | liveness with flap damping: no running node holds a running member down (within [`hold_bound`] of convergence) |
+//! | [`HealthyNotFailed`] | gray failures: a healthy observer never declares a healthy member failed (the swarm's dedicated gray mode) |
 
 use crate::cluster::Sim;
-use shoal_core::{Event, MemberState, NodeId, Timestamp};
+use shoal_core::{Config, Event, MemberState, NodeId, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 /// An invariant that did not hold.
 #[derive(Clone, Debug, PartialEq)]
@@ -343,6 +346,120 @@ pub fn converged(sim: &Sim) -> CheckResult {
     Ok(())
 }
 
+/// (f) Gray failures (issue 16): an observer that is healthy never declares a healthy member
+/// failed. *Healthy* means: running, and neither gray nor flapping now nor within the last
+/// [`sick_grace`] (a member healed a moment ago may still be declared failed on evidence
+/// gathered while it was sick, and an observer healed a moment ago may still act on what it
+/// misheard). A gray or flapping member may be wrong about others (the issue allows it);
+/// healthy observers must not be, neither on their own evidence nor by taking up a sick
+/// member's word.
+///
+/// Sound only when the sick members are the only faults beyond the link's base loss: a
+/// partition, a pause or a crash elsewhere gives healthy members honest reasons to suspect
+/// each other. The swarm therefore runs it in its dedicated gray mode only
+/// ([`crate::vopr::Knobs::sick_only`]); the caller reports who is sick with
+/// [`HealthyNotFailed::set_sick`].
+#[derive(Debug)]
+pub struct HealthyNotFailed {
+    ids: BTreeMap<NodeId, usize>,
+    sick: Vec<bool>,
+    /// When each node last stopped being sick.
+    healed_at: Vec<Option<Timestamp>>,
+    grace: Duration,
+}
+
+/// How long after its faults are lifted a member (or observer) counts as healthy for
+/// [`HealthyNotFailed`]: the longest a suspicion raised while it was sick can still run, the
+/// lone-suspicion timeout plus a fully stretched suspicion timeout
+/// (`suspicion_min × suspicion_max_mult × (awareness_max + 1)`). LAN: 30 + 16.2 s.
+pub fn sick_grace(config: &Config) -> Duration {
+    config.lone_suspicion_timeout
+        + config.suspicion_min * config.suspicion_max_mult * (config.awareness_max + 1)
+}
+
+impl HealthyNotFailed {
+    /// Nobody sick yet; `grace` as [`sick_grace`] gives it.
+    pub fn new(sim: &Sim, grace: Duration) -> Self {
+        HealthyNotFailed {
+            ids: index_of(sim),
+            sick: vec![false; sim.len()],
+            healed_at: vec![None; sim.len()],
+            grace,
+        }
+    }
+
+    /// Node `i` became sick (`true`) or healthy (`false`) at `now`.
+    pub fn set_sick(&mut self, i: usize, sick: bool, now: Timestamp) {
+        if self.sick[i] && !sick {
+            self.healed_at[i] = Some(now);
+        }
+        self.sick[i] = sick;
+    }
+
+    fn healthy(&self, sim: &Sim, i: usize) -> bool {
+        sim.is_running(i)
+            && !self.sick[i]
+            && self.healed_at[i].is_none_or(|t| sim.now.saturating_since(t) >= self.grace)
+    }
+}
+
+impl Checker for HealthyNotFailed {
+    fn name(&self) -> &'static str {
+        "healthy-not-failed"
+    }
+
+    fn after_step(&mut self, sim: &Sim, _: usize, events: &[(usize, Event)]) -> CheckResult {
+        if sim.net.is_partitioned() {
+            return Ok(());
+        }
+        for (o, e) in events {
+            let Event::MemberFailed(m) = e else { continue };
+            let Some(&x) = self.ids.get(&m.info.id) else {
+                continue;
+            };
+            if x != *o && self.healthy(sim, *o) && self.healthy(sim, x) {
+                let sick: Vec<usize> = (0..self.sick.len()).filter(|&i| self.sick[i]).collect();
+                return violation(
+                    self.name(),
+                    format!(
+                        "healthy node {o} declared healthy node {x} failed at incarnation {} \
+                         (sick now: {sick:?})",
+                        m.info.incarnation
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How long after convergence flap damping may still hold a member down: `hold_max`, plus
+/// 5 s for clock skew (a hold runs on the observer's clock, up to 1 % slow: 1.2 s of 120 s).
+pub fn hold_bound(config: &Config) -> Duration {
+    config.damping.hold_max + Duration::from_secs(5)
+}
+
+/// (g) Liveness with flap damping: no running node holds a running member down. Once the
+/// cluster has [`converged`], every member is alive in every table, so every hold in force has
+/// begun, and each ends within `hold_max` (core/src/damping.rs): the swarm requires this
+/// within [`hold_bound`] of convergence.
+pub fn none_held(sim: &Sim) -> CheckResult {
+    let running: Vec<usize> = (0..sim.len()).filter(|&i| sim.is_running(i)).collect();
+    for &o in &running {
+        // Invariant: is_running means the core is up.
+        let node = sim.node(o).expect("running node is up");
+        for &x in &running {
+            if node.is_held_down(&sim.process(x).identity.id) {
+                return violation(
+                    "hold-bounded",
+                    format!("node {o} still holds node {x} down (flap damping)"),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Every safety checker, run together; notices restarts by itself.
 pub struct Checkers {
     checkers: Vec<Box<dyn Checker>>,
@@ -410,5 +527,93 @@ impl Checkers {
             c.after_step(sim, i, events)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenarios::{converge, ScenarioOpts};
+
+    /// Three LAN members, converged.
+    fn three() -> Sim {
+        let c = converge(&ScenarioOpts {
+            nodes: 3,
+            seed: 5,
+            settle: Duration::ZERO,
+            steady: Duration::ZERO,
+            ..ScenarioOpts::default()
+        });
+        assert!(c.converged_ms.is_some(), "three members converge");
+        c.sim
+    }
+
+    /// Node `o`'s `MemberFailed` about node `x`, as the core would emit it.
+    fn failed(sim: &Sim, o: usize, x: usize) -> Vec<(usize, Event)> {
+        let id = sim.process(x).identity.id;
+        let mut m = sim
+            .node(o)
+            .and_then(|n| n.member(&id))
+            .cloned()
+            .expect("known");
+        m.state = MemberState::Failed;
+        vec![(o, Event::MemberFailed(m))]
+    }
+
+    #[test]
+    fn healthy_not_failed_fires_only_between_healthy_members() {
+        let mut sim = three();
+        let grace = sick_grace(&sim.config().node_config);
+        let mut c = HealthyNotFailed::new(&sim, grace);
+        let ev = failed(&sim, 0, 1);
+        let v = c
+            .after_step(&sim, 0, &ev)
+            .expect_err("healthy 0 failed healthy 1");
+        assert_eq!(v.checker, "healthy-not-failed");
+        // A sick subject may be declared failed; a sick observer may be wrong.
+        c.set_sick(1, true, sim.now);
+        assert_eq!(c.after_step(&sim, 0, &ev), Ok(()));
+        assert_eq!(c.after_step(&sim, 1, &failed(&sim, 1, 2)), Ok(()));
+        // Healed a moment ago: old evidence may still fail it, for `grace`.
+        c.set_sick(1, false, sim.now);
+        assert_eq!(c.after_step(&sim, 0, &ev), Ok(()));
+        let healed = sim.now;
+        sim.run_until(healed + grace, |_, _, _| {});
+        assert!(
+            c.after_step(&sim, 0, &ev).is_err(),
+            "healthy again after the grace"
+        );
+        // Not while a partition gives honest reasons.
+        sim.partition(&[0], &[1, 2]);
+        assert_eq!(c.after_step(&sim, 0, &ev), Ok(()));
+    }
+
+    #[test]
+    fn healthy_not_failed_covers_the_lan_suspicion_bounds() {
+        // 30 s lone suspicion + 0.6 s × 3 × 9 fully stretched suspicion.
+        assert_eq!(sick_grace(&Config::lan()), Duration::from_millis(46_200));
+    }
+
+    /// Node 2's ingress flaps twice: its observers suppress it and hold it down when it
+    /// comes back; `none_held` sees the hold, and the hold ends within `hold_bound`.
+    #[test]
+    fn none_held_sees_a_damped_member_until_its_hold_ends() {
+        let mut sim = three();
+        assert_eq!(none_held(&sim), Ok(()));
+        let mut t = sim.now;
+        for _ in 0..2 {
+            sim.net.set_node_loss(2, 1.0, 0.0);
+            t = t + Duration::from_secs(10);
+            sim.run_until(t, |_, _, _| {});
+            sim.net.set_node_loss(2, 0.0, 0.0);
+            t = t + Duration::from_secs(10);
+            sim.run_until(t, |_, _, _| {});
+        }
+        let v = none_held(&sim).expect_err("node 2 is held after flapping twice");
+        assert_eq!(v.checker, "hold-bounded");
+        assert!(v.detail.contains("node 2 down"), "{v}");
+        let bound = hold_bound(&sim.config().node_config);
+        let released = sim.run_until_pred(t + bound, |_, _, _| {}, |s| none_held(s).is_ok());
+        assert!(released.is_some(), "released within {bound:?}");
     }
 }

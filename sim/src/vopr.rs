@@ -5,10 +5,14 @@
 //! derived from the seed by [`Knobs::from_seed`] and printed. Then two phases:
 //!
 //! 1. **Chaos**: nodes join, and at random intervals faults are applied (partitions and
-//!    heals, crashes, restarts, pauses). Every safety checker runs after every step.
+//!    heals, crashes, restarts, pauses, and in half the seeds gray and flapping members, see
+//!    [`SickFaults`]). Every safety checker runs after every step; in the dedicated gray mode
+//!    ([`Knobs::sick_only`]) so does [`HealthyNotFailed`].
 //! 2. **Liveness**: every fault is lifted (partitions healed, loss and duplication off,
-//!    paused nodes resumed, crashed nodes restarted) and the cluster must converge
-//!    ([`crate::checker::converged`]) within a virtual-time budget.
+//!    paused nodes resumed, crashed nodes restarted, gray and flapping members healed) and
+//!    the cluster must converge ([`crate::checker::converged`]) within a virtual-time budget;
+//!    in seeds with gray or flapping members, flap damping must then release every held
+//!    member within [`crate::checker::hold_bound`] ([`crate::checker::none_held`]).
 //!
 //! A failure says `SIM_SEED=<n>`, the step and the checker, and
 //! `SIM_SEED=<n> cargo test -p shoal-sim --test swarm` replays exactly that run.
@@ -18,7 +22,9 @@
 //! [`VoprOptions::allow_permanent_crash`] is set; with it, some crashed nodes stay down and
 //! convergence then needs failure detection to remove them.
 
-use crate::checker::{converged, Checkers, Violation};
+use crate::checker::{
+    converged, hold_bound, none_held, sick_grace, Checker, Checkers, HealthyNotFailed, Violation,
+};
 use crate::cluster::{addr_of, Sim, SimConfig};
 use crate::network::LinkConfig;
 use rand_chacha::ChaCha8Rng;
@@ -28,6 +34,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+mod sick;
+pub use sick::SickFaults;
 
 /// How partitions are drawn in the chaos phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +81,16 @@ pub struct Knobs {
     /// Per decision, when keyed: chance to replay a captured datagram, from its own source
     /// or a spoofed one (see [`replay_fault`]).
     pub replay: f64,
+    /// Per decision: chance to make a running member gray (it loses 40-90 % of its ingress,
+    /// egress or both) or to heal a gray one (issue 16; 0 = never).
+    pub gray: f64,
+    /// Per decision: chance to make a running member's ingress flap (all dropped for 1-10 s,
+    /// clear for 1-10 s, repeating) or to heal a flapping one (0 = never).
+    pub flap: f64,
+    /// The dedicated gray mode: no crash, pause or partition, only gray and flapping members
+    /// on top of the link's base loss, so that the `healthy-not-failed` checker applies
+    /// (docs/simulation.md, "Gray failures in the swarm").
+    pub sick_only: bool,
 }
 
 fn unit(rng: &mut ChaCha8Rng) -> f64 {
@@ -120,6 +139,9 @@ impl Knobs {
             chaos: Duration::from_secs(20 + below(rng, 41)),
             keyed: false,
             replay: 0.0,
+            gray: 0.0,
+            flap: 0.0,
+            sick_only: false,
         }
     }
 
@@ -132,6 +154,29 @@ impl Knobs {
         } else {
             0.0
         };
+    }
+
+    /// Draws the gray-failure knobs (issue 16) from their own stream (`rng`), like
+    /// [`Knobs::draw_hostile`]: half the seeds get none, the rest gray members, flapping
+    /// members or both, and a third of those run the dedicated gray mode (no crash, pause or
+    /// partition). Seeds without them keep their knobs and traces.
+    pub fn draw_sick(&mut self, rng: &mut ChaCha8Rng) {
+        if !chance(rng, 0.5) {
+            return;
+        }
+        let kind = below(rng, 3);
+        if kind != 1 {
+            self.gray = 0.05 + unit(rng) * 0.3;
+        }
+        if kind != 0 {
+            self.flap = 0.03 + unit(rng) * 0.2;
+        }
+        self.sick_only = chance(rng, 1.0 / 3.0);
+        if self.sick_only {
+            self.crash = 0.0;
+            self.pause = 0.0;
+            self.partition = PartitionMode::None;
+        }
     }
 }
 
@@ -159,6 +204,12 @@ impl fmt::Display for Knobs {
         )?;
         if self.keyed {
             write!(f, " keyed replay={:.2}", self.replay)?;
+        }
+        if self.gray > 0.0 || self.flap > 0.0 {
+            write!(f, " gray={:.2} flap={:.2}", self.gray, self.flap)?;
+            if self.sick_only {
+                write!(f, " sick_only")?;
+            }
         }
         Ok(())
     }
@@ -201,6 +252,11 @@ pub struct VoprReport {
     pub replays: u64,
     /// Virtual ms the liveness phase took to converge.
     pub liveness_ms: f64,
+    /// Virtual ms from convergence until flap damping held nobody down (seeds with gray or
+    /// flapping members only; 0 otherwise and when nobody was held).
+    pub released_ms: f64,
+    /// Of the faults, gray and flapping members made or healed.
+    pub sick_faults: u64,
     /// The event-trace hash.
     pub trace_hash: u64,
 }
@@ -265,6 +321,8 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
     let mut knobs = Knobs::from_seed(&mut rng);
     let mut hostile = ChaCha8Rng::seed_from_u64(seed ^ 0x7265_706c_6179);
     knobs.draw_hostile(&mut hostile);
+    let mut sick_rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6772_6179_666c_6170);
+    knobs.draw_sick(&mut sick_rng);
     let mut spoofed = BTreeMap::new();
     if opts.verbose {
         println!("vopr seed={seed} {knobs}");
@@ -282,6 +340,10 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
         sim.capture_delivered(64);
     }
     let mut checks = Checkers::safety(&sim);
+    let mut sick = SickFaults::new(n);
+    let mut healthy_check = knobs
+        .sick_only
+        .then(|| HealthyNotFailed::new(&sim, sick_grace(&sim.config().node_config)));
     let fail = |kind, step, at, violation, knobs: &Knobs| {
         Box::new(VoprFailure {
             seed,
@@ -305,20 +367,25 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
     let mut step = 0u64;
     let mut faults = 0u64;
     let mut replays = 0u64;
+    let mut sick_faults = 0u64;
     let mut next_join = 0;
     while sim.now < chaos_end && step < steps {
         let limit = joins
             .get(next_join)
             .map_or(chaos_end, |(t, _)| *t)
             .min(next_fault)
-            .min(chaos_end);
+            .min(chaos_end)
+            .min(sick.next_toggle().unwrap_or(Timestamp::MAX));
         if let Some(i) = sim.step(limit, &mut out) {
             step += 1;
-            if let Err(v) = checks.after_step(&sim, i, &out) {
+            if let Err(v) = check_all(&mut checks, &mut healthy_check, &sim, i, &out) {
                 return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
             }
             out.clear();
             continue;
+        }
+        if sick.next_toggle().is_some_and(|t| t <= sim.now) {
+            sick.toggle_due(&mut sim);
         }
         let mut touched = Vec::new();
         if let Some(&(_, i)) = joins.get(next_join).filter(|(t, _)| *t <= sim.now) {
@@ -355,10 +422,17 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
                     Err(v) => return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs)),
                 }
             }
+            for (x, is_sick) in sick.decide(&mut sim, &knobs, &mut sick_rng) {
+                faults += 1;
+                sick_faults += 1;
+                if let Some(h) = healthy_check.as_mut() {
+                    h.set_sick(x, is_sick, sim.now);
+                }
+            }
         }
         for i in touched {
             step += 1;
-            if let Err(v) = checks.after_step(&sim, i, &out) {
+            if let Err(v) = check_all(&mut checks, &mut healthy_check, &sim, i, &out) {
                 return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
             }
         }
@@ -370,11 +444,16 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
     sim.heal();
     sim.net.link.loss = 0.0;
     sim.net.link.duplicate = 0.0;
+    for x in sick.lift(&mut sim) {
+        if let Some(h) = healthy_check.as_mut() {
+            h.set_sick(x, false, sim.now);
+        }
+    }
     for i in 0..n {
         if sim.is_paused(i) {
             sim.resume(i, &mut out);
             step += 1;
-            if let Err(v) = checks.after_step(&sim, i, &out) {
+            if let Err(v) = check_all(&mut checks, &mut healthy_check, &sim, i, &out) {
                 return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
             }
             out.clear();
@@ -391,7 +470,7 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
         let seeds: Vec<usize> = (0..n).filter(|&j| j != i && sim.is_up(j)).collect();
         sim.restart_any(i, &seeds, &mut out);
         step += 1;
-        if let Err(v) = checks.after_step(&sim, i, &out) {
+        if let Err(v) = check_all(&mut checks, &mut healthy_check, &sim, i, &out) {
             return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
         }
         out.clear();
@@ -404,7 +483,7 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
             break;
         };
         step += 1;
-        if let Err(v) = checks.after_step(&sim, i, &out) {
+        if let Err(v) = check_all(&mut checks, &mut healthy_check, &sim, i, &out) {
             return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
         }
         out.clear();
@@ -417,6 +496,33 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
         let v = converged(&sim).expect_err("not converged at the deadline");
         return Err(fail(FailureKind::Liveness, step, sim.now, v, &knobs));
     };
+    // Flap damping may still hold a member that flapped (gray, flapping, or crashed and
+    // restarted twice in a minute) down: every hold has begun by convergence, and must end
+    // within `hold_max` of it ([`hold_bound`]), with the cluster still converged.
+    let released_by = t + hold_bound(&sim.config().node_config);
+    let settled = |sim: &Sim| none_held(sim).and_then(|()| converged(sim));
+    // Only seeds that drew gray or flapping members wait: the others keep their traces and
+    // the sweep its time budget (docs/simulation.md).
+    let sick_seed = knobs.gray > 0.0 || knobs.flap > 0.0;
+    let mut released = (!sick_seed || settled(&sim).is_ok()).then_some(sim.now);
+    while released.is_none() {
+        let Some(i) = sim.step(released_by, &mut out) else {
+            break;
+        };
+        step += 1;
+        if let Err(v) = check_all(&mut checks, &mut healthy_check, &sim, i, &out) {
+            return Err(fail(FailureKind::Correctness, step, sim.now, v, &knobs));
+        }
+        out.clear();
+        if settled(&sim).is_ok() {
+            released = Some(sim.now);
+        }
+    }
+    let Some(r) = released else {
+        // Invariant: the loop ended without settling, so settled() reports why.
+        let v = settled(&sim).expect_err("still held at the deadline");
+        return Err(fail(FailureKind::Liveness, step, sim.now, v, &knobs));
+    };
     Ok(VoprReport {
         seed,
         knobs,
@@ -424,8 +530,25 @@ pub fn try_vopr(seed: u64, steps: u64, opts: &VoprOptions) -> Result<VoprReport,
         faults,
         replays,
         liveness_ms: t.saturating_since(start).as_micros() as f64 / 1000.0,
+        released_ms: r.saturating_since(t).as_micros() as f64 / 1000.0,
+        sick_faults,
         trace_hash: sim.trace.hash(),
     })
+}
+
+/// Runs the safety checkers and, in the dedicated gray mode, [`HealthyNotFailed`].
+fn check_all(
+    checks: &mut Checkers,
+    healthy: &mut Option<HealthyNotFailed>,
+    sim: &Sim,
+    i: usize,
+    out: &[(usize, shoal_core::Event)],
+) -> Result<(), Violation> {
+    checks.after_step(sim, i, out)?;
+    match healthy {
+        Some(h) => h.after_step(sim, i, out),
+        None => Ok(()),
+    }
 }
 
 /// One fault decision: maybe flip the partition, crash, restart, pause. Returns how many
