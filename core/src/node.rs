@@ -373,7 +373,7 @@ impl<R: RngCore> Node<R> {
             self.detect(|d, v, rng, out| d.phi_check(v, rng, subject, out));
         }
         for subject in self.detection.expired_suspicions(now) {
-            self.detect(|d, v, _, out| d.suspicion_expired(v, subject, out));
+            self.detect(|d, v, rng, out| d.suspicion_expired(v, rng, subject, out));
         }
         for (id, rejoined) in self.detection.released_holds(now) {
             // Flap damping's hold ended: report the member back now (if it still is).

@@ -390,11 +390,12 @@ fn main() -> ExitCode {
             let r = scenarios::partition(o);
             println!(
                 "partition: minority={} nodes, reported={} detect={:?} ms false_majority={} \
-                 heal={:?} ms{}",
+                 majority_failed={:?} ms heal={:?} ms{}",
                 r.minority.len(),
                 r.minority_reported,
                 r.partition_detect_ms,
                 r.false_majority,
+                r.majority_failed_ms,
                 r.heal_ms,
                 violation_note(&r.violation)
             );
@@ -404,6 +405,7 @@ fn main() -> ExitCode {
                 .num("partition_detect_ms", r.partition_detect_ms)
                 .int("minority_reported", r.minority_reported as u64)
                 .int("false_majority", r.false_majority as u64)
+                .num("majority_failed_ms", r.majority_failed_ms)
                 .num("heal_ms", r.heal_ms);
             add_common(&mut report, &r.violation, r.trace_hash);
             r.ok()

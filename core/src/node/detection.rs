@@ -104,6 +104,20 @@ struct Tracked {
     suspicion: Suspicion,
     /// Whether this node suspected the member itself (only then may it declare failure).
     mine: bool,
+    /// A sick suspecter's own re-check of a confirmed suspicion (see `held_back_until`).
+    verify: Verify,
+}
+
+/// Where a sick suspecter is in re-checking a confirmed suspicion before it fails anyone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verify {
+    /// No re-check since the last sign of life (or none needed yet).
+    Idle,
+    /// A probe (direct and indirect) started after the suspicion was confirmed is in flight.
+    Probing,
+    /// That probe failed, and a relay that heard this node said it could not reach the
+    /// subject either (a nack), or there was no relay to ask.
+    Failed,
 }
 
 /// Failure-detection state of a node.
@@ -331,12 +345,7 @@ impl Detection {
         if v.table.get(&subject).is_none() {
             return;
         }
-        let want = v.config.indirect_probes;
-        let relays: Vec<NodeId> = random_peers(rng, v.table.live_peers(), want + 1)
-            .into_iter()
-            .filter(|r| *r != subject)
-            .take(want)
-            .collect();
+        let relays = self.relays_for(v, rng, subject);
         for r in &relays {
             out.push(Action::ToMember {
                 to: *r,
@@ -358,6 +367,45 @@ impl Detection {
             *n = relays.len() as u32;
         }
         self.prober.extend(seq, v.now + wait);
+    }
+
+    /// Up to `indirect_probes` random relays for a probe of `subject`, among members this
+    /// node trusts to answer: Alive in its table (not suspected by anyone) and, if this node
+    /// watches them, with their phi below the threshold. Lifeguard counts every relay that
+    /// sends no nack against the prober's own health, which is right only of relays that can
+    /// hear it: asking a member that is itself cut off (the far side of a partition, a crashed
+    /// member not yet suspected) made the near side of every partition "sick", and a sick
+    /// node waits longer and re-checks before it fails anyone (`held_back_until`).
+    fn relays_for<R: RngCore>(&self, v: &View, rng: &mut R, subject: NodeId) -> Vec<NodeId> {
+        let want = v.config.indirect_probes;
+        let peers = v.table.live_peers();
+        let trusted = |id: &NodeId| {
+            *id != subject
+                && v.table
+                    .get(id)
+                    .is_some_and(|m| m.state == MemberState::Alive)
+                && self.detectors.get(id).is_none_or(|d| d.is_available(v.now))
+        };
+        if peers.len() <= want + 1 {
+            return random_peers(rng, peers, want + 1)
+                .into_iter()
+                .filter(trusted)
+                .take(want)
+                .collect();
+        }
+        // Bounded draws: a table where most members are not trusted yields fewer relays
+        // rather than a long loop.
+        let mut relays = Vec::with_capacity(want);
+        for _ in 0..4 * (want + 1) {
+            if relays.len() == want {
+                break;
+            }
+            let id = peers.get(rand_below(rng, peers.len()));
+            if !relays.contains(&id) && trusted(&id) {
+                relays.push(id);
+            }
+        }
+        relays
     }
 
     // ---- messages --------------------------------------------------------------------------
@@ -455,6 +503,7 @@ impl Detection {
         }
         if ok {
             let _ = self.prober.take(seq);
+            self.signs_of_life(&target);
         } else if let Some(Pending::Probe { nacks, .. }) = self.prober.get_mut(seq) {
             *nacks += 1;
         }
@@ -516,6 +565,20 @@ impl Detection {
                         nacks,
                     });
                 }
+                if let Some(t) = self.suspicions.get_mut(&subject) {
+                    if t.verify == Verify::Probing {
+                        // The re-check failed. It counts only with a third party's word: a
+                        // relay that heard us and could not reach the subject either (a
+                        // nack), or no relay to ask. A sick node that heard nothing back at
+                        // all learned nothing about the subject; it checks again later.
+                        if nacks > 0 || relays == 0 {
+                            t.verify = Verify::Failed;
+                            self.suspicion_deadlines.set(subject, v.now);
+                        } else {
+                            t.verify = Verify::Idle;
+                        }
+                    }
+                }
                 out.push(Action::Suspect(subject));
             }
         }
@@ -565,7 +628,13 @@ impl Detection {
 
     /// A suspicion's deadline passed: if it is this node's own and the member is still
     /// suspect, declare it failed, unless a partition defers failures.
-    pub(super) fn suspicion_expired(&mut self, v: &View, subject: NodeId, out: &mut Vec<Action>) {
+    pub(super) fn suspicion_expired<R: RngCore>(
+        &mut self,
+        v: &View,
+        rng: &mut R,
+        subject: NodeId,
+        out: &mut Vec<Action>,
+    ) {
         let Some(t) = self.suspicions.get(&subject) else {
             return;
         };
@@ -588,9 +657,23 @@ impl Detection {
             self.suspicion_deadlines.set(subject, later);
             return;
         }
-        if let Some(later) = held_back_until(&t.suspicion, v, self.awareness.score()) {
-            self.suspicion_deadlines.set(subject, later);
-            return;
+        let verify = t.verify;
+        match held_back_until(&t.suspicion, verify, v, self.awareness.score()) {
+            Hold::No => {}
+            Hold::Until(later) => {
+                self.suspicion_deadlines.set(subject, later);
+                return;
+            }
+            Hold::Verify(later) => {
+                if verify == Verify::Idle && !self.prober.probing(&subject) {
+                    self.start_probe(v, rng, subject, true, false, out);
+                    if let Some(t) = self.suspicions.get_mut(&subject) {
+                        t.verify = Verify::Probing;
+                    }
+                }
+                self.suspicion_deadlines.set(subject, later);
+                return;
+            }
         }
         out.push(Action::Fail {
             id: subject,
@@ -617,6 +700,7 @@ impl Detection {
         let tracked = self.suspicions.entry(subject).or_insert_with(|| Tracked {
             suspicion: Suspicion::new(now, min, max, k, me),
             mine: true,
+            verify: Verify::Idle,
         });
         tracked.mine = true;
         let _ = tracked.suspicion.confirm(now, me);
@@ -665,6 +749,7 @@ impl Detection {
                     Tracked {
                         suspicion: Suspicion::new(v.now, min, max, k, *by),
                         mine: false,
+                        verify: Verify::Idle,
                     },
                 );
             }
@@ -796,17 +881,41 @@ impl Detection {
             .is_some_and(|t| t.mine && !t.suspicion.is_confirmed());
         if lone {
             self.forget(id);
+        } else {
+            self.signs_of_life(id);
+        }
+    }
+
+    /// `id` answered this node (directly or through a relay): a sick suspecter's re-check
+    /// starts over, so it never fails a member it has just heard from.
+    fn signs_of_life(&mut self, id: &NodeId) {
+        if let Some(t) = self.suspicions.get_mut(id) {
+            t.verify = Verify::Idle;
         }
     }
 }
 
+/// What `held_back_until` decided about a suspicion whose deadline passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hold {
+    /// Declare the subject failed now.
+    No,
+    /// Look again then.
+    Until(Timestamp),
+    /// Re-check the subject with a probe of this node's own first (unless one is running or
+    /// answered already), and look again then at the latest.
+    Verify(Timestamp),
+}
+
 /// Confirmation and self-doubt: the suspecter does not declare failure while nobody else
-/// confirmed a suspicion that others could confirm, nor while its own local health is at
+/// confirmed a suspicion that others could confirm, nor, while its own local health is at
 /// least half its worst (`health`: it has been deaf or cut off lately, so its suspicions say
-/// more about itself). `lone_suspicion_timeout` after the suspicion started, a healthy
-/// suspecter decides alone, and a sick one decides on a confirmed suspicion; a sick
-/// suspecter never fails a member on its own word. Returns when to look again (a probe
-/// interval later, or at the lone timeout if sooner).
+/// more about itself), before it has checked again for itself. `lone_suspicion_timeout` after
+/// the suspicion started, a healthy suspecter decides alone. A sick suspecter never fails a
+/// member on its own word; on a confirmed suspicion it probes the subject once more (direct
+/// and through relays) and fails it only if that probe fails with a relay's nack (a third
+/// party that heard this node and could not reach the subject either; or no relay to ask),
+/// and any answer from the subject starts the re-check over.
 ///
 /// A crashed member is suspected by each of its observers, which confirm one another and
 /// are healthy; a healthy member suspected by a deaf or lossy observer is not, and refutes.
@@ -814,19 +923,28 @@ impl Detection {
 /// than the lone timeout (a gray failure): that member is sick, and it alone suspects, so it
 /// waits, however long, until it is well or somebody confirms (issue 16: at 80 % loss both
 /// ways the gray member used to declare healthy members failed after 30 s).
-fn held_back_until(s: &Suspicion, v: &View, health: u32) -> Option<Timestamp> {
-    let lone = s.started() + v.config.lone_suspicion_timeout;
+///
+/// Why a re-check rather than a wait: members cut off from part of the cluster by a
+/// partition are sick too (each failed probe of the far side, through relays on the far side
+/// that cannot nack, counts against them), yet their confirmed suspicions of the far side are
+/// right, and the majority must fail the minority in seconds to keep serving. Two deaf
+/// flappers that confirm each other's suspicion the moment they hear again are wrong, and
+/// their re-check, sent after the confirmation arrived, is answered.
+fn held_back_until(s: &Suspicion, verify: Verify, v: &View, health: u32) -> Hold {
     let sick = health.saturating_mul(2) >= v.config.awareness_max.max(1);
-    let may = if sick {
-        s.is_confirmed() && v.now >= lone
-    } else {
-        s.may_fail(v.now, v.config.lone_suspicion_timeout)
-    };
-    if may {
-        return None;
-    }
     let again = v.now + v.config.probe_interval;
-    Some(if v.now < lone { again.min(lone) } else { again })
+    if sick {
+        return match (s.is_confirmed(), verify) {
+            (true, Verify::Failed) => Hold::No,
+            (true, _) => Hold::Verify(again),
+            (false, _) => Hold::Until(again),
+        };
+    }
+    if s.may_fail(v.now, v.config.lone_suspicion_timeout) {
+        return Hold::No;
+    }
+    let lone = s.started() + v.config.lone_suspicion_timeout;
+    Hold::Until(again.min(lone))
 }
 
 fn ping(to: NodeId, seq: u32) -> Action {

@@ -400,6 +400,10 @@ pub struct PartitionReport {
     pub minority_reported: usize,
     /// Majority nodes that emitted `PartitionDetected` at all (must be 0).
     pub false_majority: usize,
+    /// Virtual ms from the split until every majority node had declared or learned every
+    /// minority member failed (the majority keeps serving without them); `None` if some
+    /// majority node still counted a minority member live when the hold ended.
+    pub majority_failed_ms: Option<f64>,
     /// Virtual ms from the heal until every node holds all N members alive.
     pub heal_ms: Option<f64>,
     /// The first invariant violation, when checkers ran.
@@ -453,8 +457,27 @@ pub fn partition(opts: &ScenarioOpts) -> PartitionReport {
     let mut false_major = vec![false; n];
     let mut count = 0usize;
     let mut detect_at = None;
+    let minority_ids: Vec<NodeId> = minority
+        .iter()
+        .map(|&i| run.sim.process(i).identity.id)
+        .collect();
+    let mut failed_pairs = vec![false; n * k];
+    let mut failed_count = 0usize;
+    let mut majority_failed_at = None;
     let mut watch = |sim: &Sim, events: &[(usize, Event)], during_hold: bool| {
         for (i, e) in events {
+            if let (Event::MemberFailed(m), true, false) = (e, during_hold, in_minority[*i]) {
+                if let Some(j) = minority_ids.iter().position(|id| *id == m.info.id) {
+                    let pair = *i * k + j;
+                    if !failed_pairs[pair] {
+                        failed_pairs[pair] = true;
+                        failed_count += 1;
+                        if failed_count == (n - k) * k {
+                            majority_failed_at = Some(sim.now);
+                        }
+                    }
+                }
+            }
             if let Event::PartitionDetected { minority, .. } = e {
                 if !in_minority[*i] {
                     false_major[*i] = true;
@@ -499,6 +522,7 @@ pub fn partition(opts: &ScenarioOpts) -> PartitionReport {
         r.partition_detect_ms = Some(0.0);
     }
     r.false_majority = false_major.iter().filter(|b| **b).count();
+    r.majority_failed_ms = majority_failed_at.map(|t| since_ms(t, start));
     r.heal_ms = done.map(|t| since_ms(t, healed));
     r.minority = minority;
     r.violation = run.violation.map(|v| v.to_string());
