@@ -113,6 +113,9 @@ struct Tracked {
 enum Verify {
     /// No re-check since the last sign of life (or none needed yet).
     Idle,
+    /// A re-check is due: the next probe of the subject this node starts is it (one may be
+    /// in flight already, from before, which does not count).
+    Wanted,
     /// A probe (direct and indirect) started after the suspicion was confirmed is in flight.
     Probing,
     /// That probe failed, and a relay that heard this node said it could not reach the
@@ -330,6 +333,11 @@ impl Detection {
         out.push(ping(subject, seq));
         if indirect {
             self.go_indirect(v, rng, seq, subject, out);
+        }
+        if let Some(t) = self.suspicions.get_mut(&subject) {
+            if t.verify == Verify::Wanted {
+                t.verify = Verify::Probing;
+            }
         }
     }
 
@@ -575,7 +583,7 @@ impl Detection {
                             t.verify = Verify::Failed;
                             self.suspicion_deadlines.set(subject, v.now);
                         } else {
-                            t.verify = Verify::Idle;
+                            t.verify = Verify::Wanted;
                         }
                     }
                 }
@@ -665,12 +673,14 @@ impl Detection {
                 return;
             }
             Hold::Verify(later) => {
-                if verify == Verify::Idle && !self.prober.probing(&subject) {
-                    self.start_probe(v, rng, subject, true, false, out);
+                if verify == Verify::Idle {
                     if let Some(t) = self.suspicions.get_mut(&subject) {
-                        t.verify = Verify::Probing;
+                        t.verify = Verify::Wanted;
                     }
                 }
+                // Starts the re-check unless a probe of the subject is in flight (a phi
+                // check's, every heartbeat interval): then the next one is the re-check.
+                self.start_probe(v, rng, subject, true, false, out);
                 self.suspicion_deadlines.set(subject, later);
                 return;
             }
