@@ -143,6 +143,8 @@ pub struct Damping {
     config: DampingConfig,
     flaps: BTreeMap<NodeId, Flaps>,
     holds: DeadlineIndex<NodeId>,
+    /// When [`Damping::sweep`] next drops forgotten records.
+    next_sweep: Option<Timestamp>,
 }
 
 /// `penalty` decayed from `from` to `now` with `half_life`.
@@ -159,6 +161,7 @@ impl Damping {
             config,
             flaps: BTreeMap::new(),
             holds: DeadlineIndex::default(),
+            next_sweep: None,
         }
     }
 
@@ -199,12 +202,12 @@ impl Damping {
     pub fn came_back(&mut self, id: NodeId, now: Timestamp, how: Back) -> Option<Timestamp> {
         let c = &self.config;
         let f = self.flaps.get_mut(&id)?;
-        // The outage memory is as of the outage start (`at`), and so is the penalty.
-        let this = f
-            .down_since
-            .take()
-            .map_or(0.0, |s| now.saturating_since(s).as_secs_f64());
-        f.outage = f.outage.max(this);
+        // The penalty and the outage memory were as of the outage start (`at`); neither
+        // decays while the member is down, so they are as of now from here on.
+        if let Some(since) = f.down_since.take() {
+            f.outage = f.outage.max(now.saturating_since(since).as_secs_f64());
+            f.at = now;
+        }
         let outage = Duration::try_from_secs_f64(f.outage).unwrap_or(c.hold_max);
         if let Some(h) = f.held {
             return Some(h.until);
@@ -228,6 +231,25 @@ impl Damping {
         });
         self.holds.set(id, until);
         Some(until)
+    }
+
+    /// Drops the records of members that are up, not held, and whose penalty decayed below
+    /// `reuse` (their history no longer matters: the next outage would lift any suppression).
+    /// Runs at most once per quarter half-life, so calling it every heartbeat costs nothing.
+    /// Without it every member that ever went down once would keep a record: the penalty
+    /// does not decay while a member is down, so a record is no longer dropped when the
+    /// member comes back.
+    pub fn sweep(&mut self, now: Timestamp) {
+        if self.next_sweep.is_some_and(|t| now < t) {
+            return;
+        }
+        let c = &self.config;
+        self.next_sweep = Some(now + c.half_life / 4);
+        self.flaps.retain(|_, f| {
+            f.held.is_some()
+                || f.down_since.is_some()
+                || decayed(f.penalty, f.at, now, c.half_life) >= c.reuse
+        });
     }
 
     /// Held members (the ones this node checks directly, see [`Damping::answered`]).
@@ -280,11 +302,12 @@ impl Damping {
         self.flaps.get(id).is_some_and(|f| f.held.is_some())
     }
 
-    /// The member's penalty at `now` (0 without history).
+    /// The member's penalty at `now` (0 without history; as it went down while it is down).
     #[cfg(test)]
     pub fn penalty(&self, id: &NodeId, now: Timestamp) -> f64 {
-        self.flaps.get(id).map_or(0.0, |f| {
-            decayed(f.penalty, f.at, now, self.config.half_life)
+        self.flaps.get(id).map_or(0.0, |f| match f.down_since {
+            Some(_) => f.penalty,
+            None => decayed(f.penalty, f.at, now, self.config.half_life),
         })
     }
 
@@ -486,6 +509,37 @@ mod tests {
             "the old hold was cancelled"
         );
         assert_eq!(d.came_back(A, t(6_000), Back::Rejoined), Some(t(14_000)));
+    }
+
+    #[test]
+    fn the_penalty_does_not_decay_while_the_member_is_down() {
+        // Failed for 87 s, back, and down again 1.5 s later: a member losing most of its
+        // packets (seen in `shoal-sim gray`, 3 gray members of 40). Counting the 87 s of
+        // outage as good behaviour let the first flap decay to 0.37, so the second did not
+        // suppress and the member flapped twice more.
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(2_000));
+        assert_eq!(d.came_back(A, t(89_000), Back::Rejoined), None);
+        d.went_down(A, t(90_500));
+        assert!(d.came_back(A, t(90_600), Back::Recovered).is_some());
+        assert!(d.is_held(&A));
+    }
+
+    #[test]
+    fn sweep_drops_only_forgotten_records() {
+        let b = NodeId([2; 16]);
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(0));
+        d.came_back(A, t(1_000), Back::Rejoined);
+        d.went_down(b, t(0));
+        d.sweep(t(1_000));
+        assert!(!d.is_empty(), "both are recent");
+        // Two half-lives after A came back its penalty is 0.25 (< reuse): dropped. B is
+        // still down, so it stays however long ago that began.
+        d.sweep(t(121_001));
+        assert_eq!(d.penalty(&A, t(121_001)), 0.0);
+        assert_eq!(d.penalty(&b, t(121_001)), 1.0);
+        assert!(!d.is_empty());
     }
 
     #[test]

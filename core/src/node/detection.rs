@@ -261,6 +261,7 @@ impl Detection {
     /// heartbeat interval; an answer before the next round counts, silence is a miss
     /// ([`Damping::answered`], [`Damping::missed`]).
     fn check_held(&mut self, v: &View, out: &mut Vec<Action>) {
+        self.damping.sweep(v.now);
         let held: Vec<NodeId> = self.damping.held().collect();
         for subject in held {
             let alive = v
