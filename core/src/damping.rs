@@ -4,8 +4,10 @@
 //! **Rule: every time a member goes from alive to not alive (suspect, failed) it earns a
 //! penalty of 1 that halves every `half_life`; once the penalty reaches `suppress`, the member
 //! is suppressed, and a suppressed member that comes back (refutes, rejoins) is held down: it
-//! must stay alive for `max(hold_min, hold_mult × its longest recent outage)` (at most
-//! `hold_max`; outages are remembered with the same half-life as the penalty) *and* answer
+//! must stay alive for `max(hold_min, hold_mult × min(its longest recent outage, its longest
+//! recent healthy up phase))` (at most `hold_max`; both remembered with the same half-life as
+//! the penalty; an up phase is the time from coming back to going down again while treated
+//! as alive, or a held member's longest run of answered checks) *and* answer
 //! `release_answers` of this node's direct checks in a row (one more for every check it
 //! missed since it was suppressed, at most `release_answers_max`) before this node treats it
 //! as alive again.** The hold restarts from scratch if the member goes down again meanwhile,
@@ -28,6 +30,14 @@
 //! under packet loss; the longer it was gone, the longer it must prove itself. A single
 //! outage (a crash, a restart, a pause, a healed partition) never suppresses: damping costs
 //! nothing until a member has flapped.
+//!
+//! Why no longer than twice its longest up phase: a flapper has to stay up longer than it
+//! used to (20 s up, 20 s down: held 40 s, so it never comes back while it flaps), but a
+//! member that was away for minutes without ever staying up in between (a gray member at
+//! 80 % loss, failed, rejoined, failed again) has no up phase to beat: holding it twice its
+//! outage (up to 2 minutes) kept it out long after it had recovered (3 gray members of 40:
+//! none back within 120 s of the loss ending; with this rule 9-14 s). Its answers still have
+//! to come in a run, which a member still losing packets does not manage.
 //!
 //! Pure and deterministic: time comes in as arguments; the penalty is an `f64` computed the
 //! same way everywhere; state is one small record per member that has flapped.
@@ -53,7 +63,8 @@ pub struct DampingConfig {
     pub ceiling: f64,
     /// Shortest hold.
     pub hold_min: Duration,
-    /// The hold is at least this many times the member's last outage.
+    /// The hold is this many times the shorter of the member's longest recent outage and its
+    /// longest recent healthy up phase (at least `hold_min`).
     pub hold_mult: u32,
     /// Longest hold by time (the answers below may keep a member held longer).
     pub hold_max: Duration,
@@ -119,6 +130,16 @@ struct Flaps {
     /// The longest recent outage, in seconds as of `at`: decays with the same half-life as
     /// the penalty, so a quick re-suspicion right after a long outage does not erase it.
     outage: f64,
+    /// The longest recent healthy up phase, in seconds as of `at` (same decay): from coming
+    /// back to going down again while treated as alive, or a held member's longest run of
+    /// answered checks. `None` until one has been seen.
+    up: Option<f64>,
+    /// While the member is up and treated as alive: since when.
+    up_since: Option<Timestamp>,
+    /// The longest up phase since the last real outage, in seconds: it joins `up` only when
+    /// the outage that follows it lasts `hold_min` or more. A suspicion refuted at once (a
+    /// stale one, a second after a flapper came back) does not end an up phase.
+    pending: Option<f64>,
     /// While held: the hold.
     held: Option<Hold>,
     /// Checks missed while held since the member was last released (raises the answers
@@ -135,6 +156,8 @@ struct Hold {
     how: Back,
     /// Checks answered in a row.
     streak: u32,
+    /// When the first of those was answered.
+    streak_from: Option<Timestamp>,
 }
 
 /// Every member's flap history, and the holds in force.
@@ -145,6 +168,30 @@ pub struct Damping {
     holds: DeadlineIndex<NodeId>,
     /// When [`Damping::sweep`] next drops forgotten records.
     next_sweep: Option<Timestamp>,
+}
+
+/// How long a suppressed member that came back must stay alive: twice the shorter of its
+/// longest recent outage and its longest recent up phase (twice the outage until an up
+/// phase has been seen to end in a real outage), within `hold_min..=hold_max`.
+///
+/// A flapper must stay up longer than it was away: a NIC dead for 20 s at a time is held
+/// 40 s, through its next up phase. But a member that was away for a minute and then stayed
+/// up for only a second has no long up phase to beat: its outage says how long it took to
+/// get back through packet loss (a gray member, failed, slow to rejoin, failed again), not
+/// how long it stays away when it flaps. Such a member is held `hold_min` (and its run of
+/// answers, which it cannot give while the loss lasts), and so comes back within seconds of
+/// the loss ending rather than minutes. Either way the hold is at least twice an up phase
+/// the member has shown, so a flapper whose up phases are alike is held through the next.
+fn time_part(c: &DampingConfig, f: &Flaps, now: Timestamp) -> Duration {
+    let secs = |x: f64| Duration::try_from_secs_f64(x).unwrap_or(c.hold_max);
+    let outage = secs(f.outage);
+    let bar = match f.up {
+        Some(up) => outage.min(secs(decayed(up, f.at, now, c.half_life))),
+        None => outage,
+    };
+    bar.saturating_mul(c.hold_mult)
+        .max(c.hold_min)
+        .min(c.hold_max)
 }
 
 /// `penalty` decayed from `from` to `now` with `half_life`.
@@ -177,14 +224,24 @@ impl Damping {
             suppressed: false,
             down_since: None,
             outage: 0.0,
+            up: None,
+            up_since: None,
+            pending: None,
             held: None,
             misses: 0,
         });
-        if f.held.take().is_some() {
+        let held = f.held.take();
+        if held.is_some() {
             self.holds.remove(&id);
         }
         if f.down_since.is_some() {
             return;
+        }
+        // The up phase that ends here: since it was treated as alive, or a held member's
+        // current run of answers.
+        if let Some(since) = f.up_since.take().or(held.and_then(|h| h.streak_from)) {
+            let phase = now.saturating_since(since).as_secs_f64();
+            f.pending = Some(f.pending.map_or(phase, |p| p.max(phase)));
         }
         let before = decayed(f.penalty, f.at, now, c.half_life);
         if before < c.reuse {
@@ -193,6 +250,7 @@ impl Damping {
         }
         f.penalty = (before + 1.0).min(c.ceiling);
         f.outage = decayed(f.outage, f.at, now, c.half_life);
+        f.up = f.up.map(|u| decayed(u, f.at, now, c.half_life));
         f.at = now;
         f.suppressed |= f.penalty >= c.suppress;
         f.down_since = Some(now);
@@ -205,10 +263,15 @@ impl Damping {
         // The penalty and the outage memory were as of the outage start (`at`); neither
         // decays while the member is down, so they are as of now from here on.
         if let Some(since) = f.down_since.take() {
-            f.outage = f.outage.max(now.saturating_since(since).as_secs_f64());
+            let away = now.saturating_since(since);
+            f.outage = f.outage.max(away.as_secs_f64());
             f.at = now;
+            if away >= c.hold_min {
+                if let Some(p) = f.pending.take() {
+                    f.up = Some(f.up.map_or(p, |u| u.max(p)));
+                }
+            }
         }
-        let outage = Duration::try_from_secs_f64(f.outage).unwrap_or(c.hold_max);
         if let Some(h) = f.held {
             return Some(h.until);
         }
@@ -216,18 +279,17 @@ impl Damping {
             if decayed(f.penalty, f.at, now, c.half_life) < c.reuse {
                 // History forgotten: drop the record altogether.
                 self.flaps.remove(&id);
+            } else {
+                f.up_since = Some(now);
             }
             return None;
         }
-        let hold = outage
-            .saturating_mul(c.hold_mult)
-            .max(c.hold_min)
-            .min(c.hold_max);
-        let until = now + hold;
+        let until = now + time_part(c, f, now);
         f.held = Some(Hold {
             until,
             how,
             streak: 0,
+            streak_from: None,
         });
         self.holds.set(id, until);
         Some(until)
@@ -279,22 +341,28 @@ impl Damping {
             return;
         };
         h.streak = h.streak.saturating_add(1);
+        h.streak_from.get_or_insert(now);
         let (until, streak) = (h.until, h.streak);
         if now >= until && streak >= self.required(misses) {
             self.holds.set(id, now);
         }
     }
 
-    /// Held member `id` missed a direct check: its run of answers starts again, and it
-    /// needs one more answer in a row from now on.
-    pub fn missed(&mut self, id: NodeId) {
+    /// Held member `id` missed a direct check at `now`: its run of answers (an up phase,
+    /// see [`time_part`]) ends, and it needs one more answer in a row from now on.
+    pub fn missed(&mut self, id: NodeId, now: Timestamp) {
         let Some(f) = self.flaps.get_mut(&id) else {
             return;
         };
-        if let Some(h) = f.held.as_mut() {
-            h.streak = 0;
-            f.misses = f.misses.saturating_add(1);
+        let Some(h) = f.held.as_mut() else {
+            return;
+        };
+        if let Some(from) = h.streak_from.take() {
+            let run = now.saturating_since(from).as_secs_f64();
+            f.pending = Some(f.pending.map_or(run, |p| p.max(run)));
         }
+        h.streak = 0;
+        f.misses = f.misses.saturating_add(1);
     }
 
     /// Whether `id` is held down (alive in the table, not yet treated as alive).
@@ -334,6 +402,7 @@ impl Damping {
             }
             if let Some(f) = self.flaps.get_mut(&id) {
                 f.held = None;
+                f.up_since = Some(h.streak_from.unwrap_or(now));
                 f.suppressed = false;
                 f.misses = 0;
                 out.push((id, h.how));
@@ -400,8 +469,8 @@ mod tests {
     fn a_miss_restarts_the_run_and_raises_the_bar() {
         let mut d = held_after_two_flaps();
         answer(&mut d, 3, t(1_000));
-        d.missed(A);
-        d.missed(A);
+        d.missed(A, t(1_400));
+        d.missed(A, t(1_800));
         // Two misses: 6 in a row now, counted from the last miss.
         answer(&mut d, 5, t(2_000));
         assert!(d.released(t(8_300)).is_empty());
@@ -412,8 +481,8 @@ mod tests {
     #[test]
     fn the_bar_is_capped_and_misses_are_remembered_across_holds() {
         let mut d = held_after_two_flaps();
-        for _ in 0..100 {
-            d.missed(A);
+        for k in 0..10 {
+            d.missed(A, t(400 + 40 * k));
         }
         // Down and back again: a new hold, but the misses still count.
         d.went_down(A, t(9_000));
@@ -444,7 +513,7 @@ mod tests {
             if x % 5 == 0 {
                 lossy.answered(A, now);
             } else {
-                lossy.missed(A);
+                lossy.missed(A, now);
             }
             assert!(lossy.released(now).is_empty(), "released at check {k}");
         }
@@ -473,17 +542,67 @@ mod tests {
 
     #[test]
     fn second_outage_within_a_half_life_holds_for_twice_the_outage() {
+        // A flapper: down 18 s, up 20 s, down 18 s again.
         let mut d = Damping::new(DampingConfig::default());
         d.went_down(A, t(0));
-        assert_eq!(d.came_back(A, t(1_000), Back::Recovered), None);
-        d.went_down(A, t(2_000));
-        // Outage of 18 s: held 36 s.
-        assert_eq!(d.came_back(A, t(20_000), Back::Recovered), Some(t(56_000)));
+        assert_eq!(d.came_back(A, t(18_000), Back::Recovered), None);
+        d.went_down(A, t(38_000));
+        // Outage of 18 s (shorter than its 20 s up phase): held 36 s.
+        assert_eq!(d.came_back(A, t(56_000), Back::Recovered), Some(t(92_000)));
         assert!(d.is_held(&A));
-        answer(&mut d, 4, t(30_000));
-        assert!(d.released(t(55_999)).is_empty());
-        assert_eq!(d.released(t(56_000)), vec![(A, Back::Recovered)]);
+        answer(&mut d, 4, t(60_000));
+        assert!(d.released(t(91_999)).is_empty());
+        assert_eq!(d.released(t(92_000)), vec![(A, Back::Recovered)]);
         assert!(!d.is_held(&A));
+    }
+
+    /// A gray member (seen in `shoal-sim gray` with 3 gray members of 40, and at N = 1000):
+    /// failed for a minute, back for a second, failed again for the rest of the loss. It
+    /// never stayed up, so when the loss ends it is held `hold_min` (and its answers), not
+    /// twice its outage: before, it was held for 2 minutes after it had recovered.
+    #[test]
+    fn a_member_that_never_stayed_up_is_held_hold_min() {
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(2_000));
+        assert_eq!(d.came_back(A, t(62_000), Back::Rejoined), None);
+        d.went_down(A, t(63_000));
+        assert_eq!(d.came_back(A, t(120_000), Back::Rejoined), Some(t(128_000)));
+        // Checks answered now and then during a hold do not make a long up phase.
+        d.answered(A, t(120_400));
+        d.missed(A, t(120_800));
+        d.answered(A, t(121_200));
+        d.missed(A, t(121_600));
+        d.went_down(A, t(122_000));
+        assert_eq!(d.came_back(A, t(180_000), Back::Rejoined), Some(t(188_000)));
+    }
+
+    /// A flapper (`shoal-sim flipflop`, 100 members, seed 1): dead 18.6 s, back, suspected
+    /// 0.8 s later on a stale probe and refuting at once. That blip does not end its up
+    /// phase, so it is held twice its outage, through its 20 s up phase; counting the 0.8 s
+    /// as an up phase held it 8 s and it flapped 5 times in 300 s.
+    #[test]
+    fn a_suspicion_refuted_at_once_does_not_end_an_up_phase() {
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(2_000));
+        assert_eq!(d.came_back(A, t(20_600), Back::Rejoined), None);
+        d.went_down(A, t(21_400));
+        let until = d.came_back(A, t(21_420), Back::Recovered).unwrap();
+        assert!(until > t(21_420 + 36_000), "{until:?}");
+    }
+
+    /// A held flapper answering every check through its 20 s up phase has shown that it
+    /// stays up 20 s: its next hold is longer than that, even once it has missed a check.
+    #[test]
+    fn a_run_of_answers_while_held_counts_as_an_up_phase() {
+        let mut d = held_after_two_flaps();
+        d.missed(A, t(300));
+        for k in 0..50u64 {
+            d.answered(A, t(700 + 400 * k));
+        }
+        // Answered from 0.7 s to 20.3 s, then down for 18 s.
+        d.went_down(A, t(20_300));
+        let until = d.came_back(A, t(38_300), Back::Recovered).unwrap();
+        assert_eq!(until, t(38_300 + 36_000));
     }
 
     #[test]
@@ -606,12 +725,12 @@ mod tests {
         let mut d = Damping::new(DampingConfig::default());
         d.went_down(A, t(0));
         d.came_back(A, t(100), Back::Recovered);
-        d.went_down(A, t(200));
-        d.went_down(A, t(200));
-        assert_eq!(d.came_back(A, t(20_200), Back::Rejoined), Some(t(60_200)));
-        d.went_down(A, t(24_000));
-        let until = d.came_back(A, t(24_010), Back::Recovered).unwrap();
-        assert!(until.saturating_since(t(24_010)) > Duration::from_secs(30));
+        d.went_down(A, t(30_200));
+        d.went_down(A, t(30_200));
+        assert_eq!(d.came_back(A, t(50_200), Back::Rejoined), Some(t(90_200)));
+        d.went_down(A, t(54_000));
+        let until = d.came_back(A, t(54_010), Back::Recovered).unwrap();
+        assert!(until.saturating_since(t(54_010)) > Duration::from_secs(30));
     }
 
     proptest! {

@@ -539,7 +539,7 @@ impl Detection {
     ) {
         match p {
             Pending::Heartbeat { .. } => {}
-            Pending::HoldCheck { subject } => self.damping.missed(subject),
+            Pending::HoldCheck { subject } => self.damping.missed(subject, v.now),
             relay @ Pending::Relay { .. } => out.extend(relay_answer(relay, false)),
             Pending::Probe {
                 subject,

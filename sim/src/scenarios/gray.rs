@@ -261,6 +261,26 @@ impl Watch {
         }
     }
 
+    /// Prints every (observer, gray member) pair not yet alive (`GRAY_HOLDOUTS=secs`).
+    fn dump_holdouts(&self, sim: &Sim) {
+        for o in 0..self.alive.len() {
+            for (f, &(fi, id)) in self.faulty.iter().enumerate() {
+                if o == fi || self.alive[o][f] {
+                    continue;
+                }
+                let m = sim.node(o).and_then(|x| x.member(&id));
+                eprintln!(
+                    "holdout t={:?} observer {o}{} member {fi}: state={:?} held={} since={:?}",
+                    sim.now,
+                    if self.is_faulty[o] { " (gray)" } else { "" },
+                    m.map(|m| m.state),
+                    sim.node(o).is_some_and(|x| x.is_held_down(&id)),
+                    self.since[o][f],
+                );
+            }
+        }
+    }
+
     /// The most transitions of one faulty member at one healthy observer.
     fn flaps_max(&self) -> u32 {
         if self.debug.is_some() {
@@ -375,8 +395,17 @@ pub fn gray(opts: &ScenarioOpts, g: &GrayOpts) -> GrayReport {
     r.recovered_ms = if w.not_alive == 0 {
         Some(0.0)
     } else {
+        let dump_at = std::env::var("GRAY_HOLDOUTS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|s| end + Duration::from_secs(s));
+        let mut dumped = false;
         run.run(end + RECOVER_TIMEOUT, |sim, i, ev| {
             w.update(sim, i, ev, |_, _, _, _| {});
+            if dump_at.is_some_and(|t| sim.now >= t) && !dumped {
+                dumped = true;
+                w.dump_holdouts(sim);
+            }
             w.not_alive == 0
         })
         .map(|t| since_ms(t, end))
