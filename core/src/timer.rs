@@ -80,7 +80,19 @@ impl TimerTable {
 
     /// The earliest armed deadline.
     pub fn next(&self) -> Option<Timestamp> {
-        self.deadlines.iter().flatten().min().copied()
+        self.deadlines.iter().fold(None, |acc, d| earliest(acc, *d))
+    }
+}
+
+/// The earlier of two optional deadlines (`None` is "not armed", not "earliest"): what
+/// `[a, b].into_iter().flatten().min()` computes, in a few compares, for `poll_timeout`,
+/// which runs after every input.
+#[inline]
+pub fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
     }
 }
 
@@ -153,6 +165,22 @@ mod tests {
         d.set(3u32, Timestamp::from_millis(50));
         d.remove(&3);
         assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn earliest_ignores_unarmed_deadlines() {
+        let (a, b) = (Timestamp::from_millis(3), Timestamp::from_millis(7));
+        assert_eq!(earliest(Some(a), Some(b)), Some(a));
+        assert_eq!(earliest(Some(b), Some(a)), Some(a));
+        assert_eq!(earliest(None, Some(b)), Some(b));
+        assert_eq!(earliest(Some(b), None), Some(b));
+        assert_eq!(earliest(None, None), None);
+        let mut t = TimerTable::default();
+        assert_eq!(t.next(), None);
+        t.set(Timer::Leave, b);
+        t.set(Timer::Sync, a);
+        t.set(Timer::JoinRetry, b);
+        assert_eq!(t.next(), Some(a));
     }
 
     #[test]
