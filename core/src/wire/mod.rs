@@ -269,19 +269,33 @@ pub fn decode(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
         return Err(PacketError::Version(version));
     }
     let (header, rest) = Header::decode_prefix(rest)?;
-    type Body = (Message, BoundedVec<Update, MAX_UPDATES>);
-    let (body, trailing): (Body, &[u8]) = postcard::take_from_bytes(rest).map_err(|e| match e {
-        postcard::Error::DeserializeUnexpectedEnd => PacketError::Truncated,
-        _ => PacketError::Malformed,
-    })?;
-    if !trailing.is_empty() {
-        return Err(PacketError::TrailingBytes(trailing.len()));
-    }
-    let (message, updates) = body;
+    let (message, rest) = take(rest)?;
+    // Most datagrams (every heartbeat in a settled cluster) end in a zero update count:
+    // exactly what postcard would make of it (an empty list, nothing trailing), without
+    // setting up a sequence.
+    let updates = if rest == [0] {
+        Vec::new()
+    } else {
+        let (updates, trailing) = take::<BoundedVec<Update, MAX_UPDATES>>(rest)?;
+        if !trailing.is_empty() {
+            return Err(PacketError::TrailingBytes(trailing.len()));
+        }
+        updates.into_inner()
+    };
     Ok(Packet {
         header,
         message,
-        updates: updates.into_inner(),
+        updates,
+    })
+}
+
+/// One postcard value from the front of `bytes`, and the rest. postcard decodes a tuple as
+/// its fields in turn, so taking the message and then the updates accepts and refuses what
+/// taking the pair did, for the same reasons.
+fn take<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), PacketError> {
+    postcard::take_from_bytes(bytes).map_err(|e| match e {
+        postcard::Error::DeserializeUnexpectedEnd => PacketError::Truncated,
+        _ => PacketError::Malformed,
     })
 }
 
