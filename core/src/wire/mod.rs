@@ -269,7 +269,7 @@ pub fn decode(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
         return Err(PacketError::Version(version));
     }
     let (header, rest) = Header::decode_prefix(rest)?;
-    let (message, rest) = take(rest)?;
+    let (message, rest) = take_message(rest)?;
     // Most datagrams (every heartbeat in a settled cluster) end in a zero update count:
     // exactly what postcard would make of it (an empty list, nothing trailing), without
     // setting up a sequence.
@@ -287,6 +287,62 @@ pub fn decode(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
         message,
         updates,
     })
+}
+
+/// postcard's variant indexes of the two messages of every heartbeat (the order of
+/// [`Message`]'s variants).
+const PING_TAG: u8 = 1;
+const ACK_TAG: u8 = 2;
+
+/// Appends `message`'s postcard encoding to `out`. A ping or an ack (a settled cluster's
+/// traffic) is written directly: its variant index, then its `seq`, each a varint, as
+/// postcard writes a struct variant; anything else goes through postcard.
+fn encode_message(message: &Message, mut out: Vec<u8>) -> Vec<u8> {
+    match *message {
+        Message::Ping { seq } => {
+            out.push(PING_TAG);
+            push_varint(&mut out, seq as usize);
+            out
+        }
+        Message::Ack { seq } => {
+            out.push(ACK_TAG);
+            push_varint(&mut out, seq as usize);
+            out
+        }
+        // Invariant: as in `encode_value`, postcard cannot fail on wire types.
+        _ => postcard::to_extend(message, out).expect("postcard serialises wire types infallibly"),
+    }
+}
+
+/// Takes a message from the front of `bytes`. A one-byte ping or ack index followed by a
+/// `seq` varint that ends within four bytes is read directly: postcard reads exactly such
+/// bytes as that message, whatever they hold (it refuses only a fifth varint byte out of
+/// range). Everything else, the rarer and the malformed, goes through postcard.
+fn take_message(bytes: &[u8]) -> Result<(Message, &[u8]), PacketError> {
+    if let [tag @ (PING_TAG | ACK_TAG), rest @ ..] = bytes {
+        if let Some((seq, rest)) = short_varint(rest) {
+            let message = if *tag == PING_TAG {
+                Message::Ping { seq }
+            } else {
+                Message::Ack { seq }
+            };
+            return Ok((message, rest));
+        }
+    }
+    take(bytes)
+}
+
+/// A varint from the front of `bytes` that ends within its first four bytes (so below
+/// 2^28), as postcard reads one, and the rest; `None` if it does not end that soon.
+fn short_varint(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let mut value = 0u32;
+    for (i, &b) in bytes.iter().take(4).enumerate() {
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, &bytes[i + 1..]));
+        }
+    }
+    None
 }
 
 /// One postcard value from the front of `bytes`, and the rest. postcard decodes a tuple as
@@ -355,9 +411,7 @@ impl PacketBuilder {
         head.push(WIRE_VERSION);
         header.encode_into(&mut head);
         // Serialised straight into the datagram: no intermediate allocation per packet.
-        // Invariant: as in `encode_value`, postcard cannot fail on wire types.
-        let head =
-            postcard::to_extend(message, head).expect("postcard serialises wire types infallibly");
+        let head = encode_message(message, head);
         let b = PacketBuilder {
             head,
             updates: Vec::new(),

@@ -227,6 +227,28 @@ proptest! {
     }
 
     #[test]
+    fn ping_and_ack_fast_paths_agree_with_postcard(
+        h in arb_header(),
+        ack in any::<bool>(),
+        seq in any::<u32>(),
+        body in proptest::collection::vec(any::<u8>(), 0..8),
+    ) {
+        // Encoding: the same bytes as postcard for every seq (1 to 5 varint bytes).
+        let m = if ack { Message::Ack { seq } } else { Message::Ping { seq } };
+        let built = PacketBuilder::new(&h, &m, MAX_DATAGRAM).unwrap().finish();
+        let mut reference = vec![WIRE_VERSION];
+        reference.extend_from_slice(&postcard::to_allocvec(&(&h, &m)).unwrap());
+        reference.push(0);
+        prop_assert_eq!(&built, &reference);
+        // Decoding: a ping or ack index followed by any bytes (overlong, unterminated or
+        // out-of-range varints, trailing bytes) gets the old decoder's answer.
+        let mut bytes = built[..1 + encoded_len(&h)].to_vec();
+        bytes.push(if ack { 2 } else { 1 });
+        bytes.extend_from_slice(&body);
+        prop_assert_eq!(decode(&bytes, MAX_DATAGRAM), reference_decode(&bytes, MAX_DATAGRAM));
+    }
+
+    #[test]
     fn every_packet_round_trips(p in arb_packet()) {
         let bytes = encode(&p).expect("fits");
         prop_assert_eq!(decode(&bytes, MAX_DATAGRAM).unwrap(), p);
