@@ -269,14 +269,8 @@ impl<R: RngCore> Node<R> {
         if self.lifecycle.has_left() {
             return None;
         }
-        [
-            self.timers.next(),
-            self.detection.next_deadline(),
-            self.partition.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        let t = crate::timer::earliest(self.timers.next(), self.detection.next_deadline());
+        crate::timer::earliest(t, self.partition.next_deadline())
     }
 
     // ---- inputs --------------------------------------------------------------------------

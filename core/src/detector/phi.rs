@@ -161,28 +161,34 @@ impl Curve {
         }
     }
 
-    /// Roughly how many microseconds of silence take phi to `threshold`: the closed-form
-    /// inverse (softplus, then the cubic in y by Newton's method). Only a starting point for
-    /// the exact search, so its rounding does not matter; `None` if it is not a finite,
-    /// non-negative number.
-    fn crossing_estimate(self, threshold: f64) -> Option<u64> {
-        // softplus(z) = threshold·ln 10  ⇔  z = ln(e^(threshold·ln 10) − 1).
-        let target = threshold * core::f64::consts::LN_10;
-        let z = if target > 30.0 {
-            target
-        } else {
-            target.exp_m1().ln()
-        };
-        // Solve y·(A + B·y²) = z; the left side is increasing, Newton from y = z/A converges.
-        let mut y = z / LOGISTIC_A;
-        for _ in 0..8 {
-            let f = y * (LOGISTIC_A + LOGISTIC_B * y * y) - z;
-            let df = LOGISTIC_A + 3.0 * LOGISTIC_B * y * y;
-            y -= f / df;
-        }
+    /// Roughly how many microseconds of silence take phi to the threshold whose standardised
+    /// crossing is `y` (see [`crossing_y`]). Only a starting point for the exact search, so
+    /// its rounding does not matter; `None` if it is not a finite, non-negative number.
+    fn crossing_estimate(self, y: f64) -> Option<u64> {
         let elapsed = self.mean + y * self.std_dev;
         (elapsed.is_finite() && elapsed >= 0.0).then(|| elapsed.min(u64::MAX as f64) as u64)
     }
+}
+
+/// The standardised silence `y` at which phi reaches `threshold`, by the closed-form inverse
+/// (softplus, then the cubic in y by Newton's method). It depends on the threshold alone, so
+/// a detector solves it once, not on every heartbeat.
+fn crossing_y(threshold: f64) -> f64 {
+    // softplus(z) = threshold·ln 10  ⇔  z = ln(e^(threshold·ln 10) − 1).
+    let target = threshold * core::f64::consts::LN_10;
+    let z = if target > 30.0 {
+        target
+    } else {
+        target.exp_m1().ln()
+    };
+    // Solve y·(A + B·y²) = z; the left side is increasing, Newton from y = z/A converges.
+    let mut y = z / LOGISTIC_A;
+    for _ in 0..8 {
+        let f = y * (LOGISTIC_A + LOGISTIC_B * y * y) - z;
+        let df = LOGISTIC_A + 3.0 * LOGISTIC_B * y * y;
+        y -= f / df;
+    }
+    y
 }
 
 /// One observer's accrual detector for one subject.
@@ -193,6 +199,9 @@ impl Curve {
 #[derive(Clone, Debug)]
 pub struct PhiDetector {
     threshold: f64,
+    /// [`crossing_y`] of `threshold`: where [`unavailable_at`](Self::unavailable_at) starts
+    /// its search, in standard deviations past the mean.
+    crossing_y: f64,
     max_samples: usize,
     min_std_dev_us: f64,
     pause_us: f64,
@@ -218,6 +227,7 @@ impl PhiDetector {
         let max_samples = config.max_samples.clamp(1, MAX_SAMPLES_LIMIT);
         let mut d = PhiDetector {
             threshold,
+            crossing_y: crossing_y(threshold),
             max_samples,
             min_std_dev_us: micros(config.min_std_dev).max(1) as f64,
             pause_us: micros(config.acceptable_heartbeat_pause).min(MAX_INTERVAL_MICROS) as f64,
@@ -338,7 +348,7 @@ impl PhiDetector {
         }
         // Invariant from here: available at `lo`, unavailable at `hi`.
         let guess = curve
-            .crossing_estimate(self.threshold)
+            .crossing_estimate(self.crossing_y)
             .map_or(start, |elapsed| {
                 start.saturating_add(elapsed).clamp(start, u64::MAX - 1)
             });

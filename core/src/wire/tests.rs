@@ -143,7 +143,111 @@ pub(crate) fn arb_packet() -> impl Strategy<Value = Packet> {
         })
 }
 
+/// The decoder as it was before the header got its own codec: postcard over the whole body.
+/// The hand-written header path must accept, refuse and report exactly as this does.
+fn reference_decode(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
+    if bytes.len() > cap.min(MAX_DATAGRAM) {
+        return Err(PacketError::TooLarge { len: bytes.len() });
+    }
+    let (&version, rest) = bytes.split_first().ok_or(PacketError::Truncated)?;
+    if version != WIRE_VERSION {
+        return Err(PacketError::Version(version));
+    }
+    type Body = (Header, Message, BoundedVec<Update, MAX_UPDATES>);
+    let (body, trailing): (Body, &[u8]) = postcard::take_from_bytes(rest).map_err(|e| match e {
+        postcard::Error::DeserializeUnexpectedEnd => PacketError::Truncated,
+        _ => PacketError::Malformed,
+    })?;
+    if !trailing.is_empty() {
+        return Err(PacketError::TrailingBytes(trailing.len()));
+    }
+    let (header, message, updates) = body;
+    Ok(Packet {
+        header,
+        message,
+        updates: updates.into_inner(),
+    })
+}
+
+fn arb_header() -> impl Strategy<Value = Header> {
+    (
+        any::<u32>(),
+        arb_id(),
+        proptest::option::of(any::<[u8; 4]>()),
+    )
+        .prop_map(|(cluster, from, to)| Header {
+            cluster,
+            from,
+            to: to.map(Recipient),
+        })
+}
+
 proptest! {
+    #[test]
+    fn header_codec_writes_exactly_postcards_bytes(h in arb_header(), m in arb_message()) {
+        let mut hand = Vec::new();
+        h.encode_into(&mut hand);
+        prop_assert_eq!(&hand, &postcard::to_allocvec(&h).unwrap());
+        prop_assert_eq!(hand.len(), encoded_len(&h));
+        // And a whole datagram is what postcard makes of (header, message, no updates).
+        let built = PacketBuilder::new(&h, &m, MAX_DATAGRAM).unwrap().finish();
+        let mut reference = vec![WIRE_VERSION];
+        reference.extend_from_slice(&postcard::to_allocvec(&(&h, &m)).unwrap());
+        reference.push(0);
+        prop_assert_eq!(built, reference);
+    }
+
+    #[test]
+    fn decoder_agrees_with_postcard_on_damaged_packets(
+        p in arb_packet(),
+        tag in any::<u8>(),
+        damage_tag in any::<bool>(),
+        keep in 0usize..80,
+    ) {
+        let mut bytes = encode(&p).expect("fits");
+        if damage_tag {
+            // The recipient option tag (after the version, cluster hash and sender id).
+            bytes[1 + 4 + 16] = tag;
+        }
+        for len in [keep.min(bytes.len()), bytes.len()] {
+            prop_assert_eq!(
+                decode(&bytes[..len], MAX_DATAGRAM),
+                reference_decode(&bytes[..len], MAX_DATAGRAM)
+            );
+        }
+    }
+
+    #[test]
+    fn decoder_agrees_with_postcard_on_arbitrary_bytes(
+        bytes in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut with_version = vec![WIRE_VERSION];
+        with_version.extend_from_slice(&bytes);
+        prop_assert_eq!(decode(&with_version, 1400), reference_decode(&with_version, 1400));
+    }
+
+    #[test]
+    fn ping_and_ack_fast_paths_agree_with_postcard(
+        h in arb_header(),
+        ack in any::<bool>(),
+        seq in any::<u32>(),
+        body in proptest::collection::vec(any::<u8>(), 0..8),
+    ) {
+        // Encoding: the same bytes as postcard for every seq (1 to 5 varint bytes).
+        let m = if ack { Message::Ack { seq } } else { Message::Ping { seq } };
+        let built = PacketBuilder::new(&h, &m, MAX_DATAGRAM).unwrap().finish();
+        let mut reference = vec![WIRE_VERSION];
+        reference.extend_from_slice(&postcard::to_allocvec(&(&h, &m)).unwrap());
+        reference.push(0);
+        prop_assert_eq!(&built, &reference);
+        // Decoding: a ping or ack index followed by any bytes (overlong, unterminated or
+        // out-of-range varints, trailing bytes) gets the old decoder's answer.
+        let mut bytes = built[..1 + encoded_len(&h)].to_vec();
+        bytes.push(if ack { 2 } else { 1 });
+        bytes.extend_from_slice(&body);
+        prop_assert_eq!(decode(&bytes, MAX_DATAGRAM), reference_decode(&bytes, MAX_DATAGRAM));
+    }
+
     #[test]
     fn every_packet_round_trips(p in arb_packet()) {
         let bytes = encode(&p).expect("fits");
