@@ -32,7 +32,7 @@ use crate::membership::{Applied, MemberState, MemberTable, SlotMove, Update};
 use crate::observers;
 use crate::probe::{Pending, Prober};
 use crate::suspicion::{suspicion_bounds, Suspicion};
-use crate::timer::DeadlineIndex;
+use crate::timer::{earliest, DeadlineIndex};
 use crate::wire::Message;
 use crate::{Event, NodeId, Timestamp};
 use core::net::SocketAddr;
@@ -163,15 +163,14 @@ impl Detection {
 
     /// The earliest failure-detection deadline.
     pub(super) fn next_deadline(&self) -> Option<Timestamp> {
-        [
-            self.prober.next_deadline(),
-            self.phi_checks.next(),
-            self.suspicion_deadlines.next(),
-            self.damping.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Runs after every input (via `poll_timeout`): compares, not `flatten().min()`.
+        earliest(
+            earliest(self.prober.next_deadline(), self.phi_checks.next()),
+            earliest(
+                self.suspicion_deadlines.next(),
+                self.damping.next_deadline(),
+            ),
+        )
     }
 
     /// The phi of a watched member at `now`.
