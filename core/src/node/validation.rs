@@ -35,8 +35,10 @@
 //! `is_validated`, `allowance`, `sent`), nearly always the same address in a row. The
 //! entries live in a vector; a `BTreeMap` from a compact key (two integers, compared in a
 //! few instructions where `SocketAddr`'s `Ord` walks the enum field by field) gives the
-//! slot, and the last address asked about keeps its slot at hand, so a datagram costs one
-//! tree search, not five.
+//! slot, and a small direct-mapped cache in front of it keeps the slots of recently asked
+//! addresses at hand, so a datagram costs at most one tree search, not five, and none when
+//! its source spoke recently. The cache only ever holds exact `(key, slot)` pairs of the
+//! tree; colliding addresses (chosen by an attacker or not) only cost the tree search.
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -66,6 +68,16 @@ struct Entry {
 struct Key(u128, u128);
 
 impl Key {
+    /// The cache line of this key: its halves folded and multiplied (Fibonacci
+    /// hashing), the top bits taken. Deterministic; a collision costs only a tree search.
+    #[inline]
+    fn line(&self) -> usize {
+        let folded =
+            (self.0 as u64) ^ ((self.0 >> 64) as u64) ^ (self.1 as u64) ^ ((self.1 >> 64) as u64);
+        let bits = CACHE_LINES.trailing_zeros();
+        (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
+    }
+
     #[inline]
     fn of(addr: &SocketAddr) -> Key {
         match addr {
@@ -84,15 +96,22 @@ impl Key {
     }
 }
 
+/// Lines of the slot cache: more than the sources a node hears from within a few protocol
+/// periods in a settled cluster (its observers, its watchers, gossip), 1.5 KiB.
+const CACHE_LINES: usize = 32;
+/// The slot of an empty cache line (never a slot: `capacity` stays below it).
+const EMPTY: u32 = u32::MAX;
+
 /// Per-address budgets and the token secret.
 pub(super) struct Validation {
     /// Tracked addresses' entries; a slot is reused when its address is evicted, so the
     /// vector never holds more than `capacity` and every slot is in `index`.
     slots: Vec<Entry>,
     index: BTreeMap<Key, u32>,
-    /// The last address looked up and its slot (a cache of `index`, kept exact: set on every
-    /// lookup and insertion, and a slot only changes address on insertion).
-    last: Cell<Option<(Key, u32)>>,
+    /// Recently looked-up keys and their slots, one per line chosen by [`Key::line`] (a
+    /// cache of `index`, kept exact: filled on lookup and insertion, and the evicted key's
+    /// line emptied when its slot goes to another address). `EMPTY` marks an empty line.
+    cache: Box<[Cell<(Key, u32)>; CACHE_LINES]>,
     capacity: usize,
     secret: [u8; 32],
     tick: u64,
@@ -113,9 +132,9 @@ impl Validation {
         Validation {
             slots: Vec::new(),
             index: BTreeMap::new(),
-            last: Cell::new(None),
-            // Slots are `u32`: no node tracks four billion addresses.
-            capacity: capacity.clamp(1, u32::MAX as usize),
+            cache: Box::new(core::array::from_fn(|_| Cell::new((Key(0, 0), EMPTY)))),
+            // Slots are `u32` below `EMPTY`: no node tracks four billion addresses.
+            capacity: capacity.clamp(1, EMPTY as usize),
             secret,
             tick: 0,
         }
@@ -130,13 +149,13 @@ impl Validation {
     /// The slot of `key`, if tracked.
     #[inline]
     fn slot(&self, key: Key) -> Option<usize> {
-        if let Some((k, i)) = self.last.get() {
-            if k == key {
-                return Some(i as usize);
-            }
+        let line = &self.cache[key.line()];
+        let (k, i) = line.get();
+        if k == key && i != EMPTY {
+            return Some(i as usize);
         }
         let i = *self.index.get(&key)?;
-        self.last.set(Some((key, i)));
+        line.set((key, i));
         Some(i as usize)
     }
 
@@ -158,7 +177,7 @@ impl Validation {
                     self.slots.len() - 1
                 };
                 self.index.insert(key, i as u32);
-                self.last.set(Some((key, i as u32)));
+                self.cache[key.line()].set((key, i as u32));
                 i
             }
         };
@@ -184,6 +203,10 @@ impl Validation {
             .map(|(k, _)| *k);
         if let Some(k) = key {
             self.index.remove(&k);
+            let line = &self.cache[k.line()];
+            if line.get().0 == k {
+                line.set((Key(0, 0), EMPTY));
+            }
         }
         self.slots[victim] = Entry::default();
         victim
@@ -329,6 +352,28 @@ mod tests {
             Some(0),
             "forgotten: its budget is gone too"
         );
+    }
+
+    #[test]
+    fn addresses_sharing_a_cache_line_keep_their_own_budgets() {
+        let line = Key::of(&a(1)).line();
+        let twin = (2..10_000)
+            .map(a)
+            .find(|b| Key::of(b).line() == line)
+            .expect("32 lines: some port collides");
+        let mut v = Validation::new(8, [1; 32]);
+        v.received(a(1), 10);
+        v.received(twin, 100);
+        v.validate(twin);
+        for _ in 0..3 {
+            assert_eq!(v.allowance(&a(1)), Some(30));
+            assert_eq!(v.allowance(&twin), None);
+            assert!(!v.is_validated(&a(1)));
+            assert!(v.is_validated(&twin));
+        }
+        v.sent(a(1), 30);
+        assert_eq!(v.allowance(&a(1)), Some(0));
+        assert_eq!(v.len(), 2);
     }
 
     /// The previous implementation, kept as the reference: one `BTreeMap<SocketAddr, _>`
