@@ -246,9 +246,10 @@ impl Detection {
             return;
         }
         self.refresh_subjects(v);
-        let subjects: Vec<NodeId> = self.detectors.keys().copied().collect();
-        for subject in subjects {
-            let deadline = v.now + v.config.heartbeat_interval * 2;
+        // Straight from the detectors' keys (no copy into a vector each round): starting a
+        // ping touches only the prober.
+        let deadline = v.now + v.config.heartbeat_interval * 2;
+        for &subject in self.detectors.keys() {
             if let Some(seq) = self.prober.start(Pending::Heartbeat { subject }, deadline) {
                 out.push(ping(subject, seq));
             }
