@@ -32,7 +32,7 @@ use crate::membership::{Applied, MemberState, MemberTable, SlotMove, Update};
 use crate::observers;
 use crate::probe::{Pending, Prober};
 use crate::suspicion::{suspicion_bounds, Suspicion};
-use crate::timer::DeadlineIndex;
+use crate::timer::{earliest, DeadlineIndex};
 use crate::wire::Message;
 use crate::{Event, NodeId, Timestamp};
 use core::net::SocketAddr;
@@ -163,15 +163,14 @@ impl Detection {
 
     /// The earliest failure-detection deadline.
     pub(super) fn next_deadline(&self) -> Option<Timestamp> {
-        [
-            self.prober.next_deadline(),
-            self.phi_checks.next(),
-            self.suspicion_deadlines.next(),
-            self.damping.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // Runs after every input (via `poll_timeout`): compares, not `flatten().min()`.
+        earliest(
+            earliest(self.prober.next_deadline(), self.phi_checks.next()),
+            earliest(
+                self.suspicion_deadlines.next(),
+                self.damping.next_deadline(),
+            ),
+        )
     }
 
     /// The phi of a watched member at `now`.
@@ -247,9 +246,10 @@ impl Detection {
             return;
         }
         self.refresh_subjects(v);
-        let subjects: Vec<NodeId> = self.detectors.keys().copied().collect();
-        for subject in subjects {
-            let deadline = v.now + v.config.heartbeat_interval * 2;
+        // Straight from the detectors' keys (no copy into a vector each round): starting a
+        // ping touches only the prober.
+        let deadline = v.now + v.config.heartbeat_interval * 2;
+        for &subject in self.detectors.keys() {
             if let Some(seq) = self.prober.start(Pending::Heartbeat { subject }, deadline) {
                 out.push(ping(subject, seq));
             }

@@ -30,9 +30,19 @@
 //!   for good). Forgetting an address also forgets its counts, which only lowers its budget.
 //!
 //! Deterministic: a `BTreeMap` keyed by address and a logical tick for recency.
+//!
+//! Cost: every datagram asks about its source four to five times (`received`, `validate`,
+//! `is_validated`, `allowance`, `sent`), nearly always the same address in a row. The
+//! entries live in a vector; a `BTreeMap` from a compact key (two integers, compared in a
+//! few instructions where `SocketAddr`'s `Ord` walks the enum field by field) gives the
+//! slot, and a small direct-mapped cache in front of it keeps the slots of recently asked
+//! addresses at hand, so a datagram costs at most one tree search, not five, and none when
+//! its source spoke recently. The cache only ever holds exact `(key, slot)` pairs of the
+//! tree; colliding addresses (chosen by an attacker or not) only cost the tree search.
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use core::cell::Cell;
 use core::net::SocketAddr;
 use core::time::Duration;
 use std::collections::BTreeMap;
@@ -50,9 +60,58 @@ struct Entry {
     last: u64,
 }
 
+/// An address as two integers. Every field `SocketAddr` compares for equality is in it
+/// (family, IP, port, and for IPv6 the flow label and scope id), so two keys are equal
+/// exactly when their addresses are; the order differs from `SocketAddr`'s, which nothing
+/// here depends on (eviction picks by `(validated, last)`, and `last` is unique).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Key(u128, u128);
+
+impl Key {
+    /// The cache line of this key: its halves folded and multiplied (Fibonacci
+    /// hashing), the top bits taken. Deterministic; a collision costs only a tree search.
+    #[inline]
+    fn line(&self) -> usize {
+        let folded =
+            (self.0 as u64) ^ ((self.0 >> 64) as u64) ^ (self.1 as u64) ^ ((self.1 >> 64) as u64);
+        let bits = CACHE_LINES.trailing_zeros();
+        (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
+    }
+
+    #[inline]
+    fn of(addr: &SocketAddr) -> Key {
+        match addr {
+            SocketAddr::V4(a) => Key(
+                u128::from(u32::from(*a.ip())),
+                (4 << 96) | (u128::from(a.port()) << 64),
+            ),
+            SocketAddr::V6(a) => Key(
+                u128::from(*a.ip()),
+                (6 << 96)
+                    | (u128::from(a.port()) << 64)
+                    | (u128::from(a.flowinfo()) << 32)
+                    | u128::from(a.scope_id()),
+            ),
+        }
+    }
+}
+
+/// Lines of the slot cache: more than the sources a node hears from within a few protocol
+/// periods in a settled cluster (its observers, its watchers, gossip), 1.5 KiB.
+const CACHE_LINES: usize = 32;
+/// The slot of an empty cache line (never a slot: `capacity` stays below it).
+const EMPTY: u32 = u32::MAX;
+
 /// Per-address budgets and the token secret.
 pub(super) struct Validation {
-    entries: BTreeMap<SocketAddr, Entry>,
+    /// Tracked addresses' entries; a slot is reused when its address is evicted, so the
+    /// vector never holds more than `capacity` and every slot is in `index`.
+    slots: Vec<Entry>,
+    index: BTreeMap<Key, u32>,
+    /// Recently looked-up keys and their slots, one per line chosen by [`Key::line`] (a
+    /// cache of `index`, kept exact: filled on lookup and insertion, and the evicted key's
+    /// line emptied when its slot goes to another address). `EMPTY` marks an empty line.
+    cache: Box<[Cell<(Key, u32)>; CACHE_LINES]>,
     capacity: usize,
     secret: [u8; 32],
     tick: u64,
@@ -61,7 +120,7 @@ pub(super) struct Validation {
 impl core::fmt::Debug for Validation {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Validation")
-            .field("tracked", &self.entries.len())
+            .field("tracked", &self.index.len())
             .field("capacity", &self.capacity)
             .finish_non_exhaustive()
     }
@@ -71,8 +130,11 @@ impl Validation {
     /// At most `capacity` addresses (at least 1); tokens keyed with `secret`.
     pub(super) fn new(capacity: usize, secret: [u8; 32]) -> Self {
         Validation {
-            entries: BTreeMap::new(),
-            capacity: capacity.max(1),
+            slots: Vec::new(),
+            index: BTreeMap::new(),
+            cache: Box::new(core::array::from_fn(|_| Cell::new((Key(0, 0), EMPTY)))),
+            // Slots are `u32` below `EMPTY`: no node tracks four billion addresses.
+            capacity: capacity.clamp(1, EMPTY as usize),
             secret,
             tick: 0,
         }
@@ -81,25 +143,73 @@ impl Validation {
     /// Addresses tracked (validated or not).
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
+    }
+
+    /// The slot of `key`, if tracked.
+    #[inline]
+    fn slot(&self, key: Key) -> Option<usize> {
+        let line = &self.cache[key.line()];
+        let (k, i) = line.get();
+        if k == key && i != EMPTY {
+            return Some(i as usize);
+        }
+        let i = *self.index.get(&key)?;
+        line.set((key, i));
+        Some(i as usize)
+    }
+
+    fn get(&self, addr: &SocketAddr) -> Option<&Entry> {
+        self.slot(Key::of(addr)).map(|i| &self.slots[i])
     }
 
     fn entry(&mut self, addr: SocketAddr) -> &mut Entry {
         self.tick += 1;
         let tick = self.tick;
-        if !self.entries.contains_key(&addr) && self.entries.len() >= self.capacity {
-            let victim = self
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| (e.validated, e.last))
-                .map(|(a, _)| *a);
-            if let Some(a) = victim {
-                self.entries.remove(&a);
+        let key = Key::of(&addr);
+        let i = match self.slot(key) {
+            Some(i) => i,
+            None => {
+                let i = if self.index.len() >= self.capacity {
+                    self.evict()
+                } else {
+                    self.slots.push(Entry::default());
+                    self.slots.len() - 1
+                };
+                self.index.insert(key, i as u32);
+                self.cache[key.line()].set((key, i as u32));
+                i
             }
-        }
-        let e = self.entries.entry(addr).or_default();
+        };
+        let e = &mut self.slots[i];
         e.last = tick;
         e
+    }
+
+    /// Forgets the least recently used unvalidated address, or if every tracked address is
+    /// validated, the least recently used one; returns its slot, reset for a new address.
+    fn evict(&mut self) -> usize {
+        let victim = self
+            .slots
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, e)| (e.validated, e.last))
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        let key = self
+            .index
+            .iter()
+            .find(|(_, &i)| i as usize == victim)
+            .map(|(k, _)| *k);
+        if let Some(k) = key {
+            self.index.remove(&k);
+            let line = &self.cache[k.line()];
+            if line.get().0 == k {
+                line.set((Key(0, 0), EMPTY));
+            }
+        }
+        self.slots[victim] = Entry::default();
+        victim
     }
 
     /// `bytes` arrived from `addr` (counted before the datagram is even decoded).
@@ -110,7 +220,7 @@ impl Validation {
 
     /// Whether `addr` has proven it receives what is sent to it.
     pub(super) fn is_validated(&self, addr: &SocketAddr) -> bool {
-        self.entries.get(addr).is_some_and(|e| e.validated)
+        self.get(addr).is_some_and(|e| e.validated)
     }
 
     /// Marks `addr` validated.
@@ -120,7 +230,7 @@ impl Validation {
 
     /// Bytes that may still be sent to `addr` as replies: `None` when unlimited (validated).
     pub(super) fn allowance(&self, addr: &SocketAddr) -> Option<usize> {
-        match self.entries.get(addr) {
+        match self.get(addr) {
             Some(e) if e.validated => None,
             Some(e) => {
                 let cap = e.received.saturating_mul(AMPLIFICATION);
@@ -178,6 +288,8 @@ impl Validation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::SocketAddrV6;
+    use proptest::prelude::*;
 
     fn a(i: u16) -> SocketAddr {
         SocketAddr::from(([10, 0, 0, 1], i))
@@ -240,5 +352,140 @@ mod tests {
             Some(0),
             "forgotten: its budget is gone too"
         );
+    }
+
+    #[test]
+    fn addresses_sharing_a_cache_line_keep_their_own_budgets() {
+        let line = Key::of(&a(1)).line();
+        let twin = (2..10_000)
+            .map(a)
+            .find(|b| Key::of(b).line() == line)
+            .expect("32 lines: some port collides");
+        let mut v = Validation::new(8, [1; 32]);
+        v.received(a(1), 10);
+        v.received(twin, 100);
+        v.validate(twin);
+        for _ in 0..3 {
+            assert_eq!(v.allowance(&a(1)), Some(30));
+            assert_eq!(v.allowance(&twin), None);
+            assert!(!v.is_validated(&a(1)));
+            assert!(v.is_validated(&twin));
+        }
+        v.sent(a(1), 30);
+        assert_eq!(v.allowance(&a(1)), Some(0));
+        assert_eq!(v.len(), 2);
+    }
+
+    /// The previous implementation, kept as the reference: one `BTreeMap<SocketAddr, _>`
+    /// searched on every call.
+    struct Model {
+        entries: BTreeMap<SocketAddr, Entry>,
+        capacity: usize,
+        tick: u64,
+    }
+
+    impl Model {
+        fn entry(&mut self, addr: SocketAddr) -> &mut Entry {
+            self.tick += 1;
+            let tick = self.tick;
+            if !self.entries.contains_key(&addr) && self.entries.len() >= self.capacity {
+                let victim = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, e)| (e.validated, e.last))
+                    .map(|(a, _)| *a);
+                if let Some(a) = victim {
+                    self.entries.remove(&a);
+                }
+            }
+            let e = self.entries.entry(addr).or_default();
+            e.last = tick;
+            e
+        }
+
+        fn allowance(&self, addr: &SocketAddr) -> Option<usize> {
+            match self.entries.get(addr) {
+                Some(e) if e.validated => None,
+                Some(e) => {
+                    let cap = e.received.saturating_mul(AMPLIFICATION);
+                    Some(usize::try_from(cap.saturating_sub(e.sent)).unwrap_or(usize::MAX))
+                }
+                None => Some(0),
+            }
+        }
+    }
+
+    /// Addresses that differ in one field each: family, IP, port, IPv6 flow label, scope id.
+    fn pool() -> Vec<SocketAddr> {
+        let ip6 = "fe80::1".parse().unwrap();
+        vec![
+            a(1),
+            a(2),
+            SocketAddr::from(([10, 0, 0, 2], 1)),
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            SocketAddr::from(([255, 255, 255, 255], 65535)),
+            "[::ffff:10.0.0.1]:1".parse().unwrap(),
+            "[::1]:1".parse().unwrap(),
+            SocketAddr::V6(SocketAddrV6::new(ip6, 1, 0, 0)),
+            SocketAddr::V6(SocketAddrV6::new(ip6, 1, 7, 0)),
+            SocketAddr::V6(SocketAddrV6::new(ip6, 1, 0, 3)),
+            SocketAddr::V6(SocketAddrV6::new(ip6, 2, 0, 3)),
+            SocketAddr::V6(SocketAddrV6::new(ip6, 1, u32::MAX, u32::MAX)),
+        ]
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Received(usize, usize),
+        Validate(usize),
+        Sent(usize, usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0..12usize, 0..2000usize).prop_map(|(i, b)| Op::Received(i, b)),
+            1 => (0..12usize).prop_map(Op::Validate),
+            3 => (0..12usize, 0..6000usize).prop_map(|(i, b)| Op::Sent(i, b)),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of calls, at any capacity, answers every address exactly as the
+        /// previous one-map implementation did: budgets, validation, what is tracked.
+        #[test]
+        fn answers_as_the_one_map_model(
+            capacity in 1..8usize,
+            ops in proptest::collection::vec(op(), 0..200),
+        ) {
+            let pool = pool();
+            let mut v = Validation::new(capacity, [1; 32]);
+            let mut m = Model { entries: BTreeMap::new(), capacity, tick: 0 };
+            for op in ops {
+                match op {
+                    Op::Received(i, b) => {
+                        v.received(pool[i], b);
+                        let e = m.entry(pool[i]);
+                        e.received = e.received.saturating_add(b as u64);
+                    }
+                    Op::Validate(i) => {
+                        v.validate(pool[i]);
+                        m.entry(pool[i]).validated = true;
+                    }
+                    Op::Sent(i, b) => {
+                        v.sent(pool[i], b);
+                        let e = m.entry(pool[i]);
+                        e.sent = e.sent.saturating_add(b as u64);
+                    }
+                }
+                prop_assert_eq!(v.len(), m.entries.len());
+                for addr in &pool {
+                    prop_assert_eq!(v.allowance(addr), m.allowance(addr), "{}", addr);
+                    prop_assert_eq!(
+                        v.is_validated(addr),
+                        m.entries.get(addr).is_some_and(|e| e.validated)
+                    );
+                }
+            }
+        }
     }
 }

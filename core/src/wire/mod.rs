@@ -293,10 +293,13 @@ pub fn decode(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
 /// [`Message`]'s variants).
 const PING_TAG: u8 = 1;
 const ACK_TAG: u8 = 2;
+/// postcard's variant index of `Sync` (anti-entropy: a 256-byte digest, which postcard
+/// would serialise and read one byte at a time).
+const SYNC_TAG: u8 = 6;
 
 /// Appends `message`'s postcard encoding to `out`. A ping or an ack (a settled cluster's
-/// traffic) is written directly: its variant index, then its `seq`, each a varint, as
-/// postcard writes a struct variant; anything else goes through postcard.
+/// traffic) and a sync request are written directly: the variant index, then the fields
+/// in order, as postcard writes a struct variant; anything else goes through postcard.
 fn encode_message(message: &Message, mut out: Vec<u8>) -> Vec<u8> {
     match *message {
         Message::Ping { seq } => {
@@ -307,6 +310,16 @@ fn encode_message(message: &Message, mut out: Vec<u8>) -> Vec<u8> {
         Message::Ack { seq } => {
             out.push(ACK_TAG);
             push_varint(&mut out, seq as usize);
+            out
+        }
+        // A struct variant's fields in order: `seq` a varint, the digest a length varint
+        // and its bytes (postcard writes a `u8` as itself).
+        Message::Sync { seq, ref digest } => {
+            out.reserve(1 + varint_len(seq as usize) + varint_len(digest.len()) + digest.len());
+            out.push(SYNC_TAG);
+            push_varint(&mut out, seq as usize);
+            push_varint(&mut out, digest.len());
+            out.extend_from_slice(digest);
             out
         }
         // Invariant: as in `encode_value`, postcard cannot fail on wire types.
@@ -329,7 +342,45 @@ fn take_message(bytes: &[u8]) -> Result<(Message, &[u8]), PacketError> {
             return Ok((message, rest));
         }
     }
+    if let [SYNC_TAG, rest @ ..] = bytes {
+        if let Some(sync) = take_sync(rest) {
+            return Ok(sync);
+        }
+    }
     take(bytes)
+}
+
+/// A well-formed `Sync` body (after its index): a `seq` varint that postcard accepts as a
+/// `u32`, a length varint ending within four bytes and at most [`DIGEST_BYTES`], and that
+/// many bytes present. postcard reads exactly such bytes as this message; `None` for
+/// anything else, which then goes through postcard for its verdict.
+fn take_sync(bytes: &[u8]) -> Option<(Message, &[u8])> {
+    let (seq, rest) = u32_varint(bytes)?;
+    let (len, rest) = short_varint(rest)?;
+    let len = len as usize;
+    if len > DIGEST_BYTES || rest.len() < len {
+        return None;
+    }
+    let (digest, rest) = rest.split_at(len);
+    let digest = BoundedVec::try_from_vec(digest.to_vec()).ok()?;
+    Some((Message::Sync { seq, digest }, rest))
+}
+
+/// A `u32` varint from the front of `bytes` where postcard accepts one (at most five
+/// bytes, the fifth below 16), and the rest; `None` where postcard would refuse it or
+/// run out of bytes.
+fn u32_varint(bytes: &[u8]) -> Option<(u32, &[u8])> {
+    let mut value = 0u32;
+    for (i, &b) in bytes.iter().take(5).enumerate() {
+        if i == 4 && b > 0x0f {
+            return None;
+        }
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, &bytes[i + 1..]));
+        }
+    }
+    None
 }
 
 /// A varint from the front of `bytes` that ends within its first four bytes (so below

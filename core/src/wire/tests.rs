@@ -343,3 +343,42 @@ fn huge_declared_update_count_is_rejected_without_allocating() {
         Err(PacketError::Malformed | PacketError::Truncated)
     ));
 }
+
+proptest! {
+    // More cases than the default: a damaged varint byte must land on the value boundaries.
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn sync_fast_path_agrees_with_postcard(
+        h in arb_header(),
+        seq in any::<u32>(),
+        digest in proptest::collection::vec(any::<u8>(), 0..=DIGEST_BYTES),
+        damage in proptest::option::of((0usize..8, prop_oneof![any::<u8>(), 0x0cu8..0x14, 0x7cu8..0x84])),
+        keep in proptest::option::of(any::<prop::sample::Index>()),
+        extra in proptest::collection::vec(any::<u8>(), 0..4),
+    ) {
+        // Encoding: the same bytes as postcard for every seq and digest length.
+        let m = Message::Sync { seq, digest: BoundedVec::try_from_vec(digest).unwrap() };
+        let built = PacketBuilder::new(&h, &m, MAX_DATAGRAM).unwrap().finish();
+        let mut reference = vec![WIRE_VERSION];
+        reference.extend_from_slice(&postcard::to_allocvec(&(&h, &m)).unwrap());
+        reference.push(0);
+        prop_assert_eq!(&built, &reference);
+        prop_assert_eq!(decode(&built, MAX_DATAGRAM).unwrap().message, m);
+        // Decoding: the sync with one byte of its body changed (seq varints out of range,
+        // lengths past the digest's bound or the data), cut short, or followed by more
+        // bytes gets the old decoder's answer.
+        let head = 1 + encoded_len(&h);
+        let mut bytes = built.clone();
+        if let Some((at, byte)) = damage {
+            // Within the varints (the seq and the digest length): where the fast path decides.
+            let i = (head + 1 + at).min(bytes.len() - 1);
+            bytes[i] = byte;
+        }
+        if let Some(keep) = keep {
+            bytes.truncate(head + keep.index(bytes.len() - head + 1));
+        }
+        bytes.extend_from_slice(&extra);
+        prop_assert_eq!(decode(&bytes, MAX_DATAGRAM), reference_decode(&bytes, MAX_DATAGRAM));
+    }
+}
