@@ -97,7 +97,17 @@ fn network_threads_only_on_the_multi_thread_runtime_and_handlers_stay_on_the_app
     let kept = mt
         .block_on(shoal_tokio::Cluster::start(config("kept")))
         .unwrap();
-    assert!(network_threads() > before);
+    // The thread names itself once it runs (std sets a spawned thread's name from that
+    // thread), so on a busy machine `start` can return before it shows as `shoal-net`:
+    // wait for it, bounded, as for its exit below (CI once saw the count still at `before`).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while network_threads() <= before {
+        assert!(
+            Instant::now() < deadline,
+            "the kept node's network thread never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     drop(mt);
     let deadline = Instant::now() + Duration::from_secs(10);
     while network_threads() > before {
