@@ -220,10 +220,15 @@ impl<R: RuntimeBinding> ClusterClient<R> {
     /// Copies the balancer's per-worker state to the metrics recorder once a second, for as
     /// long as the client lives (the task holds only a weak reference). Started by the first
     /// call that ends, so `new` stays callable outside the runtime.
+    ///
+    /// Its timer is the runtime it is spawned on (`R`'s, the application's), not the
+    /// cluster's: on tokio's multi-thread runtime the cluster's drivers run on a network
+    /// thread that shuts down when the node stops, and a sleep registered there then panicked
+    /// in this task ("A Tokio 1.x context was found, but it is being shutdown").
     fn spawn_worker_metrics(&self) {
         let weak = Arc::downgrade(&self.inner);
-        let runtime = self.inner.runtime.clone();
         R::spawn(async move {
+            let runtime = R::runtime();
             loop {
                 crate::sleep(&*runtime, super::metrics::WORKER_PUBLISH_INTERVAL).await;
                 let Some(inner) = weak.upgrade() else { return };
