@@ -1,5 +1,5 @@
 use super::*;
-use crate::membership::Tags;
+use crate::membership::{Tags, MAX_NAME};
 use crate::wire::bounded::BoundedString;
 use core::net::SocketAddr;
 
@@ -270,4 +270,14 @@ fn slot_numbers_follow_a_removal_as_slot_move_says() {
         assert_eq!(by_slot.len(), ids.len());
     }
     assert_eq!(t.live_count(), 12 - 4 + 1);
+}
+
+/// A member entry's size is the simulator's memory bill (every node holds one per member):
+/// 104 bytes since the name became a 16-byte inline-or-thin-pointer string (112 before).
+/// A change here is a regression to explain, not a number to update.
+#[test]
+fn a_member_entry_stays_104_bytes() {
+    assert_eq!(core::mem::size_of::<BoundedString<MAX_NAME>>(), 16);
+    assert_eq!(core::mem::size_of::<MemberInfo>(), 88);
+    assert_eq!(core::mem::size_of::<Member>(), 104);
 }
