@@ -601,6 +601,18 @@ impl MemberTable {
         }
     }
 
+    /// Bytes reserved per structure (slots with their chunk list, index, `live_pos`,
+    /// `live_peers`), to check the memory bill per entry.
+    #[cfg(test)]
+    pub(crate) fn reserved_bytes(&self) -> [usize; 4] {
+        [
+            self.slots.reserved_bytes() + self.slots.chunk_list_bytes(),
+            self.index.capacity() * 8,
+            self.live_pos.reserved_bytes() + self.live_pos.chunk_list_bytes(),
+            self.live_peers.capacity() * 4,
+        ]
+    }
+
     #[cfg(test)]
     /// Recomputes the digest from scratch; used by tests to check the incremental one.
     pub fn recomputed_digest(&self) -> Vec<u8> {

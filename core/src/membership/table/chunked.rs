@@ -110,6 +110,12 @@ impl<T, const SHIFT: u32> Chunked<T, SHIFT> {
             .sum()
     }
 
+    /// Bytes of the list of chunks itself.
+    #[cfg(test)]
+    pub(super) fn chunk_list_bytes(&self) -> usize {
+        self.chunks.capacity() * core::mem::size_of::<Vec<T>>()
+    }
+
     /// Number of chunks.
     #[cfg(test)]
     pub(super) fn chunk_count(&self) -> usize {
