@@ -70,10 +70,12 @@ impl Applied {
 /// ## Layout (why it is not a `BTreeMap<NodeId, Member>`)
 /// Every node holds an entry for every member, so a simulated cluster of N holds N² of them
 /// and the entry's size is the simulator's (and a big deployment's) memory bill. Members live
-/// in a dense vector of slots (no per-node slack of a B-tree's leaves, grown by an eighth at a
-/// time rather than doubled); an open-addressing index of 8-byte buckets (`index.rs`) maps an
-/// id to its slot in one or two probes; and each slot records its place in `live_peers`, so
-/// leaving the live set is a swap-remove without a second map. Observable behaviour (id-order
+/// in a dense vector of slots stored in fixed chunks of 32 (`chunked.rs`: growth
+/// never copies a member, and at most one chunk is partly empty, where a `Vec` grown by an
+/// eighth copied all of it at each step and kept up to an eighth as slack); an
+/// open-addressing index of 8-byte buckets (`index.rs`) maps an id to its slot in one or two
+/// probes; and each slot records its place in `live_peers` (in chunks too), so leaving the
+/// live set is a swap-remove without a second map. Observable behaviour (id-order
 /// iteration, which [`iter`](Self::iter) now gets by sorting, and the order of `live_peers`)
 /// is exactly that of the map it replaced.
 #[derive(Debug)]
@@ -81,9 +83,9 @@ pub struct MemberTable {
     me: NodeId,
     /// Slot of each member (see `index.rs`).
     index: SlotIndex,
-    slots: Vec<Member>,
+    slots: Chunked<Member, SLOT_SHIFT>,
     /// Per slot: its position in `live_peers`, or [`NOT_LIVE`].
-    live_pos: Vec<u32>,
+    live_pos: Chunked<u32, LIVE_POS_SHIFT>,
     digest: [u32; DIGEST_BUCKETS],
     /// The slots of the live peers (4 bytes each, not a copy of their 16-byte ids).
     live_peers: Vec<u32>,
@@ -100,11 +102,20 @@ fn key(id: &NodeId) -> u128 {
     u128::from_be_bytes(id.0)
 }
 
+/// Members per chunk of slots is `1 << SLOT_SHIFT`: 32 members, 3,328 bytes at 104 a member,
+/// a few KiB, so the one partly filled chunk wastes little and the chunk list (24 bytes a
+/// chunk) under a byte a member.
+const SLOT_SHIFT: u32 = 5;
+
+/// Entries per chunk of `live_pos`: 1,024 (4 KiB).
+const LIVE_POS_SHIFT: u32 = 10;
+
 /// `live_pos` of a slot that is not in `live_peers` (down, or this node itself).
 const NOT_LIVE: u32 = u32::MAX;
 
 /// Pushes onto `v`, growing it by an eighth (at least 16) when full instead of doubling, so
-/// a table of n entries wastes at most about n/8 slots rather than up to n.
+/// a table of n entries wastes at most about n/8 slots rather than up to n. Left for
+/// `live_peers` (4 bytes an entry, and read as one slice), whose copies cost little.
 fn push_compact<T>(v: &mut Vec<T>, x: T) {
     if v.len() == v.capacity() {
         v.reserve_exact((v.len() / 8).max(16));
@@ -129,8 +140,8 @@ impl MemberTable {
         let mut t = MemberTable {
             me: me.id,
             index: SlotIndex::default(),
-            slots: Vec::new(),
-            live_pos: Vec::new(),
+            slots: Chunked::default(),
+            live_pos: Chunked::default(),
             digest: [0; DIGEST_BUCKETS],
             live_peers: Vec::new(),
             counts: [0; 4],
@@ -281,8 +292,8 @@ impl MemberTable {
         } else {
             NOT_LIVE
         };
-        push_compact(&mut self.slots, m);
-        push_compact(&mut self.live_pos, live_pos);
+        self.slots.push(m);
+        self.live_pos.push(live_pos);
         self.index.insert(&id, slot);
     }
 
@@ -590,11 +601,23 @@ impl MemberTable {
         }
     }
 
+    /// Bytes reserved per structure (slots with their chunk list, index, `live_pos`,
+    /// `live_peers`), to check the memory bill per entry.
+    #[cfg(test)]
+    pub(crate) fn reserved_bytes(&self) -> [usize; 4] {
+        [
+            self.slots.reserved_bytes() + self.slots.chunk_list_bytes(),
+            self.index.capacity() * 8,
+            self.live_pos.reserved_bytes() + self.live_pos.chunk_list_bytes(),
+            self.live_peers.capacity() * 4,
+        ]
+    }
+
     #[cfg(test)]
     /// Recomputes the digest from scratch; used by tests to check the incremental one.
     pub fn recomputed_digest(&self) -> Vec<u8> {
         let mut d = [0u32; DIGEST_BUCKETS];
-        for m in &self.slots {
+        for m in self.slots.iter() {
             let b = bucket_of(&m.info.id);
             d[b] = d[b].wrapping_add(entry_hash(&m.info.id, m.info.incarnation, m.state));
         }
@@ -634,7 +657,9 @@ impl<'a> LivePeers<'a> {
     }
 }
 
+mod chunked;
 mod index;
+use chunked::Chunked;
 use index::SlotIndex;
 
 #[cfg(test)]

@@ -81,34 +81,72 @@ impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for BoundedVec<T
 
 /// A `String` of at most `N` bytes, enforced when decoding and constructing.
 ///
-/// Short strings (up to [`INLINE_STR`] bytes, which covers node names like `worker-17` and
-/// most tag keys and values) are stored inline, with no heap allocation: every node keeps a
-/// name for every member, so a heap string would cost a separate allocation (32 bytes or
-/// more) per member entry and one `malloc` per copy. Longer ones live in a `Box<str>`. Both
-/// forms compare, hash and encode as the string they hold.
+/// Short strings (up to [`INLINE_STR`] bytes, which covers node names like `worker-17` or
+/// `node-1234`, short host names and most tag keys and values) are stored inline, with no
+/// heap allocation: every node keeps a name for every member, so a heap string would cost a
+/// separate allocation (32 bytes or more) per member entry and one `malloc` per copy. Longer
+/// ones live behind one thin pointer. Both forms compare, hash and encode as the string they
+/// hold. The whole thing is 16 bytes (see `Repr`), which is what keeps a member entry at 104.
 #[derive(Clone)]
 pub struct BoundedString<const N: usize>(Repr);
 
 /// Longest string a [`BoundedString`] stores without allocating.
-pub const INLINE_STR: usize = 22;
+pub const INLINE_STR: usize = 15;
+
+/// The length of an inline string, as an enum rather than a `u8` so that its 240 unused
+/// values are a niche: the compiler stores `Repr`'s variant in them and lays the heap
+/// pointer in the inline buffer's place, so `Repr` is 16 bytes (a `u8` length would need a
+/// separate tag byte and round it up to 24, with 8 bytes of every member entry lost).
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum InlineLen {
+    L0,
+    L1,
+    L2,
+    L3,
+    L4,
+    L5,
+    L6,
+    L7,
+    L8,
+    L9,
+    L10,
+    L11,
+    L12,
+    L13,
+    L14,
+    L15,
+}
+
+/// Every [`InlineLen`], indexed by its value (the safe way from a number to the enum).
+const INLINE_LENS: [InlineLen; INLINE_STR + 1] = {
+    use InlineLen::*;
+    [
+        L0, L1, L2, L3, L4, L5, L6, L7, L8, L9, L10, L11, L12, L13, L14, L15,
+    ]
+};
 
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, buf: [u8; INLINE_STR] },
-    Heap(Box<str>),
+    Inline {
+        len: InlineLen,
+        buf: [u8; INLINE_STR],
+    },
+    /// A thin (8-byte) pointer: a `Box<str>` directly would be 16 bytes and make the inline
+    /// form lose its niche. Only strings over [`INLINE_STR`] bytes pay the second allocation.
+    #[allow(clippy::box_collection, clippy::redundant_allocation)]
+    Heap(Box<Box<str>>),
 }
 
 impl Repr {
     fn new(s: &str) -> Self {
-        if s.len() <= INLINE_STR {
-            let mut buf = [0u8; INLINE_STR];
-            buf[..s.len()].copy_from_slice(s.as_bytes());
-            Repr::Inline {
-                len: s.len() as u8,
-                buf,
+        match INLINE_LENS.get(s.len()) {
+            Some(&len) => {
+                let mut buf = [0u8; INLINE_STR];
+                buf[..s.len()].copy_from_slice(s.as_bytes());
+                Repr::Inline { len, buf }
             }
-        } else {
-            Repr::Heap(s.into())
+            None => Repr::Heap(Box::new(s.into())),
         }
     }
 
@@ -117,7 +155,7 @@ impl Repr {
             // Invariant: the inline bytes were copied from a `&str`, whole, so they are valid
             // UTF-8; the fallback is unreachable.
             Repr::Inline { len, buf } => {
-                core::str::from_utf8(&buf[..usize::from(*len)]).unwrap_or_default()
+                core::str::from_utf8(&buf[..*len as usize]).unwrap_or_default()
             }
             Repr::Heap(s) => s,
         }
@@ -284,8 +322,8 @@ mod tests {
         assert!(BoundedString::<64>::default().is_empty());
         assert_eq!(
             core::mem::size_of::<BoundedString<64>>(),
-            24,
-            "no bigger than a String"
+            16,
+            "two words: a member entry pays 16 bytes for its name"
         );
     }
 }

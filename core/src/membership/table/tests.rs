@@ -1,5 +1,5 @@
 use super::*;
-use crate::membership::Tags;
+use crate::membership::{Tags, MAX_NAME};
 use crate::wire::bounded::BoundedString;
 use core::net::SocketAddr;
 
@@ -270,4 +270,42 @@ fn slot_numbers_follow_a_removal_as_slot_move_says() {
         assert_eq!(by_slot.len(), ids.len());
     }
     assert_eq!(t.live_count(), 12 - 4 + 1);
+}
+
+/// A member entry's size is the simulator's memory bill (every node holds one per member):
+/// 104 bytes since the name became a 16-byte inline-or-thin-pointer string (112 before).
+/// A change here is a regression to explain, not a number to update.
+#[test]
+fn a_member_entry_stays_104_bytes() {
+    assert_eq!(core::mem::size_of::<BoundedString<MAX_NAME>>(), 16);
+    assert_eq!(core::mem::size_of::<MemberInfo>(), 88);
+    assert_eq!(core::mem::size_of::<Member>(), 104);
+}
+
+/// The table's memory bill per entry at the sizes the simulator measures, structure by
+/// structure (reserved capacity, not length): slots 104-108 bytes (chunks of 32, one partly
+/// full, plus the chunk list), index 12.6-12.9, `live_pos` and `live_peers` about 4 each.
+/// Before chunking and the index's quarter growth: 117-118, 16.4, 4.2, 4.2.
+#[test]
+fn bytes_per_entry_at_1000_and_2000_members() {
+    let named = |i: usize| MemberInfo {
+        id: NodeId::from_name(&format!("n{i}")),
+        name: BoundedString::new(format!("n{i}")).unwrap(),
+        gossip_addr: SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 7946)).into(),
+        rpc_addr: None,
+        incarnation: 1,
+        tags: Tags::new(),
+    };
+    let mut t = MemberTable::new(named(0), T);
+    for n in 1..2000 {
+        assert_eq!(t.apply(&Update::Alive(named(n)), T), Applied::New);
+        if n + 1 == 1000 || n + 1 == 2000 {
+            let per = t.reserved_bytes().map(|b| b as f64 / (n + 1) as f64);
+            assert!(per[0] <= 108.0, "slots {per:?}");
+            assert!(per[1] <= 13.0, "index {per:?}");
+            assert!(per[2] <= 4.2 && per[3] <= 4.3, "live vectors {per:?}");
+            assert!(per.iter().sum::<f64>() <= 129.0, "all {per:?}");
+        }
+    }
+    t.check_layout();
 }
