@@ -57,6 +57,18 @@ impl SubjectIndex {
         self.len
     }
 
+    /// An empty index with room for `n` entries before it grows.
+    pub(super) fn with_capacity(n: usize) -> Self {
+        if n == 0 {
+            return Self::default();
+        }
+        let buckets = (n * 4 / 3 + 1).next_power_of_two().max(MIN_BUCKETS);
+        SubjectIndex {
+            buckets: vec![EMPTY; buckets],
+            len: 0,
+        }
+    }
+
     fn mask(&self) -> usize {
         self.buckets.len() - 1
     }
