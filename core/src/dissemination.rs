@@ -318,6 +318,10 @@ impl Dissemination {
     /// Fills `packet` with queued updates, least-sent first, counting a transmit for each;
     /// updates that reach `limit` transmits leave the queue. Returns how many were added.
     pub fn fill(&mut self, packet: &mut PacketBuilder, limit: u32) -> usize {
+        if self.levels.is_empty() {
+            // Nothing queued (the common case once a cluster has converged).
+            return 0;
+        }
         let mut sent = core::mem::take(&mut self.sent);
         // Nothing queued is shorter than this: once it cannot fit, nothing can.
         let shortest = self.lens.keys().next().copied().unwrap_or(0);
@@ -369,10 +373,16 @@ impl Dissemination {
     /// order and rebuilds the index; amortised O(1) per removal, since the slab must grow
     /// back and shrink fourfold again before the next compaction. Entry numbers are
     /// internal: nothing observable changes.
+    #[inline]
     fn maybe_compact(&mut self) {
-        if self.entries.len() <= COMPACT_ABOVE || self.len() * 4 > self.entries.len() {
-            return;
+        if self.entries.len() > COMPACT_ABOVE && self.len() * 4 <= self.entries.len() {
+            self.compact();
         }
+    }
+
+    /// Moves the queued entries to a dense slab (see [`maybe_compact`](Self::maybe_compact)).
+    #[cold]
+    fn compact(&mut self) {
         // Room for the growth `push_compact` would add, so the next push does not move it.
         let n = self.len();
         let mut entries = Vec::with_capacity(if n == 0 { 0 } else { n + (n / 8).max(16) });
