@@ -11,11 +11,14 @@
 //! ([`URGENT_ROUNDS_PER_INTERVAL`]), and when it is too soon says when the next may go, so the
 //! node pulls its regular round forward instead.
 
+mod index;
+
 use crate::membership::Update;
 use crate::wire::{encode_value, PacketBuilder};
 use crate::{NodeId, Timestamp};
 use core::time::Duration;
-use std::collections::{BTreeMap, BTreeSet};
+use index::SubjectIndex;
+use std::collections::BTreeMap;
 
 /// Most urgent rounds per gossip interval.
 pub const URGENT_ROUNDS_PER_INTERVAL: u32 = 8;
@@ -34,31 +37,89 @@ pub enum UrgentRound {
 /// Most updates queued at once.
 pub const MAX_QUEUED: usize = 8192;
 
-#[derive(Debug)]
-struct Queued {
-    /// Exactly sized: postcard's encoder grows a `Vec` by doubling, so an ~65-byte alive
-    /// update kept as that `Vec` held a 128-byte block. Every node queues an update for each
-    /// member it learns, so while a large cluster converges this queue is N² of them.
-    encoded: Box<[u8]>,
-    transmits: u32,
+/// Encodings up to this long are kept inside their entry (an alive update of a simulated
+/// member is ~40 bytes); longer ones in a box of their own.
+const INLINE: usize = 48;
+
+/// Where an encoded update starts its subject: postcard writes the variant as one byte,
+/// then every variant's first field, the subject's 16 raw bytes.
+const SUBJECT_AT: usize = 1;
+
+/// A slab of more entries than this (4 KB) is compacted once at most a quarter of them are in
+/// use; smaller ones are not worth the allocator's time.
+const COMPACT_ABOVE: usize = 64;
+
+/// One queued update: 64 bytes, one cache line.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    /// Push order (unique): newer is larger.
     seq: u64,
+    /// Times sent so far; also the entry's level in `levels`.
+    transmits: u32,
+    /// Length of the encoding. Up to [`INLINE`] the encoding is `bytes[..len]` (and its
+    /// subject at [`SUBJECT_AT`]); longer, `bytes[..4]` is its index in `spilled` and
+    /// `bytes[4..20]` the subject.
+    len: u32,
+    bytes: [u8; INLINE],
+}
+
+impl Entry {
+    fn inline(&self) -> bool {
+        self.len as usize <= INLINE
+    }
+
+    fn subject(&self) -> NodeId {
+        let at = if self.inline() { SUBJECT_AT } else { 4 };
+        let mut id = [0; 16];
+        id.copy_from_slice(&self.bytes[at..at + 16]);
+        NodeId(id)
+    }
+
+    fn spill_index(&self) -> usize {
+        let mut b = [0; 4];
+        b.copy_from_slice(&self.bytes[..4]);
+        u32::from_le_bytes(b) as usize
+    }
 }
 
 /// The queue of updates waiting to be piggybacked.
+///
+/// ## Layout (why not one `BTreeMap` per view)
+/// Each queued update is one 64-byte [`Entry`] in a slab (`entries`, free slots reused),
+/// found by subject through an open-addressing index of 8-byte buckets (`index.rs`) and
+/// ordered by one small B-tree per transmit count, keyed by `u64::MAX - seq` (newest first;
+/// `seq` is unique, so the subject is not needed to break ties) with the entry number as
+/// value. So [`fill`](Self::fill) walks the order and reads each entry directly, with no
+/// search by subject, and an update costs ~100 bytes instead of ~180 (two B-trees with
+/// 16-byte ids, plus a boxed encoding with its allocator header). The order of updates in
+/// packets, what is dropped when full and every count are exactly those of the maps this
+/// replaced (a property test in this module checks it against them).
 #[derive(Debug, Default)]
 pub struct Dissemination {
-    by_subject: BTreeMap<NodeId, Queued>,
+    /// Queued updates; slots listed in `free` are unused.
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    /// Encodings longer than [`INLINE`]; slots listed in `spill_free` are unused (empty).
+    spilled: Vec<Box<[u8]>>,
+    spill_free: Vec<u32>,
+    /// Subject → entry number.
+    index: SubjectIndex,
+    /// `levels[t]`: the entries sent `t` times, by `u64::MAX - seq` (newest first). The
+    /// last level is never empty (trailing empty levels are popped).
+    levels: Vec<BTreeMap<u64, u32>>,
     /// How many queued updates have each encoded length: the shortest tells
     /// [`fill`](Self::fill) when no queued update can fit any more, so a full packet stops
     /// the walk at once instead of trying every queued update (at 5,000 members that walk
     /// was 40 % of the simulator's CPU while the queue held thousands of alive updates).
     lens: BTreeMap<usize, u32>,
-    // (transmits, newest first via u64::MAX - seq, subject)
-    order: BTreeSet<(u32, u64, NodeId)>,
+    /// Scratch for `fill`: (level, key, entry) of each update sent, reused across calls.
+    sent: Vec<(u32, u64, u32)>,
     next_seq: u64,
     dropped: u64,
     urgent: bool,
     last_urgent: Timestamp,
+    /// [`MAX_QUEUED`], smaller in tests.
+    max_queued: Option<usize>,
 }
 
 /// The retransmit limit for `live` members with multiplier `mult`.
@@ -73,48 +134,132 @@ pub fn retransmit_limit(mult: u32, live: usize) -> u32 {
     mult.saturating_mul(k.max(1))
 }
 
+/// Pushes onto `v`, growing it by an eighth (at least 16) when full instead of doubling.
+fn push_compact<T>(v: &mut Vec<T>, x: T) {
+    if v.len() == v.capacity() {
+        v.reserve_exact((v.len() / 8).max(16));
+    }
+    v.push(x);
+}
+
 impl Dissemination {
     /// An empty queue.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An empty queue holding at most `max` updates (tests reach the bound cheaply).
+    #[cfg(test)]
+    fn with_max_queued(max: usize) -> Self {
+        Dissemination {
+            max_queued: Some(max),
+            ..Self::default()
+        }
+    }
+
     /// Queues `update`, replacing any queued update about the same member.
     pub fn push(&mut self, update: &Update) {
         let subject = update.subject();
         self.remove(&subject);
-        if self.by_subject.len() >= MAX_QUEUED {
-            // Drop the most-sent, oldest update.
-            if let Some(&last) = self.order.iter().next_back() {
-                self.order.remove(&last);
-                if let Some(q) = self.by_subject.remove(&last.2) {
-                    self.forget_len(q.encoded.len());
-                }
+        if self.len() >= self.max_queued.unwrap_or(MAX_QUEUED) {
+            // Drop the most-sent, oldest update: the last of the last level.
+            if let Some(&slot) = self.levels.last().and_then(|l| l.values().next_back()) {
+                self.drop_entry(slot);
                 self.dropped += 1;
             }
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.order.insert((0, u64::MAX - seq, subject));
-        let encoded = encode_value(update).into_boxed_slice();
-        *self.lens.entry(encoded.len()).or_insert(0) += 1;
-        self.by_subject.insert(
-            subject,
-            Queued {
-                encoded,
-                transmits: 0,
-                seq,
-            },
-        );
+        let encoded = encode_value(update);
+        let mut entry = Entry {
+            seq,
+            transmits: 0,
+            len: encoded.len() as u32,
+            bytes: [0; INLINE],
+        };
+        if encoded.len() <= INLINE
+            && encoded.get(SUBJECT_AT..SUBJECT_AT + 16) == Some(&subject.0[..])
+        {
+            entry.bytes[..encoded.len()].copy_from_slice(&encoded);
+        } else {
+            // Longer (or, were the encoding ever to move the subject, any): boxed apart.
+            // Never more than `INLINE` long with an inline entry, so `len` tells them apart.
+            entry.len = entry.len.max(INLINE as u32 + 1);
+            let boxed = encoded.into_boxed_slice();
+            let at = match self.spill_free.pop() {
+                Some(at) => {
+                    self.spilled[at as usize] = boxed;
+                    at
+                }
+                None => {
+                    self.spilled.push(boxed);
+                    (self.spilled.len() - 1) as u32
+                }
+            };
+            entry.bytes[..4].copy_from_slice(&at.to_le_bytes());
+            entry.bytes[4..20].copy_from_slice(&subject.0);
+        }
+        *self.lens.entry(self.encoded(&entry).len()).or_insert(0) += 1;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.entries[slot as usize] = entry;
+                slot
+            }
+            None => {
+                push_compact(&mut self.entries, entry);
+                (self.entries.len() - 1) as u32
+            }
+        };
+        self.index.insert(&subject, slot);
+        if self.levels.is_empty() {
+            self.levels.push(BTreeMap::new());
+        }
+        self.levels[0].insert(u64::MAX - seq, slot);
     }
 
-    /// A queued update of `len` bytes left the queue.
-    fn forget_len(&mut self, len: usize) {
+    /// The encoding of `entry`.
+    fn encoded<'a>(&'a self, entry: &'a Entry) -> &'a [u8] {
+        if entry.inline() {
+            &entry.bytes[..entry.len as usize]
+        } else {
+            &self.spilled[entry.spill_index()]
+        }
+    }
+
+    /// Takes entry `slot` out of the order, the index, `lens` and the slab.
+    fn drop_entry(&mut self, slot: u32) {
+        let e = self.entries[slot as usize];
+        if let Some(level) = self.levels.get_mut(e.transmits as usize) {
+            level.remove(&(u64::MAX - e.seq));
+        }
+        self.pop_empty_levels();
+        let entries = &self.entries;
+        self.index
+            .remove(&e.subject(), |s| entries[s as usize].subject());
+        self.forget(slot);
+    }
+
+    /// Entry `slot`, already out of the order and the index, leaves `lens` and the slab.
+    fn forget(&mut self, slot: u32) {
+        let e = self.entries[slot as usize];
+        let len = self.encoded(&e).len();
         if let Some(n) = self.lens.get_mut(&len) {
             *n -= 1;
             if *n == 0 {
                 self.lens.remove(&len);
             }
+        }
+        if !e.inline() {
+            let at = e.spill_index();
+            self.spilled[at] = Box::default();
+            self.spill_free.push(at as u32);
+        }
+        self.free.push(slot);
+    }
+
+    fn pop_empty_levels(&mut self) {
+        while self.levels.last().is_some_and(BTreeMap::is_empty) {
+            self.levels.pop();
         }
     }
 
@@ -140,21 +285,29 @@ impl Dissemination {
 
     /// Drops any queued update about `subject`.
     pub fn remove(&mut self, subject: &NodeId) {
-        if let Some(q) = self.by_subject.remove(subject) {
-            self.order
-                .remove(&(q.transmits, u64::MAX - q.seq, *subject));
-            self.forget_len(q.encoded.len());
+        let entries = &self.entries;
+        if let Some(slot) = self
+            .index
+            .remove(subject, |s| entries[s as usize].subject())
+        {
+            let e = self.entries[slot as usize];
+            if let Some(level) = self.levels.get_mut(e.transmits as usize) {
+                level.remove(&(u64::MAX - e.seq));
+            }
+            self.pop_empty_levels();
+            self.forget(slot);
+            self.maybe_compact();
         }
     }
 
     /// Number of queued updates.
     pub fn len(&self) -> usize {
-        self.by_subject.len()
+        self.index.len()
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.by_subject.is_empty()
+        self.len() == 0
     }
 
     /// Updates dropped because the queue was full.
@@ -165,39 +318,94 @@ impl Dissemination {
     /// Fills `packet` with queued updates, least-sent first, counting a transmit for each;
     /// updates that reach `limit` transmits leave the queue. Returns how many were added.
     pub fn fill(&mut self, packet: &mut PacketBuilder, limit: u32) -> usize {
-        let mut sent = Vec::new();
-        let mut added = 0;
+        if self.levels.is_empty() {
+            // Nothing queued (the common case once a cluster has converged).
+            return 0;
+        }
+        let mut sent = core::mem::take(&mut self.sent);
         // Nothing queued is shorter than this: once it cannot fit, nothing can.
         let shortest = self.lens.keys().next().copied().unwrap_or(0);
-        for key in self.order.iter() {
-            if packet.remaining() < 8 || !packet.fits(shortest) {
-                break;
-            }
-            // Invariant: `order` and `by_subject` hold the same subjects.
-            let q = self.by_subject.get(&key.2).expect("queue index in sync");
-            if packet.try_push_encoded(&q.encoded) {
-                sent.push(*key);
-                added += 1;
-            }
-        }
-        for key in sent {
-            self.order.remove(&key);
-            let transmits = key.0 + 1;
-            if transmits >= limit {
-                if let Some(q) = self.by_subject.remove(&key.2) {
-                    self.forget_len(q.encoded.len());
+        'walk: for (t, level) in self.levels.iter().enumerate() {
+            for (&key, &slot) in level {
+                if packet.remaining() < 8 || !packet.fits(shortest) {
+                    break 'walk;
                 }
-            } else {
-                // Invariant as above.
-                let q = self
-                    .by_subject
-                    .get_mut(&key.2)
-                    .expect("queue index in sync");
-                q.transmits = transmits;
-                self.order.insert((transmits, key.1, key.2));
+                let e = &self.entries[slot as usize];
+                if packet.try_push_encoded(self.encoded(e)) {
+                    sent.push((t as u32, key, slot));
+                }
             }
         }
+        let added = sent.len();
+        self.settle(&sent, limit);
+        sent.clear();
+        self.sent = sent;
         added
+    }
+
+    /// Counts a transmit for each `(level, key, entry)` in `sent` (in the order sent): each
+    /// moves up a level, or leaves the queue once it reaches `limit`.
+    fn settle(&mut self, sent: &[(u32, u64, u32)], limit: u32) {
+        for &(t, key, slot) in sent {
+            self.levels[t as usize].remove(&key);
+            let transmits = t + 1;
+            if transmits >= limit {
+                let entries = &self.entries;
+                let subject = entries[slot as usize].subject();
+                self.index
+                    .remove(&subject, |s| entries[s as usize].subject());
+                self.forget(slot);
+            } else {
+                self.entries[slot as usize].transmits = transmits;
+                if self.levels.len() <= transmits as usize {
+                    self.levels.push(BTreeMap::new());
+                }
+                self.levels[transmits as usize].insert(key, slot);
+            }
+        }
+        self.pop_empty_levels();
+        self.maybe_compact();
+    }
+
+    /// Gives memory back once the queue has shrunk to a quarter of its slab: a node's queue
+    /// swells while its cluster converges and then drains, and a slab (unlike a B-tree)
+    /// would otherwise keep its peak size for good. Moves the entries to a dense slab in
+    /// order and rebuilds the index; amortised O(1) per removal, since the slab must grow
+    /// back and shrink fourfold again before the next compaction. Entry numbers are
+    /// internal: nothing observable changes.
+    #[inline]
+    fn maybe_compact(&mut self) {
+        if self.entries.len() > COMPACT_ABOVE && self.len() * 4 <= self.entries.len() {
+            self.compact();
+        }
+    }
+
+    /// Moves the queued entries to a dense slab (see [`maybe_compact`](Self::maybe_compact)).
+    #[cold]
+    fn compact(&mut self) {
+        // Room for the growth `push_compact` would add, so the next push does not move it.
+        let n = self.len();
+        let mut entries = Vec::with_capacity(if n == 0 { 0 } else { n + (n / 8).max(16) });
+        let mut spilled = Vec::new();
+        let mut index = SubjectIndex::with_capacity(n);
+        for level in &mut self.levels {
+            for slot in level.values_mut() {
+                let mut e = self.entries[*slot as usize];
+                if !e.inline() {
+                    let boxed = core::mem::take(&mut self.spilled[e.spill_index()]);
+                    e.bytes[..4].copy_from_slice(&(spilled.len() as u32).to_le_bytes());
+                    spilled.push(boxed);
+                }
+                *slot = entries.len() as u32;
+                index.insert(&e.subject(), *slot);
+                entries.push(e);
+            }
+        }
+        self.entries = entries;
+        self.free = Vec::new();
+        self.spilled = spilled;
+        self.spill_free = Vec::new();
+        self.index = index;
     }
 }
 
@@ -206,6 +414,7 @@ mod tests {
     use super::*;
     use crate::membership::Update;
     use crate::wire::{Header, Message};
+    use proptest::prelude::*;
 
     fn left(i: u8) -> Update {
         Update::Left {
@@ -226,35 +435,33 @@ mod tests {
     /// `fill` as it was before it kept `lens`: try every queued update in order.
     fn fill_by_trying_all(d: &mut Dissemination, packet: &mut PacketBuilder, limit: u32) -> usize {
         let mut sent = Vec::new();
-        for key in d.order.iter() {
-            if packet.remaining() < 8 {
-                break;
-            }
-            if packet.try_push_encoded(&d.by_subject[&key.2].encoded) {
-                sent.push(*key);
-            }
-        }
-        let added = sent.len();
-        for key in sent {
-            d.order.remove(&key);
-            let transmits = key.0 + 1;
-            if transmits >= limit {
-                let q = d.by_subject.remove(&key.2).unwrap();
-                d.forget_len(q.encoded.len());
-            } else {
-                d.by_subject.get_mut(&key.2).unwrap().transmits = transmits;
-                d.order.insert((transmits, key.1, key.2));
+        'walk: for (t, level) in d.levels.iter().enumerate() {
+            for (&key, &slot) in level {
+                if packet.remaining() < 8 {
+                    break 'walk;
+                }
+                if packet.try_push_encoded(d.encoded(&d.entries[slot as usize])) {
+                    sent.push((t as u32, key, slot));
+                }
             }
         }
-        added
+        d.settle(&sent, limit);
+        sent.len()
     }
 
+    /// `lens` counts exactly the queued encodings, and the levels hold every queued entry.
     fn lens_agree(d: &Dissemination) {
         let mut want = BTreeMap::new();
-        for q in d.by_subject.values() {
-            *want.entry(q.encoded.len()).or_insert(0u32) += 1;
+        let mut queued = 0;
+        for level in &d.levels {
+            for &slot in level.values() {
+                let e = &d.entries[slot as usize];
+                *want.entry(d.encoded(e).len()).or_insert(0u32) += 1;
+                queued += 1;
+            }
         }
         assert_eq!(d.lens, want);
+        assert_eq!(queued, d.len());
     }
 
     #[test]
@@ -375,5 +582,285 @@ mod tests {
             by: NodeId([9; 16]),
         });
         assert_eq!(d.len(), 1);
+    }
+
+    /// The queue as it was before the slab (two B-trees keyed by subject, boxed
+    /// encodings): the reference the property test holds the new layout to.
+    #[derive(Default)]
+    struct Reference {
+        by_subject: BTreeMap<NodeId, (Box<[u8]>, u32, u64)>,
+        lens: BTreeMap<usize, u32>,
+        order: std::collections::BTreeSet<(u32, u64, NodeId)>,
+        next_seq: u64,
+        dropped: u64,
+        max_queued: usize,
+    }
+
+    impl Reference {
+        fn forget_len(&mut self, len: usize) {
+            let n = self.lens.get_mut(&len).unwrap();
+            *n -= 1;
+            if *n == 0 {
+                self.lens.remove(&len);
+            }
+        }
+
+        fn remove(&mut self, subject: &NodeId) {
+            if let Some((enc, transmits, seq)) = self.by_subject.remove(subject) {
+                self.order.remove(&(transmits, u64::MAX - seq, *subject));
+                self.forget_len(enc.len());
+            }
+        }
+
+        fn push(&mut self, update: &Update) {
+            let subject = update.subject();
+            self.remove(&subject);
+            if self.by_subject.len() >= self.max_queued {
+                if let Some(&last) = self.order.iter().next_back() {
+                    self.order.remove(&last);
+                    let (enc, _, _) = self.by_subject.remove(&last.2).unwrap();
+                    self.forget_len(enc.len());
+                    self.dropped += 1;
+                }
+            }
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.order.insert((0, u64::MAX - seq, subject));
+            let enc = encode_value(update).into_boxed_slice();
+            *self.lens.entry(enc.len()).or_insert(0) += 1;
+            self.by_subject.insert(subject, (enc, 0, seq));
+        }
+
+        fn fill(&mut self, packet: &mut PacketBuilder, limit: u32) -> usize {
+            let shortest = self.lens.keys().next().copied().unwrap_or(0);
+            let mut sent = Vec::new();
+            for key in self.order.iter() {
+                if packet.remaining() < 8 || !packet.fits(shortest) {
+                    break;
+                }
+                if packet.try_push_encoded(&self.by_subject[&key.2].0) {
+                    sent.push(*key);
+                }
+            }
+            for &key in &sent {
+                self.order.remove(&key);
+                let transmits = key.0 + 1;
+                if transmits >= limit {
+                    let (enc, _, _) = self.by_subject.remove(&key.2).unwrap();
+                    self.forget_len(enc.len());
+                } else {
+                    self.by_subject.get_mut(&key.2).unwrap().1 = transmits;
+                    self.order.insert((transmits, key.1, key.2));
+                }
+            }
+            sent.len()
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Push(Update),
+        /// Pushes `n` alive updates about consecutive subjects from `from`: swells the queue.
+        PushMany {
+            from: u16,
+            n: u16,
+        },
+        Remove(u16),
+        /// `times` packets in a row (many drain the queue, so the slab compacts).
+        Fill {
+            budget: usize,
+            limit: u32,
+            times: u8,
+        },
+    }
+
+    fn id(i: u16) -> NodeId {
+        let mut b = [0x11; 16];
+        b[..2].copy_from_slice(&i.to_le_bytes());
+        b[15] = 0x5a;
+        NodeId(b)
+    }
+
+    fn alive(i: u16, incarnation: u64, name_len: usize, rpc: bool) -> Update {
+        let addr = core::net::SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 7946));
+        Update::Alive(crate::MemberInfo {
+            id: id(i),
+            name: crate::wire::bounded::BoundedString::new("n".repeat(name_len)).unwrap(),
+            gossip_addr: addr.into(),
+            rpc_addr: rpc.then(|| addr.into()),
+            incarnation,
+            tags: crate::Tags::new(),
+        })
+    }
+
+    /// Updates of every kind and of lengths from 18 bytes (left, small incarnation) to well
+    /// past [`INLINE`] (alive with a long name), about 300 subjects.
+    fn update() -> impl Strategy<Value = Update> {
+        let subject = 0u16..300;
+        let inc = prop_oneof![0u64..3, (u64::MAX - 1000)..u64::MAX];
+        (0u8..4, subject, inc, 0u16..300, 0usize..40, any::<bool>()).prop_map(
+            |(kind, i, incarnation, by, name_len, rpc)| match kind {
+                0 => Update::Left {
+                    id: id(i),
+                    incarnation,
+                },
+                1 => Update::Suspect {
+                    id: id(i),
+                    incarnation,
+                    by: id(by),
+                },
+                2 => Update::Failed {
+                    id: id(i),
+                    incarnation,
+                    by: id(by),
+                },
+                _ => alive(i, incarnation, name_len, rpc),
+            },
+        )
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => update().prop_map(Op::Push),
+            1 => (0u16..300).prop_map(Op::Remove),
+            1 => (0u16..300, 0u16..120).prop_map(|(from, n)| Op::PushMany { from, n }),
+            3 => (20usize..400, 1u32..6, prop_oneof![3 => Just(1u8), 1 => 2u8..60])
+                .prop_map(|(budget, limit, times)| Op::Fill { budget, limit, times }),
+        ]
+    }
+
+    proptest! {
+        /// Any sequence of pushes, removes and fills (with a small queue bound, so updates
+        /// are dropped too) gives exactly the packets, counts and drops of the reference.
+        #[test]
+        fn the_slab_queue_sends_exactly_what_the_reference_sends(
+            max in 1usize..300,
+            ops in proptest::collection::vec(op(), 1..300),
+        ) {
+            let mut d = Dissemination::with_max_queued(max);
+            let mut r = Reference { max_queued: max, ..Reference::default() };
+            for (step, op) in ops.iter().enumerate() {
+                match op {
+                    Op::Push(u) => {
+                        d.push(u);
+                        r.push(u);
+                    }
+                    Op::PushMany { from, n } => {
+                        for i in *from..from + n {
+                            let u = alive(i % 300, 1, 2, true);
+                            d.push(&u);
+                            r.push(&u);
+                        }
+                    }
+                    Op::Remove(i) => {
+                        d.remove(&id(*i));
+                        r.remove(&id(*i));
+                    }
+                    Op::Fill { budget, limit, times } => {
+                        for _ in 0..*times {
+                            let (Some(mut pd), Some(mut pr)) = (
+                                PacketBuilder::new(&header(), &Message::Gossip, *budget),
+                                PacketBuilder::new(&header(), &Message::Gossip, *budget),
+                            ) else {
+                                break;
+                            };
+                            let nd = d.fill(&mut pd, *limit);
+                            let nr = r.fill(&mut pr, *limit);
+                            prop_assert_eq!(nd, nr, "step {}", step);
+                            prop_assert_eq!(pd.finish(), pr.finish(), "step {}", step);
+                        }
+                    }
+                }
+                prop_assert_eq!(d.len(), r.by_subject.len(), "step {}", step);
+                prop_assert_eq!(d.dropped(), r.dropped, "step {}", step);
+                prop_assert_eq!(&d.lens, &r.lens, "step {}", step);
+                lens_agree(&d);
+            }
+        }
+    }
+
+    fn header() -> Header {
+        Header {
+            cluster: 1,
+            from: NodeId([0; 16]),
+            to: None,
+        }
+    }
+
+    #[test]
+    fn every_kind_of_update_encodes_its_subject_where_entries_read_it() {
+        let by = NodeId([7; 16]);
+        let info = crate::MemberInfo {
+            id: id(3),
+            name: crate::wire::bounded::BoundedString::new("n3").unwrap(),
+            gossip_addr: core::net::SocketAddr::from(([10, 0, 0, 3], 7946)).into(),
+            rpc_addr: None,
+            incarnation: 1,
+            tags: crate::Tags::new(),
+        };
+        let long = crate::MemberInfo {
+            name: crate::wire::bounded::BoundedString::new("n".repeat(60)).unwrap(),
+            ..info.clone()
+        };
+        for u in [
+            Update::Alive(info),
+            Update::Alive(long),
+            Update::Suspect {
+                id: id(3),
+                incarnation: 1,
+                by,
+            },
+            Update::Failed {
+                id: id(3),
+                incarnation: 1,
+                by,
+            },
+            Update::Left {
+                id: id(3),
+                incarnation: 1,
+            },
+        ] {
+            let enc = encode_value(&u);
+            assert_eq!(&enc[SUBJECT_AT..SUBJECT_AT + 16], &id(3).0, "{u:?}");
+            let mut d = Dissemination::new();
+            d.push(&u);
+            let slot = d.levels[0].values().next().copied().unwrap();
+            let e = d.entries[slot as usize];
+            assert_eq!(e.inline(), enc.len() <= INLINE, "{u:?}");
+            assert_eq!(e.subject(), id(3));
+            assert_eq!(d.encoded(&e), &enc[..]);
+        }
+    }
+
+    #[test]
+    fn a_drained_queue_gives_its_slab_back_and_keeps_sending_the_same() {
+        let mut d = Dissemination::new();
+        let mut r = Reference {
+            max_queued: MAX_QUEUED,
+            ..Reference::default()
+        };
+        for i in 0..200u8 {
+            d.push(&left(i));
+            r.push(&left(i));
+        }
+        assert_eq!(d.entries.len(), 200);
+        let mut fills = 0;
+        while d.len() > 10 {
+            let (mut pd, mut pr) = (builder(300), builder(300));
+            assert_eq!(d.fill(&mut pd, 2), r.fill(&mut pr, 2));
+            assert_eq!(pd.finish(), pr.finish());
+            lens_agree(&d);
+            fills += 1;
+        }
+        assert!(fills > 10);
+        assert!(d.entries.len() < 50, "compacted: {} slots", d.entries.len());
+        assert!(d.entries.capacity() < 70);
+        // Still the same queue: it drains exactly as the reference does.
+        while !d.is_empty() {
+            let (mut pd, mut pr) = (builder(300), builder(300));
+            assert_eq!(d.fill(&mut pd, 2), r.fill(&mut pr, 2));
+            assert_eq!(pd.finish(), pr.finish());
+        }
+        assert!(r.by_subject.is_empty());
     }
 }
