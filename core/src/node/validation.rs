@@ -73,11 +73,19 @@ pub(crate) const TOKEN_PERIOD: Duration = Duration::from_secs(60);
 #[repr(align(64))]
 struct Entry {
     key: Key,
+    /// The low half of `key`'s hash, so growing the table and shifting chains back need
+    /// not hash again (it fits in the line's padding).
+    hash: u32,
     received: u64,
     sent: u64,
     validated: bool,
     last: u64,
 }
+
+const _: () = assert!(
+    core::mem::size_of::<Entry>() == 64,
+    "an entry is one cache line"
+);
 
 /// An address as two integers. Every field `SocketAddr` compares for equality is in it
 /// (family, IP, port, and for IPv6 the flow label and scope id), so two keys are equal
@@ -90,7 +98,7 @@ struct Key(u128, u128);
 
 impl Key {
     /// The cache line of this key: its halves folded and multiplied (Fibonacci
-    /// hashing), the top bits taken. Deterministic; a collision costs only a tree search.
+    /// hashing), the top bits taken. Deterministic; a collision costs only a table lookup.
     #[inline]
     fn line(&self) -> usize {
         let folded =
@@ -99,18 +107,25 @@ impl Key {
         (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
     }
 
-    /// This key's position hash: SipHash-1-3 of its four 64-bit words under `keys`.
+    /// This key's table hash: SipHash-1-3 under `keys`. An IPv4 key is hashed as one word
+    /// (address and port), an IPv6 key as its four: the encoding is injective (the lengths
+    /// tell the families apart), so SipHash's guarantee holds, and the common IPv4 case
+    /// costs two compression rounds instead of five.
     #[inline]
     fn hash(&self, keys: (u64, u64)) -> u64 {
-        sip::<1, 3>(
-            keys,
-            [
-                self.0 as u64,
-                (self.0 >> 64) as u64,
-                self.1 as u64,
-                (self.1 >> 64) as u64,
-            ],
-        )
+        if (self.1 >> 96) as u32 == 4 {
+            sip::<1, 3>(keys, &[(self.0 as u64) | (((self.1 >> 64) as u64) << 32)])
+        } else {
+            sip::<1, 3>(
+                keys,
+                &[
+                    self.0 as u64,
+                    (self.0 >> 64) as u64,
+                    self.1 as u64,
+                    (self.1 >> 64) as u64,
+                ],
+            )
+        }
     }
 
     #[inline]
@@ -137,11 +152,11 @@ const CACHE_LINES: usize = 32;
 /// The slot of an empty cache line (never a slot: `capacity` stays below it).
 const EMPTY: u32 = u32::MAX;
 
-/// SipHash-`C`-`D` (Aumasson and Bernstein) of exactly four 64-bit words (32 bytes, taken
-/// little-endian) under the 128-bit key `(k0, k1)`. Our keys have a fixed length, so the
-/// byte buffering of a general hasher is not needed.
+/// SipHash-`C`-`D` (Aumasson and Bernstein) of whole 64-bit words (taken little-endian)
+/// under the 128-bit key `(k0, k1)`. Our inputs are whole words, so the byte buffering of a
+/// general hasher is not needed.
 #[inline]
-fn sip<const C: usize, const D: usize>((k0, k1): (u64, u64), words: [u64; 4]) -> u64 {
+fn sip<const C: usize, const D: usize>((k0, k1): (u64, u64), words: &[u64]) -> u64 {
     let mut v = [
         k0 ^ 0x736f_6d65_7073_6575,
         k1 ^ 0x646f_7261_6e64_6f6d,
@@ -161,8 +176,9 @@ fn sip<const C: usize, const D: usize>((k0, k1): (u64, u64), words: [u64; 4]) ->
         v[1] = v[1].rotate_left(17) ^ v[2];
         v[2] = v[2].rotate_left(32);
     }
-    // The last block holds only the length (32 bytes) in its top byte.
-    for m in words.into_iter().chain([32u64 << 56]) {
+    // The last block holds only the length in bytes (mod 256) in its top byte.
+    let len = ((words.len() * 8) as u64) << 56;
+    for &m in words.iter().chain([len].iter()) {
         v[3] ^= m;
         for _ in 0..C {
             round(&mut v);
@@ -235,25 +251,19 @@ impl Validation {
         if k == key && i != EMPTY {
             return Some(i as usize);
         }
-        let (_, i) = self.find(key)?;
+        let (_, i) = self.find(key, key.hash(self.hash_keys) as u32)?;
         line.set((key, i));
         Some(i as usize)
     }
 
-    /// The home position of `key` in `table` (which must not be empty).
+    /// `key`'s position in `table` and its slot, if tracked; `hash` is `key`'s.
     #[inline]
-    fn home(&self, key: &Key) -> usize {
-        (key.hash(self.hash_keys) as usize) & (self.table.len() - 1)
-    }
-
-    /// `key`'s position in `table` and its slot, if tracked.
-    #[inline]
-    fn find(&self, key: Key) -> Option<(usize, u32)> {
+    fn find(&self, key: Key, hash: u32) -> Option<(usize, u32)> {
         if self.table.is_empty() {
             return None;
         }
         let mask = self.table.len() - 1;
-        let mut p = self.home(&key);
+        let mut p = hash as usize & mask;
         loop {
             let i = self.table[p];
             if i == EMPTY {
@@ -284,7 +294,7 @@ impl Validation {
     /// Puts slot `i` at the first free position from its home (the table has one).
     fn place(&mut self, i: usize) {
         let mask = self.table.len() - 1;
-        let mut p = self.home(&self.slots[i].key);
+        let mut p = self.slots[i].hash as usize & mask;
         while self.table[p] != EMPTY {
             p = (p + 1) & mask;
         }
@@ -303,7 +313,7 @@ impl Validation {
             if i == EMPTY {
                 break;
             }
-            let home = self.home(&self.slots[i as usize].key);
+            let home = self.slots[i as usize].hash as usize & mask;
             // The entry at `q` may move to `p` unless its home lies cyclically in (p, q].
             if (q.wrapping_sub(home) & mask) >= (q.wrapping_sub(p) & mask) {
                 self.table[p] = i;
@@ -321,9 +331,16 @@ impl Validation {
         self.tick += 1;
         let tick = self.tick;
         let key = Key::of(&addr);
-        let i = match self.slot(key) {
-            Some(i) => i,
-            None => {
+        let line = &self.cache[key.line()];
+        let (k, i) = line.get();
+        let i = if k == key && i != EMPTY {
+            i as usize
+        } else {
+            let hash = key.hash(self.hash_keys) as u32;
+            if let Some((_, i)) = self.find(key, hash) {
+                line.set((key, i));
+                i as usize
+            } else {
                 let i = if self.slots.len() >= self.capacity {
                     self.evict()
                 } else {
@@ -331,6 +348,7 @@ impl Validation {
                     self.slots.len() - 1
                 };
                 self.slots[i].key = key;
+                self.slots[i].hash = hash;
                 self.index(i);
                 self.cache[key.line()].set((key, i as u32));
                 i
@@ -351,8 +369,8 @@ impl Validation {
             .min_by_key(|(_, e)| (e.validated, e.last))
             .map(|(i, _)| i)
             .unwrap_or(0);
-        let k = self.slots[victim].key;
-        if let Some((p, _)) = self.find(k) {
+        let Entry { key: k, hash, .. } = self.slots[victim];
+        if let Some((p, _)) = self.find(k, hash) {
             self.unplace(p);
         }
         let line = &self.cache[k.line()];
@@ -551,8 +569,9 @@ mod tests {
         assert_eq!(placed, v.len(), "table holds every tracked slot once");
         assert!(v.len() * 2 <= v.table.len() || v.len() == 0);
         for (i, e) in v.slots.iter().enumerate() {
+            assert_eq!(e.hash, e.key.hash(v.hash_keys) as u32);
             assert_eq!(
-                v.find(e.key).map(|(_, s)| s as usize),
+                v.find(e.key, e.hash).map(|(_, s)| s as usize),
                 Some(i),
                 "{:?}",
                 e.key
@@ -569,10 +588,12 @@ mod tests {
             (0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908),
             (u64::MAX, 1),
         ];
-        let words = [
-            [0; 4],
-            [1, 2, 3, 4],
-            [u64::MAX, 0, 7 << 56, 0x1234_5678_9abc_def0],
+        let words: [&[u64]; 5] = [
+            &[0; 4],
+            &[1, 2, 3, 4],
+            &[u64::MAX, 0, 7 << 56, 0x1234_5678_9abc_def0],
+            &[0],
+            &[0x0a00_0001_0000_1f0a],
         ];
         for k in keys {
             for w in words {
