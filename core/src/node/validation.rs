@@ -42,17 +42,20 @@
 //! line, and the index is a linear-probing table of `u32` slot numbers, at most half full
 //! and sized from the tracked count (not `capacity`: a node hearing from few addresses keeps
 //! a small table). A lookup is one hash, usually one table read and one entry line; an
-//! eviction finds its victim's key in the victim's entry. A small direct-mapped cache in
-//! front keeps the slots of recently asked addresses, so the four to five questions about
-//! one datagram's source cost one table lookup at most, and none when it spoke recently.
+//! eviction finds its victim's key in the victim's entry. The last address asked about and
+//! its slot are kept in the struct itself, so the four to five questions about one
+//! datagram's source cost one table lookup, then none. (A 32-line direct-mapped cache of
+//! slots in its own allocation used to front a `BTreeMap` here; with thousands of nodes in
+//! one process its line was itself a cache miss on most datagrams, one more than the table
+//! read it would save, so it went; see the measurements in the commit that removed it.)
 //!
 //! Collisions: table positions come from SipHash-1-3 (the function std's `HashMap` uses
 //! against hash flooding) under a key derived from the node's secret, so nobody who does not
 //! know the secret can choose addresses whose positions collide into long probe chains; with
 //! the table at most half full a hit takes about 1.5 probes and a miss 2.5. Whatever the
 //! positions, an address is only ever matched by comparing its full key with the entry's,
-//! and the cache only holds exact `(key, slot)` pairs of the table: colliding addresses
-//! (chosen by an attacker or not) only cost probes, never a wrong or shared budget.
+//! and the remembered pair is always an exact `(key, slot)` pair of the table: colliding
+//! addresses (chosen by an attacker or not) only cost probes, never a wrong or shared budget.
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -97,9 +100,10 @@ const _: () = assert!(
 struct Key(u128, u128);
 
 impl Key {
-    /// The cache line of this key: its halves folded and multiplied (Fibonacci
-    /// hashing), the top bits taken. Deterministic; a collision costs only a table lookup.
-    #[inline]
+    /// This key's line in the 32-line direct-mapped cache this module used to have: its
+    /// halves folded and multiplied (Fibonacci hashing), the top bits taken. Kept for the
+    /// tests, which pick addresses that collided there.
+    #[cfg(test)]
     fn line(&self) -> usize {
         let folded =
             (self.0 as u64) ^ ((self.0 >> 64) as u64) ^ (self.1 as u64) ^ ((self.1 >> 64) as u64);
@@ -146,10 +150,10 @@ impl Key {
     }
 }
 
-/// Lines of the slot cache: more than the sources a node hears from within a few protocol
-/// periods in a settled cluster (its observers, its watchers, gossip), 1.5 KiB.
+/// Lines of the cache this module used to have (see [`Key::line`]).
+#[cfg(test)]
 const CACHE_LINES: usize = 32;
-/// The slot of an empty cache line (never a slot: `capacity` stays below it).
+/// A free table position, or no remembered slot (never a slot: `capacity` stays below it).
 const EMPTY: u32 = u32::MAX;
 
 /// SipHash-`C`-`D` (Aumasson and Bernstein) of whole 64-bit words (taken little-endian)
@@ -204,10 +208,9 @@ pub(super) struct Validation {
     table: Vec<u32>,
     /// SipHash key for `table`, derived from `secret` (separate from the token use).
     hash_keys: (u64, u64),
-    /// Recently looked-up keys and their slots, one per line chosen by [`Key::line`] (a
-    /// cache of `table`, kept exact: filled on lookup and insertion, and the evicted key's
-    /// line emptied when its slot goes to another address). `EMPTY` marks an empty line.
-    cache: Box<[Cell<(Key, u32)>; CACHE_LINES]>,
+    /// The key last looked up or inserted and its slot (`EMPTY`: none), kept exact: the
+    /// evicted key is forgotten here when its slot goes to another address.
+    recent: Cell<(Key, u32)>,
     capacity: usize,
     secret: [u8; 32],
     tick: u64,
@@ -229,7 +232,7 @@ impl Validation {
             slots: Vec::new(),
             table: Vec::new(),
             hash_keys: hash_keys(&secret),
-            cache: Box::new(core::array::from_fn(|_| Cell::new((Key(0, 0), EMPTY)))),
+            recent: Cell::new((Key(0, 0), EMPTY)),
             // Slots are `u32` below `EMPTY`: no node tracks four billion addresses.
             capacity: capacity.clamp(1, EMPTY as usize),
             secret,
@@ -246,13 +249,12 @@ impl Validation {
     /// The slot of `key`, if tracked.
     #[inline]
     fn slot(&self, key: Key) -> Option<usize> {
-        let line = &self.cache[key.line()];
-        let (k, i) = line.get();
+        let (k, i) = self.recent.get();
         if k == key && i != EMPTY {
             return Some(i as usize);
         }
         let (_, i) = self.find(key, key.hash(self.hash_keys) as u32)?;
-        line.set((key, i));
+        self.recent.set((key, i));
         Some(i as usize)
     }
 
@@ -331,14 +333,13 @@ impl Validation {
         self.tick += 1;
         let tick = self.tick;
         let key = Key::of(&addr);
-        let line = &self.cache[key.line()];
-        let (k, i) = line.get();
+        let (k, i) = self.recent.get();
         let i = if k == key && i != EMPTY {
             i as usize
         } else {
             let hash = key.hash(self.hash_keys) as u32;
             if let Some((_, i)) = self.find(key, hash) {
-                line.set((key, i));
+                self.recent.set((key, i));
                 i as usize
             } else {
                 let i = if self.slots.len() >= self.capacity {
@@ -350,7 +351,7 @@ impl Validation {
                 self.slots[i].key = key;
                 self.slots[i].hash = hash;
                 self.index(i);
-                self.cache[key.line()].set((key, i as u32));
+                self.recent.set((key, i as u32));
                 i
             }
         };
@@ -373,9 +374,8 @@ impl Validation {
         if let Some((p, _)) = self.find(k, hash) {
             self.unplace(p);
         }
-        let line = &self.cache[k.line()];
-        if line.get().0 == k {
-            line.set((Key(0, 0), EMPTY));
+        if self.recent.get().0 == k {
+            self.recent.set((Key(0, 0), EMPTY));
         }
         self.slots[victim] = Entry::default();
         victim
@@ -626,7 +626,7 @@ mod tests {
 
     #[test]
     fn addresses_colliding_in_the_cache_keep_exact_budgets_through_eviction() {
-        // 300 addresses all on one line of the small cache, at capacities from 1 to 70 (the
+        // 300 addresses all on one line of the former cache, at capacities from 1 to 70 (the
         // table wraps, grows, and shifts chains back on every eviction), against the
         // one-map model: budgets, validation and the tracked set stay exact, and the index
         // finds every tracked address and nothing else.
