@@ -29,22 +29,40 @@
 //!   the least recently used one (it must then validate again: one round trip, no data lost
 //!   for good). Forgetting an address also forgets its counts, which only lowers its budget.
 //!
-//! Deterministic: a `BTreeMap` keyed by address and a logical tick for recency.
+//! Deterministic: entries in a vector, found through an open-addressing table whose hash is
+//! keyed by the node's secret (drawn from the node's seeded RNG), and a logical tick for
+//! recency. Nothing iterates the table in its hash order: eviction scans the entries, and
+//! `(validated, last)` is unique, so the victim never depends on where anything sits.
 //!
 //! Cost: every datagram asks about its source four to five times (`received`, `validate`,
-//! `is_validated`, `allowance`, `sent`), nearly always the same address in a row. The
-//! entries live in a vector; a `BTreeMap` from a compact key (two integers, compared in a
-//! few instructions where `SocketAddr`'s `Ord` walks the enum field by field) gives the
-//! slot, and a small direct-mapped cache in front of it keeps the slots of recently asked
-//! addresses at hand, so a datagram costs at most one tree search, not five, and none when
-//! its source spoke recently. The cache only ever holds exact `(key, slot)` pairs of the
-//! tree; colliding addresses (chosen by an attacker or not) only cost the tree search.
+//! `is_validated`, `allowance`, `sent`), nearly always the same address in a row. In the
+//! simulator thousands of nodes share one process, so what counts is cache misses. Each
+//! entry holds its address's compact key (two integers, compared in a few instructions where
+//! `SocketAddr`'s `Ord` walks the enum field by field) beside its counters in one 64-byte
+//! line, and the index is a linear-probing table of `u32` slot numbers, at most half full
+//! and sized from the tracked count (not `capacity`: a node hearing from few addresses keeps
+//! a small table). A lookup is one hash, usually one table read and one entry line; an
+//! eviction finds its victim's key in the victim's entry. The last address asked about and
+//! its slot are kept in the struct itself, so the four to five questions about one
+//! datagram's source cost one table lookup, then none. (A 32-line direct-mapped cache of
+//! slots in its own allocation used to front a `BTreeMap` here; with thousands of nodes in
+//! one process its line was itself a cache miss on most datagrams, one more than the table
+//! read it would save, so it went; see the measurements in the commit that removed it.)
+//!
+//! Collisions: table positions come from SipHash-1-3 (the function std's `HashMap` uses
+//! against hash flooding) under a key derived from the node's secret, so nobody who does not
+//! know the secret can choose addresses whose positions collide into long probe chains; with
+//! the table at most half full a hit takes about 1.5 probes and a miss 2.5. Whatever the
+//! positions, an address is only ever matched by comparing its full key with the entry's,
+//! and the remembered pair is always an exact `(key, slot)` pair of the table: colliding
+//! addresses (chosen by an attacker or not) only cost probes, never a wrong or shared budget.
 
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use core::cell::Cell;
 use core::net::SocketAddr;
 use core::time::Duration;
+#[cfg(test)]
 use std::collections::BTreeMap;
 
 /// Replies to an unvalidated address total at most this many times the bytes received.
@@ -52,30 +70,66 @@ pub(crate) const AMPLIFICATION: u64 = 3;
 /// How long a challenge token stays valid (one to two periods).
 pub(crate) const TOKEN_PERIOD: Duration = Duration::from_secs(60);
 
+/// One tracked address: its key and counters in one cache line, so a lookup that found the
+/// slot reads one line to confirm the key and use the counters.
 #[derive(Clone, Copy, Debug, Default)]
+#[repr(align(64))]
 struct Entry {
+    key: Key,
+    /// The low half of `key`'s hash, so growing the table and shifting chains back need
+    /// not hash again (it fits in the line's padding).
+    hash: u32,
     received: u64,
     sent: u64,
     validated: bool,
     last: u64,
 }
 
+const _: () = assert!(
+    core::mem::size_of::<Entry>() == 64,
+    "an entry is one cache line"
+);
+
 /// An address as two integers. Every field `SocketAddr` compares for equality is in it
 /// (family, IP, port, and for IPv6 the flow label and scope id), so two keys are equal
 /// exactly when their addresses are; the order differs from `SocketAddr`'s, which nothing
 /// here depends on (eviction picks by `(validated, last)`, and `last` is unique).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// `Key(0, 0)` (the default) is no address's key: every key has a family tag in its second
+/// half.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Key(u128, u128);
 
 impl Key {
-    /// The cache line of this key: its halves folded and multiplied (Fibonacci
-    /// hashing), the top bits taken. Deterministic; a collision costs only a tree search.
-    #[inline]
+    /// This key's line in the 32-line direct-mapped cache this module used to have: its
+    /// halves folded and multiplied (Fibonacci hashing), the top bits taken. Kept for the
+    /// tests, which pick addresses that collided there.
+    #[cfg(test)]
     fn line(&self) -> usize {
         let folded =
             (self.0 as u64) ^ ((self.0 >> 64) as u64) ^ (self.1 as u64) ^ ((self.1 >> 64) as u64);
         let bits = CACHE_LINES.trailing_zeros();
         (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
+    }
+
+    /// This key's table hash: SipHash-1-3 under `keys`. An IPv4 key is hashed as one word
+    /// (address and port), an IPv6 key as its four: the encoding is injective (the lengths
+    /// tell the families apart), so SipHash's guarantee holds, and the common IPv4 case
+    /// costs two compression rounds instead of five.
+    #[inline]
+    fn hash(&self, keys: (u64, u64)) -> u64 {
+        if (self.1 >> 96) as u32 == 4 {
+            sip::<1, 3>(keys, &[(self.0 as u64) | (((self.1 >> 64) as u64) << 32)])
+        } else {
+            sip::<1, 3>(
+                keys,
+                &[
+                    self.0 as u64,
+                    (self.0 >> 64) as u64,
+                    self.1 as u64,
+                    (self.1 >> 64) as u64,
+                ],
+            )
+        }
     }
 
     #[inline]
@@ -96,22 +150,67 @@ impl Key {
     }
 }
 
-/// Lines of the slot cache: more than the sources a node hears from within a few protocol
-/// periods in a settled cluster (its observers, its watchers, gossip), 1.5 KiB.
+/// Lines of the cache this module used to have (see [`Key::line`]).
+#[cfg(test)]
 const CACHE_LINES: usize = 32;
-/// The slot of an empty cache line (never a slot: `capacity` stays below it).
+/// A free table position, or no remembered slot (never a slot: `capacity` stays below it).
 const EMPTY: u32 = u32::MAX;
+
+/// SipHash-`C`-`D` (Aumasson and Bernstein) of whole 64-bit words (taken little-endian)
+/// under the 128-bit key `(k0, k1)`. Our inputs are whole words, so the byte buffering of a
+/// general hasher is not needed.
+#[inline]
+fn sip<const C: usize, const D: usize>((k0, k1): (u64, u64), words: &[u64]) -> u64 {
+    let mut v = [
+        k0 ^ 0x736f_6d65_7073_6575,
+        k1 ^ 0x646f_7261_6e64_6f6d,
+        k0 ^ 0x6c79_6765_6e65_7261,
+        k1 ^ 0x7465_6462_7974_6573,
+    ];
+    #[inline(always)]
+    fn round(v: &mut [u64; 4]) {
+        v[0] = v[0].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(13) ^ v[0];
+        v[0] = v[0].rotate_left(32);
+        v[2] = v[2].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(16) ^ v[2];
+        v[0] = v[0].wrapping_add(v[3]);
+        v[3] = v[3].rotate_left(21) ^ v[0];
+        v[2] = v[2].wrapping_add(v[1]);
+        v[1] = v[1].rotate_left(17) ^ v[2];
+        v[2] = v[2].rotate_left(32);
+    }
+    // The last block holds only the length in bytes (mod 256) in its top byte.
+    let len = ((words.len() * 8) as u64) << 56;
+    for &m in words.iter().chain([len].iter()) {
+        v[3] ^= m;
+        for _ in 0..C {
+            round(&mut v);
+        }
+        v[0] ^= m;
+    }
+    v[2] ^= 0xff;
+    for _ in 0..D {
+        round(&mut v);
+    }
+    v[0] ^ v[1] ^ v[2] ^ v[3]
+}
 
 /// Per-address budgets and the token secret.
 pub(super) struct Validation {
     /// Tracked addresses' entries; a slot is reused when its address is evicted, so the
-    /// vector never holds more than `capacity` and every slot is in `index`.
+    /// vector never holds more than `capacity`, and every slot is tracked and in `table`.
     slots: Vec<Entry>,
-    index: BTreeMap<Key, u32>,
-    /// Recently looked-up keys and their slots, one per line chosen by [`Key::line`] (a
-    /// cache of `index`, kept exact: filled on lookup and insertion, and the evicted key's
-    /// line emptied when its slot goes to another address). `EMPTY` marks an empty line.
-    cache: Box<[Cell<(Key, u32)>; CACHE_LINES]>,
+    /// Linear-probing table of slot numbers (`EMPTY` marks a free position), a power of two
+    /// long and at most half full; an entry's home position is its key's hash under
+    /// `hash_keys`, masked. Removal shifts the chain back (no tombstones), so a probe stops
+    /// at the first free position.
+    table: Vec<u32>,
+    /// SipHash key for `table`, derived from `secret` (separate from the token use).
+    hash_keys: (u64, u64),
+    /// The key last looked up or inserted and its slot (`EMPTY`: none), kept exact: the
+    /// evicted key is forgotten here when its slot goes to another address.
+    recent: Cell<(Key, u32)>,
     capacity: usize,
     secret: [u8; 32],
     tick: u64,
@@ -120,7 +219,7 @@ pub(super) struct Validation {
 impl core::fmt::Debug for Validation {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Validation")
-            .field("tracked", &self.index.len())
+            .field("tracked", &self.slots.len())
             .field("capacity", &self.capacity)
             .finish_non_exhaustive()
     }
@@ -131,8 +230,9 @@ impl Validation {
     pub(super) fn new(capacity: usize, secret: [u8; 32]) -> Self {
         Validation {
             slots: Vec::new(),
-            index: BTreeMap::new(),
-            cache: Box::new(core::array::from_fn(|_| Cell::new((Key(0, 0), EMPTY)))),
+            table: Vec::new(),
+            hash_keys: hash_keys(&secret),
+            recent: Cell::new((Key(0, 0), EMPTY)),
             // Slots are `u32` below `EMPTY`: no node tracks four billion addresses.
             capacity: capacity.clamp(1, EMPTY as usize),
             secret,
@@ -143,20 +243,86 @@ impl Validation {
     /// Addresses tracked (validated or not).
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
-        self.index.len()
+        self.slots.len()
     }
 
     /// The slot of `key`, if tracked.
     #[inline]
     fn slot(&self, key: Key) -> Option<usize> {
-        let line = &self.cache[key.line()];
-        let (k, i) = line.get();
+        let (k, i) = self.recent.get();
         if k == key && i != EMPTY {
             return Some(i as usize);
         }
-        let i = *self.index.get(&key)?;
-        line.set((key, i));
+        let (_, i) = self.find(key, key.hash(self.hash_keys) as u32)?;
+        self.recent.set((key, i));
         Some(i as usize)
+    }
+
+    /// `key`'s position in `table` and its slot, if tracked; `hash` is `key`'s.
+    #[inline]
+    fn find(&self, key: Key, hash: u32) -> Option<(usize, u32)> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let mask = self.table.len() - 1;
+        let mut p = hash as usize & mask;
+        loop {
+            let i = self.table[p];
+            if i == EMPTY {
+                return None;
+            }
+            if self.slots[i as usize].key == key {
+                return Some((p, i));
+            }
+            p = (p + 1) & mask;
+        }
+    }
+
+    /// Puts slot `i` (whose entry holds its key) into `table`, growing the table first if
+    /// it would be more than half full.
+    fn index(&mut self, i: usize) {
+        if self.slots.len() * 2 > self.table.len() {
+            // Twice the tracked count, rounded up: at most half full after the rebuild.
+            let len = (self.slots.len() * 2).next_power_of_two().max(8);
+            self.table = vec![EMPTY; len];
+            for j in 0..self.slots.len() {
+                self.place(j);
+            }
+        } else {
+            self.place(i);
+        }
+    }
+
+    /// Puts slot `i` at the first free position from its home (the table has one).
+    fn place(&mut self, i: usize) {
+        let mask = self.table.len() - 1;
+        let mut p = self.slots[i].hash as usize & mask;
+        while self.table[p] != EMPTY {
+            p = (p + 1) & mask;
+        }
+        // Slots are below `capacity`, itself below `EMPTY` (see `new`).
+        self.table[p] = i as u32;
+    }
+
+    /// Frees position `p` of `table`, moving later members of its probe chain back so that
+    /// every tracked key stays reachable from its home without tombstones.
+    fn unplace(&mut self, mut p: usize) {
+        let mask = self.table.len() - 1;
+        let mut q = p;
+        loop {
+            q = (q + 1) & mask;
+            let i = self.table[q];
+            if i == EMPTY {
+                break;
+            }
+            let home = self.slots[i as usize].hash as usize & mask;
+            // The entry at `q` may move to `p` unless its home lies cyclically in (p, q].
+            if (q.wrapping_sub(home) & mask) >= (q.wrapping_sub(p) & mask) {
+                self.table[p] = i;
+                p = q;
+            }
+        }
+        self.table[p] = EMPTY;
     }
 
     fn get(&self, addr: &SocketAddr) -> Option<&Entry> {
@@ -167,17 +333,25 @@ impl Validation {
         self.tick += 1;
         let tick = self.tick;
         let key = Key::of(&addr);
-        let i = match self.slot(key) {
-            Some(i) => i,
-            None => {
-                let i = if self.index.len() >= self.capacity {
+        let (k, i) = self.recent.get();
+        let i = if k == key && i != EMPTY {
+            i as usize
+        } else {
+            let hash = key.hash(self.hash_keys) as u32;
+            if let Some((_, i)) = self.find(key, hash) {
+                self.recent.set((key, i));
+                i as usize
+            } else {
+                let i = if self.slots.len() >= self.capacity {
                     self.evict()
                 } else {
                     self.slots.push(Entry::default());
                     self.slots.len() - 1
                 };
-                self.index.insert(key, i as u32);
-                self.cache[key.line()].set((key, i as u32));
+                self.slots[i].key = key;
+                self.slots[i].hash = hash;
+                self.index(i);
+                self.recent.set((key, i as u32));
                 i
             }
         };
@@ -196,17 +370,12 @@ impl Validation {
             .min_by_key(|(_, e)| (e.validated, e.last))
             .map(|(i, _)| i)
             .unwrap_or(0);
-        let key = self
-            .index
-            .iter()
-            .find(|(_, &i)| i as usize == victim)
-            .map(|(k, _)| *k);
-        if let Some(k) = key {
-            self.index.remove(&k);
-            let line = &self.cache[k.line()];
-            if line.get().0 == k {
-                line.set((Key(0, 0), EMPTY));
-            }
+        let Entry { key: k, hash, .. } = self.slots[victim];
+        if let Some((p, _)) = self.find(k, hash) {
+            self.unplace(p);
+        }
+        if self.recent.get().0 == k {
+            self.recent.set((Key(0, 0), EMPTY));
         }
         self.slots[victim] = Entry::default();
         victim
@@ -283,6 +452,23 @@ impl Validation {
         t.copy_from_slice(&tag[..8]);
         u64::from_be_bytes(t)
     }
+}
+
+/// The table's SipHash key: the first half of a Poly1305 tag under `secret` with a nonce no
+/// token uses (family byte 0) and its own associated data, so the key is as secret as the
+/// tokens and still a separate use of the secret.
+fn hash_keys(secret: &[u8; 32]) -> (u64, u64) {
+    let cipher = XChaCha20Poly1305::new(secret.into());
+    let mut empty: [u8; 0] = [];
+    // Invariant: encryption only fails for plaintexts longer than 2^38 bytes.
+    let tag = cipher
+        .encrypt_in_place_detached(&XNonce::default(), b"shoal index key v1", &mut empty)
+        .expect("empty plaintext is within the AEAD limit");
+    let mut k = [0u8; 8];
+    k.copy_from_slice(&tag[..8]);
+    let k0 = u64::from_le_bytes(k);
+    k.copy_from_slice(&tag[8..16]);
+    (k0, u64::from_le_bytes(k))
 }
 
 #[cfg(test)]
@@ -374,6 +560,117 @@ mod tests {
         v.sent(a(1), 30);
         assert_eq!(v.allowance(&a(1)), Some(0));
         assert_eq!(v.len(), 2);
+    }
+
+    /// Every tracked slot sits in the table exactly once, where a probe from its key's home
+    /// finds it; the table is at most half full.
+    fn assert_index_exact(v: &Validation) {
+        let placed = v.table.iter().filter(|&&i| i != EMPTY).count();
+        assert_eq!(placed, v.len(), "table holds every tracked slot once");
+        assert!(v.len() * 2 <= v.table.len() || v.len() == 0);
+        for (i, e) in v.slots.iter().enumerate() {
+            assert_eq!(e.hash, e.key.hash(v.hash_keys) as u32);
+            assert_eq!(
+                v.find(e.key, e.hash).map(|(_, s)| s as usize),
+                Some(i),
+                "{:?}",
+                e.key
+            );
+        }
+    }
+
+    #[test]
+    fn the_index_hash_is_siphash() {
+        // `sip::<2, 4>` against std's (deprecated but reference) SipHash-2-4 of the same 32
+        // bytes: the rounds, constants and length block are right, so 1-3 is SipHash-1-3.
+        let keys = [
+            (0, 0),
+            (0x0706_0504_0302_0100, 0x0f0e_0d0c_0b0a_0908),
+            (u64::MAX, 1),
+        ];
+        let words: [&[u64]; 5] = [
+            &[0; 4],
+            &[1, 2, 3, 4],
+            &[u64::MAX, 0, 7 << 56, 0x1234_5678_9abc_def0],
+            &[0],
+            &[0x0a00_0001_0000_1f0a],
+        ];
+        for k in keys {
+            for w in words {
+                let bytes: Vec<u8> = w.iter().flat_map(|x| x.to_le_bytes()).collect();
+                #[allow(deprecated)]
+                let mut h = core::hash::SipHasher::new_with_keys(k.0, k.1);
+                core::hash::Hasher::write(&mut h, &bytes);
+                assert_eq!(sip::<2, 4>(k, w), core::hash::Hasher::finish(&h));
+            }
+        }
+        // The position hash depends on the secret: other secrets, other positions.
+        let key = Key::of(&a(1));
+        assert_ne!(key.hash(hash_keys(&[1; 32])), key.hash(hash_keys(&[2; 32])));
+    }
+
+    #[test]
+    fn the_table_is_sized_from_the_tracked_count_not_the_capacity() {
+        let mut v = Validation::new(20_000, [1; 32]);
+        assert!(v.table.is_empty());
+        for i in 1..=3 {
+            v.received(a(i), 1);
+        }
+        assert_eq!(v.table.len(), 8);
+        for i in 4..=1000 {
+            v.received(a(i), 1);
+        }
+        assert_eq!(v.table.len(), 2048);
+        assert_index_exact(&v);
+    }
+
+    #[test]
+    fn addresses_colliding_in_the_cache_keep_exact_budgets_through_eviction() {
+        // 300 addresses all on one line of the former cache, at capacities from 1 to 70 (the
+        // table wraps, grows, and shifts chains back on every eviction), against the
+        // one-map model: budgets, validation and the tracked set stay exact, and the index
+        // finds every tracked address and nothing else.
+        let line = Key::of(&a(1)).line();
+        let twins: Vec<SocketAddr> = (1..u16::MAX)
+            .map(a)
+            .filter(|b| Key::of(b).line() == line)
+            .take(300)
+            .collect();
+        assert_eq!(twins.len(), 300);
+        for capacity in [1, 2, 3, 5, 8, 13, 64, 70] {
+            let mut v = Validation::new(capacity, [9; 32]);
+            let mut m = Model {
+                entries: BTreeMap::new(),
+                capacity,
+                tick: 0,
+            };
+            // Twice through: the second pass reinserts addresses evicted in the first.
+            for round in 0..2 {
+                for (n, &b) in twins.iter().enumerate() {
+                    let bytes = n + 1 + round;
+                    v.received(b, bytes);
+                    m.entry(b).received += bytes as u64;
+                    if n % 7 == 0 {
+                        v.validate(b);
+                        m.entry(b).validated = true;
+                    }
+                    // Ask about an older twin too, so recency is not just insertion order.
+                    let old = twins[(n * 13) % (n + 1)];
+                    v.sent(old, 1);
+                    let e = m.entry(old);
+                    e.sent += 1;
+                    assert_eq!(v.len(), m.entries.len());
+                    assert!(v.len() <= capacity);
+                    assert_index_exact(&v);
+                }
+                for b in &twins {
+                    assert_eq!(v.allowance(b), m.allowance(b), "{b} at {capacity}");
+                    let tracked = m.entries.get(b);
+                    assert_eq!(v.is_validated(b), tracked.is_some_and(|e| e.validated));
+                    assert_eq!(v.get(b).is_some(), tracked.is_some(), "{b} at {capacity}");
+                }
+            }
+        }
     }
 
     /// The previous implementation, kept as the reference: one `BTreeMap<SocketAddr, _>`
