@@ -11,13 +11,11 @@
 //! ([`URGENT_ROUNDS_PER_INTERVAL`]), and when it is too soon says when the next may go, so the
 //! node pulls its regular round forward instead.
 
-mod index;
-
+use crate::id_index::IdIndex;
 use crate::membership::Update;
 use crate::wire::{encode_value, PacketBuilder};
 use crate::{NodeId, Timestamp};
 use core::time::Duration;
-use index::SubjectIndex;
 use std::collections::BTreeMap;
 
 /// Most urgent rounds per gossip interval.
@@ -86,7 +84,7 @@ impl Entry {
 ///
 /// ## Layout (why not one `BTreeMap` per view)
 /// Each queued update is one 64-byte [`Entry`] in a slab (`entries`, free slots reused),
-/// found by subject through an open-addressing index of 8-byte buckets (`index.rs`) and
+/// found by subject through an open-addressing index of 8-byte buckets (`id_index.rs`) and
 /// ordered by one small B-tree per transmit count, keyed by `u64::MAX - seq` (newest first;
 /// `seq` is unique, so the subject is not needed to break ties) with the entry number as
 /// value. So [`fill`](Self::fill) walks the order and reads each entry directly, with no
@@ -103,7 +101,7 @@ pub struct Dissemination {
     spilled: Vec<Box<[u8]>>,
     spill_free: Vec<u32>,
     /// Subject → entry number.
-    index: SubjectIndex,
+    index: IdIndex,
     /// `levels[t]`: the entries sent `t` times, by `u64::MAX - seq` (newest first). The
     /// last level is never empty (trailing empty levels are popped).
     levels: Vec<BTreeMap<u64, u32>>,
@@ -387,7 +385,7 @@ impl Dissemination {
         let n = self.len();
         let mut entries = Vec::with_capacity(if n == 0 { 0 } else { n + (n / 8).max(16) });
         let mut spilled = Vec::new();
-        let mut index = SubjectIndex::with_capacity(n);
+        let mut index = IdIndex::with_capacity(n);
         for level in &mut self.levels {
             for slot in level.values_mut() {
                 let mut e = self.entries[*slot as usize];

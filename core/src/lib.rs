@@ -58,6 +58,7 @@ mod error;
 pub mod freshness;
 pub(crate) mod hash;
 mod id;
+mod id_index;
 pub mod membership;
 mod node;
 mod observers;

@@ -73,7 +73,7 @@ impl Applied {
 /// in a dense vector of slots stored in fixed chunks of 32 (`chunked.rs`: growth
 /// never copies a member, and at most one chunk is partly empty, where a `Vec` grown by an
 /// eighth copied all of it at each step and kept up to an eighth as slack); an
-/// open-addressing index of 8-byte buckets (`index.rs`) maps an id to its slot in one or two
+/// open-addressing index of 8-byte buckets (`id_index.rs`) maps an id to its slot in one or two
 /// probes; and each slot records its place in `live_peers` (in chunks too), so leaving the
 /// live set is a swap-remove without a second map. Observable behaviour (id-order
 /// iteration, which [`iter`](Self::iter) now gets by sorting, and the order of `live_peers`)
@@ -81,8 +81,8 @@ impl Applied {
 #[derive(Debug)]
 pub struct MemberTable {
     me: NodeId,
-    /// Slot of each member (see `index.rs`).
-    index: SlotIndex,
+    /// Slot of each member (see `id_index.rs`).
+    index: IdIndex,
     slots: Chunked<Member, SLOT_SHIFT>,
     /// Per slot: its position in `live_peers`, or [`NOT_LIVE`].
     live_pos: Chunked<u32, LIVE_POS_SHIFT>,
@@ -139,7 +139,7 @@ impl MemberTable {
     pub fn new(me: MemberInfo, now: Timestamp) -> Self {
         let mut t = MemberTable {
             me: me.id,
-            index: SlotIndex::default(),
+            index: IdIndex::default(),
             slots: Chunked::default(),
             live_pos: Chunked::default(),
             digest: [0; DIGEST_BUCKETS],
@@ -658,9 +658,8 @@ impl<'a> LivePeers<'a> {
 }
 
 mod chunked;
-mod index;
+use crate::id_index::IdIndex;
 use chunked::Chunked;
-use index::SlotIndex;
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,7 @@
-//! The member table's id → slot index: open addressing with linear probing.
+//! An id → slot index: open addressing with linear probing. The member table finds a
+//! member's slot with it, and the piggyback queue (`dissemination.rs`) its entry for a
+//! subject; both keep the ids themselves in their own storage and lend them to the index
+//! through `id_at`, so a bucket stays 8 bytes.
 //!
 //! **Rule: a lookup touches one or two 8-byte buckets, then the one slot it returns.**
 //! Every node holds an index over every member, so a simulated cluster holds N² entries:
@@ -78,16 +81,26 @@ fn slot_of(b: u64) -> u32 {
 
 /// Id → slot, for slots whose ids the caller reads through `id_at`.
 #[derive(Debug, Default)]
-pub(super) struct SlotIndex {
+pub(crate) struct IdIndex {
     buckets: Vec<u64>,
     len: usize,
 }
 
-impl SlotIndex {
+impl IdIndex {
     /// Number of entries.
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// An empty index with room for `n` entries before it grows (at most 3/4 full then).
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        if n == 0 {
+            return Self::default();
+        }
+        IdIndex {
+            buckets: vec![EMPTY; (n * 4).div_ceil(3).max(MIN_BUCKETS)],
+            len: 0,
+        }
     }
 
     /// The bucket position holding `id`, if present. `id_at(slot)` reads a slot's id.
@@ -111,7 +124,7 @@ impl SlotIndex {
     }
 
     /// The slot of `id`, if present.
-    pub(super) fn get(&self, id: &NodeId, id_at: impl Fn(u32) -> NodeId) -> Option<u32> {
+    pub(crate) fn get(&self, id: &NodeId, id_at: impl Fn(u32) -> NodeId) -> Option<u32> {
         self.find(id, id_at).map(|p| slot_of(self.buckets[p]))
     }
 
@@ -126,7 +139,7 @@ impl SlotIndex {
     }
 
     /// Adds `id` at `slot`. The caller guarantees `id` is not present.
-    pub(super) fn insert(&mut self, id: &NodeId, slot: u32) {
+    pub(crate) fn insert(&mut self, id: &NodeId, slot: u32) {
         if (self.len + 1) * 4 > self.buckets.len() * 3 {
             let n = (self.buckets.len() + self.buckets.len() / 4).max(MIN_BUCKETS);
             let old = core::mem::replace(&mut self.buckets, vec![EMPTY; n]);
@@ -139,7 +152,7 @@ impl SlotIndex {
     }
 
     /// Points `id` (present) at `slot` instead. Returns whether it was present.
-    pub(super) fn repoint(
+    pub(crate) fn repoint(
         &mut self,
         id: &NodeId,
         slot: u32,
@@ -156,7 +169,7 @@ impl SlotIndex {
 
     /// Removes `id`; returns its slot. Shifts the rest of its run back so no probe chain
     /// breaks (no tombstones).
-    pub(super) fn remove(&mut self, id: &NodeId, id_at: impl Fn(u32) -> NodeId) -> Option<u32> {
+    pub(crate) fn remove(&mut self, id: &NodeId, id_at: impl Fn(u32) -> NodeId) -> Option<u32> {
         let mut hole = self.find(id, id_at)?;
         let slot = slot_of(self.buckets[hole]);
         let n = self.buckets.len();
@@ -181,7 +194,7 @@ impl SlotIndex {
 
     /// Every slot in the index, in bucket order.
     #[cfg(test)]
-    pub(super) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
         self.buckets
             .iter()
             .filter(|&&b| b != EMPTY)
@@ -190,7 +203,7 @@ impl SlotIndex {
 
     /// Number of buckets.
     #[cfg(test)]
-    pub(super) fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         self.buckets.len()
     }
 
@@ -215,7 +228,7 @@ mod tests {
     #[test]
     fn agrees_with_a_model_through_churn() {
         let mut ids: Vec<NodeId> = Vec::new();
-        let mut ix = SlotIndex::default();
+        let mut ix = IdIndex::default();
         let mut x: u64 = 1;
         let mut next = || {
             x = mix64(x.wrapping_add(0x9e37_79b9_7f4a_7c15));
@@ -257,7 +270,7 @@ mod tests {
     #[test]
     fn stays_three_fifths_to_three_quarters_full_with_short_probes() {
         let ids: Vec<NodeId> = (0..5000).map(id).collect();
-        let mut ix = SlotIndex::default();
+        let mut ix = IdIndex::default();
         for (s, i) in ids.iter().enumerate() {
             ix.insert(i, s as u32);
             let n = s + 1;
@@ -289,7 +302,7 @@ mod tests {
             }
             i += 1;
         }
-        let mut ix = SlotIndex::default();
+        let mut ix = IdIndex::default();
         for (s, c) in same.iter().enumerate() {
             ix.insert(c, s as u32);
         }
