@@ -5,63 +5,27 @@
 //! being shutdown") once that thread's runtime shut down. One test in this binary, because it
 //! installs a process-wide panic hook.
 
+mod common;
+
 use bytes::Bytes;
-use shoal_tokio::{
-    ClusterClient, ClusterConfig, LoadBalancingStrategy, RpcConfig, Server, WorkerRegistry,
-};
+use common::director_and_worker;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 
-fn config(name: &str) -> ClusterConfig {
-    ClusterConfig::default()
-        .with_bind_addr("127.0.0.1:0".parse().unwrap())
-        .with_core_config(shoal_tokio::core::Config::local())
-        .with_cluster_key([6; 32])
-        .with_name(name)
-}
-
 async fn call_then_stop_everything() {
-    let rpc = RpcConfig::insecure_dev();
-    let mut director = Server::new(rpc.clone());
-    let cluster = director.enable_cluster(config("director")).await.unwrap();
-    let registry = Arc::new(WorkerRegistry::new(
-        cluster.clone(),
-        LoadBalancingStrategy::RoundRobin,
-    ));
-    registry.start().await.unwrap();
-    let client = ClusterClient::new(registry.clone(), rpc.clone()).unwrap();
-
-    let mut worker = Server::new(rpc);
-    worker
-        .register("echo", |req: Bytes| async move { Ok(req) })
-        .unwrap();
-    worker.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let wc = worker
-        .enable_cluster(config("worker").with_tags([("role", "worker")]))
-        .await
-        .unwrap();
-    wc.join(vec![cluster.gossip_addr()]).await.unwrap();
-    worker.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while registry.workers().is_empty() {
-        assert!(Instant::now() < deadline, "the worker never appeared");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let pair = director_and_worker(6, "echo", |req: Bytes| async move { Ok(req) }).await;
     // The first finished call starts the metrics task.
-    let answer = client
+    let answer = pair
+        .client
         .call_worker("echo", "hi", Some("role=worker"))
         .await
         .unwrap();
     assert_eq!(&answer[..], b"hi");
-    worker.shutdown().await.unwrap();
-    director.shutdown().await.unwrap();
-    drop(client);
-    drop(registry);
-    drop(wc);
-    drop(cluster);
+    pair.worker.shutdown().await.unwrap();
+    pair.director.shutdown().await.unwrap();
+    drop(pair);
 }
 
 #[test]

@@ -3,20 +3,11 @@
 //! and the thread ends with that runtime; on a current-thread runtime nothing moves. One
 //! test in this binary, so that counting threads sees only its own.
 
-use bytes::Bytes;
-use shoal_tokio::{
-    ClusterClient, ClusterConfig, LoadBalancingStrategy, RpcConfig, Server, WorkerRegistry,
-};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+mod common;
 
-fn config(name: &str) -> ClusterConfig {
-    ClusterConfig::default()
-        .with_bind_addr("127.0.0.1:0".parse().unwrap())
-        .with_core_config(shoal_tokio::core::Config::local())
-        .with_cluster_key([5; 32])
-        .with_name(name)
-}
+use bytes::Bytes;
+use common::{config, director_and_worker};
+use std::time::{Duration, Instant};
 
 fn thread_name() -> String {
     std::thread::current().name().unwrap_or("").to_owned()
@@ -37,43 +28,20 @@ fn network_threads() -> usize {
 /// One call to a worker whose handler answers "<its thread>|<the thread of a task it
 /// spawned>"; returns that answer and the network threads counted while both ran.
 async fn where_things_run() -> (String, usize) {
-    let rpc = RpcConfig::insecure_dev();
-    let mut director = Server::new(rpc.clone());
-    let cluster = director.enable_cluster(config("director")).await.unwrap();
-    let registry = Arc::new(WorkerRegistry::new(
-        cluster.clone(),
-        LoadBalancingStrategy::LeastConnections,
-    ));
-    registry.start().await.unwrap();
-    let client = ClusterClient::new(registry.clone(), rpc.clone()).unwrap();
-
-    let mut worker = Server::new(rpc);
-    worker
-        .register("where", |_req: Bytes| async move {
-            let handler = thread_name();
-            let spawned = tokio::spawn(async { thread_name() }).await.unwrap();
-            Ok(Bytes::from(format!("{handler}|{spawned}")))
-        })
-        .unwrap();
-    worker.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let wc = worker
-        .enable_cluster(config("worker").with_tags([("role", "worker")]))
-        .await
-        .unwrap();
-    wc.join(vec![cluster.gossip_addr()]).await.unwrap();
-    worker.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while registry.workers().is_empty() {
-        assert!(Instant::now() < deadline, "the worker never appeared");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let answer = client
+    let pair = director_and_worker(5, "where", |_req: Bytes| async move {
+        let handler = thread_name();
+        let spawned = tokio::spawn(async { thread_name() }).await.unwrap();
+        Ok(Bytes::from(format!("{handler}|{spawned}")))
+    })
+    .await;
+    let answer = pair
+        .client
         .call_worker("where", "?", Some("role=worker"))
         .await
         .unwrap();
     let running = network_threads();
-    worker.shutdown().await.unwrap();
-    director.shutdown().await.unwrap();
+    pair.worker.shutdown().await.unwrap();
+    pair.director.shutdown().await.unwrap();
     (String::from_utf8(answer.to_vec()).unwrap(), running)
 }
 
@@ -95,7 +63,7 @@ fn network_threads_only_on_the_multi_thread_runtime_and_handlers_stay_on_the_app
     // A node still referred to when the application runtime shuts down: its thread stops
     // with that runtime (bounded wait: a thread takes a moment to exit once told).
     let kept = mt
-        .block_on(shoal_tokio::Cluster::start(config("kept")))
+        .block_on(shoal_tokio::Cluster::start(config("kept", 5)))
         .unwrap();
     // The thread names itself once it runs (std sets a spawned thread's name from that
     // thread), so on a busy machine `start` can return before it shows as `shoal-net`:
