@@ -19,7 +19,14 @@ pub fn rss_bytes() -> Option<u64> {
 /// CPU time this thread has been running so far (`/proc/thread-self/schedstat`, nanosecond
 /// resolution), if the platform reports it. Unlike wall time it does not grow when other
 /// processes share the cores, so it is the figure to compare between runs on a busy machine.
+///
+/// The kernel adds a running thread's time to that figure only when it updates its
+/// accounting (a scheduler tick, a context switch): a thread that has run a few milliseconds
+/// without either reads 0 (seen in CI, on a tickless virtual machine). Yielding first makes the
+/// scheduler update it (`sched_yield` brings the current thread's runtime up to date), so the
+/// figure is current to within the yield itself.
 pub fn cpu_time() -> Option<std::time::Duration> {
+    std::thread::yield_now();
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
     Some(std::time::Duration::from_nanos(ns))
