@@ -12,7 +12,7 @@
 //! node pulls its regular round forward instead.
 
 use crate::id_index::IdIndex;
-use crate::membership::Update;
+use crate::membership::{push_compact, Update};
 use crate::wire::{encode_value, PacketBuilder};
 use crate::{NodeId, Timestamp};
 use core::time::Duration;
@@ -132,14 +132,6 @@ pub fn retransmit_limit(mult: u32, live: usize) -> u32 {
     mult.saturating_mul(k.max(1))
 }
 
-/// Pushes onto `v`, growing it by an eighth (at least 16) when full instead of doubling.
-fn push_compact<T>(v: &mut Vec<T>, x: T) {
-    if v.len() == v.capacity() {
-        v.reserve_exact((v.len() / 8).max(16));
-    }
-    v.push(x);
-}
-
 impl Dissemination {
     /// An empty queue.
     pub fn new() -> Self {
@@ -224,16 +216,22 @@ impl Dissemination {
         }
     }
 
-    /// Takes entry `slot` out of the order, the index, `lens` and the slab.
+    /// Takes entry `slot` out of the index, the order, `lens` and the slab.
     fn drop_entry(&mut self, slot: u32) {
+        let entries = &self.entries;
+        let subject = entries[slot as usize].subject();
+        self.index
+            .remove(&subject, |s| entries[s as usize].subject());
+        self.unlink(slot);
+    }
+
+    /// Entry `slot`, already out of the index, leaves the order, `lens` and the slab.
+    fn unlink(&mut self, slot: u32) {
         let e = self.entries[slot as usize];
         if let Some(level) = self.levels.get_mut(e.transmits as usize) {
             level.remove(&(u64::MAX - e.seq));
         }
         self.pop_empty_levels();
-        let entries = &self.entries;
-        self.index
-            .remove(&e.subject(), |s| entries[s as usize].subject());
         self.forget(slot);
     }
 
@@ -288,12 +286,7 @@ impl Dissemination {
             .index
             .remove(subject, |s| entries[s as usize].subject())
         {
-            let e = self.entries[slot as usize];
-            if let Some(level) = self.levels.get_mut(e.transmits as usize) {
-                level.remove(&(u64::MAX - e.seq));
-            }
-            self.pop_empty_levels();
-            self.forget(slot);
+            self.unlink(slot);
             self.maybe_compact();
         }
     }

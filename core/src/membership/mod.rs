@@ -14,6 +14,6 @@ pub use addr::CompactAddr;
 pub use record::{MemberInfo, SyncEntry, Update, MAX_NAME};
 pub use state::MemberState;
 pub use table::Member;
-pub(crate) use table::{Applied, LivePeers, MemberTable, SlotMove};
+pub(crate) use table::{push_compact, Applied, LivePeers, MemberTable, SlotMove};
 pub(crate) use tags::key_ok;
 pub use tags::{TagError, Tags, MAX_TAGS, MAX_TAGS_TOTAL, MAX_TAG_KEY, MAX_TAG_VALUE};

@@ -114,9 +114,10 @@ const LIVE_POS_SHIFT: u32 = 10;
 const NOT_LIVE: u32 = u32::MAX;
 
 /// Pushes onto `v`, growing it by an eighth (at least 16) when full instead of doubling, so
-/// a table of n entries wastes at most about n/8 slots rather than up to n. Left for
-/// `live_peers` (4 bytes an entry, and read as one slice), whose copies cost little.
-fn push_compact<T>(v: &mut Vec<T>, x: T) {
+/// a vector of n entries wastes at most about n/8 slots rather than up to n. Used for
+/// `live_peers` (4 bytes an entry, and read as one slice), whose copies cost little, and by
+/// the piggyback queue's slab (`dissemination.rs`).
+pub(crate) fn push_compact<T>(v: &mut Vec<T>, x: T) {
     if v.len() == v.capacity() {
         v.reserve_exact((v.len() / 8).max(16));
     }
