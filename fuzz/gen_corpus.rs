@@ -48,7 +48,35 @@ fn main() {
             slot.push(bytes);
         }
     }
-    let packets: Vec<Vec<u8>> = by_kind.into_values().flatten().collect();
+    let mut packets: Vec<Vec<u8>> = by_kind.into_values().flatten().collect();
+    // Sync summaries and wants appear only in clusters with more than 8 members a digest
+    // bucket (hundreds of members): made by hand, from node 1 to node 0.
+    let header = wire::Header {
+        cluster: config().cluster_hash(),
+        from: c.nodes[1].id(),
+        to: Some(c.nodes[0].id().into()),
+    };
+    let hashes: Vec<u64> = (1..=20u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+    for message in [
+        wire::Message::SyncSummary {
+            seq: 7,
+            bucket: 3,
+            split: 1,
+            part: 1,
+            hashes: wire::write_hashes(&hashes),
+        },
+        wire::Message::SyncWant {
+            bucket: 3,
+            hashes: wire::write_hashes(&hashes[..4]),
+        },
+    ] {
+        let p = wire::Packet {
+            header,
+            message,
+            updates: Vec::new(),
+        };
+        packets.push(wire::encode(&p).unwrap());
+    }
     write("decode_packet", &packets);
 
     // Sequences: each captured datagram to node 0, 1 and 2, from its real sender slot.

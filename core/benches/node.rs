@@ -287,6 +287,10 @@ fn sample_messages() -> Vec<(&'static str, Message, Vec<Update>)> {
         })
         .collect();
     let target = info(42, 0).id;
+    // One bucket's summary at 10,000 members (156 of them in each of 64 buckets).
+    let hashes: Vec<u64> = (0..156u64)
+        .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+        .collect();
     vec![
         ("gossip+6-updates", Message::Gossip, updates),
         ("ping", Message::Ping { seq: 77 }, Vec::new()),
@@ -317,6 +321,7 @@ fn sample_messages() -> Vec<(&'static str, Message, Vec<Update>)> {
                 digest,
                 entries: entries(SYNC_CHUNK),
                 last: true,
+                summarized: 0,
             },
             Vec::new(),
         ),
@@ -324,6 +329,25 @@ fn sample_messages() -> Vec<(&'static str, Message, Vec<Update>)> {
             "sync-push+16-entries",
             Message::SyncPush {
                 entries: entries(SYNC_CHUNK),
+            },
+            Vec::new(),
+        ),
+        (
+            "sync-summary+156-hashes",
+            Message::SyncSummary {
+                seq: 9,
+                bucket: 5,
+                split: 0,
+                part: 0,
+                hashes: wire::write_hashes(&hashes),
+            },
+            Vec::new(),
+        ),
+        (
+            "sync-want+16-hashes",
+            Message::SyncWant {
+                bucket: 5,
+                hashes: wire::write_hashes(&hashes[..16]),
             },
             Vec::new(),
         ),

@@ -27,11 +27,13 @@
 use crate::config::Config;
 use crate::dissemination::{retransmit_limit, Dissemination};
 use crate::envelope::Keyring;
-use crate::membership::{Applied, Member, MemberInfo, MemberState, MemberTable, SyncEntry, Update};
+use crate::membership::{
+    in_part, Applied, Member, MemberInfo, MemberState, MemberTable, SyncEntry, Update,
+};
 use crate::stats::Stats;
 use crate::timer::{Timer, TimerTable};
 use crate::wire::bounded::BoundedString;
-use crate::wire::{Message, DIGEST_BUCKETS};
+use crate::wire::{read_hashes, write_hashes, Message, DIGEST_BUCKETS};
 use crate::{CommandError, ConfigError, NodeId, PacketError, Timestamp};
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -807,6 +809,7 @@ impl<R: RngCore> Node<R> {
                 digest,
                 entries,
                 last,
+                summarized,
             } => {
                 self.sync
                     .reply_part(!entries.is_empty() || !digest.is_empty());
@@ -833,7 +836,14 @@ impl<R: RngCore> Node<R> {
                 if !solicited || digest.is_empty() {
                     return;
                 }
-                let parts = push_back(&self.table, self.now, &self.packets, from_id, &digest);
+                let parts = push_back(
+                    &self.table,
+                    self.now,
+                    &self.packets,
+                    from_id,
+                    &digest,
+                    summarized,
+                );
                 if seq == 0 && seed == Some(from) {
                     // Once per join, to the seed the operator gave: not a reflection.
                     for m in parts {
@@ -850,6 +860,96 @@ impl<R: RngCore> Node<R> {
                     self.apply_entry(e, from_id);
                 }
             }
+            Message::SyncSummary {
+                seq,
+                bucket,
+                split,
+                part,
+                hashes,
+            } => {
+                if self.sync.summary_solicited(seq, from_id, from) {
+                    let asked_here = self
+                        .table
+                        .get(&from_id)
+                        .is_none_or(|m| m.info.gossip_addr == from);
+                    if asked_here {
+                        // It echoed the unguessable sequence sent to this address.
+                        self.validation.validate(from);
+                    }
+                    let part = SummaryPart {
+                        bucket: usize::from(bucket),
+                        split,
+                        part,
+                    };
+                    self.on_summary(from, from_id, part, &hashes);
+                }
+            }
+            Message::SyncWant { bucket, hashes } => {
+                if self.validation.is_validated(&from) {
+                    let mut wanted: Vec<u64> = read_hashes(&hashes).collect();
+                    wanted.sort_unstable();
+                    let entries = self.table.entries_by_hash(
+                        usize::from(bucket),
+                        0,
+                        0,
+                        &wanted,
+                        true,
+                        self.now,
+                    );
+                    if !entries.is_empty() {
+                        let parts = self
+                            .packets
+                            .chunk(entries, from_id, |entries, _| Message::SyncPush { entries });
+                        self.send_all(from, from_id, parts);
+                    }
+                } else {
+                    self.challenge(from, from_id);
+                }
+            }
+        }
+    }
+
+    /// A summary of one part of a bucket, from the peer this node asked: ask for the
+    /// entries it lacks, push those the peer lacks (see `node/antientropy.rs`).
+    fn on_summary(&mut self, from: SocketAddr, from_id: NodeId, at: SummaryPart, hashes: &[u8]) {
+        // Only what the part may hold counts; sorted for the lookups.
+        let mut theirs: Vec<u64> = read_hashes(hashes)
+            .filter(|&h| in_part(h, at.split, at.part))
+            .collect();
+        theirs.sort_unstable();
+        theirs.dedup();
+        let mine = self.table.summary_of(at.bucket, at.split, at.part);
+        let want: Vec<u64> = theirs
+            .iter()
+            .filter(|h| mine.binary_search(h).is_err())
+            .copied()
+            .collect();
+        let push = self
+            .table
+            .entries_by_hash(at.bucket, at.split, at.part, &theirs, false, self.now);
+        // The bucket differed (that is why it was summarised): keep syncing fast.
+        self.sync.reply_part(true);
+        if want.is_empty() && push.is_empty() {
+            return;
+        }
+        if !self.validation.is_validated(&from) {
+            self.challenge(from, from_id);
+            return;
+        }
+        let room = self.packets.summary_room(from_id).max(1);
+        for chunk in want.chunks(room) {
+            let m = Message::SyncWant {
+                // Invariant: `at.bucket` came from a u8.
+                bucket: at.bucket as u8,
+                hashes: write_hashes(chunk),
+            };
+            self.reply(from, Some(from_id), m);
+        }
+        if !push.is_empty() {
+            let parts = self
+                .packets
+                .chunk(push, from_id, |entries, _| Message::SyncPush { entries });
+            self.send_all(from, from_id, parts);
         }
     }
 
@@ -892,6 +992,14 @@ impl<R: RngCore> Node<R> {
             self.reply(dst, Some(to), m);
         }
     }
+}
+
+/// One part of one bucket of a sync summary.
+#[derive(Clone, Copy, Debug)]
+struct SummaryPart {
+    bucket: usize,
+    split: u8,
+    part: u16,
 }
 
 #[cfg(test)]

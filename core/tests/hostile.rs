@@ -212,6 +212,7 @@ fn huge_member_lists_are_bounded() {
         digest: BoundedVec::new(),
         entries: e,
         last: true,
+        summarized: 0,
     };
     // With the default MTU a full reply does not even fit: refused by size.
     let config = small(64);
@@ -234,8 +235,9 @@ fn huge_member_lists_are_bounded() {
     // A declared count over the bound with only a few bytes behind it is refused before
     // anything is allocated for it.
     let mut short = forge(&config, fake, reply(entries(0, 1)), vec![]);
-    // Layout from the end: updates count, `last`, the entry, the entries count.
-    let at = short.len() - 1 - 1 - wire_entry_len(&fake_info(0)) - 1;
+    // Layout from the end: updates count, `summarized` (0), `last`, the entry, the entries
+    // count.
+    let at = short.len() - 1 - 1 - 1 - wire_entry_len(&fake_info(0)) - 1;
     assert_eq!(short[at], 1, "entries count byte");
     short.splice(at..=at, [0xff, 0xff, 0xff, 0xff, 0x0f]);
     assert!(c.inject(0, outside(1), &short).is_err());

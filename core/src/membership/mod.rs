@@ -13,7 +13,9 @@ mod tags;
 pub use addr::CompactAddr;
 pub use record::{MemberInfo, SyncEntry, Update, MAX_NAME};
 pub use state::MemberState;
+#[cfg(test)]
+pub(crate) use table::bucket_of;
 pub use table::Member;
-pub(crate) use table::{push_compact, Applied, LivePeers, MemberTable, SlotMove};
+pub(crate) use table::{in_part, push_compact, Applied, LivePeers, MemberTable, SlotMove};
 pub(crate) use tags::key_ok;
 pub use tags::{TagError, Tags, MAX_TAGS, MAX_TAGS_TOTAL, MAX_TAG_KEY, MAX_TAG_VALUE};

@@ -87,6 +87,9 @@ pub struct MemberTable {
     /// Per slot: its position in `live_peers`, or [`NOT_LIVE`].
     live_pos: Chunked<u32, LIVE_POS_SHIFT>,
     digest: [u32; DIGEST_BUCKETS],
+    /// Per digest bucket, the slots of its members, in no order: a sync summary of one
+    /// bucket reads its members only, not the whole table (4 bytes a member).
+    by_bucket: Vec<Vec<u32>>,
     /// The slots of the live peers (4 bytes each, not a copy of their 16-byte ids).
     live_peers: Vec<u32>,
     counts: [usize; 4],
@@ -129,10 +132,21 @@ pub fn bucket_of(id: &NodeId) -> usize {
     (id.short() % DIGEST_BUCKETS as u64) as usize
 }
 
+/// A member entry's 64-bit hash over its id, incarnation and state: what a sync summary
+/// lists. Two views hold the same entry exactly when they agree on its hash (up to a
+/// collision, about 2^-64 a pair). Computed by every node alike, as the digest must be.
+pub(crate) fn summary_hash(id: &NodeId, incarnation: u64, state: MemberState) -> u64 {
+    mix64(id.short() ^ mix64(incarnation.wrapping_add(u64::from(state.precedence()) << 56)))
+}
+
+/// The entry's share of its bucket's digest: the top half of its summary hash.
 fn entry_hash(id: &NodeId, incarnation: u64, state: MemberState) -> u32 {
-    let h =
-        mix64(id.short() ^ mix64(incarnation.wrapping_add(u64::from(state.precedence()) << 56)));
-    (h >> 32) as u32
+    (summary_hash(id, incarnation, state) >> 32) as u32
+}
+
+/// Whether `hash` lies in `part` of a bucket split into `2^split` parts (by its top bits).
+pub(crate) fn in_part(hash: u64, split: u8, part: u16) -> bool {
+    split == 0 || hash >> (64 - u32::from(split)) == u64::from(part)
 }
 
 impl MemberTable {
@@ -144,6 +158,7 @@ impl MemberTable {
             slots: Chunked::default(),
             live_pos: Chunked::default(),
             digest: [0; DIGEST_BUCKETS],
+            by_bucket: vec![Vec::new(); DIGEST_BUCKETS],
             live_peers: Vec::new(),
             counts: [0; 4],
             watched: Vec::new(),
@@ -258,19 +273,7 @@ impl MemberTable {
             .collect();
         hits.sort_unstable();
         hits.into_iter()
-            .map(|(_, s)| {
-                let m = &self.slots[s as usize];
-                SyncEntry {
-                    info: m.info.clone(),
-                    state: m.state,
-                    down_secs: if m.state.is_down() {
-                        u32::try_from(now.saturating_since(m.state_since).as_secs())
-                            .unwrap_or(u32::MAX)
-                    } else {
-                        0
-                    },
-                }
-            })
+            .map(|(_, s)| self.sync_entry(s as usize, now))
             .collect()
     }
 
@@ -296,6 +299,7 @@ impl MemberTable {
         self.slots.push(m);
         self.live_pos.push(live_pos);
         self.index.insert(&id, slot);
+        push_compact(&mut self.by_bucket[bucket_of(&id)], slot);
     }
 
     /// Takes `slot` out of `live_peers` if it is there; the peer moved into its place learns
@@ -322,6 +326,11 @@ impl MemberTable {
             let slots = &self.slots;
             self.index
                 .repoint(&moved, slot as u32, |s| slots[s as usize].info.id);
+        }
+        self.unlist(id, slot as u32);
+        if slot != last {
+            let moved = self.slots[last].info.id;
+            self.relist(&moved, last as u32, slot as u32);
         }
         let m = self.slots.swap_remove(slot);
         self.count_watched(&m, false);
@@ -369,6 +378,91 @@ impl MemberTable {
             push_compact(&mut self.live_peers, slot as u32);
         }
         old
+    }
+
+    /// Takes `slot` out of `id`'s bucket list.
+    fn unlist(&mut self, id: &NodeId, slot: u32) {
+        let list = &mut self.by_bucket[bucket_of(id)];
+        if let Some(i) = list.iter().position(|&s| s == slot) {
+            list.swap_remove(i);
+        }
+    }
+
+    /// `id` moved from slot `from` to slot `to`: so does its bucket list entry.
+    fn relist(&mut self, id: &NodeId, from: u32, to: u32) {
+        if let Some(s) = self.by_bucket[bucket_of(id)]
+            .iter_mut()
+            .find(|s| **s == from)
+        {
+            *s = to;
+        }
+    }
+
+    /// Members in digest bucket `bucket` (0 for a bucket that does not exist).
+    pub fn bucket_len(&self, bucket: usize) -> usize {
+        self.by_bucket.get(bucket).map_or(0, Vec::len)
+    }
+
+    /// The summary hashes of the entries in `bucket` that fall in `part` of `2^split`,
+    /// ascending (see [`summary_hash`]).
+    pub fn summary_of(&self, bucket: usize, split: u8, part: u16) -> Vec<u64> {
+        let Some(list) = self.by_bucket.get(bucket) else {
+            return Vec::new();
+        };
+        let mut out: Vec<u64> = list
+            .iter()
+            .map(|&s| {
+                let m = &self.slots[s as usize];
+                summary_hash(&m.info.id, m.info.incarnation, m.state)
+            })
+            .filter(|&h| in_part(h, split, part))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Sync entries of `bucket` in `part` of `2^split` whose summary hash is in `hashes`
+    /// (ascending) when `listed`, or is not in it when `!listed`; sorted by id, tombstones
+    /// with their age at `now`.
+    pub fn entries_by_hash(
+        &self,
+        bucket: usize,
+        split: u8,
+        part: u16,
+        hashes: &[u64],
+        listed: bool,
+        now: Timestamp,
+    ) -> Vec<SyncEntry> {
+        let Some(list) = self.by_bucket.get(bucket) else {
+            return Vec::new();
+        };
+        let mut hits: Vec<(u128, u32)> = list
+            .iter()
+            .filter(|&&s| {
+                let m = &self.slots[s as usize];
+                let h = summary_hash(&m.info.id, m.info.incarnation, m.state);
+                in_part(h, split, part) && hashes.binary_search(&h).is_ok() == listed
+            })
+            .map(|&s| (key(&self.slots[s as usize].info.id), s))
+            .collect();
+        hits.sort_unstable();
+        hits.into_iter()
+            .map(|(_, s)| self.sync_entry(s as usize, now))
+            .collect()
+    }
+
+    /// The member in `slot` as a sync entry; a tombstone carries its age at `now`.
+    fn sync_entry(&self, slot: usize, now: Timestamp) -> SyncEntry {
+        let m = &self.slots[slot];
+        SyncEntry {
+            info: m.info.clone(),
+            state: m.state,
+            down_secs: if m.state.is_down() {
+                u32::try_from(now.saturating_since(m.state_since).as_secs()).unwrap_or(u32::MAX)
+            } else {
+                0
+            },
+        }
     }
 
     /// Counts `m` in (`add`) or out of the watched addresses, if it is live.
@@ -592,6 +686,18 @@ impl MemberTable {
             self.live_peers.len(),
             self.live_pos.iter().filter(|&&p| p != NOT_LIVE).count()
         );
+        let mut listed = vec![0u32; self.slots.len()];
+        for (b, list) in self.by_bucket.iter().enumerate() {
+            for &s in list {
+                assert_eq!(
+                    bucket_of(&self.slots[s as usize].info.id),
+                    b,
+                    "listed in its bucket"
+                );
+                listed[s as usize] += 1;
+            }
+        }
+        assert!(listed.iter().all(|&c| c == 1), "every slot listed once");
         for (a, n) in &self.watched {
             let live_there = self
                 .slots
@@ -603,14 +709,19 @@ impl MemberTable {
     }
 
     /// Bytes reserved per structure (slots with their chunk list, index, `live_pos`,
-    /// `live_peers`), to check the memory bill per entry.
+    /// `live_peers`, bucket lists), to check the memory bill per entry.
     #[cfg(test)]
-    pub(crate) fn reserved_bytes(&self) -> [usize; 4] {
+    pub(crate) fn reserved_bytes(&self) -> [usize; 5] {
         [
             self.slots.reserved_bytes() + self.slots.chunk_list_bytes(),
             self.index.capacity() * 8,
             self.live_pos.reserved_bytes() + self.live_pos.chunk_list_bytes(),
             self.live_peers.capacity() * 4,
+            self.by_bucket
+                .iter()
+                .map(|l| l.capacity() * 4 + 24)
+                .sum::<usize>()
+                + 24,
         ]
     }
 

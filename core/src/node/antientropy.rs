@@ -8,6 +8,14 @@
 //! - **Only a reply this node asked for is pushed back to** (the outstanding sync's sequence
 //!   and peer, or a reconnect's sequence and address), so a forged reply cannot make it send
 //!   its view anywhere.
+//! - **A large bucket is summarised, not sent whole:** a differing bucket with more than
+//!   [`SUMMARY_MIN`] members is answered with the 64-bit hashes of its entries
+//!   (`SyncSummary`, 8 bytes an entry instead of ~45); the requester asks for the entries it
+//!   lacks (`SyncWant`, answered by a `SyncPush`) and pushes those the replier lacks, so an
+//!   entry both views hold costs 8 bytes and no decoding or table update. While a large
+//!   cluster converges, most entries of a differing bucket are held by both sides: sending
+//!   them whole made every entry arrive three to four times at 3,000 members (issue 18).
+//!   A join reply (the joiner holds nothing) and small buckets still go whole.
 //! - **Converging views sync fast:** while exchanges find differences or the view changed
 //!   within the last ten gossip intervals, the next round comes after two gossip intervals
 //!   (anti-entropy becomes an epidemic); otherwise after `sync_interval`.
@@ -23,12 +31,17 @@ use super::random::rand_below;
 use crate::config::Config;
 use crate::membership::{MemberState, MemberTable, SyncEntry, Update};
 use crate::wire::bounded::BoundedVec;
-use crate::wire::{Message, DIGEST_BYTES, MAX_SYNC_ENTRIES};
+use crate::wire::{write_hashes, Message, DIGEST_BYTES, MAX_SUMMARY_SPLIT, MAX_SYNC_ENTRIES};
 use crate::{NodeId, Timestamp};
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
 use std::collections::BTreeMap;
+
+/// A differing bucket with more members than this is answered with a summary (hashes)
+/// rather than its entries: a few entries cost little more than their summary and spare
+/// the requester the round trip of a want.
+pub(super) const SUMMARY_MIN: usize = 8;
 
 /// Most reaped members whose address is kept for reconnect attempts.
 pub(super) const MAX_GRAVEYARD: usize = 1024;
@@ -51,6 +64,11 @@ pub(super) struct AntiEntropy {
     reconnect: Option<(u32, SocketAddr)>,
     /// Whether the current request was already resent after a challenge.
     retried: bool,
+    /// The last exchange whose reply ended (its sequence and peer, or its sequence and
+    /// seed address): its summaries are still taken, since datagrams reorder and a summary
+    /// can arrive after the reply's last part.
+    finished: Option<(u32, NodeId)>,
+    finished_reconnect: Option<(u32, SocketAddr)>,
     /// When this node's view last changed.
     last_change: Timestamp,
     /// Whether the last sync exchange found the two views different (either direction).
@@ -66,6 +84,8 @@ impl AntiEntropy {
             outstanding: None,
             reconnect: None,
             retried: false,
+            finished: None,
+            finished_reconnect: None,
             last_change: now,
             found_diff: false,
             graveyard: BTreeMap::new(),
@@ -91,6 +111,8 @@ impl AntiEntropy {
 
     fn next_seq(&mut self) -> u32 {
         self.retried = false;
+        self.finished = None;
+        self.finished_reconnect = None;
         self.sync_seq = self.sync_seq.wrapping_add(1).max(1);
         self.sync_seq
     }
@@ -141,13 +163,30 @@ impl AntiEntropy {
     /// The last part of a sync reply `seq` arrived from `from_id` at `from`: whether this node
     /// asked for it (and so should push back what the peer lacks).
     pub(super) fn reply_done(&mut self, seq: u32, from_id: NodeId, from: SocketAddr) -> bool {
-        self.outstanding
+        if let Some(x) = self
+            .outstanding
             .take_if(|(s, id)| *s == seq && *id == from_id)
-            .is_some()
-            || self
-                .reconnect
-                .take_if(|(s, a)| *s == seq && *a == from)
-                .is_some()
+        {
+            self.finished = Some(x);
+            return true;
+        }
+        if let Some(x) = self.reconnect.take_if(|(s, a)| *s == seq && *a == from) {
+            self.finished_reconnect = Some(x);
+            return true;
+        }
+        false
+    }
+
+    /// Whether a summary `seq` from `from_id` at `from` belongs to the exchange this node
+    /// has outstanding or the one that just ended (it will push entries back: only to a
+    /// peer it asked).
+    pub(super) fn summary_solicited(&self, seq: u32, from_id: NodeId, from: SocketAddr) -> bool {
+        let ours = Some((seq, from_id));
+        let seed = Some((seq, from));
+        self.outstanding == ours
+            || self.finished == ours
+            || self.reconnect == seed
+            || self.finished_reconnect == seed
     }
 
     /// A member is back (new or rejoined): no need to reconnect to its old address.
@@ -233,9 +272,10 @@ pub(super) fn digest_of(table: &MemberTable) -> BoundedVec<u8, DIGEST_BYTES> {
     BoundedVec::try_from_vec(table.digest_bytes()).expect("digest has DIGEST_BYTES bytes")
 }
 
-/// The reply to a join (every bucket, `seq` 0) or a sync (the buckets that differ): their
-/// entries, and on the last part this view's digest so the requester can push back what it
-/// has and this node lacks (none when the views agree).
+/// The reply to a join (every bucket, `seq` 0) or a sync (the buckets that differ): a
+/// summary of each large bucket (a sync only), the entries of the others, and on the last
+/// part this view's digest so the requester can push back what it has and this node lacks
+/// (none when the views agree).
 pub(super) fn sync_reply(
     table: &MemberTable,
     now: Timestamp,
@@ -244,31 +284,112 @@ pub(super) fn sync_reply(
     seq: u32,
     buckets: &[usize],
 ) -> Vec<Message> {
+    let mut out = Vec::new();
+    let mut whole = Vec::with_capacity(buckets.len());
+    let mut summarized = 0u64;
+    let room = packets.summary_room(to);
+    for &b in buckets {
+        let summary = (seq != 0 && table.bucket_len(b) > SUMMARY_MIN)
+            .then(|| summary_parts(table, seq, b, room))
+            .flatten();
+        match summary {
+            Some(parts) => {
+                out.extend(parts);
+                summarized |= 1 << b;
+            }
+            None => whole.push(b),
+        }
+    }
+    // Views that agree need no digest back (and summarise nothing).
+    let tail = (!buckets.is_empty()).then_some(summarized);
+    out.extend(entry_parts(table, now, packets, to, seq, &whole, tail));
+    out
+}
+
+/// The summary of `bucket` in as few parts as hold at most `room` hashes each (every part,
+/// empty ones too: the requester pushes what it has in a part the replier lacks entirely);
+/// `None` when no split within [`MAX_SUMMARY_SPLIT`] fits (then the bucket goes whole).
+fn summary_parts(
+    table: &MemberTable,
+    seq: u32,
+    bucket: usize,
+    room: usize,
+) -> Option<Vec<Message>> {
+    let hashes = table.summary_of(bucket, 0, 0);
+    let bucket_u8 = u8::try_from(bucket).ok()?;
+    for split in 0..=MAX_SUMMARY_SPLIT {
+        let parts = 1usize << split;
+        let part_of = |h: u64| {
+            if split == 0 {
+                0
+            } else {
+                (h >> (64 - u32::from(split))) as usize
+            }
+        };
+        // Ascending hashes: each part is a contiguous run.
+        let mut bounds = vec![0usize; parts + 1];
+        for &h in &hashes {
+            bounds[part_of(h) + 1] += 1;
+        }
+        if bounds.iter().any(|&c| c > room) {
+            continue;
+        }
+        for p in 0..parts {
+            bounds[p + 1] += bounds[p];
+        }
+        return Some(
+            (0..parts)
+                .map(|p| Message::SyncSummary {
+                    seq,
+                    bucket: bucket_u8,
+                    split,
+                    part: p as u16,
+                    hashes: write_hashes(&hashes[bounds[p]..bounds[p + 1]]),
+                })
+                .collect(),
+        );
+    }
+    None
+}
+
+/// The entry parts of a sync reply: the entries of `buckets`; unless the views agree
+/// (`tail` is `None`), the last part carries this view's digest and the buckets summarised.
+fn entry_parts(
+    table: &MemberTable,
+    now: Timestamp,
+    packets: &Packets,
+    to: NodeId,
+    seq: u32,
+    buckets: &[usize],
+    tail: Option<u64>,
+) -> Vec<Message> {
     let entries = table.entries_in(buckets, now);
     let digest = digest_of(table);
-    let in_sync = buckets.is_empty();
     packets.chunk(entries, to, |entries, last| Message::SyncReply {
         seq,
-        digest: if last && !in_sync {
-            digest.clone()
-        } else {
-            BoundedVec::new()
+        digest: match tail {
+            Some(_) if last => digest.clone(),
+            _ => BoundedVec::new(),
         },
         entries,
         last,
+        summarized: tail.filter(|_| last).unwrap_or(0),
     })
 }
 
 /// The push half of push-pull, after a reply this node asked for: the entries of the buckets
-/// where the peer's `digest` differs from this view.
+/// where the peer's `digest` differs from this view, except the buckets it summarised
+/// (`skip`, a bit per bucket: pushed already, entry by entry).
 pub(super) fn push_back(
     table: &MemberTable,
     now: Timestamp,
     packets: &Packets,
     to: NodeId,
     digest: &[u8],
+    skip: u64,
 ) -> Vec<Message> {
-    let diff = table.differing_buckets(digest);
+    let mut diff = table.differing_buckets(digest);
+    diff.retain(|&b| skip >> b & 1 == 0);
     let entries = table.entries_in(&diff, now);
     packets.chunk(entries, to, |entries, _| Message::SyncPush { entries })
 }

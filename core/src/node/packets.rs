@@ -181,6 +181,21 @@ impl Packets {
         len
     }
 
+    /// How many summary hashes fit one datagram to `to` (at most
+    /// [`wire::MAX_SUMMARY_HASHES`]), the largest summary message and an empty update list
+    /// aside.
+    pub(super) fn summary_room(&self, to: NodeId) -> usize {
+        let empty = Message::SyncSummary {
+            seq: u32::MAX,
+            bucket: u8::MAX,
+            split: u8::MAX,
+            part: u16::MAX,
+            hashes: BoundedVec::new(),
+        };
+        let fixed = wire::encoded_len(&(self.header(Some(to)), empty)) + 2 + 1 + 1;
+        (self.budget().saturating_sub(fixed) / 8).min(wire::MAX_SUMMARY_HASHES)
+    }
+
     /// Splits `entries` into messages to `to` built by `make(entries, is_last)`, each within
     /// the MTU.
     pub(super) fn chunk(

@@ -1,7 +1,8 @@
 //! Node behaviour, driven through the in-core test cluster.
 
 use super::*;
-use crate::testkit::{addr, handle_checked, node, Cluster, TestNode, TestRng};
+use crate::testkit::{addr, handle_checked, node, outside, Cluster, TestNode, TestRng};
+use crate::wire::bounded::BoundedVec;
 use crate::wire::tests::{arb_message, arb_update};
 use crate::wire::{self, Header};
 use proptest::prelude::*;
@@ -602,4 +603,168 @@ fn two_live_processes_with_one_name_are_reported_not_merged() {
         .take_events()
         .iter()
         .any(|(_, e)| matches!(e, Event::IdentityConflict { .. })));
+}
+
+/// Two nodes whose views share `shared` fake members, each with `own` more the other lacks.
+fn overlapping_views(shared: usize, own: usize) -> Cluster {
+    let mut c = Cluster::joined(2, cfg());
+    let from = NodeId::from_name("feeder");
+    let feed = |c: &mut Cluster, i: usize, ks: &mut dyn Iterator<Item = usize>| {
+        let all: Vec<SyncEntry> = ks
+            .map(|k| SyncEntry {
+                info: crate::testkit::fake_info(k),
+                state: MemberState::Alive,
+                down_secs: 0,
+            })
+            .collect();
+        for chunk in all.chunks(32) {
+            let entries = BoundedVec::try_from_vec(chunk.to_vec()).unwrap();
+            let bytes = crate::testkit::forge(
+                c.nodes[i].config(),
+                from,
+                Message::SyncPush { entries },
+                vec![],
+            );
+            let now = c.now;
+            c.nodes[i].handle_packet(now, outside(0), &bytes).unwrap();
+        }
+    };
+    feed(&mut c, 0, &mut (0..shared + own));
+    feed(
+        &mut c,
+        1,
+        &mut (0..shared).chain(shared + own..shared + 2 * own),
+    );
+    // Nothing was sent yet: the forged pushes only taught the two nodes members.
+    for i in 0..2 {
+        while c.nodes[i].poll_transmit().is_some() {}
+        assert_eq!(c.nodes[i].live_members(), 2 + shared + own);
+    }
+    c
+}
+
+/// Node 0 starts a sync exchange with node 1 (as its sync round would).
+fn start_sync(c: &mut Cluster) {
+    let peer = c.nodes[1].id();
+    let n = &mut c.nodes[0];
+    let seq = n.sync.start_sync(peer);
+    let digest = antientropy::digest_of(&n.table);
+    n.send_to_member(peer, Message::Sync { seq, digest }, None);
+}
+
+/// Delivers datagrams between nodes 0 and 1 until none is left, each burst in reverse order
+/// when `reverse` (the reply's last part then arrives before its summaries); returns every
+/// datagram delivered, decoded.
+fn pump(c: &mut Cluster, reverse: bool) -> Vec<wire::Packet> {
+    let mut seen = Vec::new();
+    loop {
+        let mut burst = Vec::new();
+        for i in 0..2 {
+            while let Some(t) = c.nodes[i].poll_transmit() {
+                if let Some(j) = (0..2).find(|&j| addr(j) == t.dst) {
+                    burst.push((j, addr(i), t.payload));
+                }
+            }
+        }
+        if burst.is_empty() {
+            return seen;
+        }
+        if reverse {
+            burst.reverse();
+        }
+        for (j, from, bytes) in burst {
+            seen.push(wire::decode(&bytes, wire::MAX_DATAGRAM).unwrap());
+            let now = c.now;
+            c.nodes[j].handle_packet(now, from, &bytes).unwrap();
+        }
+    }
+}
+
+fn entries_sent(packets: &[wire::Packet]) -> usize {
+    packets
+        .iter()
+        .map(|p| match &p.message {
+            Message::SyncReply { entries, .. } | Message::SyncPush { entries } => entries.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+#[test]
+fn large_buckets_sync_by_summary_and_send_only_what_the_other_lacks() {
+    for reverse in [false, true] {
+        // Every bucket holds well over SUMMARY_MIN members (2,000 spread over 64).
+        let (shared, own) = (2000, 40);
+        let mut c = overlapping_views(shared, own);
+        start_sync(&mut c);
+        let packets = pump(&mut c, reverse);
+        let summaries = packets
+            .iter()
+            .filter(|p| matches!(p.message, Message::SyncSummary { .. }))
+            .count();
+        assert!(summaries >= DIGEST_BUCKETS / 2, "{summaries} summaries");
+        // Both end with the union, and agree entry for entry.
+        for n in &c.nodes {
+            assert_eq!(n.live_members(), 2 + shared + 2 * own, "reverse {reverse}");
+        }
+        assert_eq!(c.nodes[0].view_digest(), c.nodes[1].view_digest());
+        // Only the members one side lacked travelled as entries: whole buckets would be
+        // the 2,040 members each side holds.
+        let sent = entries_sent(&packets);
+        assert_eq!(sent, 2 * own, "reverse {reverse}: {sent} entries sent");
+    }
+}
+
+#[test]
+fn a_summary_nobody_asked_for_is_ignored_and_a_want_needs_a_validated_address() {
+    let mut c = overlapping_views(600, 0);
+    let hashes = wire::write_hashes(&[1, 2, 3]);
+    let summary = Message::SyncSummary {
+        seq: 12345,
+        bucket: 0,
+        split: 0,
+        part: 0,
+        hashes,
+    };
+    let bytes = packet_from(&c.nodes[1], Some(c.nodes[0].id()), summary, vec![]);
+    let now = c.now;
+    c.nodes[0].handle_packet(now, addr(1), &bytes).unwrap();
+    assert!(
+        c.nodes[0].poll_transmit().is_none(),
+        "no want and no push for an exchange node 0 never started"
+    );
+    // A want from an address never validated gets a challenge, not entries.
+    let me = c.nodes[0].me().clone();
+    let bucket = crate::membership::bucket_of(&me.id) as u8;
+    let mine = c.nodes[0].table.summary_of(usize::from(bucket), 0, 0);
+    let want = Message::SyncWant {
+        bucket,
+        hashes: wire::write_hashes(&mine),
+    };
+    let bytes = packet_from(&c.nodes[1], Some(me.id), want, vec![]);
+    c.nodes[0].handle_packet(now, outside(7), &bytes).unwrap();
+    let out: Vec<_> = std::iter::from_fn(|| c.nodes[0].poll_transmit()).collect();
+    assert_eq!(out.len(), 1);
+    let p = wire::decode(&out[0].payload, wire::MAX_DATAGRAM).unwrap();
+    assert!(
+        matches!(p.message, Message::Challenge { .. }),
+        "{:?}",
+        p.message
+    );
+    // From the member's own (validated) address the same want is answered with entries.
+    c.nodes[0].handle_packet(now, addr(1), &bytes).unwrap();
+    let out: Vec<_> = std::iter::from_fn(|| c.nodes[0].poll_transmit()).collect();
+    let got: usize = out
+        .iter()
+        .map(|t| {
+            match wire::decode(&t.payload, wire::MAX_DATAGRAM)
+                .unwrap()
+                .message
+            {
+                Message::SyncPush { entries } => entries.len(),
+                _ => 0,
+            }
+        })
+        .sum();
+    assert_eq!(got, mine.len());
 }

@@ -13,8 +13,9 @@ use bounded::BoundedVec;
 use serde::{Deserialize, Serialize};
 
 /// The wire version this build speaks. A packet with another first byte is dropped with
-/// [`PacketError::Version`].
-pub const WIRE_VERSION: u8 = 1;
+/// [`PacketError::Version`]. Version 2 added sync summaries (`SyncSummary`, `SyncWant`, and
+/// `SyncReply::summarized`).
+pub const WIRE_VERSION: u8 = 2;
 /// The largest datagram any node accepts, whatever its configuration (the largest UDP
 /// payload over IPv4).
 pub const MAX_DATAGRAM: usize = 65_507;
@@ -26,6 +27,13 @@ pub const MAX_SYNC_ENTRIES: usize = 128;
 pub const DIGEST_BUCKETS: usize = 64;
 /// Bytes of an encoded digest (a 32-bit value per bucket).
 pub const DIGEST_BYTES: usize = DIGEST_BUCKETS * 4;
+/// Most entry hashes in one [`Message::SyncSummary`] or [`Message::SyncWant`] (8 bytes
+/// each: 1,280 bytes, within a 1,400-byte MTU with the header and an envelope).
+pub const MAX_SUMMARY_HASHES: usize = 160;
+/// Bytes of the hashes of one summary or want at most.
+pub const SUMMARY_BYTES: usize = MAX_SUMMARY_HASHES * 8;
+/// Finest split of one bucket's summary: into `2^MAX_SUMMARY_SPLIT` parts.
+pub const MAX_SUMMARY_SPLIT: u8 = 8;
 
 /// Who sent a packet, to whom, in which cluster.
 ///
@@ -192,6 +200,10 @@ pub enum Message {
         entries: BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>,
         /// Whether this is the last part.
         last: bool,
+        /// Buckets (bit per bucket) answered with a `SyncSummary` instead of entries (last
+        /// part only): the requester pushes what the replier lacks there from the summary,
+        /// not the whole bucket. Summaries may arrive after the last part.
+        summarized: u64,
     },
     /// Entries the requester holds newer than the replier, after a `SyncReply`.
     SyncPush {
@@ -225,6 +237,52 @@ pub enum Message {
         /// The token being echoed.
         token: u64,
     },
+    /// Part of a sync reply, instead of a large bucket's entries: the 64-bit hashes of the
+    /// replier's entries (id, incarnation, state) in one part of that bucket. The requester
+    /// asks for what it lacks (`SyncWant`) and pushes what the replier lacks, so entries both
+    /// hold are not sent at all (see `node/antientropy.rs`).
+    SyncSummary {
+        /// The request's exchange number.
+        seq: u32,
+        /// The digest bucket.
+        bucket: u8,
+        /// The bucket is split into `2^split` parts by the top bits of the hashes.
+        split: u8,
+        /// Which part: the hashes whose top `split` bits equal it.
+        part: u16,
+        /// The part's hashes, 8 little-endian bytes each, ascending.
+        hashes: BoundedVec<u8, SUMMARY_BYTES>,
+    },
+    /// After a `SyncSummary`: the entries of `bucket` whose hashes are listed, please (the
+    /// answer is a `SyncPush`).
+    SyncWant {
+        /// The digest bucket.
+        bucket: u8,
+        /// The wanted hashes, 8 little-endian bytes each.
+        hashes: BoundedVec<u8, SUMMARY_BYTES>,
+    },
+}
+
+/// Reads summary hashes (8 little-endian bytes each); a trailing partial hash is ignored
+/// (the decoder refuses such a message, so none arrives here).
+pub fn read_hashes(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
+    bytes.chunks_exact(8).map(|c| {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(c);
+        u64::from_le_bytes(x)
+    })
+}
+
+/// Writes summary hashes as [`read_hashes`] reads them. At most [`MAX_SUMMARY_HASHES`]
+/// are taken.
+pub fn write_hashes(hashes: &[u64]) -> BoundedVec<u8, SUMMARY_BYTES> {
+    let bytes: Vec<u8> = hashes
+        .iter()
+        .take(MAX_SUMMARY_HASHES)
+        .flat_map(|h| h.to_le_bytes())
+        .collect();
+    // Invariant: at most MAX_SUMMARY_HASHES hashes of 8 bytes were written.
+    BoundedVec::try_from_vec(bytes).expect("within SUMMARY_BYTES")
 }
 
 impl Message {
@@ -244,6 +302,31 @@ impl Message {
             Message::Echo { .. } => "echo",
             Message::JoinEcho { .. } => "join-echo",
             Message::SyncEcho { .. } => "sync-echo",
+            Message::SyncSummary { .. } => "sync-summary",
+            Message::SyncWant { .. } => "sync-want",
+        }
+    }
+
+    /// Whether the fields postcard cannot check hold: summary and want hashes are whole
+    /// 8-byte values, a bucket exists, a part lies within its split.
+    fn well_formed(&self) -> bool {
+        match self {
+            Message::SyncSummary {
+                bucket,
+                split,
+                part,
+                hashes,
+                ..
+            } => {
+                usize::from(*bucket) < DIGEST_BUCKETS
+                    && *split <= MAX_SUMMARY_SPLIT
+                    && u32::from(*part) < (1u32 << split)
+                    && hashes.len() % 8 == 0
+            }
+            Message::SyncWant { bucket, hashes } => {
+                usize::from(*bucket) < DIGEST_BUCKETS && hashes.len() % 8 == 0
+            }
+            _ => true,
         }
     }
 }
@@ -270,6 +353,9 @@ pub fn decode(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
     }
     let (header, rest) = Header::decode_prefix(rest)?;
     let (message, rest) = take_message(rest)?;
+    if !message.well_formed() {
+        return Err(PacketError::Malformed);
+    }
     // Most datagrams (every heartbeat in a settled cluster) end in a zero update count:
     // exactly what postcard would make of it (an empty list, nothing trailing), without
     // setting up a sequence.

@@ -110,18 +110,110 @@ pub(crate) fn arb_message() -> impl Strategy<Value = Message> {
         any::<u64>().prop_map(|token| Message::JoinEcho { token }),
         (any::<u32>(), arb_digest(), any::<u64>())
             .prop_map(|(seq, digest, token)| Message::SyncEcho { seq, digest, token }),
-        (any::<u32>(), arb_digest(), arb_entries(), any::<bool>()).prop_map(
-            |(seq, digest, entries, last)| {
+        (
+            any::<u32>(),
+            arb_digest(),
+            arb_entries(),
+            any::<bool>(),
+            any::<u64>()
+        )
+            .prop_map(|(seq, digest, entries, last, summarized)| {
                 Message::SyncReply {
                     seq,
                     digest,
                     entries,
                     last,
+                    summarized,
                 }
-            }
-        ),
+            }),
         arb_entries().prop_map(|entries| Message::SyncPush { entries }),
+        (
+            any::<u32>(),
+            0..DIGEST_BUCKETS as u8,
+            0..=MAX_SUMMARY_SPLIT,
+            any::<u16>(),
+            arb_hashes()
+        )
+            .prop_map(|(seq, bucket, split, part, hashes)| Message::SyncSummary {
+                seq,
+                bucket,
+                split,
+                part: part % (1u16 << split),
+                hashes,
+            }),
+        (0..DIGEST_BUCKETS as u8, arb_hashes())
+            .prop_map(|(bucket, hashes)| Message::SyncWant { bucket, hashes }),
     ]
+}
+
+fn arb_hashes() -> impl Strategy<Value = BoundedVec<u8, SUMMARY_BYTES>> {
+    proptest::collection::vec(any::<u64>(), 0..=MAX_SUMMARY_HASHES).prop_map(|h| write_hashes(&h))
+}
+
+/// Summary fields postcard cannot check are refused as malformed, before any state sees
+/// them: a bucket past the digest, a split past the finest, a part outside its split,
+/// hashes that are not whole 8-byte values.
+#[test]
+fn malformed_summaries_are_refused() {
+    let header = Header {
+        cluster: 7,
+        from: NodeId([1; 16]),
+        to: None,
+    };
+    let hashes = |n: usize| BoundedVec::try_from_vec(vec![0u8; n]).unwrap();
+    let summary = |bucket, split, part, n| Message::SyncSummary {
+        seq: 1,
+        bucket,
+        split,
+        part,
+        hashes: hashes(n),
+    };
+    let good = [
+        summary(63, 0, 0, 16),
+        summary(0, MAX_SUMMARY_SPLIT, 255, 0),
+        Message::SyncWant {
+            bucket: 63,
+            hashes: hashes(8),
+        },
+    ];
+    let bad = [
+        summary(64, 0, 0, 8),
+        summary(0, MAX_SUMMARY_SPLIT + 1, 0, 8),
+        summary(0, 1, 2, 8),
+        summary(0, 0, 1, 8),
+        summary(0, 0, 0, 7),
+        Message::SyncWant {
+            bucket: 64,
+            hashes: hashes(8),
+        },
+        Message::SyncWant {
+            bucket: 0,
+            hashes: hashes(9),
+        },
+    ];
+    for message in good {
+        let p = Packet {
+            header,
+            message,
+            updates: vec![],
+        };
+        let bytes = encode(&p).unwrap();
+        assert_eq!(decode(&bytes, MAX_DATAGRAM).unwrap(), p);
+    }
+    for message in bad {
+        let p = Packet {
+            header,
+            message,
+            updates: vec![],
+        };
+        let bytes = encode(&p).unwrap();
+        assert_eq!(
+            decode(&bytes, MAX_DATAGRAM),
+            Err(PacketError::Malformed),
+            "{:?}",
+            p.message
+        );
+    }
 }
 
 pub(crate) fn arb_packet() -> impl Strategy<Value = Packet> {
