@@ -90,6 +90,9 @@ pub struct MemberTable {
     /// Per digest bucket, the slots of its members, in no order: a sync summary of one
     /// bucket reads its members only, not the whole table (4 bytes a member).
     by_bucket: Vec<Vec<u32>>,
+    /// Per slot: its member's [`summary_hash`] (8 bytes a member), so that a summary reads
+    /// one dense array instead of hashing each member's 104-byte entry again.
+    hashes: Chunked<u64, HASH_SHIFT>,
     /// The slots of the live peers (4 bytes each, not a copy of their 16-byte ids).
     live_peers: Vec<u32>,
     counts: [usize; 4],
@@ -112,6 +115,9 @@ const SLOT_SHIFT: u32 = 5;
 
 /// Entries per chunk of `live_pos`: 1,024 (4 KiB).
 const LIVE_POS_SHIFT: u32 = 10;
+
+/// Entries per chunk of `hashes`: 512 (4 KiB).
+const HASH_SHIFT: u32 = 9;
 
 /// `live_pos` of a slot that is not in `live_peers` (down, or this node itself).
 const NOT_LIVE: u32 = u32::MAX;
@@ -139,9 +145,9 @@ pub(crate) fn summary_hash(id: &NodeId, incarnation: u64, state: MemberState) ->
     mix64(id.short() ^ mix64(incarnation.wrapping_add(u64::from(state.precedence()) << 56)))
 }
 
-/// The entry's share of its bucket's digest: the top half of its summary hash.
-fn entry_hash(id: &NodeId, incarnation: u64, state: MemberState) -> u32 {
-    (summary_hash(id, incarnation, state) >> 32) as u32
+/// An entry's share of its bucket's digest: the top half of its summary hash.
+fn top(summary_hash: u64) -> u32 {
+    (summary_hash >> 32) as u32
 }
 
 /// Whether `hash` lies in `part` of a bucket split into `2^split` parts (by its top bits).
@@ -159,6 +165,7 @@ impl MemberTable {
             live_pos: Chunked::default(),
             digest: [0; DIGEST_BUCKETS],
             by_bucket: vec![Vec::new(); DIGEST_BUCKETS],
+            hashes: Chunked::default(),
             live_peers: Vec::new(),
             counts: [0; 4],
             watched: Vec::new(),
@@ -286,8 +293,8 @@ impl MemberTable {
         let id = m.info.id;
         self.count_watched(&m, true);
         self.counts[usize::from(m.state.precedence())] += 1;
-        self.digest[bucket_of(&id)] =
-            self.digest[bucket_of(&id)].wrapping_add(entry_hash(&id, m.info.incarnation, m.state));
+        let hash = summary_hash(&id, m.info.incarnation, m.state);
+        self.digest[bucket_of(&id)] = self.digest[bucket_of(&id)].wrapping_add(top(hash));
         let slot = self.slots.len() as u32;
         let live_pos = if m.state.is_live() && id != self.me {
             let p = self.live_peers.len() as u32;
@@ -298,6 +305,7 @@ impl MemberTable {
         };
         self.slots.push(m);
         self.live_pos.push(live_pos);
+        self.hashes.push(hash);
         self.index.insert(&id, slot);
         push_compact(&mut self.by_bucket[bucket_of(&id)], slot);
     }
@@ -335,6 +343,7 @@ impl MemberTable {
         let m = self.slots.swap_remove(slot);
         self.count_watched(&m, false);
         self.live_pos.swap_remove(slot);
+        let hash = self.hashes.swap_remove(slot);
         if let Some(&p) = self.live_pos.get(slot) {
             // The member moved from the last slot into `slot`: so did its live entry.
             if p != NOT_LIVE {
@@ -342,8 +351,7 @@ impl MemberTable {
             }
         }
         self.counts[usize::from(m.state.precedence())] -= 1;
-        self.digest[bucket_of(id)] =
-            self.digest[bucket_of(id)].wrapping_sub(entry_hash(id, m.info.incarnation, m.state));
+        self.digest[bucket_of(id)] = self.digest[bucket_of(id)].wrapping_sub(top(hash));
         let moved = SlotMove {
             removed: slot as u32,
             from: last as u32,
@@ -361,18 +369,14 @@ impl MemberTable {
         let old = std::mem::replace(&mut self.slots[slot], m);
         self.count_watched(&old, false);
         self.counts[usize::from(old.state.precedence())] -= 1;
-        self.digest[bucket_of(&id)] = self.digest[bucket_of(&id)].wrapping_sub(entry_hash(
-            &id,
-            old.info.incarnation,
-            old.state,
-        ));
         let new = &self.slots[slot];
         self.counts[usize::from(new.state.precedence())] += 1;
-        self.digest[bucket_of(&id)] = self.digest[bucket_of(&id)].wrapping_add(entry_hash(
-            &id,
-            new.info.incarnation,
-            new.state,
-        ));
+        let hash = summary_hash(&id, new.info.incarnation, new.state);
+        let old_hash = std::mem::replace(&mut self.hashes[slot], hash);
+        let b = bucket_of(&id);
+        self.digest[b] = self.digest[b]
+            .wrapping_sub(top(old_hash))
+            .wrapping_add(top(hash));
         if new.state.is_live() && id != self.me {
             self.live_pos[slot] = self.live_peers.len() as u32;
             push_compact(&mut self.live_peers, slot as u32);
@@ -409,14 +413,12 @@ impl MemberTable {
         let Some(list) = self.by_bucket.get(bucket) else {
             return Vec::new();
         };
-        let mut out: Vec<u64> = list
-            .iter()
-            .map(|&s| {
-                let m = &self.slots[s as usize];
-                summary_hash(&m.info.id, m.info.incarnation, m.state)
-            })
-            .filter(|&h| in_part(h, split, part))
-            .collect();
+        let mut out = Vec::with_capacity(list.len() >> split);
+        out.extend(
+            list.iter()
+                .map(|&s| self.hashes[s as usize])
+                .filter(|&h| in_part(h, split, part)),
+        );
         out.sort_unstable();
         out
     }
@@ -439,8 +441,7 @@ impl MemberTable {
         let mut hits: Vec<(u128, u32)> = list
             .iter()
             .filter(|&&s| {
-                let m = &self.slots[s as usize];
-                let h = summary_hash(&m.info.id, m.info.incarnation, m.state);
+                let h = self.hashes[s as usize];
                 in_part(h, split, part) && hashes.binary_search(&h).is_ok() == listed
             })
             .map(|&s| (key(&self.slots[s as usize].info.id), s))
@@ -698,6 +699,11 @@ impl MemberTable {
             }
         }
         assert!(listed.iter().all(|&c| c == 1), "every slot listed once");
+        assert_eq!(self.hashes.len(), self.slots.len());
+        for (s, m) in self.slots.iter().enumerate() {
+            let h = summary_hash(&m.info.id, m.info.incarnation, m.state);
+            assert_eq!(self.hashes[s], h, "summary hash of slot {s}");
+        }
         for (a, n) in &self.watched {
             let live_there = self
                 .slots
@@ -721,7 +727,9 @@ impl MemberTable {
                 .iter()
                 .map(|l| l.capacity() * 4 + 24)
                 .sum::<usize>()
-                + 24,
+                + 24
+                + self.hashes.reserved_bytes()
+                + self.hashes.chunk_list_bytes(),
         ]
     }
 
@@ -731,7 +739,7 @@ impl MemberTable {
         let mut d = [0u32; DIGEST_BUCKETS];
         for m in self.slots.iter() {
             let b = bucket_of(&m.info.id);
-            d[b] = d[b].wrapping_add(entry_hash(&m.info.id, m.info.incarnation, m.state));
+            d[b] = d[b].wrapping_add(top(summary_hash(&m.info.id, m.info.incarnation, m.state)));
         }
         d.iter().flat_map(|x| x.to_le_bytes()).collect()
     }

@@ -405,9 +405,16 @@ fn oversize_and_version_are_rejected_with_their_reason() {
     };
     let bytes = encode(&p).unwrap();
     assert_eq!(decode(&bytes[..0], 1400), Err(PacketError::Truncated));
-    let mut v2 = bytes.clone();
-    v2[0] = 2;
-    assert_eq!(decode(&v2, 1400), Err(PacketError::Version(2)));
+    let mut next = bytes.clone();
+    next[0] = WIRE_VERSION + 1;
+    assert_eq!(
+        decode(&next, 1400),
+        Err(PacketError::Version(WIRE_VERSION + 1))
+    );
+    // Earlier builds (version 1, before sync summaries) are refused by version, not misread.
+    let mut v1 = bytes.clone();
+    v1[0] = 1;
+    assert_eq!(decode(&v1, 1400), Err(PacketError::Version(1)));
     let big = vec![WIRE_VERSION; 1401];
     assert_eq!(decode(&big, 1400), Err(PacketError::TooLarge { len: 1401 }));
     let mut trailing = bytes.clone();
