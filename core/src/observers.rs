@@ -96,6 +96,30 @@ pub fn subjects_of(
     best.into_iter().map(|(_, r)| r.0 .1).collect()
 }
 
+/// Whether `candidate` joining the members would change [`subjects_of`]`(me, .., k)`, given
+/// that `subjects` is its current answer: exactly when the candidate is nearer to `me` (as a
+/// predecessor) than the farthest of them, or there are fewer than `k`. Lets a node skip
+/// recomputing its subjects, a scan of every member, for the many members that join
+/// elsewhere on the ring.
+pub fn would_watch(me: &NodeId, subjects: &[NodeId], candidate: &NodeId, k: usize) -> bool {
+    if candidate == me || k == 0 {
+        return false;
+    }
+    if subjects.len() < k {
+        return true;
+    }
+    let at = ring_key(me);
+    let rank = |id: &NodeId| {
+        let key = ring_key(id);
+        (key > at, core::cmp::Reverse(key))
+    };
+    subjects
+        .iter()
+        .map(rank)
+        .max()
+        .is_none_or(|worst| rank(candidate) < worst)
+}
+
 /// A sorted, deduplicated ring of the members: the straightforward form of the rule, which
 /// the one-pass functions above must match.
 #[cfg(test)]
@@ -167,6 +191,26 @@ mod tests {
         (0..n)
             .map(|i| NodeId::from_name(&format!("node-{i}")))
             .collect()
+    }
+
+    #[test]
+    fn would_watch_says_exactly_when_a_new_member_changes_the_subjects() {
+        let all = ids(40);
+        for k in 0..=4 {
+            for n in 1..all.len() {
+                let members = &all[..n];
+                let candidate = &all[n];
+                for me in members {
+                    let before = subjects_of(me, members.iter().copied(), k);
+                    let after = subjects_of(me, all[..=n].iter().copied(), k);
+                    assert_eq!(
+                        would_watch(me, &before, candidate, k),
+                        before != after,
+                        "n={n} k={k}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -130,6 +130,9 @@ pub(super) struct Detection {
     /// Whether the live set changed since this node last chose its subjects (the observer
     /// rule is evaluated over the table itself: see `observers.rs`).
     ring_dirty: bool,
+    /// The subjects chosen at the last refresh (nearest first): a member that comes alive
+    /// farther away than all of them changes nothing, and needs no refresh.
+    subjects: Vec<NodeId>,
     detectors: BTreeMap<NodeId, PhiDetector>,
     phi_checks: DeadlineIndex<NodeId>,
     suspicions: BTreeMap<NodeId, Tracked>,
@@ -148,6 +151,7 @@ impl Detection {
         Detection {
             prober: Prober::new(MAX_PENDING),
             ring_dirty: true,
+            subjects: Vec::new(),
             detectors: BTreeMap::new(),
             phi_checks: DeadlineIndex::default(),
             suspicions: BTreeMap::new(),
@@ -222,6 +226,7 @@ impl Detection {
             self.detectors.remove(&id);
             self.phi_checks.remove(&id);
         }
+        self.subjects.clone_from(&subjects);
         for id in subjects {
             if !self.detectors.contains_key(&id) {
                 let mut d = PhiDetector::new(&v.config.phi);
@@ -734,6 +739,27 @@ impl Detection {
         }
     }
 
+    /// Marks the subjects for a refresh if `subject`'s move (`applied`, now in `state`)
+    /// changes them: a member entering the live set nearer than the farthest subject, or a
+    /// subject leaving it. Any other move leaves `subjects_of` as it was.
+    fn ring_changed(&mut self, v: &View, subject: &NodeId, applied: Applied, state: MemberState) {
+        let was_live = match applied {
+            Applied::New | Applied::Rejoined => false,
+            Applied::StateChanged { from } => from.is_live(),
+            _ => return,
+        };
+        let changed = match (was_live, state.is_live()) {
+            (false, true) => {
+                observers::would_watch(&v.me, &self.subjects, subject, v.config.observers)
+            }
+            (true, false) => self.subjects.contains(subject),
+            _ => false,
+        };
+        if changed {
+            self.ring_dirty = true;
+        }
+    }
+
     /// Bookkeeping after the table applied `update` (`applied`, leaving its subject in
     /// `state`). Returns whether the update is news worth gossiping although the table did not
     /// change (a new independent confirmation of a suspicion).
@@ -746,12 +772,7 @@ impl Detection {
     ) -> bool {
         let subject = update.subject();
         let mut news = false;
-        if matches!(
-            applied,
-            Applied::New | Applied::Rejoined | Applied::StateChanged { .. }
-        ) {
-            self.ring_dirty = true;
-        }
+        self.ring_changed(v, &subject, applied, state);
         match (update, applied, state) {
             (Update::Suspect { by, .. }, Applied::StateChanged { .. }, MemberState::Suspect) => {
                 let (min, max, k) = self.bounds(v);
