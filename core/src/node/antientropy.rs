@@ -31,7 +31,9 @@ use super::random::rand_below;
 use crate::config::Config;
 use crate::membership::{MemberState, MemberTable, SyncEntry, Update};
 use crate::wire::bounded::BoundedVec;
-use crate::wire::{write_hashes, Message, DIGEST_BYTES, MAX_SUMMARY_SPLIT, MAX_SYNC_ENTRIES};
+use crate::wire::{
+    write_hashes, Message, DIGEST_BYTES, MAX_SUMMARY_HASHES, MAX_SUMMARY_SPLIT, MAX_SYNC_ENTRIES,
+};
 use crate::{NodeId, Timestamp};
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -315,6 +317,8 @@ fn summary_parts(
     bucket: usize,
     room: usize,
 ) -> Option<Vec<Message>> {
+    // A summary message holds at most MAX_SUMMARY_HASHES, whatever the datagram could.
+    let room = room.min(MAX_SUMMARY_HASHES);
     let hashes = table.summary_of(bucket, 0, 0);
     let bucket_u8 = u8::try_from(bucket).ok()?;
     for split in 0..=MAX_SUMMARY_SPLIT {
@@ -532,6 +536,67 @@ mod tests {
             .expect("an unreached seed");
         assert_eq!((r.id, r.addr), (None, a(7)));
         assert!(ae.reply_done(r.seq, id(9), a(7)), "a seed's answer counts");
+    }
+
+    /// A member whose id falls in digest bucket `bucket`.
+    fn in_bucket(bucket: u64, k: u64) -> crate::MemberInfo {
+        let mut raw = [0u8; 16];
+        raw[..8].copy_from_slice(&(k * crate::wire::DIGEST_BUCKETS as u64 + bucket).to_le_bytes());
+        raw[8..].copy_from_slice(&k.to_le_bytes());
+        crate::MemberInfo {
+            id: NodeId(raw),
+            name: crate::wire::bounded::BoundedString::new(format!("m{k}")).unwrap(),
+            gossip_addr: a(1).into(),
+            rpc_addr: None,
+            incarnation: 0,
+            tags: crate::Tags::new(),
+        }
+    }
+
+    #[test]
+    fn a_bucket_too_big_for_one_datagram_is_summarised_in_parts_that_cover_it_once() {
+        let now = Timestamp::ZERO;
+        let mut table = MemberTable::new(in_bucket(1, 0), now);
+        for k in 0..500 {
+            table.apply(&Update::Alive(in_bucket(5, k)), now);
+        }
+        assert_eq!(table.bucket_len(5), 500);
+        let all = table.summary_of(5, 0, 0);
+        for room in [500, 499, 160, 100, 37] {
+            let parts = summary_parts(&table, 9, 5, room).expect("some split fits");
+            let mut seen = Vec::new();
+            for (p, m) in parts.iter().enumerate() {
+                let Message::SyncSummary {
+                    seq,
+                    bucket,
+                    split,
+                    part,
+                    hashes,
+                } = m
+                else {
+                    panic!("{m:?}");
+                };
+                assert_eq!((*seq, *bucket, usize::from(*part)), (9, 5, p));
+                assert_eq!(
+                    parts.len(),
+                    1 << split,
+                    "every part is sent, empty ones too"
+                );
+                let hs: Vec<u64> = crate::wire::read_hashes(hashes).collect();
+                assert!(hs.len() <= room, "room {room}: a part of {}", hs.len());
+                assert!(hs
+                    .iter()
+                    .all(|&h| crate::membership::in_part(h, *split, *part)));
+                assert_eq!(hs, table.summary_of(5, *split, *part));
+                seen.extend(hs);
+            }
+            assert_eq!(
+                seen, all,
+                "room {room}: the parts cover the bucket once, in order"
+            );
+        }
+        // When even the finest split cannot fit, the bucket is sent whole.
+        assert!(summary_parts(&table, 9, 5, 0).is_none());
     }
 
     use rand_core::SeedableRng;

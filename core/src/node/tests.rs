@@ -607,7 +607,11 @@ fn two_live_processes_with_one_name_are_reported_not_merged() {
 
 /// Two nodes whose views share `shared` fake members, each with `own` more the other lacks.
 fn overlapping_views(shared: usize, own: usize) -> Cluster {
-    let mut c = Cluster::joined(2, cfg());
+    let config = Config {
+        max_members: 20_000,
+        ..cfg()
+    };
+    let mut c = Cluster::joined(2, config);
     let from = NodeId::from_name("feeder");
     let feed = |c: &mut Cluster, i: usize, ks: &mut dyn Iterator<Item = usize>| {
         let all: Vec<SyncEntry> = ks
@@ -767,4 +771,23 @@ fn a_summary_nobody_asked_for_is_ignored_and_a_want_needs_a_validated_address() 
         })
         .sum();
     assert_eq!(got, mine.len());
+}
+
+#[test]
+fn buckets_too_big_for_one_datagram_sync_through_split_summaries() {
+    // 10,540 members: about 165 a bucket, more than one summary holds (160).
+    let (shared, own) = (10_500, 20);
+    let mut c = overlapping_views(shared, own);
+    start_sync(&mut c);
+    let packets = pump(&mut c, true);
+    let split = packets
+        .iter()
+        .filter(|p| matches!(p.message, Message::SyncSummary { split, .. } if split > 0))
+        .count();
+    assert!(split > 0, "no bucket needed splitting");
+    for n in &c.nodes {
+        assert_eq!(n.live_members(), 2 + shared + 2 * own);
+    }
+    assert_eq!(c.nodes[0].view_digest(), c.nodes[1].view_digest());
+    assert_eq!(entries_sent(&packets), 2 * own);
 }
