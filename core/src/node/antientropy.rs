@@ -302,9 +302,23 @@ pub(super) fn sync_reply(
             None => whole.push(b),
         }
     }
-    // Views that agree need no digest back (and summarise nothing).
+    // The entries of the other buckets; unless the views agree, the last part carries this
+    // view's digest and the buckets summarised.
     let tail = (!buckets.is_empty()).then_some(summarized);
-    out.extend(entry_parts(table, now, packets, to, seq, &whole, tail));
+    let entries = table.entries_in(&whole, now);
+    let digest = digest_of(table);
+    out.extend(
+        packets.chunk(entries, to, |entries, last| Message::SyncReply {
+            seq,
+            digest: match tail {
+                Some(_) if last => digest.clone(),
+                _ => BoundedVec::new(),
+            },
+            entries,
+            last,
+            summarized: tail.filter(|_| last).unwrap_or(0),
+        }),
+    );
     out
 }
 
@@ -354,31 +368,6 @@ fn summary_parts(
         );
     }
     None
-}
-
-/// The entry parts of a sync reply: the entries of `buckets`; unless the views agree
-/// (`tail` is `None`), the last part carries this view's digest and the buckets summarised.
-fn entry_parts(
-    table: &MemberTable,
-    now: Timestamp,
-    packets: &Packets,
-    to: NodeId,
-    seq: u32,
-    buckets: &[usize],
-    tail: Option<u64>,
-) -> Vec<Message> {
-    let entries = table.entries_in(buckets, now);
-    let digest = digest_of(table);
-    packets.chunk(entries, to, |entries, last| Message::SyncReply {
-        seq,
-        digest: match tail {
-            Some(_) if last => digest.clone(),
-            _ => BoundedVec::new(),
-        },
-        entries,
-        last,
-        summarized: tail.filter(|_| last).unwrap_or(0),
-    })
 }
 
 /// The push half of push-pull, after a reply this node asked for: the entries of the buckets
