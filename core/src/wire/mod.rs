@@ -549,8 +549,13 @@ pub struct PacketBuilder {
 }
 
 impl PacketBuilder {
-    /// Starts a packet. Returns `None` if the header and message alone exceed `budget`.
+    /// Starts a packet. Returns `None` if the header and message alone exceed `budget`, or
+    /// if the message is one the decoder refuses (a summary field out of its bounds): what
+    /// is encoded always decodes.
     pub fn new(header: &Header, message: &Message, budget: usize) -> Option<Self> {
+        if !message.well_formed() {
+            return None;
+        }
         // Sized for the common datagram (a heartbeat is under 40 bytes) rather than the
         // budget: an allocation this small is served from the allocator's thread cache,
         // where one of MTU size takes its slow path on both malloc and free. Piggybacked
