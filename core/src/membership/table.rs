@@ -139,8 +139,10 @@ pub fn bucket_of(id: &NodeId) -> usize {
 }
 
 /// A member entry's 64-bit hash over its id, incarnation and state: what a sync summary
-/// lists. Two views hold the same entry exactly when they agree on its hash (up to a
-/// collision, about 2^-64 a pair). Computed by every node alike, as the digest must be.
+/// lists. Two views hold the same entry when they agree on its hash, up to a collision
+/// (about 2^-64 a pair; like the digest, it reads the id's first 8 bytes, which for ids
+/// derived from names are a hash already). Computed by every node alike, as the digest
+/// must be.
 pub(crate) fn summary_hash(id: &NodeId, incarnation: u64, state: MemberState) -> u64 {
     mix64(id.short() ^ mix64(incarnation.wrapping_add(u64::from(state.precedence()) << 56)))
 }
