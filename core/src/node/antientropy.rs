@@ -289,10 +289,15 @@ pub(super) fn sync_reply(
     let mut out = Vec::new();
     let mut whole = Vec::with_capacity(buckets.len());
     let mut summarized = 0u64;
-    let room = packets.summary_room(to);
+    // Worked out on the first large bucket only: most replies (small clusters, or a
+    // steady state where views agree) summarise nothing.
+    let mut room = None;
     for &b in buckets {
         let summary = (seq != 0 && table.bucket_len(b) > SUMMARY_MIN)
-            .then(|| summary_parts(table, seq, b, room))
+            .then(|| {
+                let room = *room.get_or_insert_with(|| packets.summary_room(to));
+                summary_parts(table, seq, b, room)
+            })
             .flatten();
         match summary {
             Some(parts) => {

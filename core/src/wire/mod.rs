@@ -364,9 +364,6 @@ pub fn decode(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
     }
     let (header, rest) = Header::decode_prefix(rest)?;
     let (message, rest) = take_message(rest)?;
-    if !message.well_formed() {
-        return Err(PacketError::Malformed);
-    }
     // Most datagrams (every heartbeat in a settled cluster) end in a zero update count:
     // exactly what postcard would make of it (an empty list, nothing trailing), without
     // setting up a sequence.
@@ -444,7 +441,12 @@ fn take_message(bytes: &[u8]) -> Result<(Message, &[u8]), PacketError> {
             return Ok(sync);
         }
     }
-    take(bytes)
+    // The fields postcard cannot check (the paths above yield no summary).
+    let (message, rest) = take::<Message>(bytes)?;
+    if !message.well_formed() {
+        return Err(PacketError::Malformed);
+    }
+    Ok((message, rest))
 }
 
 /// A well-formed `Sync` body (after its index): a `seq` varint that postcard accepts as a
@@ -553,19 +555,18 @@ impl PacketBuilder {
     /// if the message is one the decoder refuses (a summary field out of its bounds): what
     /// is encoded always decodes.
     pub fn new(header: &Header, message: &Message, budget: usize) -> Option<Self> {
-        if !message.well_formed() {
-            return None;
-        }
         // Sized for the common datagram (a heartbeat is under 40 bytes) rather than the
         // budget: an allocation this small is served from the allocator's thread cache,
         // where one of MTU size takes its slow path on both malloc and free. Piggybacked
-        // updates are added to the exact length by `finish`.
-        // A message carrying entries or hashes fills most of the budget: one allocation of
-        // that size, not a doubling series of reallocations (5 from 64 to 1,400 bytes).
-        let capacity = if message.is_bulk() {
-            budget
-        } else {
-            HEAD_CAPACITY
+        // updates are added to the exact length by `finish`. A message carrying entries or
+        // hashes fills most of the budget: one allocation of that size, not a doubling
+        // series of reallocations (5 from 64 to 1,400 bytes).
+        let capacity = match message {
+            Message::Ping { .. } | Message::Ack { .. } => HEAD_CAPACITY,
+            // What is encoded always decodes: a summary out of bounds is not written.
+            m if !m.well_formed() => return None,
+            m if m.is_bulk() => budget,
+            _ => HEAD_CAPACITY,
         };
         let mut head = Vec::with_capacity(capacity.min(budget.min(MAX_DATAGRAM)));
         head.push(WIRE_VERSION);
