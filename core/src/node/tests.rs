@@ -694,28 +694,33 @@ fn entries_sent(packets: &[wire::Packet]) -> usize {
         .sum()
 }
 
+/// One sync exchange from node 0 to node 1 over views sharing `shared` members, with `own`
+/// more on each side; asserts that both end with the union, entry for entry, and that only
+/// the entries one side lacked travelled (whole buckets would be every member each holds).
+/// Returns every datagram delivered.
+fn exchange(shared: usize, own: usize, reverse: bool) -> Vec<wire::Packet> {
+    let mut c = overlapping_views(shared, own);
+    start_sync(&mut c);
+    let packets = pump(&mut c, reverse);
+    for n in &c.nodes {
+        assert_eq!(n.live_members(), 2 + shared + 2 * own, "reverse {reverse}");
+    }
+    assert_eq!(c.nodes[0].view_digest(), c.nodes[1].view_digest());
+    let sent = entries_sent(&packets);
+    assert_eq!(sent, 2 * own, "reverse {reverse}: {sent} entries sent");
+    packets
+}
+
 #[test]
 fn large_buckets_sync_by_summary_and_send_only_what_the_other_lacks() {
     for reverse in [false, true] {
         // Every bucket holds well over SUMMARY_MIN members (2,000 spread over 64).
-        let (shared, own) = (2000, 40);
-        let mut c = overlapping_views(shared, own);
-        start_sync(&mut c);
-        let packets = pump(&mut c, reverse);
+        let packets = exchange(2000, 40, reverse);
         let summaries = packets
             .iter()
             .filter(|p| matches!(p.message, Message::SyncSummary { .. }))
             .count();
         assert!(summaries >= DIGEST_BUCKETS / 2, "{summaries} summaries");
-        // Both end with the union, and agree entry for entry.
-        for n in &c.nodes {
-            assert_eq!(n.live_members(), 2 + shared + 2 * own, "reverse {reverse}");
-        }
-        assert_eq!(c.nodes[0].view_digest(), c.nodes[1].view_digest());
-        // Only the members one side lacked travelled as entries: whole buckets would be
-        // the 2,040 members each side holds.
-        let sent = entries_sent(&packets);
-        assert_eq!(sent, 2 * own, "reverse {reverse}: {sent} entries sent");
     }
 }
 
@@ -776,18 +781,10 @@ fn a_summary_nobody_asked_for_is_ignored_and_a_want_needs_a_validated_address() 
 #[test]
 fn buckets_too_big_for_one_datagram_sync_through_split_summaries() {
     // 10,540 members: about 165 a bucket, more than one summary holds (160).
-    let (shared, own) = (10_500, 20);
-    let mut c = overlapping_views(shared, own);
-    start_sync(&mut c);
-    let packets = pump(&mut c, true);
+    let packets = exchange(10_500, 20, true);
     let split = packets
         .iter()
         .filter(|p| matches!(p.message, Message::SyncSummary { split, .. } if split > 0))
         .count();
     assert!(split > 0, "no bucket needed splitting");
-    for n in &c.nodes {
-        assert_eq!(n.live_members(), 2 + shared + 2 * own);
-    }
-    assert_eq!(c.nodes[0].view_digest(), c.nodes[1].view_digest());
-    assert_eq!(entries_sent(&packets), 2 * own);
 }
