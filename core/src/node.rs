@@ -825,13 +825,8 @@ impl<R: RngCore> Node<R> {
                 } else {
                     self.sync.reply_done(seq, from_id, from)
                 };
-                let asked_here = self
-                    .table
-                    .get(&from_id)
-                    .is_none_or(|m| m.info.gossip_addr == from);
-                if solicited && seq != 0 && asked_here {
-                    // It echoed the unguessable sequence sent to this address.
-                    self.validation.validate(from);
+                if solicited && seq != 0 {
+                    self.echoed_sequence(from_id, from);
                 }
                 if !solicited || digest.is_empty() {
                     return;
@@ -868,14 +863,7 @@ impl<R: RngCore> Node<R> {
                 hashes,
             } => {
                 if self.sync.summary_solicited(seq, from_id, from) {
-                    let asked_here = self
-                        .table
-                        .get(&from_id)
-                        .is_none_or(|m| m.info.gossip_addr == from);
-                    if asked_here {
-                        // It echoed the unguessable sequence sent to this address.
-                        self.validation.validate(from);
-                    }
+                    self.echoed_sequence(from_id, from);
                     let part = SummaryPart {
                         bucket: usize::from(bucket),
                         split,
@@ -885,28 +873,48 @@ impl<R: RngCore> Node<R> {
                 }
             }
             Message::SyncWant { bucket, hashes } => {
-                if self.validation.is_validated(&from) {
-                    let mut wanted: Vec<u64> = read_hashes(&hashes).collect();
-                    wanted.sort_unstable();
-                    let entries = self.table.entries_by_hash(
-                        usize::from(bucket),
-                        0,
-                        0,
-                        &wanted,
-                        true,
-                        self.now,
-                    );
-                    if !entries.is_empty() {
-                        let parts = self
-                            .packets
-                            .chunk(entries, from_id, |entries, _| Message::SyncPush { entries });
-                        self.send_all(from, from_id, parts);
-                    }
-                } else {
-                    self.challenge(from, from_id);
-                }
+                self.on_want(from, from_id, usize::from(bucket), &hashes)
             }
         }
+    }
+
+    /// A reply to this node's sync request came from `from_id` at `from`, echoing the
+    /// request's unguessable sequence: if that is the address the request went to, it
+    /// receives there (validated).
+    fn echoed_sequence(&mut self, from_id: NodeId, from: SocketAddr) {
+        let asked_here = self
+            .table
+            .get(&from_id)
+            .is_none_or(|m| m.info.gossip_addr == from);
+        if asked_here {
+            self.validation.validate(from);
+        }
+    }
+
+    /// A peer wants the entries of `bucket` with the listed hashes: they go back as a
+    /// `SyncPush`, to a validated address only (else a challenge).
+    fn on_want(&mut self, from: SocketAddr, from_id: NodeId, bucket: usize, hashes: &[u8]) {
+        if !self.validation.is_validated(&from) {
+            self.challenge(from, from_id);
+            return;
+        }
+        let mut wanted: Vec<u64> = read_hashes(hashes).collect();
+        wanted.sort_unstable();
+        let entries = self
+            .table
+            .entries_by_hash(bucket, 0, 0, &wanted, true, self.now);
+        self.push_entries(from, from_id, entries);
+    }
+
+    /// Sends `entries` to a validated address as `SyncPush` parts (nothing if none).
+    fn push_entries(&mut self, dst: SocketAddr, to: NodeId, entries: Vec<SyncEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let parts = self
+            .packets
+            .chunk(entries, to, |entries, _| Message::SyncPush { entries });
+        self.send_all(dst, to, parts);
     }
 
     /// A summary of one part of a bucket, from the peer this node asked: ask for the
@@ -945,12 +953,7 @@ impl<R: RngCore> Node<R> {
             };
             self.reply(from, Some(from_id), m);
         }
-        if !push.is_empty() {
-            let parts = self
-                .packets
-                .chunk(push, from_id, |entries, _| Message::SyncPush { entries });
-            self.send_all(from, from_id, parts);
-        }
+        self.push_entries(from, from_id, push);
     }
 
     /// `from` echoed `token`: validated if it is this node's token for `from`.

@@ -259,31 +259,22 @@ impl MemberTable {
     /// Entries in the given buckets (sorted by id), as sync entries; tombstones carry their
     /// age at `now`.
     ///
-    /// Scans the slots in memory order (sequential, cache-friendly) and sorts only the
-    /// matches; no buckets wanted (the steady state: digests agree) costs nothing.
+    /// Reads the wanted buckets' slot lists, not every slot, and sorts only the matches; no
+    /// buckets wanted (the steady state: digests agree) costs nothing. A bucket named twice
+    /// is read once.
     pub fn entries_in(&self, buckets: &[usize], now: Timestamp) -> Vec<SyncEntry> {
         let mut want = [false; DIGEST_BUCKETS];
-        let mut any = false;
         for &b in buckets {
             if let Some(w) = want.get_mut(b) {
                 *w = true;
-                any = true;
             }
         }
-        if !any {
-            return Vec::new();
-        }
-        let mut hits: Vec<(u128, u32)> = self
-            .slots
+        let slots = want
             .iter()
-            .enumerate()
-            .filter(|(_, m)| want[bucket_of(&m.info.id)])
-            .map(|(s, m)| (key(&m.info.id), s as u32))
-            .collect();
-        hits.sort_unstable();
-        hits.into_iter()
-            .map(|(_, s)| self.sync_entry(s as usize, now))
-            .collect()
+            .zip(&self.by_bucket)
+            .filter(|(w, _)| **w)
+            .flat_map(|(_, list)| list.iter().copied());
+        self.sorted_entries(slots, now)
     }
 
     /// Number of members (this node included) in `state`.
@@ -440,13 +431,18 @@ impl MemberTable {
         let Some(list) = self.by_bucket.get(bucket) else {
             return Vec::new();
         };
-        let mut hits: Vec<(u128, u32)> = list
-            .iter()
-            .filter(|&&s| {
-                let h = self.hashes[s as usize];
-                in_part(h, split, part) && hashes.binary_search(&h).is_ok() == listed
-            })
-            .map(|&s| (key(&self.slots[s as usize].info.id), s))
+        let slots = list.iter().copied().filter(|&s| {
+            let h = self.hashes[s as usize];
+            in_part(h, split, part) && hashes.binary_search(&h).is_ok() == listed
+        });
+        self.sorted_entries(slots, now)
+    }
+
+    /// The members in `slots` as sync entries, sorted by id (what a peer's table would
+    /// iterate), tombstones with their age at `now`.
+    fn sorted_entries(&self, slots: impl Iterator<Item = u32>, now: Timestamp) -> Vec<SyncEntry> {
+        let mut hits: Vec<(u128, u32)> = slots
+            .map(|s| (key(&self.slots[s as usize].info.id), s))
             .collect();
         hits.sort_unstable();
         hits.into_iter()
