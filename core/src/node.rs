@@ -51,7 +51,7 @@ mod refutation;
 mod rounds;
 mod validation;
 
-use antientropy::{entry_update, push_back, sync_reply, AntiEntropy};
+use antientropy::{entry_update, missing_from, push_back, sync_reply, AntiEntropy};
 use detection::{Action, Detection, View};
 pub use event::{Event, Identity, Transmit};
 use lifecycle::Lifecycle;
@@ -921,17 +921,14 @@ impl<R: RngCore> Node<R> {
     /// entries it lacks, push those the peer lacks (see `node/antientropy.rs`).
     fn on_summary(&mut self, from: SocketAddr, from_id: NodeId, at: SummaryPart, hashes: &[u8]) {
         // Only what the part may hold counts; sorted for the lookups.
-        let mut theirs: Vec<u64> = read_hashes(hashes)
-            .filter(|&h| in_part(h, at.split, at.part))
-            .collect();
+        let mut theirs: Vec<u64> = Vec::with_capacity(hashes.len() / 8);
+        theirs.extend(read_hashes(hashes).filter(|&h| in_part(h, at.split, at.part)));
         theirs.sort_unstable();
         theirs.dedup();
-        let mine = self.table.summary_of(at.bucket, at.split, at.part);
-        let want: Vec<u64> = theirs
-            .iter()
-            .filter(|h| mine.binary_search(h).is_err())
-            .copied()
-            .collect();
+        let want = missing_from(
+            &theirs,
+            &self.table.summary_of(at.bucket, at.split, at.part),
+        );
         let push = self
             .table
             .entries_by_hash(at.bucket, at.split, at.part, &theirs, false, self.now);
