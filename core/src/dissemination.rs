@@ -13,7 +13,7 @@
 
 use crate::id_index::IdIndex;
 use crate::membership::{push_compact, Update};
-use crate::wire::{encode_value, PacketBuilder};
+use crate::wire::PacketBuilder;
 use crate::{NodeId, Timestamp};
 use core::time::Duration;
 use std::collections::BTreeMap;
@@ -160,7 +160,7 @@ impl Dissemination {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        let encoded = encode_value(update);
+        let encoded = crate::wire::direct::encode_update(update);
         let mut entry = Entry {
             seq,
             transmits: 0,
@@ -617,7 +617,7 @@ mod tests {
             let seq = self.next_seq;
             self.next_seq += 1;
             self.order.insert((0, u64::MAX - seq, subject));
-            let enc = encode_value(update).into_boxed_slice();
+            let enc = crate::wire::encode_value(update).into_boxed_slice();
             *self.lens.entry(enc.len()).or_insert(0) += 1;
             self.by_subject.insert(subject, (enc, 0, seq));
         }
@@ -811,7 +811,7 @@ mod tests {
                 incarnation: 1,
             },
         ] {
-            let enc = encode_value(&u);
+            let enc = crate::wire::encode_value(&u);
             assert_eq!(&enc[SUBJECT_AT..SUBJECT_AT + 16], &id(3).0, "{u:?}");
             let mut d = Dissemination::new();
             d.push(&u);

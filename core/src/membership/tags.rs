@@ -61,7 +61,7 @@ impl Tags {
         Tags(None)
     }
 
-    fn pairs(&self) -> &[Pair] {
+    pub(crate) fn pairs(&self) -> &[Pair] {
         self.0.as_deref().map_or(&[], |v| v.as_slice())
     }
 
@@ -71,6 +71,20 @@ impl Tags {
 
     fn from_vec(v: Vec<Pair>) -> Self {
         Tags((!v.is_empty()).then(|| Box::new(v)))
+    }
+
+    /// Tags as decoded from the wire, if they are valid. Strict: keys sorted and unique,
+    /// every key and value valid, total within bound. A peer running this code never sends
+    /// anything else.
+    pub(crate) fn from_decoded(raw: Vec<Pair>) -> Option<Self> {
+        let mut total = 0usize;
+        for (i, (k, v)) in raw.iter().enumerate() {
+            if !key_ok(k) || !value_ok(v) || (i > 0 && raw[i - 1].0 >= *k) {
+                return None;
+            }
+            total += k.len() + v.len();
+        }
+        (total <= MAX_TAGS_TOTAL).then(|| Tags::from_vec(raw))
     }
 
     /// The value of `key`, if set.
@@ -174,22 +188,9 @@ impl<'de> Deserialize<'de> for Tags {
         use serde::de::Error;
         type Raw = BoundedVec<(BoundedString<MAX_TAG_KEY>, BoundedString<MAX_TAG_VALUE>), MAX_TAGS>;
         let raw = Raw::deserialize(d)?.into_inner();
-        // Strict: keys sorted and unique, every key and value valid, total within bound. A
-        // peer running this code never sends anything else.
-        let mut total = 0usize;
-        for (i, (k, v)) in raw.iter().enumerate() {
-            if !key_ok(k) || !value_ok(v) {
-                return Err(D::Error::custom("invalid tag"));
-            }
-            if i > 0 && raw[i - 1].0 >= *k {
-                return Err(D::Error::custom("tags not sorted or not unique"));
-            }
-            total += k.len() + v.len();
-        }
-        if total > MAX_TAGS_TOTAL {
-            return Err(D::Error::custom("tags too large"));
-        }
-        Ok(Tags::from_vec(raw))
+        Tags::from_decoded(raw).ok_or_else(|| {
+            D::Error::custom("invalid, unsorted, repeated or too many bytes of tags")
+        })
     }
 }
 

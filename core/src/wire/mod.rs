@@ -6,6 +6,7 @@
 //! updates only while they fit.
 
 pub mod bounded;
+pub(crate) mod direct;
 
 use crate::membership::{SyncEntry, Update};
 use crate::{NodeId, PacketError};
@@ -369,6 +370,8 @@ pub fn decode(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
     // setting up a sequence.
     let updates = if rest == [0] {
         Vec::new()
+    } else if let Some(updates) = direct::take_updates(rest) {
+        updates
     } else {
         let (updates, trailing) = take::<BoundedVec<Update, MAX_UPDATES>>(rest)?;
         if !trailing.is_empty() {
@@ -416,6 +419,13 @@ fn encode_message(message: &Message, mut out: Vec<u8>) -> Vec<u8> {
             out.extend_from_slice(digest);
             out
         }
+        Message::SyncReply { .. }
+        | Message::SyncPush { .. }
+        | Message::SyncSummary { .. }
+        | Message::SyncWant { .. } => {
+            direct::put_bulk_message(&mut out, message);
+            out
+        }
         // Invariant: as in `encode_value`, postcard cannot fail on wire types.
         _ => postcard::to_extend(message, out).expect("postcard serialises wire types infallibly"),
     }
@@ -424,7 +434,9 @@ fn encode_message(message: &Message, mut out: Vec<u8>) -> Vec<u8> {
 /// Takes a message from the front of `bytes`. A one-byte ping or ack index followed by a
 /// `seq` varint that ends within four bytes is read directly: postcard reads exactly such
 /// bytes as that message, whatever they hold (it refuses only a fifth varint byte out of
-/// range). Everything else, the rarer and the malformed, goes through postcard.
+/// range). So are a sync request and, through the direct codec (`direct.rs`), the messages
+/// carrying entries or summary hashes. Everything else, the rarer and the malformed, goes
+/// through postcard.
 fn take_message(bytes: &[u8]) -> Result<(Message, &[u8]), PacketError> {
     if let [tag @ (PING_TAG | ACK_TAG), rest @ ..] = bytes {
         if let Some((seq, rest)) = short_varint(rest) {
@@ -441,8 +453,18 @@ fn take_message(bytes: &[u8]) -> Result<(Message, &[u8]), PacketError> {
             return Ok(sync);
         }
     }
-    // The fields postcard cannot check (the paths above yield no summary).
-    let (message, rest) = take::<Message>(bytes)?;
+    let direct = match bytes {
+        [tag, rest @ ..] => {
+            let mut r = direct::Reader::new(rest);
+            r.bulk_message(*tag).map(|m| (m, r.rest))
+        }
+        [] => None,
+    };
+    let (message, rest) = match direct {
+        Some(read) => read,
+        None => take::<Message>(bytes)?,
+    };
+    // The fields postcard cannot check, however the message was read.
     if !message.well_formed() {
         return Err(PacketError::Malformed);
     }
@@ -623,7 +645,7 @@ impl PacketBuilder {
 
     /// Appends an update if it fits; returns whether it did.
     pub fn try_push(&mut self, update: &Update) -> bool {
-        self.try_push_encoded(&encode_value(update))
+        self.try_push_encoded(&direct::encode_update(update))
     }
 
     /// The finished datagram.

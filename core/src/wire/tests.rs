@@ -266,6 +266,20 @@ fn reference_decode(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
     })
 }
 
+/// [`reference_decode`] with the one check postcard cannot make, where the decoder makes
+/// it: a message postcard reads but that is not well formed (a summary field out of its
+/// bounds) is refused as malformed, whatever follows it.
+fn reference_decode_checked(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
+    if bytes.len() <= cap.min(MAX_DATAGRAM) && bytes.first() == Some(&WIRE_VERSION) {
+        if let Ok(((_, m), _)) = postcard::take_from_bytes::<(Header, Message)>(&bytes[1..]) {
+            if !m.well_formed() {
+                return Err(PacketError::Malformed);
+            }
+        }
+    }
+    reference_decode(bytes, cap)
+}
+
 fn arb_header() -> impl Strategy<Value = Header> {
     (
         any::<u32>(),
@@ -320,7 +334,10 @@ proptest! {
     ) {
         let mut with_version = vec![WIRE_VERSION];
         with_version.extend_from_slice(&bytes);
-        prop_assert_eq!(decode(&with_version, 1400), reference_decode(&with_version, 1400));
+        prop_assert_eq!(
+            decode(&with_version, 1400),
+            reference_decode_checked(&with_version, 1400)
+        );
     }
 
     #[test]
@@ -484,5 +501,151 @@ proptest! {
         }
         bytes.extend_from_slice(&extra);
         prop_assert_eq!(decode(&bytes, MAX_DATAGRAM), reference_decode(&bytes, MAX_DATAGRAM));
+    }
+}
+
+/// A datagram carrying the kinds the direct codec reads and writes: a sync reply or push
+/// with entries, a summary or a want (some out of their bounds), or any message; and alive,
+/// suspect, failed and left updates.
+fn arb_bulk_packet() -> impl Strategy<Value = Packet> {
+    let message = prop_oneof![
+        (
+            any::<u32>(),
+            arb_digest(),
+            arb_entries(),
+            any::<bool>(),
+            any::<u64>()
+        )
+            .prop_map(
+                |(seq, digest, entries, last, summarized)| Message::SyncReply {
+                    seq,
+                    digest,
+                    entries,
+                    last,
+                    summarized,
+                }
+            ),
+        arb_entries().prop_map(|entries| Message::SyncPush { entries }),
+        (
+            any::<u32>(),
+            0u8..64,
+            0u8..=MAX_SUMMARY_SPLIT,
+            any::<u16>(),
+            arb_hashes()
+        )
+            .prop_map(|(seq, bucket, split, part, hashes)| Message::SyncSummary {
+                seq,
+                bucket,
+                split,
+                part: part % (1 << split),
+                hashes,
+            }),
+        (0u8..64, arb_hashes()).prop_map(|(bucket, hashes)| Message::SyncWant { bucket, hashes }),
+        arb_message(),
+    ];
+    (
+        arb_header(),
+        message,
+        proptest::collection::vec(arb_update(), 0..6),
+    )
+        .prop_map(|(header, message, updates)| Packet {
+            header,
+            message,
+            updates,
+        })
+}
+
+proptest! {
+    #[test]
+    fn direct_codec_writes_exactly_postcards_bytes(
+        u in arb_update(),
+        entries in arb_entries(),
+        p in arb_bulk_packet(),
+    ) {
+        prop_assert_eq!(direct::encode_update(&u), encode_value(&u));
+        for e in entries.iter() {
+            let mut hand = Vec::new();
+            direct::put_sync_entry(&mut hand, e);
+            prop_assert_eq!(&hand, &encode_value(e));
+            prop_assert_eq!(direct::sync_entry_len(e), hand.len());
+        }
+        // A whole datagram: postcard's (header, message, updates) after the version.
+        if let Some(built) = encode(&p) {
+            let mut reference = vec![WIRE_VERSION];
+            let updates = BoundedVec::<Update, MAX_UPDATES>::try_from_vec(p.updates.clone()).unwrap();
+            reference.extend_from_slice(&postcard::to_allocvec(&(&p.header, &p.message, &updates)).unwrap());
+            prop_assert_eq!(&built, &reference);
+            prop_assert_eq!(decode(&built, MAX_DATAGRAM), Ok(p));
+        }
+    }
+}
+
+/// A byte a damaged datagram gets: anything, or the values where varints, option and bool
+/// tags, variant indexes and lengths change meaning.
+fn arb_damage_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        any::<u8>(),
+        prop::sample::select(vec![0u8, 1, 2, 3, 4, 5, 0x0f, 0x10, 0x7f, 0x80, 0x81, 0xff]),
+    ]
+}
+
+proptest! {
+    // Many cases: each damages a few bytes of a body of a few hundred.
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    #[test]
+    fn direct_decoder_agrees_with_postcard_on_damaged_bulk_datagrams(
+        p in arb_bulk_packet(),
+        damage in proptest::collection::vec(
+            (any::<bool>(), any::<prop::sample::Index>(), arb_damage_byte()),
+            0..4,
+        ),
+        keep in proptest::option::of(any::<prop::sample::Index>()),
+        extra in proptest::collection::vec(any::<u8>(), 0..3),
+    ) {
+        let Some(mut bytes) = encode(&p) else {
+            return Ok(());
+        };
+        // Past the version and header: the message and the updates.
+        let head = 1 + encoded_len(&p.header);
+        let body = bytes.len() - head;
+        for (near, at, byte) in &damage {
+            // Half the damage lands in the message's first fields (its index, sequence,
+            // bucket, split and part, and the first lengths), where the readers decide.
+            let span = if *near { body.min(12) } else { body };
+            bytes[head + at.index(span)] = *byte;
+        }
+        if let Some(keep) = keep {
+            bytes.truncate(head + keep.index(body + 1));
+        }
+        bytes.extend_from_slice(&extra);
+        prop_assert_eq!(decode(&bytes, MAX_DATAGRAM), reference_decode_checked(&bytes, MAX_DATAGRAM));
+    }
+}
+
+proptest! {
+    // Varints near every width's edges: a continuation bit, a last byte just within or just
+    // past its type's bits, and the lengths around each type's most bytes.
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    #[test]
+    fn direct_varints_are_read_as_postcard_reads_them(
+        bytes in proptest::collection::vec(
+            prop::sample::select(vec![0u8, 1, 2, 3, 4, 0x0f, 0x10, 0x7f, 0x80, 0x81, 0x83, 0x84, 0x8f, 0x90, 0xff]),
+            0..12,
+        ),
+    ) {
+        let mut r = direct::Reader::new(&bytes);
+        let ours = (r.u16(), r.rest.len());
+        let theirs = postcard::take_from_bytes::<u16>(&bytes).ok().map(|(v, rest)| (v, rest.len()));
+        prop_assert_eq!(ours.0.map(|v| (v, ours.1)), theirs);
+        let mut r = direct::Reader::new(&bytes);
+        let ours = (r.u32(), r.rest.len());
+        let theirs = postcard::take_from_bytes::<u32>(&bytes).ok().map(|(v, rest)| (v, rest.len()));
+        prop_assert_eq!(ours.0.map(|v| (v, ours.1)), theirs);
+        let mut r = direct::Reader::new(&bytes);
+        let ours = (r.u64(), r.rest.len());
+        let theirs = postcard::take_from_bytes::<u64>(&bytes).ok().map(|(v, rest)| (v, rest.len()));
+        prop_assert_eq!(ours.0.map(|v| (v, ours.1)), theirs);
     }
 }
