@@ -216,6 +216,11 @@ impl Dissemination {
         }
     }
 
+    /// Whether `entry` is an alive update (postcard's variant index 0 leads its encoding).
+    fn is_alive(&self, entry: &Entry) -> bool {
+        self.encoded(entry).first() == Some(&0)
+    }
+
     /// Takes entry `slot` out of the index, the order, `lens` and the slab.
     fn drop_entry(&mut self, slot: u32) {
         let entries = &self.entries;
@@ -308,7 +313,27 @@ impl Dissemination {
 
     /// Fills `packet` with queued updates, least-sent first, counting a transmit for each;
     /// updates that reach `limit` transmits leave the queue. Returns how many were added.
+    #[cfg(test)]
     pub fn fill(&mut self, packet: &mut PacketBuilder, limit: u32) -> usize {
+        self.fill_for(packet, limit, None)
+    }
+
+    /// [`fill`](Self::fill) for a packet to `recipient`: an alive update about the
+    /// recipient itself is left queued, neither sent nor counted.
+    ///
+    /// Rule: a member is the source of its own alive news, so a copy sent to it tells it
+    /// nothing and takes a transmit from the members that lack it. It mattered most for a
+    /// join: the member that answers a joiner sends it its whole table, 40 datagrams at
+    /// 1,000 members, and each carried the joiner's queued alive update, so the update used
+    /// up its transmits on the joiner itself and the rest of the cluster learned of the
+    /// join by anti-entropy, 4-12 s later (`shoal-sim join --nodes 1000`). Suspicions and
+    /// failures about the recipient still go to it: that is how it learns to refute them.
+    pub fn fill_for(
+        &mut self,
+        packet: &mut PacketBuilder,
+        limit: u32,
+        recipient: Option<NodeId>,
+    ) -> usize {
         if self.levels.is_empty() {
             // Nothing queued (the common case once a cluster has converged).
             return 0;
@@ -322,6 +347,9 @@ impl Dissemination {
                     break 'walk;
                 }
                 let e = &self.entries[slot as usize];
+                if recipient.is_some_and(|r| r == e.subject()) && self.is_alive(e) {
+                    continue;
+                }
                 if packet.try_push_encoded(self.encoded(e)) {
                     sent.push((t as u32, key, slot));
                 }
@@ -515,6 +543,42 @@ mod tests {
         }
         assert_eq!(sends, 3);
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn an_alive_update_is_not_sent_to_its_subject_but_a_suspicion_is() {
+        let x = NodeId([7; 16]);
+        let alive = |id: NodeId| {
+            let mut info = crate::testkit::fake_info(1);
+            info.id = id;
+            Update::Alive(info)
+        };
+        let mut d = Dissemination::new();
+        d.push(&alive(x));
+        d.push(&left(2));
+        let mut b = builder(1400);
+        assert_eq!(d.fill_for(&mut b, 3, Some(x)), 1, "only the other update");
+        let p = crate::wire::decode(&b.finish(), 1400).unwrap();
+        assert_eq!(p.updates, vec![left(2)]);
+        // Left queued, unsent and uncounted: all of its transmits go to others.
+        let mut sends = 0;
+        for _ in 0..5 {
+            let mut b = builder(1400);
+            sends += d.fill_for(&mut b, 3, Some(NodeId([9; 16])));
+        }
+        assert_eq!(sends, 3 + 2, "x's alive 3 times, the left twice more");
+        assert!(d.is_empty());
+        // A suspicion goes to its subject: it must hear it to refute it.
+        let suspect = Update::Suspect {
+            id: x,
+            incarnation: 1,
+            by: NodeId([3; 16]),
+        };
+        d.push(&suspect);
+        let mut b = builder(1400);
+        assert_eq!(d.fill_for(&mut b, 3, Some(x)), 1);
+        let p = crate::wire::decode(&b.finish(), 1400).unwrap();
+        assert_eq!(p.updates, vec![suspect]);
     }
 
     #[test]

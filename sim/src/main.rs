@@ -27,7 +27,7 @@ use shoal_sim::scenarios::{self, Direction, GrayOpts, Report, ScenarioOpts};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: shoal-sim <converge|tags|crash|steady|pause|partition|vopr> \
+const USAGE: &str = "usage: shoal-sim <converge|tags|join|crash|steady|pause|partition|vopr> \
 --nodes N --seed S [--loss PCT] [--jitter-ms MS] [--dup PCT] [--skew FRACTION] \
 [--preset lan|wan|local] [--join-window-ms MS] [--duration SECS] [--pause-ms MS] \
 [--hold-secs SECS] [--steps N] [--check] [--json]
@@ -309,6 +309,25 @@ fn main() -> ExitCode {
                 .num("tag_spread_ms", r.tag_spread_ms)
                 .text("trace_hash", &format!("{:016x}", r.trace_hash));
             r.tag_spread_ms.is_some()
+        }
+        "join" => {
+            let r = scenarios::join(o);
+            println!(
+                "converged_ms={:?} join_spread p50={:?} p99={:?} max={:?} ms joiner_full_ms={:?}",
+                r.converged_ms,
+                r.join_spread_p50_ms,
+                r.join_spread_p99_ms,
+                r.join_spread_max_ms,
+                r.joiner_full_ms
+            );
+            report
+                .num("converged_ms", r.converged_ms)
+                .num("join_spread_p50_ms", r.join_spread_p50_ms)
+                .num("join_spread_p99_ms", r.join_spread_p99_ms)
+                .num("join_spread_max_ms", r.join_spread_max_ms)
+                .num("joiner_full_ms", r.joiner_full_ms)
+                .text("trace_hash", &format!("{:016x}", r.trace_hash));
+            r.join_spread_max_ms.is_some() && r.joiner_full_ms.is_some()
         }
         "crash" => {
             let r = scenarios::crash(o);

@@ -165,7 +165,7 @@ impl Packets {
         if let Some(u) = first {
             b.try_push(u);
         }
-        gossip.fill(&mut b, limit);
+        gossip.fill_for(&mut b, limit, to);
         let mut payload = b.finish();
         if let Some(k) = &self.keyring {
             self.stamp.counter += 1;

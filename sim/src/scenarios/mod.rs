@@ -259,8 +259,15 @@ impl BytesSeries {
 /// random time inside the join window. Runs until every node's view holds every member
 /// alive, then measures steady-state traffic.
 pub fn converge(opts: &ScenarioOpts) -> ConvergeReport {
+    converge_members(opts, opts.nodes)
+}
+
+/// [`converge`] of the first `members` of the `opts.nodes` nodes: the others stay out (not
+/// joined, not counted), for a scenario to add later. With `members == opts.nodes` this is
+/// [`converge`], the same run.
+fn converge_members(opts: &ScenarioOpts, members: usize) -> ConvergeReport {
     let mut sim = Sim::new(opts.sim_config());
-    let n = opts.nodes;
+    let n = members.min(opts.nodes);
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x6a6f_696e);
     let window = opts.join_window.as_micros() as u64;
     let mut joins: Vec<(Timestamp, usize)> = (1..n)
@@ -335,7 +342,9 @@ pub fn converge(opts: &ScenarioOpts) -> ConvergeReport {
         let limit = joins.get(next_join).map_or(deadline, |(t, _)| *t);
         match sim.step(limit, &mut out) {
             Some(i) => {
-                update(&sim, i, &mut full, &mut full_count);
+                if i < n {
+                    update(&sim, i, &mut full, &mut full_count);
+                }
                 out.clear();
             }
             None => {
@@ -434,4 +443,90 @@ pub fn tags(opts: &ScenarioOpts) -> TagsReport {
         tag_spread_ms: spread.map(|t| t.saturating_since(start).as_micros() as f64 / 1000.0),
         trace_hash: sim.trace.hash(),
     }
+}
+
+/// Result of [`join`].
+#[derive(Clone, Debug, Default)]
+pub struct JoinReport {
+    /// Convergence of the first `nodes - 1` members.
+    pub converged_ms: Option<f64>,
+    /// Virtual ms from the late node's join until each member learned it (p50, p99, max over
+    /// the members); `None` unless every member did within the timeout.
+    pub join_spread_p50_ms: Option<f64>,
+    /// See [`join_spread_p50_ms`](Self::join_spread_p50_ms).
+    pub join_spread_p99_ms: Option<f64>,
+    /// See [`join_spread_p50_ms`](Self::join_spread_p50_ms).
+    pub join_spread_max_ms: Option<f64>,
+    /// Virtual ms until the late node's own view held every member alive.
+    pub joiner_full_ms: Option<f64>,
+    /// The event-trace hash.
+    pub trace_hash: u64,
+}
+
+/// One node joining a settled cluster, the everyday case (a worker starts): converges the
+/// first `nodes - 1` members, lets them settle for `opts.settle`, then the last node joins
+/// through a random member; measures how long until every member knows it, and until it
+/// knows every member.
+pub fn join(opts: &ScenarioOpts) -> JoinReport {
+    let n = opts.nodes;
+    if n < 2 {
+        return JoinReport::default();
+    }
+    let c = converge_members(
+        &ScenarioOpts {
+            steady: Duration::ZERO,
+            ..opts.clone()
+        },
+        n - 1,
+    );
+    let mut sim = c.sim;
+    let mut r = JoinReport {
+        converged_ms: c.converged_ms,
+        ..JoinReport::default()
+    };
+    if c.converged_ms.is_none() {
+        r.trace_hash = sim.trace.hash();
+        return r;
+    }
+    let late = n - 1;
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0x6c61_7465);
+    let seed = (rng.next_u64() % (n as u64 - 1)) as usize;
+    let mut out = Vec::new();
+    let start = sim.now;
+    sim.join(late, seed, &mut out);
+    let id = sim.node(late).map(|x| x.id());
+    let mut learned: Vec<Option<Timestamp>> = vec![None; late];
+    let mut count = 0;
+    let mut full = None;
+    let deadline = start + opts.timeout;
+    while count < late || full.is_none() {
+        for (i, e) in out.drain(..) {
+            if let Event::MemberJoined(m) = &e {
+                if i < late && Some(m.info.id) == id && learned[i].is_none() {
+                    learned[i] = Some(sim.now);
+                    count += 1;
+                }
+            }
+        }
+        if full.is_none() && sim.node(late).is_some_and(|x| x.live_members() == n) {
+            full = Some(sim.now);
+        }
+        if count == late && full.is_some() {
+            break;
+        }
+        if sim.step(deadline, &mut out).is_none() {
+            break;
+        }
+    }
+    let ms = |t: Timestamp| t.saturating_since(start).as_micros() as f64 / 1000.0;
+    if count == late {
+        let mut lat: Vec<f64> = learned.iter().flatten().map(|&t| ms(t)).collect();
+        lat.sort_by(f64::total_cmp);
+        r.join_spread_p50_ms = faults::percentile(&lat, 50.0);
+        r.join_spread_p99_ms = faults::percentile(&lat, 99.0);
+        r.join_spread_max_ms = lat.last().copied();
+    }
+    r.joiner_full_ms = full.map(ms);
+    r.trace_hash = sim.trace.hash();
+    r
 }
