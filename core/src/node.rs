@@ -638,7 +638,7 @@ impl<R: RngCore> Node<R> {
             self.about_me(&update);
             return;
         }
-        let applied = self.table.apply(&update, self.now);
+        let (applied, member) = self.table.apply_member(&update, self.now);
         if applied == Applied::Confirmed {
             let v = view!(self);
             if self
@@ -650,17 +650,12 @@ impl<R: RngCore> Node<R> {
             }
             return;
         }
-        if !applied.changed() {
+        let Some(member) = member else {
+            // Not changed: nothing more to do.
             return;
-        }
+        };
         self.stats.updates_applied += 1;
         self.sync.view_changed(self.now);
-        // Invariant: a changed update leaves its subject in the table.
-        let member = self
-            .table
-            .get(&update.subject())
-            .cloned()
-            .expect("applied member present");
         if matches!(applied, Applied::New | Applied::Rejoined) {
             self.sync.revived(&member.info.id);
         }
@@ -696,20 +691,24 @@ impl<R: RngCore> Node<R> {
     /// Applies one anti-entropy entry. A tombstone for a member this node never knew is
     /// kept for the rest of its time to live (no event: the application never saw it alive).
     fn apply_entry(&mut self, e: SyncEntry, from_id: NodeId) {
-        let unknown = e.info.id != self.me.id && self.table.get(&e.info.id).is_none();
-        if unknown && e.state.is_down() {
-            let age = Duration::from_secs(u64::from(e.down_secs));
-            if age < self.config.tombstone_ttl {
-                let since = self.now - age;
-                self.table.insert_tombstone(e.info, e.state, since);
+        // Only a suspect or down entry needs to know whether the member is new here; an
+        // alive one (nearly all of them, a lookup saved each) is applied as it is.
+        if e.state != MemberState::Alive {
+            let unknown = e.info.id != self.me.id && self.table.get(&e.info.id).is_none();
+            if unknown && e.state.is_down() {
+                let age = Duration::from_secs(u64::from(e.down_secs));
+                if age < self.config.tombstone_ttl {
+                    let since = self.now - age;
+                    self.table.insert_tombstone(e.info, e.state, since);
+                }
+                return;
             }
-            return;
-        }
-        if unknown && e.state == MemberState::Suspect {
-            // A suspect is still a member, and the entry carries its whole info: learn it
-            // (then the suspicion), or a node that restarted would never know it, nor probe it,
-            // nor merge with it again if it turns out to be alive.
-            self.apply_update(Update::Alive(e.info.clone()), false);
+            if unknown && e.state == MemberState::Suspect {
+                // A suspect is still a member, and the entry carries its whole info: learn it
+                // (then the suspicion), or a node that restarted would never know it, nor
+                // probe it, nor merge with it again if it turns out to be alive.
+                self.apply_update(Update::Alive(e.info.clone()), false);
+            }
         }
         self.apply_update(entry_update(e, from_id), false);
     }

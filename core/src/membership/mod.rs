@@ -1,6 +1,6 @@
 //! The member table: who is in the cluster, at which incarnation, in which state.
 //!
-//! Every change goes through `MemberTable::apply` (crate-private), ordered by (incarnation, state
+//! Every change goes through `MemberTable::apply_member` (crate-private), ordered by (incarnation, state
 //! precedence). Tombstones (failed, left) stay until reaped so stale gossip cannot bring a
 //! member back.
 

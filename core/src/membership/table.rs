@@ -28,7 +28,7 @@ pub struct SlotMove {
     pub from: u32,
 }
 
-/// What [`MemberTable::apply`] did with an update.
+/// What [`MemberTable::apply_member`] did with an update.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Applied {
     /// Older than or equal to what the table holds: nothing changed.
@@ -560,10 +560,30 @@ impl MemberTable {
         self.take(id)
     }
 
+    /// What `apply_member` did, for tests.
+    #[cfg(test)]
+    pub fn apply(&mut self, update: &Update, now: Timestamp) -> Applied {
+        self.apply_member(update, now).0
+    }
+
     /// Applies one update under SWIM's ordering: a higher incarnation wins; at equal
     /// incarnation the state with higher precedence wins (alive < suspect < failed < left).
     /// Updates about this node itself are not applied here: refuting them is the node's job.
-    pub fn apply(&mut self, update: &Update, now: Timestamp) -> Applied {
+    ///
+    /// Returns what it did and, when the table changed ([`Applied::changed`]), a copy of the
+    /// member as the update left it: what the node needs for its event, without looking the
+    /// member up again.
+    pub fn apply_member(&mut self, update: &Update, now: Timestamp) -> (Applied, Option<Member>) {
+        let applied = self.apply_slot(update, now);
+        let member = match applied {
+            (a, Some(slot)) if a.changed() => Some(self.slots[slot].clone()),
+            _ => None,
+        };
+        (applied.0, member)
+    }
+
+    /// `apply_member`'s rule, with the subject's slot when the table holds it afterwards.
+    fn apply_slot(&mut self, update: &Update, now: Timestamp) -> (Applied, Option<usize>) {
         let id = update.subject();
         let inc = update.incarnation();
         let state = update.state();
@@ -575,9 +595,9 @@ impl MemberTable {
                         state,
                         state_since: now,
                     });
-                    Applied::New
+                    (Applied::New, Some(self.slots.len() - 1))
                 }
-                _ => Applied::UnknownIgnored,
+                _ => (Applied::UnknownIgnored, None),
             };
         };
         let slot = slot as usize;
@@ -586,9 +606,9 @@ impl MemberTable {
             || (inc == cur.info.incarnation && state.precedence() > cur.state.precedence());
         if !newer {
             if inc == cur.info.incarnation && state == MemberState::Suspect && cur.state == state {
-                return Applied::Confirmed;
+                return (Applied::Confirmed, Some(slot));
             }
-            return Applied::Stale;
+            return (Applied::Stale, Some(slot));
         }
         let from = cur.state;
         let info = match update {
@@ -608,11 +628,12 @@ impl MemberTable {
                 state_since,
             },
         );
-        match (from, state) {
+        let applied = match (from, state) {
             (f, MemberState::Alive) if f.is_down() => Applied::Rejoined,
             (MemberState::Alive, MemberState::Alive) => Applied::InfoChanged,
             _ => Applied::StateChanged { from },
-        }
+        };
+        (applied, Some(slot))
     }
 
     /// The update that restates what this table holds about `id` (for re-gossip).
