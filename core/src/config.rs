@@ -33,8 +33,10 @@ pub struct Config {
     pub tombstone_ttl: Duration,
     /// How often each observer heartbeats the members it watches.
     pub heartbeat_interval: Duration,
-    /// How many observers watch each member (its successors on a hash ring; everyone watches
-    /// everyone when the cluster has at most `observers + 1` members).
+    /// How many observers watch each member on a hash ring: its `ceil(observers / 2)` nearest
+    /// successors ping it every heartbeat interval, and the rest, its nearest predecessors,
+    /// take the pings it sends them as its heartbeats (`observers.rs`); everyone watches
+    /// everyone when the cluster has at most `observers + 1` members.
     pub observers: usize,
     /// The phi accrual detector each observer keeps per watched member.
     pub phi: PhiConfig,

@@ -2,6 +2,14 @@
 //!
 //! **Rule: a member's observers are the `k` members that follow it on a ring ordered by a
 //! hash of their ids; everyone watches everyone when there are at most `k + 1` members.**
+//!
+//! **Watching runs both ways on the ring ([`split`]).** A member pings its `p = ceil(w / 2)`
+//! predecessors every heartbeat round (`w` = `Config::observers`, the watchers each member
+//! gets): each ack is a heartbeat of the predecessor at the pinger, and each ping is a
+//! heartbeat of the pinger at the predecessor, which listens to its `w - p` nearest
+//! successors. So every member has `p` successors that ping it and `w - p` predecessors that
+//! hear its pings: `w` watchers for `2p` datagrams a member per round, where pinging all `w`
+//! cost `2w` (3 watchers: 4 datagrams a round instead of 6).
 //! Every node computes the same assignment from the same member set, with no coordination, so
 //! each subject gets exactly `min(k, n − 1)` observers and each member watches exactly
 //! `min(k, n − 1)` subjects: monitoring load is constant per member, not O(n) as with
@@ -94,6 +102,84 @@ pub fn subjects_of(
         return Vec::new();
     }
     best.into_iter().map(|(_, r)| r.0 .1).collect()
+}
+
+/// How `observers` watchers a member split: `(p, l)`, the predecessors each member pings
+/// (its successors' pings make them its watchers too) and the successors it listens to.
+pub fn split(observers: usize) -> (usize, usize) {
+    let pinged = observers.div_ceil(2);
+    (pinged, observers - pinged)
+}
+
+/// Both neighbour lists of `me` in one pass: its `preds` nearest predecessors and its
+/// `succs` nearest successors on the ring over `members`, nearest first; both empty if `me`
+/// is not among them. Equal to `(subjects_of(me, .., preds), observers_of(me, .., succs))`.
+pub fn neighbours_of(
+    me: &NodeId,
+    members: impl IntoIterator<Item = NodeId>,
+    preds: usize,
+    succs: usize,
+) -> (Vec<NodeId>, Vec<NodeId>) {
+    let at = ring_key(me);
+    let mut on_ring = false;
+    let mut before: Vec<(bool, core::cmp::Reverse<(u64, NodeId)>)> = Vec::with_capacity(preds);
+    let mut after: Vec<(bool, (u64, NodeId))> = Vec::with_capacity(succs);
+    for id in members {
+        if id == *me {
+            on_ring = true;
+        } else {
+            let key = ring_key(&id);
+            keep_best(&mut before, preds, (key > at, core::cmp::Reverse(key)));
+            keep_best(&mut after, succs, (key < at, key));
+        }
+    }
+    if !on_ring {
+        return (Vec::new(), Vec::new());
+    }
+    (
+        before.into_iter().map(|(_, r)| r.0 .1).collect(),
+        after.into_iter().map(|(_, (_, id))| id).collect(),
+    )
+}
+
+/// Every member that watches `subject` when each member gets `observers` watchers (see
+/// [`split`]): its successors that ping it, then its predecessors that hear its pings;
+/// distinct, never `subject`.
+pub fn watchers_of(
+    subject: &NodeId,
+    members: impl IntoIterator<Item = NodeId> + Clone,
+    observers: usize,
+) -> Vec<NodeId> {
+    let (pinged, listened) = split(observers);
+    let mut out = observers_of(subject, members.clone(), pinged);
+    for id in subjects_of(subject, members, listened) {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// Whether `candidate` joining the members would change [`observers_of`]`(me, .., k)` (the
+/// successors `me` listens to), given that `listened` is its current answer for `me` on the
+/// ring: the mirror of [`would_watch`].
+pub fn would_listen(me: &NodeId, listened: &[NodeId], candidate: &NodeId, k: usize) -> bool {
+    if candidate == me || k == 0 {
+        return false;
+    }
+    if listened.len() < k {
+        return true;
+    }
+    let at = ring_key(me);
+    let rank = |id: &NodeId| {
+        let key = ring_key(id);
+        (key < at, key)
+    };
+    listened
+        .iter()
+        .map(rank)
+        .max()
+        .is_none_or(|worst| rank(candidate) < worst)
 }
 
 /// Whether `candidate` joining the members would change [`subjects_of`]`(me, .., k)`, given
@@ -208,6 +294,83 @@ mod tests {
                         before != after,
                         "n={n} k={k}"
                     );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn would_listen_says_exactly_when_a_new_member_changes_the_listened() {
+        let all = ids(40);
+        for k in 0..=4 {
+            for n in 1..all.len() {
+                let members = &all[..n];
+                let candidate = &all[n];
+                for me in members {
+                    let before = observers_of(me, members.iter().copied(), k);
+                    let after = observers_of(me, all[..=n].iter().copied(), k);
+                    assert_eq!(
+                        would_listen(me, &before, candidate, k),
+                        before != after,
+                        "n={n} k={k}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn neighbours_are_subjects_and_observers_in_one_pass() {
+        let all = ids(30);
+        let stranger = NodeId::from_name("x");
+        for n in 0..=all.len() {
+            let members = &all[..n];
+            for (p, l) in [(0, 0), (1, 0), (2, 1), (2, 2), (3, 5)] {
+                for me in members.iter().chain([&stranger]) {
+                    let (preds, succs) = neighbours_of(me, members.iter().copied(), p, l);
+                    assert_eq!(preds, subjects_of(me, members.iter().copied(), p));
+                    if members.contains(me) {
+                        assert_eq!(succs, observers_of(me, members.iter().copied(), l));
+                    } else {
+                        assert!(succs.is_empty(), "off the ring: no neighbours");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whoever a member listens to pings it, so each of its watchers hears from it every
+    /// round; and every member has `min(w, n - 1)` distinct watchers.
+    #[test]
+    fn watching_both_ways_gives_each_member_its_watchers() {
+        let all = ids(25);
+        for n in 1..=all.len() {
+            let members = &all[..n];
+            for w in 1..=6 {
+                let (p, l) = split(w);
+                assert_eq!(p + l, w);
+                assert!(l <= p, "a member hears from every successor it listens to");
+                for me in members {
+                    let (_, listened) = neighbours_of(me, members.iter().copied(), p, l);
+                    for x in &listened {
+                        assert!(
+                            subjects_of(x, members.iter().copied(), p).contains(me),
+                            "n={n} w={w}: a listened successor pings its listener"
+                        );
+                    }
+                    let watchers = watchers_of(me, members.iter().copied(), w);
+                    assert!(!watchers.contains(me));
+                    let want = w.min(n - 1);
+                    assert!(
+                        watchers.len() == want || (n - 1 < w && watchers.len() == n - 1),
+                        "n={n} w={w}: {} watchers",
+                        watchers.len()
+                    );
+                    // Each watcher really watches: it pings `me` or listens to it.
+                    for o in &watchers {
+                        let (pinged, heard) = neighbours_of(o, members.iter().copied(), p, l);
+                        assert!(pinged.contains(me) || heard.contains(me), "n={n} w={w}");
+                    }
                 }
             }
         }

@@ -119,10 +119,14 @@ fn full_tables_do_not_starve_failure_detection() {
         .map(|n| n.stats().dropped_for(&PacketError::MembersFull))
         .collect();
     // The vector was exercised: real members' own packets were refused for carrying news of
-    // members the receiver had no room for. Each such update rides on at most
-    // `retransmit_limit` packets, so the refusals stop on their own.
+    // members the receiver had no room for (after the flood only real members send), at both
+    // flooded members and at one or both of the others, whichever the fakes' news reached
+    // while their tables were full. Each such update rides on at most `retransmit_limit`
+    // packets, so the refusals stop on their own.
     assert!(
-        after[2] > refused[2] && after[3] > refused[3],
+        after[0] > refused[0]
+            && after[1] > refused[1]
+            && (after[2] > refused[2] || after[3] > refused[3]),
         "{refused:?} -> {after:?}"
     );
     let real: Vec<NodeId> = c.nodes.iter().map(|n| n.id()).collect();

@@ -6,8 +6,10 @@
 //! a read-only [`View`] of the node and pushes [`Action`]s, which the node carries out in order.
 //!
 //! - **Observers** (`observers.rs`): this node heartbeats the members whose observer it is (its
-//!   predecessors on the ring of live members); each ack feeds that member's phi detector
-//!   (`detector/phi.rs`), and a deadline is armed for the instant phi crosses the threshold.
+//!   nearest predecessors on the ring of live members); each ack feeds that member's phi
+//!   detector (`detector/phi.rs`), and a deadline is armed for the instant phi crosses the
+//!   threshold. It also listens to its nearest successors: their heartbeat pings feed their
+//!   detectors here, so watching runs both ways on the ring for the same datagrams.
 //! - **Probes** (`probe.rs`): phi crossing, or a failed periodic round-robin SWIM probe, leads
 //!   to a direct ping plus ping-reqs through `indirect_probes` other members. Only when none of
 //!   them answers in time does this node *suspect* the member ([`Action::Suspect`]).
@@ -130,9 +132,13 @@ pub(super) struct Detection {
     /// Whether the live set changed since this node last chose its subjects (the observer
     /// rule is evaluated over the table itself: see `observers.rs`).
     ring_dirty: bool,
-    /// The subjects chosen at the last refresh (nearest first): a member that comes alive
-    /// farther away than all of them changes nothing, and needs no refresh.
+    /// The subjects chosen at the last refresh (nearest first), which this node pings every
+    /// heartbeat round: a member that comes alive farther away than all of them (and than
+    /// all of `listened`) changes nothing, and needs no refresh.
     subjects: Vec<NodeId>,
+    /// The successors this node listens to (nearest first): their pings are their
+    /// heartbeats here (see `observers::split`).
+    listened: Vec<NodeId>,
     detectors: BTreeMap<NodeId, PhiDetector>,
     phi_checks: DeadlineIndex<NodeId>,
     suspicions: BTreeMap<NodeId, Tracked>,
@@ -152,6 +158,7 @@ impl Detection {
             prober: Prober::new(MAX_PENDING),
             ring_dirty: true,
             subjects: Vec::new(),
+            listened: Vec::new(),
             detectors: BTreeMap::new(),
             phi_checks: DeadlineIndex::default(),
             suspicions: BTreeMap::new(),
@@ -215,11 +222,13 @@ impl Detection {
             return;
         }
         self.ring_dirty = false;
-        let subjects = observers::subjects_of(&v.me, live_ids(v), v.config.observers);
+        let (pinged, listened) = observers::split(v.config.observers);
+        let (subjects, listened) = observers::neighbours_of(&v.me, live_ids(v), pinged, listened);
+        let watched = |id: &NodeId| subjects.contains(id) || listened.contains(id);
         let stale: Vec<NodeId> = self
             .detectors
             .keys()
-            .filter(|id| !subjects.contains(id))
+            .filter(|id| !watched(id))
             .copied()
             .collect();
         for id in stale {
@@ -227,7 +236,8 @@ impl Detection {
             self.phi_checks.remove(&id);
         }
         self.subjects.clone_from(&subjects);
-        for id in subjects {
+        self.listened.clone_from(&listened);
+        for id in subjects.into_iter().chain(listened) {
             if !self.detectors.contains_key(&id) {
                 let mut d = PhiDetector::new(&v.config.phi);
                 d.heartbeat(v.now);
@@ -239,8 +249,16 @@ impl Detection {
         }
     }
 
-    /// Heartbeat round: ping every watched member. `late_by` is how late the node's own timer
-    /// fired.
+    /// Heartbeat round: ping every subject (the listened successors ping this node instead),
+    /// and every listened successor that is suspect or whose ping has not arrived for 1.5
+    /// intervals.
+    ///
+    /// Rule: listening saves datagrams only while both sides agree on the ring and the
+    /// member is above suspicion. A successor whose view differs (a member only one of them
+    /// knows sits between them) pings someone else, and a suspect one may be deaf while its
+    /// pings still arrive; either is then heartbeated like a subject, so that its detector
+    /// here is fed by acks, as before watching ran both ways.
+    /// `late_by` is how late the node's own timer fired.
     pub(super) fn heartbeat_round(&mut self, v: &View, late_by: Duration, out: &mut Vec<Action>) {
         if late_by > v.config.heartbeat_interval {
             // Our own timer fired very late: we were stalled (GC, swap, a paused VM). Others'
@@ -254,7 +272,19 @@ impl Detection {
         // Straight from the detectors' keys (no copy into a vector each round): starting a
         // ping touches only the prober.
         let deadline = v.now + v.config.heartbeat_interval * 2;
-        for &subject in self.detectors.keys() {
+        let quiet_since = v.now - v.config.heartbeat_interval * 3 / 2;
+        let quiet = |d: &PhiDetector| d.last_heartbeat().is_none_or(|t| t < quiet_since);
+        let alive = |id: &NodeId| {
+            v.table
+                .get(id)
+                .is_some_and(|m| m.state == MemberState::Alive)
+        };
+        let silent = self
+            .listened
+            .iter()
+            .filter(|id| !self.subjects.contains(id))
+            .filter(|id| !alive(id) || self.detectors.get(id).is_some_and(quiet));
+        for &subject in self.subjects.iter().chain(silent) {
             if let Some(seq) = self.prober.start(Pending::Heartbeat { subject }, deadline) {
                 out.push(ping(subject, seq));
             }
@@ -470,15 +500,7 @@ impl Detection {
             return;
         };
         match p {
-            Pending::Heartbeat { subject } => {
-                if let Some(d) = self.detectors.get_mut(&subject) {
-                    d.heartbeat(v.now);
-                    match d.unavailable_at() {
-                        Some(at) => self.phi_checks.set(subject, at),
-                        None => self.phi_checks.remove(&subject),
-                    }
-                }
-            }
+            Pending::Heartbeat { subject } => self.arrival(subject, v.now),
             Pending::Probe { periodic, .. } => {
                 if periodic {
                     self.awareness.record(HealthEvent::ProbeSucceeded);
@@ -502,6 +524,38 @@ impl Detection {
                     first: Some(u),
                 });
             }
+        }
+    }
+
+    /// A heartbeat of watched member `subject` arrived now: feed its detector and re-arm its
+    /// phi check.
+    fn arrival(&mut self, subject: NodeId, now: Timestamp) {
+        if let Some(d) = self.detectors.get_mut(&subject) {
+            d.heartbeat(now);
+            match d.unavailable_at() {
+                Some(at) => self.phi_checks.set(subject, at),
+                None => self.phi_checks.remove(&subject),
+            }
+        }
+    }
+
+    /// `from_id` pinged this node: if it is a successor this node listens to (and does not
+    /// ping), alive in the table, the ping is its heartbeat here.
+    ///
+    /// Rule: a ping proves the sender runs and can send, not that it can receive. So it
+    /// counts only for a member this node does not heartbeat itself (an ack proves more),
+    /// and only while nobody suspects it: a member deaf to its pingers keeps pinging its
+    /// listeners, which must then check it with pings of their own (see
+    /// [`heartbeat_round`](Self::heartbeat_round)), or they could never confirm the
+    /// suspicion.
+    pub(super) fn on_ping(&mut self, v: &View, from_id: NodeId) {
+        let heard = self.listened.contains(&from_id)
+            && !self.subjects.contains(&from_id)
+            && v.table
+                .get(&from_id)
+                .is_some_and(|m| m.state == MemberState::Alive);
+        if heard {
+            self.arrival(from_id, v.now);
         }
     }
 
@@ -728,7 +782,8 @@ impl Detection {
             first: Some(update.clone()),
         });
         self.refresh_subjects(v);
-        for o in observers::observers_of(&subject, live_ids(v), v.config.observers) {
+        let live: Vec<NodeId> = live_ids(v).collect();
+        for o in observers::watchers_of(&subject, live.iter().copied(), v.config.observers) {
             if o != me {
                 out.push(Action::ToMember {
                     to: o,
@@ -748,11 +803,13 @@ impl Detection {
             Applied::StateChanged { from } => from.is_live(),
             _ => return,
         };
+        let (pinged, listened) = observers::split(v.config.observers);
         let changed = match (was_live, state.is_live()) {
             (false, true) => {
-                observers::would_watch(&v.me, &self.subjects, subject, v.config.observers)
+                observers::would_watch(&v.me, &self.subjects, subject, pinged)
+                    || observers::would_listen(&v.me, &self.listened, subject, listened)
             }
-            (true, false) => self.subjects.contains(subject),
+            (true, false) => self.subjects.contains(subject) || self.listened.contains(subject),
             _ => false,
         };
         if changed {

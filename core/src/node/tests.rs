@@ -788,3 +788,57 @@ fn buckets_too_big_for_one_datagram_sync_through_split_summaries() {
         .count();
     assert!(split > 0, "no bucket needed splitting");
 }
+
+/// Watching runs both ways (`observers::split`): with 3 observers each member pings its 2
+/// nearest predecessors and never its nearest successor, whose heartbeat pings keep that
+/// successor's phi low here; so every member has 3 watchers for 2 pings a round.
+#[test]
+fn a_member_pings_two_predecessors_and_hears_its_successor_without_pinging_it() {
+    let n = 10;
+    let mut c = Cluster::new(n, cfg());
+    joined(&mut c, n);
+    c.run_for(Duration::from_secs(10));
+    let ids = c.ids();
+    let (pinged, listened) = crate::observers::split(cfg().observers);
+    assert_eq!((pinged, listened), (2, 1));
+    c.tap = Some(Vec::new());
+    let window = Duration::from_secs(20);
+    c.run_for(window);
+    let delivered = c.tap.take().unwrap_or_default();
+    let rounds = (window.as_millis() / cfg().heartbeat_interval.as_millis()) as usize;
+    for (i, me) in ids.iter().enumerate() {
+        let (subjects, heard) =
+            crate::observers::neighbours_of(me, ids.iter().copied(), pinged, listened);
+        let pings_to = |to: &NodeId| {
+            delivered
+                .iter()
+                .filter_map(|b| wire::decode(b, 65_507).ok())
+                .filter(|p| p.header.from == *me)
+                .filter(|p| p.header.to == Some(wire::Recipient::of(to)))
+                .filter(|p| matches!(p.message, Message::Ping { .. }))
+                .count()
+        };
+        for s in &subjects {
+            assert!(
+                pings_to(s) >= rounds - 1,
+                "node {i} pings each subject every round"
+            );
+        }
+        for h in &heard {
+            assert_eq!(
+                pings_to(h),
+                0,
+                "node {i} never pings the successor it hears"
+            );
+            let phi = c.nodes[i].phi(h).expect("the heard successor is watched");
+            assert!(
+                phi < 8.0,
+                "node {i}: phi {phi} of a successor that pings it"
+            );
+        }
+    }
+    assert!(!c
+        .take_events()
+        .iter()
+        .any(|(_, e)| matches!(e, Event::MemberSuspected(_) | Event::MemberFailed(_))));
+}
