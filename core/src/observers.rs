@@ -164,22 +164,11 @@ pub fn watchers_of(
 /// successors `me` listens to), given that `listened` is its current answer for `me` on the
 /// ring: the mirror of [`would_watch`].
 pub fn would_listen(me: &NodeId, listened: &[NodeId], candidate: &NodeId, k: usize) -> bool {
-    if candidate == me || k == 0 {
-        return false;
-    }
-    if listened.len() < k {
-        return true;
-    }
     let at = ring_key(me);
-    let rank = |id: &NodeId| {
+    would_enter(me, listened, candidate, k, |id| {
         let key = ring_key(id);
         (key < at, key)
-    };
-    listened
-        .iter()
-        .map(rank)
-        .max()
-        .is_none_or(|worst| rank(candidate) < worst)
+    })
 }
 
 /// Whether `candidate` joining the members would change [`subjects_of`]`(me, .., k)`, given
@@ -188,20 +177,31 @@ pub fn would_listen(me: &NodeId, listened: &[NodeId], candidate: &NodeId, k: usi
 /// recomputing its subjects, a scan of every member, for the many members that join
 /// elsewhere on the ring.
 pub fn would_watch(me: &NodeId, subjects: &[NodeId], candidate: &NodeId, k: usize) -> bool {
+    let at = ring_key(me);
+    would_enter(me, subjects, candidate, k, |id| {
+        let key = ring_key(id);
+        (key > at, core::cmp::Reverse(key))
+    })
+}
+
+/// Whether `candidate` would enter `current`, the `k` nearest to `me` by `rank` (lower is
+/// nearer): there is room, or it ranks before the farthest of them.
+fn would_enter<R: Ord>(
+    me: &NodeId,
+    current: &[NodeId],
+    candidate: &NodeId,
+    k: usize,
+    rank: impl Fn(&NodeId) -> R,
+) -> bool {
     if candidate == me || k == 0 {
         return false;
     }
-    if subjects.len() < k {
+    if current.len() < k {
         return true;
     }
-    let at = ring_key(me);
-    let rank = |id: &NodeId| {
-        let key = ring_key(id);
-        (key > at, core::cmp::Reverse(key))
-    };
-    subjects
+    current
         .iter()
-        .map(rank)
+        .map(&rank)
         .max()
         .is_none_or(|worst| rank(candidate) < worst)
 }
@@ -279,18 +279,22 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn would_watch_says_exactly_when_a_new_member_changes_the_subjects() {
+    /// `would(me, current, candidate, k)` says exactly when adding `candidate` changes
+    /// `list(me, members, k)`, for every member, subset size and `k`.
+    fn says_exactly_when_a_join_changes(
+        list: impl Fn(&NodeId, &[NodeId], usize) -> Vec<NodeId>,
+        would: fn(&NodeId, &[NodeId], &NodeId, usize) -> bool,
+    ) {
         let all = ids(40);
         for k in 0..=4 {
             for n in 1..all.len() {
                 let members = &all[..n];
                 let candidate = &all[n];
                 for me in members {
-                    let before = subjects_of(me, members.iter().copied(), k);
-                    let after = subjects_of(me, all[..=n].iter().copied(), k);
+                    let before = list(me, members, k);
+                    let after = list(me, &all[..=n], k);
                     assert_eq!(
-                        would_watch(me, &before, candidate, k),
+                        would(me, &before, candidate, k),
                         before != after,
                         "n={n} k={k}"
                     );
@@ -300,23 +304,19 @@ mod tests {
     }
 
     #[test]
+    fn would_watch_says_exactly_when_a_new_member_changes_the_subjects() {
+        says_exactly_when_a_join_changes(
+            |me, m, k| subjects_of(me, m.iter().copied(), k),
+            would_watch,
+        );
+    }
+
+    #[test]
     fn would_listen_says_exactly_when_a_new_member_changes_the_listened() {
-        let all = ids(40);
-        for k in 0..=4 {
-            for n in 1..all.len() {
-                let members = &all[..n];
-                let candidate = &all[n];
-                for me in members {
-                    let before = observers_of(me, members.iter().copied(), k);
-                    let after = observers_of(me, all[..=n].iter().copied(), k);
-                    assert_eq!(
-                        would_listen(me, &before, candidate, k),
-                        before != after,
-                        "n={n} k={k}"
-                    );
-                }
-            }
-        }
+        says_exactly_when_a_join_changes(
+            |me, m, k| observers_of(me, m.iter().copied(), k),
+            would_listen,
+        );
     }
 
     #[test]
