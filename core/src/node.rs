@@ -761,7 +761,7 @@ impl<R: RngCore> Node<R> {
             Message::Gossip | Message::Echo { .. } => {}
             Message::JoinEcho { .. } | Message::SyncEcho { .. } => {}
             Message::Ping { seq } => {
-                self.detect(|d, v, _, _| d.on_ping(v, from_id));
+                self.detect(|d, v, _, _| d.on_ping(v, from, from_id));
                 // Validation pays off only when the budget would cut news off the ack; when
                 // nothing is queued the bare ack fits, and a challenge would be pure overhead.
                 if !self.validation.is_validated(&from) && !self.gossip.is_empty() {

@@ -269,8 +269,8 @@ impl Detection {
             return;
         }
         self.refresh_subjects(v);
-        // Straight from the detectors' keys (no copy into a vector each round): starting a
-        // ping touches only the prober.
+        // Straight from the lists (no copy into a vector each round): starting a ping
+        // touches only the prober.
         let deadline = v.now + v.config.heartbeat_interval * 2;
         let quiet_since = v.now - v.config.heartbeat_interval * 3 / 2;
         let quiet = |d: &PhiDetector| d.last_heartbeat().is_none_or(|t| t < quiet_since);
@@ -539,8 +539,8 @@ impl Detection {
         }
     }
 
-    /// `from_id` pinged this node: if it is a successor this node listens to (and does not
-    /// ping), alive in the table, the ping is its heartbeat here.
+    /// `from_id` pinged this node from `from`: if it is a successor this node listens to (and
+    /// does not ping), alive in the table, the ping is its heartbeat here.
     ///
     /// Rule: a ping proves the sender runs and can send, not that it can receive. So it
     /// counts only for a member this node does not heartbeat itself (an ack proves more),
@@ -548,12 +548,15 @@ impl Detection {
     /// listeners, which must then check it with pings of their own (see
     /// [`heartbeat_round`](Self::heartbeat_round)), or they could never confirm the
     /// suspicion.
-    pub(super) fn on_ping(&mut self, v: &View, from_id: NodeId) {
+    ///
+    /// The ping must come from the member's own address: an id alone is easy to put in a
+    /// datagram (an ack must also echo the sequence of a ping this node sent).
+    pub(super) fn on_ping(&mut self, v: &View, from: SocketAddr, from_id: NodeId) {
         let heard = self.listened.contains(&from_id)
             && !self.subjects.contains(&from_id)
             && v.table
                 .get(&from_id)
-                .is_some_and(|m| m.state == MemberState::Alive);
+                .is_some_and(|m| m.state == MemberState::Alive && m.info.gossip_addr.get() == from);
         if heard {
             self.arrival(from_id, v.now);
         }

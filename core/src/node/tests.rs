@@ -841,4 +841,15 @@ fn a_member_pings_two_predecessors_and_hears_its_successor_without_pinging_it() 
         .take_events()
         .iter()
         .any(|(_, e)| matches!(e, Event::MemberSuspected(_) | Event::MemberFailed(_))));
+    // Only from the member's own address: a ping bearing its id from elsewhere is not its
+    // heartbeat (phi goes on rising); the same ping from its address is (phi drops to ~0).
+    let (_, heard) = crate::observers::neighbours_of(&ids[0], ids.iter().copied(), 2, 1);
+    let h = ids.iter().position(|id| *id == heard[0]).expect("a member");
+    let later = c.now + Duration::from_millis(350);
+    let ping = packet_from(&c.nodes[h], Some(ids[0]), Message::Ping { seq: 9 }, vec![]);
+    c.nodes[0].handle_packet(later, outside(9), &ping).unwrap();
+    let forged = c.nodes[0].phi(&ids[h]).expect("watched");
+    c.nodes[0].handle_packet(later, addr(h), &ping).unwrap();
+    let genuine = c.nodes[0].phi(&ids[h]).expect("watched");
+    assert!(genuine < forged, "genuine {genuine} forged {forged}");
 }
