@@ -85,23 +85,7 @@ pub fn subjects_of(
     members: impl IntoIterator<Item = NodeId>,
     k: usize,
 ) -> Vec<NodeId> {
-    let at = ring_key(me);
-    let mut on_ring = false;
-    // Predecessors nearest first: those before `me` by descending key (rank 0), then,
-    // wrapping round, those after it (rank 1).
-    let mut best: Vec<(bool, core::cmp::Reverse<(u64, NodeId)>)> = Vec::with_capacity(k);
-    for id in members {
-        if id == *me {
-            on_ring = true;
-        } else {
-            let key = ring_key(&id);
-            keep_best(&mut best, k, (key > at, core::cmp::Reverse(key)));
-        }
-    }
-    if !on_ring {
-        return Vec::new();
-    }
-    best.into_iter().map(|(_, r)| r.0 .1).collect()
+    neighbours_of(me, members, k, 0).0
 }
 
 /// How `observers` watchers a member split: `(p, l)`, the predecessors each member pings
@@ -113,7 +97,8 @@ pub fn split(observers: usize) -> (usize, usize) {
 
 /// Both neighbour lists of `me` in one pass: its `preds` nearest predecessors and its
 /// `succs` nearest successors on the ring over `members`, nearest first; both empty if `me`
-/// is not among them. Equal to `(subjects_of(me, .., preds), observers_of(me, .., succs))`.
+/// is not among them. Equal to `(subjects_of(me, .., preds), observers_of(me, .., succs))`
+/// (`subjects_of` is its first half).
 pub fn neighbours_of(
     me: &NodeId,
     members: impl IntoIterator<Item = NodeId>,
@@ -122,6 +107,8 @@ pub fn neighbours_of(
 ) -> (Vec<NodeId>, Vec<NodeId>) {
     let at = ring_key(me);
     let mut on_ring = false;
+    // Predecessors nearest first: those before `me` by descending key (rank 0), then,
+    // wrapping round, those after it (rank 1); successors the mirror.
     let mut before: Vec<(bool, core::cmp::Reverse<(u64, NodeId)>)> = Vec::with_capacity(preds);
     let mut after: Vec<(bool, (u64, NodeId))> = Vec::with_capacity(succs);
     for id in members {
@@ -320,17 +307,18 @@ mod tests {
     }
 
     #[test]
-    fn neighbours_are_subjects_and_observers_in_one_pass() {
+    fn neighbours_agree_with_the_sorted_ring_in_one_pass() {
         let all = ids(30);
         let stranger = NodeId::from_name("x");
         for n in 0..=all.len() {
             let members = &all[..n];
+            let ring = ObserverRing::new(members.iter().copied());
             for (p, l) in [(0, 0), (1, 0), (2, 1), (2, 2), (3, 5)] {
                 for me in members.iter().chain([&stranger]) {
                     let (preds, succs) = neighbours_of(me, members.iter().copied(), p, l);
-                    assert_eq!(preds, subjects_of(me, members.iter().copied(), p));
+                    assert_eq!(preds, ring.subjects_of(me, p));
                     if members.contains(me) {
-                        assert_eq!(succs, observers_of(me, members.iter().copied(), l));
+                        assert_eq!(succs, ring.observers_of(me, l));
                     } else {
                         assert!(succs.is_empty(), "off the ring: no neighbours");
                     }

@@ -25,6 +25,7 @@
 //! bytes or variant 1 with 16, then the port (flow info and scope id are not sent).
 
 use super::bounded::{BoundedString, BoundedVec};
+use super::{push_varint, varint_len};
 use super::{Message, DIGEST_BYTES, MAX_SYNC_ENTRIES, MAX_UPDATES, SUMMARY_BYTES};
 use crate::membership::{CompactAddr, MemberInfo, MemberState, SyncEntry, Tags, Update};
 use crate::membership::{MAX_NAME, MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE};
@@ -286,22 +287,8 @@ pub(super) fn take_updates(bytes: &[u8]) -> Option<Vec<Update>> {
     r.rest.is_empty().then_some(updates)
 }
 
-/// Appends `n` as a varint.
-pub(super) fn put_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8 & 0x7f) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-/// Bytes of `n` as a varint.
-pub(super) fn varint_len(n: u64) -> usize {
-    (64 - (n | 1).leading_zeros()).div_ceil(7) as usize
-}
-
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    put_varint(out, s.len() as u64);
+    push_varint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
 }
 
@@ -314,12 +301,12 @@ fn put_addr(out: &mut Vec<u8>, a: SocketAddr) {
         SocketAddr::V4(a) => {
             out.push(0);
             out.extend_from_slice(&a.ip().octets());
-            put_varint(out, u64::from(a.port()));
+            push_varint(out, u64::from(a.port()));
         }
         SocketAddr::V6(a) => {
             out.push(1);
             out.extend_from_slice(&a.ip().octets());
-            put_varint(out, u64::from(a.port()));
+            push_varint(out, u64::from(a.port()));
         }
     }
 }
@@ -340,9 +327,9 @@ fn put_info(out: &mut Vec<u8>, i: &MemberInfo) {
             put_addr(out, a.get());
         }
     }
-    put_varint(out, i.incarnation);
+    push_varint(out, i.incarnation);
     let pairs = i.tags.pairs();
-    put_varint(out, pairs.len() as u64);
+    push_varint(out, pairs.len() as u64);
     for (k, v) in pairs {
         put_str(out, k.as_str());
         put_str(out, v.as_str());
@@ -376,7 +363,7 @@ fn state_index(s: MemberState) -> u8 {
 pub(super) fn put_sync_entry(out: &mut Vec<u8>, e: &SyncEntry) {
     put_info(out, &e.info);
     out.push(state_index(e.state));
-    put_varint(out, u64::from(e.down_secs));
+    push_varint(out, u64::from(e.down_secs));
 }
 
 /// The length of `e`'s encoding.
@@ -407,13 +394,13 @@ pub(super) fn put_update(out: &mut Vec<u8>, u: &Update) {
                 2
             });
             out.extend_from_slice(&id.0);
-            put_varint(out, *incarnation);
+            push_varint(out, *incarnation);
             out.extend_from_slice(&by.0);
         }
         Update::Left { id, incarnation } => {
             out.push(3);
             out.extend_from_slice(&id.0);
-            put_varint(out, *incarnation);
+            push_varint(out, *incarnation);
         }
     }
 }
@@ -426,14 +413,14 @@ pub fn encode_update(u: &Update) -> Vec<u8> {
 }
 
 fn put_entries(out: &mut Vec<u8>, entries: &[SyncEntry]) {
-    put_varint(out, entries.len() as u64);
+    push_varint(out, entries.len() as u64);
     for e in entries {
         put_sync_entry(out, e);
     }
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_varint(out, bytes.len() as u64);
+    push_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
 }
 
@@ -449,11 +436,11 @@ pub(super) fn put_bulk_message(out: &mut Vec<u8>, m: &Message) -> bool {
             summarized,
         } => {
             out.push(SYNC_REPLY_TAG);
-            put_varint(out, u64::from(*seq));
+            push_varint(out, u64::from(*seq));
             put_bytes(out, digest);
             put_entries(out, entries);
             out.push(u8::from(*last));
-            put_varint(out, *summarized);
+            push_varint(out, *summarized);
             true
         }
         Message::SyncPush { entries } => {
@@ -469,10 +456,10 @@ pub(super) fn put_bulk_message(out: &mut Vec<u8>, m: &Message) -> bool {
             hashes,
         } => {
             out.push(SYNC_SUMMARY_TAG);
-            put_varint(out, u64::from(*seq));
+            push_varint(out, u64::from(*seq));
             out.push(*bucket);
             out.push(*split);
-            put_varint(out, u64::from(*part));
+            push_varint(out, u64::from(*part));
             put_bytes(out, hashes);
             true
         }

@@ -401,21 +401,23 @@ fn encode_message(message: &Message, mut out: Vec<u8>) -> Vec<u8> {
     match *message {
         Message::Ping { seq } => {
             out.push(PING_TAG);
-            push_varint(&mut out, seq as usize);
+            push_varint(&mut out, u64::from(seq));
             out
         }
         Message::Ack { seq } => {
             out.push(ACK_TAG);
-            push_varint(&mut out, seq as usize);
+            push_varint(&mut out, u64::from(seq));
             out
         }
         // A struct variant's fields in order: `seq` a varint, the digest a length varint
         // and its bytes (postcard writes a `u8` as itself).
         Message::Sync { seq, ref digest } => {
-            out.reserve(1 + varint_len(seq as usize) + varint_len(digest.len()) + digest.len());
+            out.reserve(
+                1 + varint_len(u64::from(seq)) + varint_len(digest.len() as u64) + digest.len(),
+            );
             out.push(SYNC_TAG);
-            push_varint(&mut out, seq as usize);
-            push_varint(&mut out, digest.len());
+            push_varint(&mut out, u64::from(seq));
+            push_varint(&mut out, digest.len() as u64);
             out.extend_from_slice(digest);
             out
         }
@@ -527,16 +529,13 @@ fn take<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<(T, &'a [u8]), Packet
     })
 }
 
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
+/// Bytes of `n` as a varint (postcard's LEB128).
+fn varint_len(n: u64) -> usize {
+    (64 - (n | 1).leading_zeros()).div_ceil(7) as usize
 }
 
-fn push_varint(out: &mut Vec<u8>, mut n: usize) {
+/// Appends `n` as a varint (postcard's LEB128).
+fn push_varint(out: &mut Vec<u8>, mut n: u64) {
     while n >= 0x80 {
         out.push((n as u8 & 0x7f) | 0x80);
         n >>= 7;
@@ -606,7 +605,7 @@ impl PacketBuilder {
 
     /// The encoded length so far.
     pub fn len(&self) -> usize {
-        self.head.len() + varint_len(self.count) + self.updates.len()
+        self.head.len() + varint_len(self.count as u64) + self.updates.len()
     }
 
     /// Whether no update was added.
@@ -624,7 +623,7 @@ impl PacketBuilder {
     /// [`try_push_encoded`](Self::try_push_encoded) of one that long would succeed.
     pub fn fits(&self, len: usize) -> bool {
         self.count < MAX_UPDATES
-            && self.head.len() + varint_len(self.count + 1) + self.updates.len() + len
+            && self.head.len() + varint_len(self.count as u64 + 1) + self.updates.len() + len
                 <= self.budget
     }
 
@@ -651,8 +650,8 @@ impl PacketBuilder {
     /// The finished datagram.
     pub fn finish(self) -> Vec<u8> {
         let mut out = self.head;
-        out.reserve_exact(varint_len(self.count) + self.updates.len());
-        push_varint(&mut out, self.count);
+        out.reserve_exact(varint_len(self.count as u64) + self.updates.len());
+        push_varint(&mut out, self.count as u64);
         out.extend_from_slice(&self.updates);
         out
     }
