@@ -33,6 +33,7 @@ use crate::membership::{
 use crate::stats::Stats;
 use crate::timer::{Timer, TimerTable};
 use crate::wire::bounded::BoundedString;
+use crate::wire::direct::EntryLists;
 use crate::wire::{read_hashes, write_hashes, Message, DIGEST_BUCKETS};
 use crate::{CommandError, ConfigError, NodeId, PacketError, Timestamp};
 use core::net::SocketAddr;
@@ -51,11 +52,13 @@ mod refutation;
 mod rounds;
 mod validation;
 
-use antientropy::{entry_update, missing_from, push_back, sync_reply, AntiEntropy};
+use antientropy::{
+    entry_update, missing_from, push_back, push_lists, push_parts, sync_reply, AntiEntropy,
+};
 use detection::{Action, Detection, View};
 pub use event::{Event, Identity, Transmit};
 use lifecycle::Lifecycle;
-use packets::{check_capacity, Packets};
+use packets::{check_capacity, Outgoing, Packets};
 use partition_watch::PartitionWatch;
 use random::{jittered, random_peers};
 use refutation::{accuser, must_refute, Conflicts};
@@ -567,17 +570,18 @@ impl<R: RngCore> Node<R> {
         &mut self,
         dst: SocketAddr,
         to: Option<NodeId>,
-        message: Message,
+        message: impl Into<Outgoing>,
         first: Option<&Update>,
     ) {
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
+        let message = message.into();
         self.packets
             .send(dst, to, message, first, &mut self.gossip, limit, None);
     }
 
     /// Sends `message` back to `dst`, an address taken from a received packet: in full if
     /// `dst` is validated, else within its amplification budget (see `validation`).
-    fn reply(&mut self, dst: SocketAddr, to: Option<NodeId>, message: Message) {
+    fn reply(&mut self, dst: SocketAddr, to: Option<NodeId>, message: impl Into<Outgoing>) {
         self.reply_with(dst, to, message, true);
     }
 
@@ -588,9 +592,10 @@ impl<R: RngCore> Node<R> {
         &mut self,
         dst: SocketAddr,
         to: Option<NodeId>,
-        message: Message,
+        message: impl Into<Outgoing>,
         piggyback: bool,
     ) -> bool {
+        let message = message.into();
         let allowance = self.validation.allowance(&dst);
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
         let mut none = Dissemination::new();
@@ -900,21 +905,20 @@ impl<R: RngCore> Node<R> {
         }
         let mut wanted: Vec<u64> = read_hashes(hashes).collect();
         wanted.sort_unstable();
-        let entries = self
-            .table
-            .entries_by_hash(bucket, 0, 0, &wanted, true, self.now);
-        self.push_entries(from, from_id, entries);
+        let mut lists = push_lists(&self.packets, from_id);
+        self.table
+            .visit_entries_by_hash((bucket, 0, 0), &wanted, true, self.now, |i, s, d| {
+                lists.push(i, s, d)
+            });
+        self.push_entries(from, from_id, lists);
     }
 
-    /// Sends `entries` to a validated address as `SyncPush` parts (nothing if none).
-    fn push_entries(&mut self, dst: SocketAddr, to: NodeId, entries: Vec<SyncEntry>) {
-        if entries.is_empty() {
+    /// Sends `lists` to a validated address as `SyncPush` parts (nothing if no entry).
+    fn push_entries(&mut self, dst: SocketAddr, to: NodeId, lists: EntryLists) {
+        if lists.is_empty() {
             return;
         }
-        let parts = self
-            .packets
-            .chunk(entries, to, |entries, _| Message::SyncPush { entries });
-        self.send_all(dst, to, parts);
+        self.send_all(dst, to, push_parts(lists));
     }
 
     /// A summary of one part of a bucket, from the peer this node asked: ask for the
@@ -929,9 +933,14 @@ impl<R: RngCore> Node<R> {
             &theirs,
             &self.table.summary_of(at.bucket, at.split, at.part),
         );
-        let push = self
-            .table
-            .entries_by_hash(at.bucket, at.split, at.part, &theirs, false, self.now);
+        let mut push = push_lists(&self.packets, from_id);
+        self.table.visit_entries_by_hash(
+            (at.bucket, at.split, at.part),
+            &theirs,
+            false,
+            self.now,
+            |i, s, d| push.push(i, s, d),
+        );
         // The bucket differed (that is why it was summarised): keep syncing fast.
         self.sync.reply_part(true);
         if want.is_empty() && push.is_empty() {
@@ -987,7 +996,7 @@ impl<R: RngCore> Node<R> {
     }
 
     /// Sends table parts to a validated address (callers check).
-    fn send_all(&mut self, dst: SocketAddr, to: NodeId, messages: Vec<Message>) {
+    fn send_all(&mut self, dst: SocketAddr, to: NodeId, messages: Vec<Outgoing>) {
         for m in messages {
             self.reply(dst, Some(to), m);
         }

@@ -1,6 +1,8 @@
 //! The member table and its one mutation rule.
 
-use super::{MemberInfo, MemberState, SyncEntry, Update};
+#[cfg(test)]
+use super::SyncEntry;
+use super::{MemberInfo, MemberState, Update};
 use crate::hash::mix64;
 use crate::wire::DIGEST_BUCKETS;
 use crate::{NodeId, Timestamp};
@@ -257,12 +259,32 @@ impl MemberTable {
     }
 
     /// Entries in the given buckets (sorted by id), as sync entries; tombstones carry their
-    /// age at `now`.
+    /// age at `now`. What [`visit_entries_in`](Self::visit_entries_in) visits.
+    #[cfg(test)]
+    pub fn entries_in(&self, buckets: &[usize], now: Timestamp) -> Vec<SyncEntry> {
+        let mut out = Vec::new();
+        self.visit_entries_in(buckets, now, |info, state, down_secs| {
+            out.push(SyncEntry {
+                info: info.clone(),
+                state,
+                down_secs,
+            })
+        });
+        out
+    }
+
+    /// Visits the entries in the given buckets in id order: `f(info, state, down_secs)`,
+    /// tombstones with their age at `now` (0 for the live).
     ///
     /// Reads the wanted buckets' slot lists, not every slot, and sorts only the matches; no
     /// buckets wanted (the steady state: digests agree) costs nothing. A bucket named twice
     /// is read once.
-    pub fn entries_in(&self, buckets: &[usize], now: Timestamp) -> Vec<SyncEntry> {
+    pub fn visit_entries_in(
+        &self,
+        buckets: &[usize],
+        now: Timestamp,
+        f: impl FnMut(&MemberInfo, MemberState, u32),
+    ) {
         let mut want = [false; DIGEST_BUCKETS];
         for &b in buckets {
             if let Some(w) = want.get_mut(b) {
@@ -274,7 +296,7 @@ impl MemberTable {
             .zip(&self.by_bucket)
             .filter(|(w, _)| **w)
             .flat_map(|(_, list)| list.iter().copied());
-        self.sorted_entries(slots, now)
+        self.visit_sorted(slots, now, f);
     }
 
     /// Number of members (this node included) in `state`.
@@ -416,51 +438,47 @@ impl MemberTable {
         out
     }
 
-    /// Sync entries of `bucket` in `part` of `2^split` whose summary hash is in `hashes`
-    /// (ascending) when `listed`, or is not in it when `!listed`; sorted by id, tombstones
-    /// with their age at `now`.
-    pub fn entries_by_hash(
+    /// Visits the entries of `bucket` in `part` of `2^split` (`at`) whose summary hash is in
+    /// `hashes` (ascending) when `listed`, or is not in it when `!listed`, in id order, as
+    /// [`visit_entries_in`](Self::visit_entries_in) does.
+    pub fn visit_entries_by_hash(
         &self,
-        bucket: usize,
-        split: u8,
-        part: u16,
+        (bucket, split, part): (usize, u8, u16),
         hashes: &[u64],
         listed: bool,
         now: Timestamp,
-    ) -> Vec<SyncEntry> {
+        f: impl FnMut(&MemberInfo, MemberState, u32),
+    ) {
         let Some(list) = self.by_bucket.get(bucket) else {
-            return Vec::new();
+            return;
         };
         let slots = list.iter().copied().filter(|&s| {
             let h = self.hashes[s as usize];
             in_part(h, split, part) && hashes.binary_search(&h).is_ok() == listed
         });
-        self.sorted_entries(slots, now)
+        self.visit_sorted(slots, now, f);
     }
 
-    /// The members in `slots` as sync entries, sorted by id (what a peer's table would
-    /// iterate), tombstones with their age at `now`.
-    fn sorted_entries(&self, slots: impl Iterator<Item = u32>, now: Timestamp) -> Vec<SyncEntry> {
+    /// Visits the members in `slots` in id order (what a peer's table would iterate):
+    /// `f(info, state, down_secs)`, a tombstone with its age at `now` in seconds.
+    fn visit_sorted(
+        &self,
+        slots: impl Iterator<Item = u32>,
+        now: Timestamp,
+        mut f: impl FnMut(&MemberInfo, MemberState, u32),
+    ) {
         let mut hits: Vec<(u128, u32)> = slots
             .map(|s| (key(&self.slots[s as usize].info.id), s))
             .collect();
         hits.sort_unstable();
-        hits.into_iter()
-            .map(|(_, s)| self.sync_entry(s as usize, now))
-            .collect()
-    }
-
-    /// The member in `slot` as a sync entry; a tombstone carries its age at `now`.
-    fn sync_entry(&self, slot: usize, now: Timestamp) -> SyncEntry {
-        let m = &self.slots[slot];
-        SyncEntry {
-            info: m.info.clone(),
-            state: m.state,
-            down_secs: if m.state.is_down() {
+        for (_, s) in hits {
+            let m = &self.slots[s as usize];
+            let down_secs = if m.state.is_down() {
                 u32::try_from(now.saturating_since(m.state_since).as_secs()).unwrap_or(u32::MAX)
             } else {
                 0
-            },
+            };
+            f(&m.info, m.state, down_secs);
         }
     }
 

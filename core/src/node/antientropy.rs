@@ -26,14 +26,13 @@
 //!
 //! [`AntiEntropy`] holds that state; the node builds and sends the messages.
 
-use super::packets::Packets;
+use super::packets::{Outgoing, Packets};
 use super::random::rand_below;
 use crate::config::Config;
 use crate::membership::{MemberState, MemberTable, SyncEntry, Update};
 use crate::wire::bounded::BoundedVec;
-use crate::wire::{
-    write_hashes, Message, DIGEST_BYTES, MAX_SUMMARY_HASHES, MAX_SUMMARY_SPLIT, MAX_SYNC_ENTRIES,
-};
+use crate::wire::direct::EntryLists;
+use crate::wire::{write_hashes, Message, DIGEST_BYTES, MAX_SUMMARY_HASHES, MAX_SUMMARY_SPLIT};
 use crate::{NodeId, Timestamp};
 use core::net::SocketAddr;
 use core::time::Duration;
@@ -285,7 +284,7 @@ pub(super) fn sync_reply(
     to: NodeId,
     seq: u32,
     buckets: &[usize],
-) -> Vec<Message> {
+) -> Vec<Outgoing> {
     let mut out = Vec::new();
     let mut whole = Vec::with_capacity(buckets.len());
     let mut summarized = 0u64;
@@ -301,7 +300,7 @@ pub(super) fn sync_reply(
             .flatten();
         match summary {
             Some(parts) => {
-                out.extend(parts);
+                out.extend(parts.into_iter().map(Outgoing::Message));
                 summarized |= 1 << b;
             }
             None => whole.push(b),
@@ -310,20 +309,33 @@ pub(super) fn sync_reply(
     // The entries of the other buckets; unless the views agree, the last part carries this
     // view's digest and the buckets summarised.
     let tail = (!buckets.is_empty()).then_some(summarized);
-    let entries = table.entries_in(&whole, now);
     let digest = digest_of(table);
-    out.extend(
-        packets.chunk(entries, to, |entries, last| Message::SyncReply {
-            seq,
-            digest: match tail {
-                Some(_) if last => digest.clone(),
-                _ => BoundedVec::new(),
-            },
-            entries,
-            last,
-            summarized: tail.filter(|_| last).unwrap_or(0),
-        }),
-    );
+    let empty_last = Message::SyncReply {
+        seq,
+        digest: if tail.is_some() {
+            digest.clone()
+        } else {
+            BoundedVec::new()
+        },
+        entries: BoundedVec::new(),
+        last: true,
+        summarized: tail.unwrap_or(0),
+    };
+    let mut lists = EntryLists::new(packets.entry_room(to, &empty_last));
+    table.visit_entries_in(&whole, now, |info, state, down| {
+        lists.push(info, state, down)
+    });
+    let lists = lists.into_lists();
+    let n = lists.len();
+    out.extend(lists.iter().enumerate().map(|(i, list)| {
+        let last = i + 1 == n;
+        let digest: &[u8] = match tail {
+            Some(_) if last => &digest,
+            _ => &[],
+        };
+        let summarized = tail.filter(|_| last).unwrap_or(0);
+        Outgoing::Encoded(list.sync_reply(seq, digest, last, summarized))
+    }));
     out
 }
 
@@ -398,11 +410,31 @@ pub(super) fn push_back(
     to: NodeId,
     digest: &[u8],
     skip: u64,
-) -> Vec<Message> {
+) -> Vec<Outgoing> {
     let mut diff = table.differing_buckets(digest);
     diff.retain(|&b| skip >> b & 1 == 0);
-    let entries = table.entries_in(&diff, now);
-    packets.chunk(entries, to, |entries, _| Message::SyncPush { entries })
+    let mut lists = push_lists(packets, to);
+    table.visit_entries_in(&diff, now, |info, state, down| {
+        lists.push(info, state, down)
+    });
+    push_parts(lists)
+}
+
+/// Empty entry lists for `SyncPush` parts to `to`.
+pub(super) fn push_lists(packets: &Packets, to: NodeId) -> EntryLists {
+    let empty = Message::SyncPush {
+        entries: BoundedVec::new(),
+    };
+    EntryLists::new(packets.entry_room(to, &empty))
+}
+
+/// The `SyncPush` parts carrying `lists` (one, empty, when no entry fitted).
+pub(super) fn push_parts(lists: EntryLists) -> Vec<Outgoing> {
+    let lists = lists.into_lists();
+    lists
+        .iter()
+        .map(|list| Outgoing::Encoded(list.sync_push()))
+        .collect()
 }
 
 /// Turns a sync entry into the update it stands for, attributing suspicion to `by` (the
@@ -427,18 +459,21 @@ pub(super) fn entry_update(e: SyncEntry, by: NodeId) -> Update {
 }
 
 /// Splits `entries` into messages built by `make(entries, is_last)`, each within `budget`
-/// bytes of entries; an entry larger than the budget alone is left out.
-pub(super) fn chunk_entries(
+/// bytes of entries; an entry larger than the budget alone is left out. The reference that
+/// [`EntryLists`] cuts exactly as (see the tests).
+#[cfg(test)]
+fn chunk_entries(
     entries: Vec<SyncEntry>,
     budget: usize,
-    make: impl Fn(BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>, bool) -> Message,
+    make: impl Fn(BoundedVec<SyncEntry, { crate::wire::MAX_SYNC_ENTRIES }>, bool) -> Message,
 ) -> Vec<Message> {
     let mut out = Vec::new();
     let mut part: Vec<SyncEntry> = Vec::new();
     let mut used = 0;
     for e in entries {
         let len = crate::wire::direct::sync_entry_len(&e);
-        if !part.is_empty() && (used + len > budget || part.len() == MAX_SYNC_ENTRIES) {
+        if !part.is_empty() && (used + len > budget || part.len() == crate::wire::MAX_SYNC_ENTRIES)
+        {
             // Invariant: parts are cut at MAX_SYNC_ENTRIES, so they always fit the bound.
             let bounded =
                 BoundedVec::try_from_vec(core::mem::take(&mut part)).expect("within bound");
@@ -458,6 +493,72 @@ pub(super) fn chunk_entries(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::tests::arb_entry;
+    use crate::wire::{encode, Header, Packet, PacketBuilder, MAX_DATAGRAM};
+    use proptest::prelude::*;
+
+    /// The datagram of `message` alone, and the one built from its encoded `body`.
+    fn datagrams(message: Message, body: &[u8]) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+        let header = Header {
+            cluster: 7,
+            from: NodeId([1; 16]),
+            to: None,
+        };
+        let built = PacketBuilder::with_body(&header, body, MAX_DATAGRAM).map(|b| b.finish());
+        let packet = Packet {
+            header,
+            message,
+            updates: Vec::new(),
+        };
+        (encode(&packet), built)
+    }
+
+    proptest! {
+        /// Entry lists are cut exactly where `chunk_entries` cuts the same entries, and a
+        /// datagram built from a list's body is the one its message made, byte for byte.
+        #[test]
+        fn entry_lists_make_the_datagrams_chunked_messages_made(
+            entries in proptest::collection::vec(arb_entry(), 0..300),
+            room in prop_oneof![0usize..1500, 1500usize..40_000],
+            seq in any::<u32>(),
+            summarized in any::<u64>(),
+            digest in proptest::collection::vec(any::<u8>(), DIGEST_BYTES),
+        ) {
+            let mut lists = EntryLists::new(room);
+            for e in &entries {
+                lists.push(&e.info, e.state, e.down_secs);
+            }
+            prop_assert_eq!(lists.is_empty(), entries.is_empty());
+            let lists = lists.into_lists();
+            let pushes = chunk_entries(entries.clone(), room, |entries, _| Message::SyncPush {
+                entries,
+            });
+            prop_assert_eq!(pushes.len(), lists.len());
+            for (m, list) in pushes.into_iter().zip(&lists) {
+                let (want, got) = datagrams(m, &list.sync_push());
+                prop_assert!(want.is_some());
+                prop_assert_eq!(got, want);
+            }
+            let digest = BoundedVec::<u8, DIGEST_BYTES>::try_from_vec(digest).unwrap();
+            let replies = chunk_entries(entries, room, |entries, last| Message::SyncReply {
+                seq,
+                digest: if last { digest.clone() } else { BoundedVec::new() },
+                entries,
+                last,
+                summarized: if last { summarized } else { 0 },
+            });
+            prop_assert_eq!(replies.len(), lists.len());
+            let n = lists.len();
+            for (i, (m, list)) in replies.into_iter().zip(&lists).enumerate() {
+                let last = i + 1 == n;
+                let d: &[u8] = if last { &digest } else { &[] };
+                let body = list.sync_reply(seq, d, last, if last { summarized } else { 0 });
+                let (want, got) = datagrams(m, &body);
+                prop_assert!(want.is_some());
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
 
     #[test]
     fn missing_from_is_the_sorted_difference() {

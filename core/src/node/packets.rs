@@ -16,19 +16,32 @@
 //! [`Packets`] holds the framing state (cluster hash, own id, keyring, own stamp, replay
 //! guard) and the send queue.
 
-use super::antientropy::chunk_entries;
 use super::event::Transmit;
 use crate::dissemination::Dissemination;
 use crate::envelope::{self, Keyring};
 use crate::freshness::{ReplayGuard, Stamp};
-use crate::membership::{MemberTable, SyncEntry, Update};
+use crate::membership::{MemberTable, Update};
 use crate::wire::bounded::BoundedVec;
-use crate::wire::{self, Header, Message, Packet, PacketBuilder, MAX_SYNC_ENTRIES};
+use crate::wire::{self, Header, Message, Packet, PacketBuilder};
 use crate::{NodeId, PacketError};
 use core::net::SocketAddr;
 use std::collections::VecDeque;
 
 /// Framing state and the queue of datagrams to send.
+/// A message to send: built, or already encoded (a `SyncReply` or `SyncPush` whose entries
+/// were written straight from the member table, see [`EntryLists`](crate::wire::direct)).
+#[derive(Debug)]
+pub(super) enum Outgoing {
+    Message(Message),
+    Encoded(Vec<u8>),
+}
+
+impl From<Message> for Outgoing {
+    fn from(m: Message) -> Self {
+        Outgoing::Message(m)
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Packets {
     cluster: u32,
@@ -150,7 +163,7 @@ impl Packets {
         &mut self,
         dst: SocketAddr,
         to: Option<NodeId>,
-        message: Message,
+        message: Outgoing,
         first: Option<&Update>,
         gossip: &mut Dissemination,
         limit: u32,
@@ -159,7 +172,11 @@ impl Packets {
         let header = self.header(to);
         let cap = max_bytes.map_or(self.mtu, |m| m.min(self.mtu));
         let budget = cap.saturating_sub(self.mtu - self.budget());
-        let Some(mut b) = PacketBuilder::new(&header, &message, budget) else {
+        let built = match &message {
+            Outgoing::Message(m) => PacketBuilder::new(&header, m, budget),
+            Outgoing::Encoded(body) => PacketBuilder::with_body(&header, body, budget),
+        };
+        let Some(mut b) = built else {
             return 0;
         };
         if let Some(u) = first {
@@ -196,19 +213,12 @@ impl Packets {
         (self.budget().saturating_sub(fixed) / 8).min(wire::MAX_SUMMARY_HASHES)
     }
 
-    /// Splits `entries` into messages to `to` built by `make(entries, is_last)`, each within
-    /// the MTU.
-    pub(super) fn chunk(
-        &self,
-        entries: Vec<SyncEntry>,
-        to: NodeId,
-        make: impl Fn(BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>, bool) -> Message,
-    ) -> Vec<Message> {
-        // Budget: the MTU less the message built with no entries (largest form, the last
-        // part), less a few bytes for the entries count and the empty updates list.
-        let empty = wire::encoded_len(&(self.header(Some(to)), make(BoundedVec::new(), true)));
-        let budget = self.budget().saturating_sub(empty + 1 + 3 + 1);
-        chunk_entries(entries, budget, make)
+    /// Bytes of entries one bulk message to `to` may carry: the budget less `empty_last`
+    /// (the message with no entries, in its largest form, the last part), less a few bytes
+    /// for the entries count and the empty updates list.
+    pub(super) fn entry_room(&self, to: NodeId, empty_last: &Message) -> usize {
+        let empty = wire::encoded_len(&(self.header(Some(to)), empty_last));
+        self.budget().saturating_sub(empty + 1 + 3 + 1)
     }
 }
 

@@ -367,8 +367,14 @@ pub(super) fn put_sync_entry(out: &mut Vec<u8>, e: &SyncEntry) {
 }
 
 /// The length of `e`'s encoding.
+#[cfg(test)]
 pub fn sync_entry_len(e: &SyncEntry) -> usize {
-    info_len(&e.info) + 1 + varint_len(u64::from(e.down_secs))
+    entry_len(&e.info, e.down_secs)
+}
+
+/// The length of the encoding of an entry with `info` and `down_secs` (its state is a byte).
+fn entry_len(info: &MemberInfo, down_secs: u32) -> usize {
+    info_len(info) + 1 + varint_len(u64::from(down_secs))
 }
 
 /// Appends `u`'s encoding.
@@ -424,6 +430,123 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
+/// Appends a `SyncReply`: its index and fields, the entries (count and all) by `entries`.
+fn put_reply(
+    out: &mut Vec<u8>,
+    seq: u32,
+    digest: &[u8],
+    last: bool,
+    summarized: u64,
+    entries: impl FnOnce(&mut Vec<u8>),
+) {
+    out.push(SYNC_REPLY_TAG);
+    push_varint(out, u64::from(seq));
+    put_bytes(out, digest);
+    entries(out);
+    out.push(u8::from(last));
+    push_varint(out, summarized);
+}
+
+/// Sync entries written straight from the member table into the entry lists of bulk
+/// messages, each list within `room` bytes and [`MAX_SYNC_ENTRIES`] entries; an entry
+/// longer than `room` alone is left out.
+///
+/// Why: a reply to a joiner holds the whole table, and while a large cluster forms every
+/// node answers summaries and wants with entries. Going through `Message` cloned each
+/// member's info into a `SyncEntry`, gathered them all in one vector (at 10,000 members a
+/// megabyte, mapped, faulted in and unmapped for each join), measured each and moved it
+/// into its part. Here each entry is encoded once, from the table's own record, into the
+/// list it lands in. The lists are cut exactly where `chunk_entries` cuts a vector of the
+/// same entries, so the datagrams are byte for byte those the messages made.
+#[derive(Debug)]
+pub(crate) struct EntryLists {
+    room: usize,
+    /// Entries offered, the ones left out included.
+    offered: usize,
+    /// Never empty: the last list is the one being filled.
+    lists: Vec<EntryList>,
+}
+
+/// One message's entries: how many, and their encodings back to back.
+#[derive(Debug, Default)]
+pub(crate) struct EntryList {
+    count: usize,
+    bytes: Vec<u8>,
+}
+
+impl EntryLists {
+    /// No entries yet, lists of at most `room` bytes.
+    pub(crate) fn new(room: usize) -> Self {
+        EntryLists {
+            room,
+            offered: 0,
+            lists: vec![EntryList::default()],
+        }
+    }
+
+    /// Adds the entry of a member with `info` held in `state` (for `down_secs` when down).
+    pub(crate) fn push(&mut self, info: &MemberInfo, state: MemberState, down_secs: u32) {
+        self.offered += 1;
+        let len = entry_len(info, down_secs);
+        // Invariant: `lists` is never empty.
+        let list = self.lists.last().expect("a list");
+        if list.count > 0 && (list.bytes.len() + len > self.room || list.count == MAX_SYNC_ENTRIES)
+        {
+            self.lists.push(EntryList::default());
+        }
+        if len > self.room {
+            return;
+        }
+        let room = self.room;
+        let list = self.lists.last_mut().expect("a list");
+        if list.bytes.capacity() == 0 {
+            list.bytes.reserve(room);
+        }
+        put_info(&mut list.bytes, info);
+        list.bytes.push(state_index(state));
+        push_varint(&mut list.bytes, u64::from(down_secs));
+        list.count += 1;
+    }
+
+    /// Whether no entry was offered (one left out for its length counts as offered).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.offered == 0
+    }
+
+    /// The lists, at least one (empty when no entry fitted).
+    pub(crate) fn into_lists(self) -> Vec<EntryList> {
+        self.lists
+    }
+}
+
+impl EntryList {
+    /// The encoded `SyncReply` (index and fields) carrying this list.
+    pub(crate) fn sync_reply(
+        &self,
+        seq: u32,
+        digest: &[u8],
+        last: bool,
+        summarized: u64,
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.bytes.len() + digest.len() + 24);
+        put_reply(&mut out, seq, digest, last, summarized, |out| self.put(out));
+        out
+    }
+
+    /// The encoded `SyncPush` (index and field) carrying this list.
+    pub(crate) fn sync_push(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.bytes.len() + 4);
+        out.push(SYNC_PUSH_TAG);
+        self.put(&mut out);
+        out
+    }
+
+    fn put(&self, out: &mut Vec<u8>) {
+        push_varint(out, self.count as u64);
+        out.extend_from_slice(&self.bytes);
+    }
+}
+
 /// Appends a `SyncReply`, `SyncPush`, `SyncSummary` or `SyncWant` (index and fields);
 /// `false` (nothing written) for any other message.
 pub(super) fn put_bulk_message(out: &mut Vec<u8>, m: &Message) -> bool {
@@ -435,12 +558,9 @@ pub(super) fn put_bulk_message(out: &mut Vec<u8>, m: &Message) -> bool {
             last,
             summarized,
         } => {
-            out.push(SYNC_REPLY_TAG);
-            push_varint(out, u64::from(*seq));
-            put_bytes(out, digest);
-            put_entries(out, entries);
-            out.push(u8::from(*last));
-            push_varint(out, *summarized);
+            put_reply(out, *seq, digest, *last, *summarized, |out| {
+                put_entries(out, entries)
+            });
             true
         }
         Message::SyncPush { entries } => {

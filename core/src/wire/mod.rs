@@ -603,6 +603,25 @@ impl PacketBuilder {
         (b.len() <= b.budget).then_some(b)
     }
 
+    /// Starts a packet whose message is already encoded (`body`: its variant index and
+    /// fields, written by the direct codec from the member table, within the decoder's
+    /// bounds). `None` if the header and body exceed `budget`.
+    pub(crate) fn with_body(header: &Header, body: &[u8], budget: usize) -> Option<Self> {
+        let budget = budget.min(MAX_DATAGRAM);
+        // A body carries entries and fills most of the budget (see `new`).
+        let mut head = Vec::with_capacity(budget);
+        head.push(WIRE_VERSION);
+        header.encode_into(&mut head);
+        head.extend_from_slice(body);
+        let b = PacketBuilder {
+            head,
+            updates: Vec::new(),
+            count: 0,
+            budget,
+        };
+        (b.len() <= b.budget).then_some(b)
+    }
+
     /// The encoded length so far.
     pub fn len(&self) -> usize {
         self.head.len() + varint_len(self.count as u64) + self.updates.len()

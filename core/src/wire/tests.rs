@@ -75,16 +75,16 @@ pub(crate) fn arb_update() -> impl Strategy<Value = Update> {
     ]
 }
 
+pub(crate) fn arb_entry() -> impl Strategy<Value = SyncEntry> {
+    (arb_info(), arb_state(), any::<u32>()).prop_map(|(info, state, down_secs)| SyncEntry {
+        info,
+        state,
+        down_secs,
+    })
+}
+
 fn arb_entries() -> impl Strategy<Value = BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>> {
-    proptest::collection::vec(
-        (arb_info(), arb_state(), any::<u32>()).prop_map(|(info, state, down_secs)| SyncEntry {
-            info,
-            state,
-            down_secs,
-        }),
-        0..4,
-    )
-    .prop_map(|v| BoundedVec::try_from_vec(v).unwrap())
+    proptest::collection::vec(arb_entry(), 0..4).prop_map(|v| BoundedVec::try_from_vec(v).unwrap())
 }
 
 fn arb_digest() -> impl Strategy<Value = BoundedVec<u8, DIGEST_BYTES>> {
