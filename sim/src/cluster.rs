@@ -29,7 +29,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 use shoal_core::{Config, Event, Identity, Node, Timestamp};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// How many datagrams a paused node's receive buffer holds; more are dropped.
@@ -143,7 +143,8 @@ pub struct Sim {
     /// The network.
     pub net: Network,
     nodes: Vec<SimNode>,
-    addr_index: BTreeMap<SocketAddr, usize>,
+    /// Looked up for every datagram sent (never iterated): a hash map, not a tree.
+    addr_index: HashMap<SocketAddr, usize>,
     timers: BinaryHeap<Reverse<(Timestamp, usize)>>,
     forks: ChaCha8Rng,
     config: SimConfig,
@@ -194,7 +195,7 @@ impl Sim {
             now: Timestamp::ZERO,
             net,
             nodes: Vec::with_capacity(config.nodes),
-            addr_index: BTreeMap::new(),
+            addr_index: HashMap::new(),
             timers: BinaryHeap::new(),
             forks,
             trace: Trace::default(),

@@ -150,6 +150,15 @@ impl Repr {
         }
     }
 
+    /// The bytes, not checked again: copying, comparing and encoding need no proof that
+    /// they are UTF-8 (they were, whole, when stored), and `as_str`'s check is per call.
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Repr::Inline { len, buf } => &buf[..*len as usize],
+            Repr::Heap(s) => s.as_bytes(),
+        }
+    }
+
     fn as_str(&self) -> &str {
         match self {
             // Invariant: the inline bytes were copied from a `&str`, whole, so they are valid
@@ -179,6 +188,11 @@ impl<const N: usize> BoundedString<N> {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
+
+    /// The string's bytes (no UTF-8 check: they are a `str`'s).
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
 }
 
 impl<const N: usize> Default for BoundedString<N> {
@@ -189,7 +203,7 @@ impl<const N: usize> Default for BoundedString<N> {
 
 impl<const N: usize> PartialEq for BoundedString<N> {
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -203,7 +217,8 @@ impl<const N: usize> PartialOrd for BoundedString<N> {
 
 impl<const N: usize> Ord for BoundedString<N> {
     fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
+        // A `str`'s order is its bytes' order.
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 

@@ -287,12 +287,13 @@ pub(super) fn take_updates(bytes: &[u8]) -> Option<Vec<Update>> {
     r.rest.is_empty().then_some(updates)
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+/// Appends a string (given as a `str`'s bytes).
+fn put_str(out: &mut Vec<u8>, s: &[u8]) {
     push_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(s);
 }
 
-fn str_len(s: &str) -> usize {
+fn str_len(s: &[u8]) -> usize {
     varint_len(s.len() as u64) + s.len()
 }
 
@@ -318,7 +319,7 @@ fn addr_len(a: SocketAddr) -> usize {
 
 fn put_info(out: &mut Vec<u8>, i: &MemberInfo) {
     out.extend_from_slice(&i.id.0);
-    put_str(out, i.name.as_str());
+    put_str(out, i.name.as_bytes());
     put_addr(out, i.gossip_addr.get());
     match i.rpc_addr {
         None => out.push(0),
@@ -331,14 +332,14 @@ fn put_info(out: &mut Vec<u8>, i: &MemberInfo) {
     let pairs = i.tags.pairs();
     push_varint(out, pairs.len() as u64);
     for (k, v) in pairs {
-        put_str(out, k.as_str());
-        put_str(out, v.as_str());
+        put_str(out, k.as_bytes());
+        put_str(out, v.as_bytes());
     }
 }
 
 fn info_len(i: &MemberInfo) -> usize {
     let pairs = i.tags.pairs();
-    16 + str_len(i.name.as_str())
+    16 + str_len(i.name.as_bytes())
         + addr_len(i.gossip_addr.get())
         + 1
         + i.rpc_addr.map_or(0, |a| addr_len(a.get()))
@@ -346,7 +347,7 @@ fn info_len(i: &MemberInfo) -> usize {
         + varint_len(pairs.len() as u64)
         + pairs
             .iter()
-            .map(|(k, v)| str_len(k.as_str()) + str_len(v.as_str()))
+            .map(|(k, v)| str_len(k.as_bytes()) + str_len(v.as_bytes()))
             .sum::<usize>()
 }
 
