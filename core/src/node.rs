@@ -576,7 +576,7 @@ impl<R: RngCore> Node<R> {
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
         let message = message.into();
         self.packets
-            .send(dst, to, message, first, &mut self.gossip, limit, None);
+            .send(dst, to, message, first, Some(&mut self.gossip), limit, None);
     }
 
     /// Sends `message` back to `dst`, an address taken from a received packet: in full if
@@ -598,12 +598,7 @@ impl<R: RngCore> Node<R> {
         let message = message.into();
         let allowance = self.validation.allowance(&dst);
         let limit = retransmit_limit(self.config.retransmit_mult, self.table.live_count());
-        let mut none = Dissemination::new();
-        let gossip = if piggyback {
-            &mut self.gossip
-        } else {
-            &mut none
-        };
+        let gossip = piggyback.then_some(&mut self.gossip);
         let sent = self
             .packets
             .send(dst, to, message, None, gossip, limit, allowance);

@@ -165,7 +165,7 @@ impl Packets {
         to: Option<NodeId>,
         message: Outgoing,
         first: Option<&Update>,
-        gossip: &mut Dissemination,
+        gossip: Option<&mut Dissemination>,
         limit: u32,
         max_bytes: Option<usize>,
     ) -> usize {
@@ -182,7 +182,9 @@ impl Packets {
         if let Some(u) = first {
             b.try_push(u);
         }
-        gossip.fill_for(&mut b, limit, to);
+        if let Some(gossip) = gossip {
+            gossip.fill_for(&mut b, limit, to);
+        }
         let mut payload = b.finish();
         if let Some(k) = &self.keyring {
             self.stamp.counter += 1;
