@@ -3,7 +3,7 @@
 
 use shoal_core::{Event, MemberState, Timestamp};
 
-/// A running FNV-1a hash over `(time, node, event fingerprint)`.
+/// A running hash over `(time, node, event fingerprint)`, a word at a time (see `mix`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Trace {
     hash: u64,
@@ -61,11 +61,12 @@ pub fn fingerprint(e: &Event) -> [u64; 4] {
 }
 
 impl Trace {
+    /// Folds one word in, FxHash's way (rotate, xor, multiply): a word a step, where
+    /// FNV-1a's byte a step made eight dependent multiplies of every word. Every event is
+    /// hashed (N² of them while a cluster forms: 100 M at 10,000 members), and the byte loop
+    /// was 2.5 % of the 10,000-member run.
     fn mix(&mut self, v: u64) {
-        for b in v.to_le_bytes() {
-            self.hash ^= u64::from(b);
-            self.hash = self.hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
+        self.hash = (self.hash.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
     }
 
     /// Records one event.
