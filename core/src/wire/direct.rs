@@ -362,9 +362,15 @@ fn state_index(s: MemberState) -> u8 {
 
 /// Appends `e`'s encoding.
 pub(super) fn put_sync_entry(out: &mut Vec<u8>, e: &SyncEntry) {
-    put_info(out, &e.info);
-    out.push(state_index(e.state));
-    push_varint(out, u64::from(e.down_secs));
+    put_entry(out, &e.info, e.state, e.down_secs);
+}
+
+/// Appends the encoding of an entry with `info`, `state` and `down_secs` (a `SyncEntry`'s
+/// fields, borrowed from wherever they live).
+fn put_entry(out: &mut Vec<u8>, info: &MemberInfo, state: MemberState, down_secs: u32) {
+    put_info(out, info);
+    out.push(state_index(state));
+    push_varint(out, u64::from(down_secs));
 }
 
 /// The length of `e`'s encoding.
@@ -448,6 +454,12 @@ fn put_reply(
     push_varint(out, summarized);
 }
 
+/// Appends a `SyncPush`: its index, then the entries (count and all) by `entries`.
+fn put_push(out: &mut Vec<u8>, entries: impl FnOnce(&mut Vec<u8>)) {
+    out.push(SYNC_PUSH_TAG);
+    entries(out);
+}
+
 /// Sync entries written straight from the member table into the entry lists of bulk
 /// messages, each list within `room` bytes and [`MAX_SYNC_ENTRIES`] entries; an entry
 /// longer than `room` alone is left out.
@@ -503,9 +515,7 @@ impl EntryLists {
         if list.bytes.capacity() == 0 {
             list.bytes.reserve(room);
         }
-        put_info(&mut list.bytes, info);
-        list.bytes.push(state_index(state));
-        push_varint(&mut list.bytes, u64::from(down_secs));
+        put_entry(&mut list.bytes, info, state, down_secs);
         list.count += 1;
     }
 
@@ -537,8 +547,7 @@ impl EntryList {
     /// The encoded `SyncPush` (index and field) carrying this list.
     pub(crate) fn sync_push(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes.len() + 4);
-        out.push(SYNC_PUSH_TAG);
-        self.put(&mut out);
+        put_push(&mut out, |out| self.put(out));
         out
     }
 
@@ -565,8 +574,7 @@ pub(super) fn put_bulk_message(out: &mut Vec<u8>, m: &Message) -> bool {
             true
         }
         Message::SyncPush { entries } => {
-            out.push(SYNC_PUSH_TAG);
-            put_entries(out, entries);
+            put_push(out, |out| put_entries(out, entries));
             true
         }
         Message::SyncSummary {
