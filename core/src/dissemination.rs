@@ -16,7 +16,10 @@ use crate::membership::{push_compact, Update};
 use crate::wire::PacketBuilder;
 use crate::{NodeId, Timestamp};
 use core::time::Duration;
+use level::Level;
 use std::collections::BTreeMap;
+
+mod level;
 
 /// Most urgent rounds per gossip interval.
 pub const URGENT_ROUNDS_PER_INTERVAL: u32 = 8;
@@ -104,7 +107,7 @@ pub struct Dissemination {
     index: IdIndex,
     /// `levels[t]`: the entries sent `t` times, by `u64::MAX - seq` (newest first). The
     /// last level is never empty (trailing empty levels are popped).
-    levels: Vec<BTreeMap<u64, u32>>,
+    levels: Vec<Level>,
     /// How many queued updates have each encoded length: the shortest tells
     /// [`fill`](Self::fill) when no queued update can fit any more, so a full packet stops
     /// the walk at once instead of trying every queued update (at 5,000 members that walk
@@ -153,7 +156,7 @@ impl Dissemination {
         self.remove(&subject);
         if self.len() >= self.max_queued.unwrap_or(MAX_QUEUED) {
             // Drop the most-sent, oldest update: the last of the last level.
-            if let Some(&slot) = self.levels.last().and_then(|l| l.values().next_back()) {
+            if let Some(slot) = self.levels.last().and_then(Level::last_slot) {
                 self.drop_entry(slot);
                 self.dropped += 1;
             }
@@ -202,7 +205,7 @@ impl Dissemination {
         };
         self.index.insert(&subject, slot);
         if self.levels.is_empty() {
-            self.levels.push(BTreeMap::new());
+            self.levels.push(Level::default());
         }
         self.levels[0].insert(u64::MAX - seq, slot);
     }
@@ -234,7 +237,7 @@ impl Dissemination {
     fn unlink(&mut self, slot: u32) {
         let e = self.entries[slot as usize];
         if let Some(level) = self.levels.get_mut(e.transmits as usize) {
-            level.remove(&(u64::MAX - e.seq));
+            level.remove(u64::MAX - e.seq);
         }
         self.pop_empty_levels();
         self.forget(slot);
@@ -259,7 +262,7 @@ impl Dissemination {
     }
 
     fn pop_empty_levels(&mut self) {
-        while self.levels.last().is_some_and(BTreeMap::is_empty) {
+        while self.levels.last().is_some_and(Level::is_empty) {
             self.levels.pop();
         }
     }
@@ -342,7 +345,7 @@ impl Dissemination {
         // Nothing queued is shorter than this: once it cannot fit, nothing can.
         let shortest = self.lens.keys().next().copied().unwrap_or(0);
         'walk: for (t, level) in self.levels.iter().enumerate() {
-            for (&key, &slot) in level {
+            for (key, slot) in level.iter() {
                 if packet.remaining() < 8 || !packet.fits(shortest) {
                     break 'walk;
                 }
@@ -366,7 +369,7 @@ impl Dissemination {
     /// moves up a level, or leaves the queue once it reaches `limit`.
     fn settle(&mut self, sent: &[(u32, u64, u32)], limit: u32) {
         for &(t, key, slot) in sent {
-            self.levels[t as usize].remove(&key);
+            self.levels[t as usize].remove(key);
             let transmits = t + 1;
             if transmits >= limit {
                 let entries = &self.entries;
@@ -377,7 +380,7 @@ impl Dissemination {
             } else {
                 self.entries[slot as usize].transmits = transmits;
                 if self.levels.len() <= transmits as usize {
-                    self.levels.push(BTreeMap::new());
+                    self.levels.push(Level::default());
                 }
                 self.levels[transmits as usize].insert(key, slot);
             }
@@ -408,7 +411,7 @@ impl Dissemination {
         let mut spilled = Vec::new();
         let mut index = IdIndex::with_capacity(n);
         for level in &mut self.levels {
-            for slot in level.values_mut() {
+            for slot in level.slots_mut() {
                 let mut e = self.entries[*slot as usize];
                 if !e.inline() {
                     let boxed = core::mem::take(&mut self.spilled[e.spill_index()]);
@@ -455,7 +458,7 @@ mod tests {
     fn fill_by_trying_all(d: &mut Dissemination, packet: &mut PacketBuilder, limit: u32) -> usize {
         let mut sent = Vec::new();
         'walk: for (t, level) in d.levels.iter().enumerate() {
-            for (&key, &slot) in level {
+            for (key, slot) in level.iter() {
                 if packet.remaining() < 8 {
                     break 'walk;
                 }
@@ -473,7 +476,7 @@ mod tests {
         let mut want = BTreeMap::new();
         let mut queued = 0;
         for level in &d.levels {
-            for &slot in level.values() {
+            for (_, slot) in level.iter() {
                 let e = &d.entries[slot as usize];
                 *want.entry(d.encoded(e).len()).or_insert(0u32) += 1;
                 queued += 1;
@@ -879,7 +882,7 @@ mod tests {
             assert_eq!(&enc[SUBJECT_AT..SUBJECT_AT + 16], &id(3).0, "{u:?}");
             let mut d = Dissemination::new();
             d.push(&u);
-            let slot = d.levels[0].values().next().copied().unwrap();
+            let (_, slot) = d.levels[0].iter().next().unwrap();
             let e = d.entries[slot as usize];
             assert_eq!(e.inline(), enc.len() <= INLINE, "{u:?}");
             assert_eq!(e.subject(), id(3));
