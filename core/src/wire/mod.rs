@@ -563,10 +563,15 @@ const HEAD_CAPACITY: usize = 64;
 
 /// Builds one datagram within a byte budget: a fixed header and message, then as many
 /// piggybacked updates as fit.
+///
+/// One buffer holds the header and message (`..head`) and then the updates; the update
+/// count, which the wire puts between them, is inserted by [`finish`](Self::finish) (one or
+/// two bytes moved over at most a datagram). So a datagram is one allocation, not one for
+/// the message and one for its updates.
 #[derive(Debug)]
 pub struct PacketBuilder {
-    head: Vec<u8>,
-    updates: Vec<u8>,
+    buf: Vec<u8>,
+    head: usize,
     count: usize,
     budget: usize,
 }
@@ -593,10 +598,10 @@ impl PacketBuilder {
         head.push(WIRE_VERSION);
         header.encode_into(&mut head);
         // Serialised straight into the datagram: no intermediate allocation per packet.
-        let head = encode_message(message, head);
+        let buf = encode_message(message, head);
         let b = PacketBuilder {
-            head,
-            updates: Vec::new(),
+            head: buf.len(),
+            buf,
             count: 0,
             budget: budget.min(MAX_DATAGRAM),
         };
@@ -614,8 +619,8 @@ impl PacketBuilder {
         header.encode_into(&mut head);
         head.extend_from_slice(body);
         let b = PacketBuilder {
-            head,
-            updates: Vec::new(),
+            head: head.len(),
+            buf: head,
             count: 0,
             budget,
         };
@@ -624,7 +629,7 @@ impl PacketBuilder {
 
     /// The encoded length so far.
     pub fn len(&self) -> usize {
-        self.head.len() + varint_len(self.count as u64) + self.updates.len()
+        self.buf.len() + varint_len(self.count as u64)
     }
 
     /// Whether no update was added.
@@ -642,8 +647,7 @@ impl PacketBuilder {
     /// [`try_push_encoded`](Self::try_push_encoded) of one that long would succeed.
     pub fn fits(&self, len: usize) -> bool {
         self.count < MAX_UPDATES
-            && self.head.len() + varint_len(self.count as u64 + 1) + self.updates.len() + len
-                <= self.budget
+            && self.buf.len() + varint_len(self.count as u64 + 1) + len <= self.budget
     }
 
     /// Appends an already-encoded update if it fits; returns whether it did.
@@ -651,12 +655,13 @@ impl PacketBuilder {
         if !self.fits(encoded.len()) {
             return false;
         }
-        if self.updates.capacity() == 0 {
-            // Room for a few updates at once: most datagrams carry none or a handful.
-            let room = self.budget.saturating_sub(self.head.len());
-            self.updates.reserve((encoded.len() * 4).max(128).min(room));
+        if self.count == 0 && self.buf.capacity() - self.buf.len() < encoded.len() + 2 {
+            // Room for a few updates and the count at once: most datagrams carry none or a
+            // handful.
+            let room = self.budget.saturating_sub(self.buf.len());
+            self.buf.reserve((encoded.len() * 4).max(128).min(room) + 2);
         }
-        self.updates.extend_from_slice(encoded);
+        self.buf.extend_from_slice(encoded);
         self.count += 1;
         true
     }
@@ -668,10 +673,16 @@ impl PacketBuilder {
 
     /// The finished datagram.
     pub fn finish(self) -> Vec<u8> {
-        let mut out = self.head;
-        out.reserve_exact(varint_len(self.count as u64) + self.updates.len());
-        push_varint(&mut out, self.count as u64);
-        out.extend_from_slice(&self.updates);
+        let mut out = self.buf;
+        if self.count < 0x80 {
+            // One byte, the common case (most datagrams carry a handful of updates).
+            out.reserve_exact(1);
+            out.insert(self.head, self.count as u8);
+        } else {
+            let mut count = Vec::with_capacity(2);
+            push_varint(&mut count, self.count as u64);
+            out.splice(self.head..self.head, count);
+        }
         out
     }
 }

@@ -622,3 +622,44 @@ proptest! {
         prop_assert_eq!(ours.0.map(|v| (v, ours.1)), theirs);
     }
 }
+
+/// The update count sits between the message and the updates, and takes one byte below 128
+/// updates and two from 128: the builder inserts it when it finishes, so every count around
+/// that edge must come out as postcard writes it (and decode back), for a small message and
+/// for a bulk one.
+#[test]
+fn the_update_count_is_written_where_postcard_writes_it_for_any_count() {
+    let header = Header {
+        cluster: 7,
+        from: NodeId([1; 16]),
+        to: None,
+    };
+    let bulk = Message::SyncWant {
+        bucket: 3,
+        hashes: BoundedVec::try_from_vec(vec![9u8; 64]).unwrap(),
+    };
+    for message in [Message::Gossip, bulk] {
+        for n in [0usize, 1, 2, 5, 127, 128, 129, 200, MAX_UPDATES] {
+            let updates: Vec<Update> = (0..n)
+                .map(|i| Update::Left {
+                    id: NodeId([i as u8; 16]),
+                    incarnation: i as u64,
+                })
+                .collect();
+            let p = Packet {
+                header,
+                message: message.clone(),
+                updates,
+            };
+            let built = encode(&p).expect("fits a datagram");
+            let mut reference = vec![WIRE_VERSION];
+            let updates =
+                BoundedVec::<Update, MAX_UPDATES>::try_from_vec(p.updates.clone()).unwrap();
+            reference.extend_from_slice(
+                &postcard::to_allocvec(&(&p.header, &p.message, &updates)).unwrap(),
+            );
+            assert_eq!(built, reference, "{n} updates");
+            assert_eq!(decode(&built, MAX_DATAGRAM), Ok(p), "{n} updates");
+        }
+    }
+}
