@@ -7,7 +7,7 @@
 //! through the node's ordinary `handle_packet`, and what the node sends to cluster members
 //! goes on the simulated network like any other datagram.
 
-use super::{Sim, SimNode};
+use super::{index_of, Sim, SimNode};
 use shoal_core::{Event, Key, Keyring, PacketError, Stats};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -134,7 +134,7 @@ impl Sim {
         for t in queued {
             self.bytes_sent += t.payload.len() as u64;
             self.packets_sent += 1;
-            if let Some(&j) = self.addr_index.get(&t.dst) {
+            if let Some(j) = index_of(&t.dst, self.nodes.len()) {
                 self.net.send(self.now, i, j, t.payload);
             }
         }
