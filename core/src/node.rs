@@ -52,9 +52,7 @@ mod refutation;
 mod rounds;
 mod validation;
 
-use antientropy::{
-    entry_update, missing_from, push_back, push_lists, push_parts, sync_reply, AntiEntropy,
-};
+use antientropy::{entry_update, push_back, push_lists, push_parts, sync_reply, AntiEntropy};
 use detection::{Action, Detection, View};
 pub use event::{Event, Identity, Transmit};
 use lifecycle::Lifecycle;
@@ -924,15 +922,10 @@ impl<R: RngCore> Node<R> {
         theirs.extend(read_hashes(hashes).filter(|&h| in_part(h, at.split, at.part)));
         theirs.sort_unstable();
         theirs.dedup();
-        let want = missing_from(
-            &theirs,
-            &self.table.summary_of(at.bucket, at.split, at.part),
-        );
         let mut push = push_lists(&self.packets, from_id);
-        self.table.visit_entries_by_hash(
+        let want = self.table.diff_summary(
             (at.bucket, at.split, at.part),
             &theirs,
-            false,
             self.now,
             |i, s, d| push.push(i, s, d),
         );

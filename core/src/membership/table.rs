@@ -154,6 +154,29 @@ fn top(summary_hash: u64) -> u32 {
     (summary_hash >> 32) as u32
 }
 
+/// The merge walk of [`MemberTable::diff_summary`]: the hashes of `theirs` (ascending, no
+/// duplicates) that `mine` (ascending by hash) lacks, and the slots in `mine` whose hash
+/// `theirs` lacks.
+fn sorted_difference(theirs: &[u64], mine: &[(u64, u32)]) -> (Vec<u64>, Vec<u32>) {
+    let mut want = Vec::new();
+    let mut push = Vec::new();
+    let mut mine = mine.iter().copied().peekable();
+    for &t in theirs {
+        while let Some((_, s)) = mine.next_if(|&(m, _)| m < t) {
+            push.push(s);
+        }
+        let mut held = false;
+        while mine.next_if(|&(m, _)| m == t).is_some() {
+            held = true;
+        }
+        if !held {
+            want.push(t);
+        }
+    }
+    push.extend(mine.map(|(_, s)| s));
+    (want, push)
+}
+
 /// Whether `hash` lies in `part` of a bucket split into `2^split` parts (by its top bits).
 pub(crate) fn in_part(hash: u64, split: u8, part: u16) -> bool {
     split == 0 || hash >> (64 - u32::from(split)) == u64::from(part)
@@ -291,12 +314,14 @@ impl MemberTable {
                 *w = true;
             }
         }
-        let slots = want
-            .iter()
-            .zip(&self.by_bucket)
-            .filter(|(w, _)| **w)
-            .flat_map(|(_, list)| list.iter().copied());
-        self.visit_sorted(slots, now, f);
+        let lists = || {
+            want.iter()
+                .zip(&self.by_bucket)
+                .filter(|(w, _)| **w)
+                .map(|(_, list)| list)
+        };
+        let count = lists().map(Vec::len).sum();
+        self.visit_sorted(lists().flat_map(|l| l.iter().copied()), count, now, f);
     }
 
     /// Number of members (this node included) in `state`.
@@ -456,20 +481,49 @@ impl MemberTable {
             let h = self.hashes[s as usize];
             in_part(h, split, part) && hashes.binary_search(&h).is_ok() == listed
         });
-        self.visit_sorted(slots, now, f);
+        self.visit_sorted(slots, list.len(), now, f);
+    }
+
+    /// Compares a peer's summary of `part` of `2^split` of `bucket` (`theirs`: ascending,
+    /// no duplicates) with this view's in one merge walk: visits this view's entries there
+    /// whose hash `theirs` lacks, in id order (as [`visit_entries_in`](Self::visit_entries_in)
+    /// does), and returns the hashes of `theirs` this view lacks, ascending.
+    ///
+    /// One pass over the bucket's hashes answers both questions; reading them once for the
+    /// wants and again (with a binary search each) for the pushes cost twice the cache
+    /// misses on a large table, where a summary is the commonest sync message.
+    pub fn diff_summary(
+        &self,
+        (bucket, split, part): (usize, u8, u16),
+        theirs: &[u64],
+        now: Timestamp,
+        f: impl FnMut(&MemberInfo, MemberState, u32),
+    ) -> Vec<u64> {
+        let list = self.by_bucket.get(bucket).map_or(&[][..], Vec::as_slice);
+        let mut mine: Vec<(u64, u32)> = Vec::with_capacity(list.len() >> split);
+        mine.extend(
+            list.iter()
+                .map(|&s| (self.hashes[s as usize], s))
+                .filter(|&(h, _)| in_part(h, split, part)),
+        );
+        mine.sort_unstable();
+        let (want, push) = sorted_difference(theirs, &mine);
+        self.visit_sorted(push.iter().copied(), push.len(), now, f);
+        want
     }
 
     /// Visits the members in `slots` in id order (what a peer's table would iterate):
     /// `f(info, state, down_secs)`, a tombstone with its age at `now` in seconds.
+    /// `at_most` bounds how many there are (the vector is sized once, not grown).
     fn visit_sorted(
         &self,
         slots: impl Iterator<Item = u32>,
+        at_most: usize,
         now: Timestamp,
         mut f: impl FnMut(&MemberInfo, MemberState, u32),
     ) {
-        let mut hits: Vec<(u128, u32)> = slots
-            .map(|s| (key(&self.slots[s as usize].info.id), s))
-            .collect();
+        let mut hits: Vec<(u128, u32)> = Vec::with_capacity(at_most);
+        hits.extend(slots.map(|s| (key(&self.slots[s as usize].info.id), s)));
         hits.sort_unstable();
         for (_, s) in hits {
             let m = &self.slots[s as usize];

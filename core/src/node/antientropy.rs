@@ -387,19 +387,6 @@ fn summary_parts(
     None
 }
 
-/// The hashes of `sorted` that `others` (also ascending) lacks: one merge walk.
-pub(super) fn missing_from(sorted: &[u64], others: &[u64]) -> Vec<u64> {
-    let mut other = others.iter().copied().peekable();
-    sorted
-        .iter()
-        .copied()
-        .filter(|&h| {
-            while other.next_if(|&o| o < h).is_some() {}
-            other.peek() != Some(&h)
-        })
-        .collect()
-}
-
 /// The push half of push-pull, after a reply this node asked for: the entries of the buckets
 /// where the peer's `digest` differs from this view, except the buckets it summarised
 /// (`skip`, a bit per bucket: pushed already, entry by entry).
@@ -558,18 +545,6 @@ mod tests {
                 prop_assert_eq!(got, want);
             }
         }
-    }
-
-    #[test]
-    fn missing_from_is_the_sorted_difference() {
-        assert_eq!(
-            missing_from(&[1, 3, 5, 7, 9], &[0, 3, 4, 9, 12]),
-            vec![1, 5, 7]
-        );
-        assert_eq!(missing_from(&[2, 4], &[]), vec![2, 4]);
-        assert!(missing_from(&[], &[1]).is_empty());
-        assert!(missing_from(&[1, 2], &[1, 2]).is_empty());
-        assert_eq!(missing_from(&[u64::MAX], &[0]), vec![u64::MAX]);
     }
 
     #[test]

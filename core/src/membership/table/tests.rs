@@ -310,3 +310,81 @@ fn bytes_per_entry_at_1000_and_2000_members() {
     }
     t.check_layout();
 }
+
+#[test]
+fn sorted_difference_walks_both_ways() {
+    let mine = [(0, 10), (3, 11), (4, 12), (9, 13), (12, 14)];
+    let (want, push) = sorted_difference(&[1, 3, 5, 7, 9], &mine);
+    assert_eq!(want, vec![1, 5, 7]);
+    assert_eq!(push, vec![10, 12, 14]);
+    assert_eq!(sorted_difference(&[2, 4], &[]), (vec![2, 4], vec![]));
+    assert_eq!(sorted_difference(&[], &[(1, 7)]), (vec![], vec![7]));
+    assert_eq!(
+        sorted_difference(&[1, 2], &[(1, 5), (2, 6)]),
+        (vec![], vec![])
+    );
+    assert_eq!(
+        sorted_difference(&[u64::MAX], &[(0, 3)]),
+        (vec![u64::MAX], vec![3])
+    );
+    // Two entries with one hash (a collision): both held, neither pushed.
+    assert_eq!(
+        sorted_difference(&[4, 8], &[(4, 1), (4, 2), (6, 3)]),
+        (vec![8], vec![3])
+    );
+}
+
+fn wide_info(i: u16, inc: u64) -> MemberInfo {
+    let mut id = [0x5a; 16];
+    id[..2].copy_from_slice(&i.to_be_bytes());
+    id[7] = i as u8;
+    MemberInfo {
+        id: NodeId(id),
+        incarnation: inc,
+        ..info(1, inc)
+    }
+}
+
+proptest::proptest! {
+    /// `diff_summary` answers what a summary's two separate passes answered: the peer's
+    /// hashes this view lacks (`summary_of` and a set difference) and this view's entries
+    /// the peer lacks (`visit_entries_by_hash`, not listed), in the same order.
+    #[test]
+    fn diff_summary_matches_the_two_pass_answer(
+        members in proptest::collection::btree_set(1u16..2000, 0..300),
+        keep in proptest::collection::vec(proptest::bool::ANY, 300),
+        extra in proptest::collection::vec(proptest::num::u64::ANY, 0..40),
+        bucket in 0usize..DIGEST_BUCKETS + 2,
+        split in 0u8..3,
+        part_seed in proptest::num::u16::ANY,
+    ) {
+        let mut t = table();
+        for (n, &i) in members.iter().enumerate() {
+            t.apply(&Update::Alive(wide_info(i, 1 + n as u64 % 3)), T);
+        }
+        let part = part_seed % (1 << split);
+        let at = (bucket, split, part);
+        let mine = t.summary_of(bucket, split, part);
+        // The peer holds some of this view's hashes and some of its own.
+        let mut theirs: Vec<u64> = mine
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(h, _)| *h)
+            .chain(extra.iter().copied().filter(|&h| in_part(h, split, part)))
+            .collect();
+        theirs.sort_unstable();
+        theirs.dedup();
+        let mut expect_push = Vec::new();
+        t.visit_entries_by_hash(at, &theirs, false, T, |i, _, _| expect_push.push(i.id));
+        let expect_want: Vec<u64> = theirs
+            .iter()
+            .copied()
+            .filter(|h| mine.binary_search(h).is_err())
+            .collect();
+        let mut push = Vec::new();
+        let want = t.diff_summary(at, &theirs, T, |i, _, _| push.push(i.id));
+        proptest::prop_assert_eq!(want, expect_want);
+        proptest::prop_assert_eq!(push, expect_push);
+    }
+}
