@@ -105,28 +105,77 @@ pub fn neighbours_of(
     preds: usize,
     succs: usize,
 ) -> (Vec<NodeId>, Vec<NodeId>) {
-    let at = ring_key(me);
     let mut on_ring = false;
-    // Predecessors nearest first: those before `me` by descending key (rank 0), then,
-    // wrapping round, those after it (rank 1); successors the mirror.
-    let mut before: Vec<(bool, core::cmp::Reverse<(u64, NodeId)>)> = Vec::with_capacity(preds);
-    let mut after: Vec<(bool, (u64, NodeId))> = Vec::with_capacity(succs);
+    let mut near = Neighbours::new(me, preds, succs);
     for id in members {
         if id == *me {
             on_ring = true;
         } else {
-            let key = ring_key(&id);
-            keep_best(&mut before, preds, (key > at, core::cmp::Reverse(key)));
-            keep_best(&mut after, succs, (key < at, key));
+            near.add(&id);
         }
     }
     if !on_ring {
         return (Vec::new(), Vec::new());
     }
-    (
-        before.into_iter().map(|(_, r)| r.0 .1).collect(),
-        after.into_iter().map(|(_, (_, id))| id).collect(),
-    )
+    near.lists()
+}
+
+/// The `preds` nearest predecessors and `succs` nearest successors of a member on the ring
+/// over the members [`add`](Self::add)ed, kept as members arrive: the k nearest of a set plus
+/// one member are the k nearest of the set's k nearest plus that member, so a member coming
+/// alive costs a comparison with the farthest kept, not a pass over every member. Only a
+/// removal of a kept neighbour needs the pass again (its replacement is unknown).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Neighbours {
+    at: (u64, NodeId),
+    preds: usize,
+    succs: usize,
+    /// Predecessors nearest first: those before `me` by descending key (rank 0), then,
+    /// wrapping round, those after it (rank 1).
+    before: Vec<(bool, core::cmp::Reverse<(u64, NodeId)>)>,
+    /// Successors nearest first, the mirror.
+    after: Vec<(bool, (u64, NodeId))>,
+}
+
+impl Neighbours {
+    /// No members yet, around `me`.
+    pub fn new(me: &NodeId, preds: usize, succs: usize) -> Self {
+        Neighbours {
+            at: ring_key(me),
+            preds,
+            succs,
+            before: Vec::with_capacity(preds),
+            after: Vec::with_capacity(succs),
+        }
+    }
+
+    /// `id` (not `me`) is on the ring; adding one twice changes nothing.
+    pub fn add(&mut self, id: &NodeId) {
+        let key = ring_key(id);
+        if key == self.at {
+            return;
+        }
+        let at = self.at;
+        keep_best(
+            &mut self.before,
+            self.preds,
+            (key > at, core::cmp::Reverse(key)),
+        );
+        keep_best(&mut self.after, self.succs, (key < at, key));
+    }
+
+    /// Whether `id` is one of the kept neighbours.
+    pub fn contains(&self, id: &NodeId) -> bool {
+        self.before.iter().any(|(_, r)| r.0 .1 == *id) || self.after.iter().any(|(_, k)| k.1 == *id)
+    }
+
+    /// The predecessors and the successors, nearest first.
+    pub fn lists(&self) -> (Vec<NodeId>, Vec<NodeId>) {
+        (
+            self.before.iter().map(|(_, r)| r.0 .1).collect(),
+            self.after.iter().map(|(_, (_, id))| *id).collect(),
+        )
+    }
 }
 
 /// Every member that watches `subject` when each member gets `observers` watchers (see
@@ -322,6 +371,37 @@ mod tests {
                     } else {
                         assert!(succs.is_empty(), "off the ring: no neighbours");
                     }
+                }
+            }
+        }
+    }
+
+    /// Kept as members arrive, in any order and some twice, the neighbours are the sorted
+    /// ring's after every arrival, and `contains` names exactly them.
+    #[test]
+    fn kept_neighbours_follow_arrivals_in_any_order() {
+        let all = ids(40);
+        let me = all[17];
+        // A fixed shuffle with repeats: every member once, then some again.
+        let mut order: Vec<NodeId> = (0..all.len()).map(|i| all[(i * 23 + 5) % 40]).collect();
+        order.extend([all[3], all[30], all[3]]);
+        for (p, l) in [(0, 0), (1, 0), (2, 1), (3, 5)] {
+            let mut near = Neighbours::new(&me, p, l);
+            let mut seen = vec![me];
+            for id in order.iter().filter(|id| **id != me) {
+                near.add(id);
+                if !seen.contains(id) {
+                    seen.push(*id);
+                }
+                let ring = ObserverRing::new(seen.iter().copied());
+                let (preds, succs) = near.lists();
+                assert_eq!(preds, ring.subjects_of(&me, p));
+                assert_eq!(succs, ring.observers_of(&me, l));
+                for other in &all {
+                    assert_eq!(
+                        near.contains(other),
+                        preds.contains(other) || succs.contains(other)
+                    );
                 }
             }
         }

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::damping::{Back, Damping};
 use crate::detector::PhiDetector;
 use crate::membership::{Applied, MemberState, MemberTable, SlotMove, Update};
-use crate::observers;
+use crate::observers::{self, Neighbours};
 use crate::probe::{Pending, Prober};
 use crate::suspicion::{suspicion_bounds, Suspicion};
 use crate::timer::{earliest, DeadlineIndex};
@@ -132,6 +132,11 @@ pub(super) struct Detection {
     /// Whether the live set changed since this node last chose its subjects (the observer
     /// rule is evaluated over the table itself: see `observers.rs`).
     ring_dirty: bool,
+    /// This node's ring neighbours among the live members, kept exact as members come alive
+    /// (see [`Neighbours`]), so a refresh reads them instead of passing over every member;
+    /// `None` (at the start, and after a kept neighbour left the live set) until the next
+    /// refresh finds them with that pass.
+    near: Option<Neighbours>,
     /// The subjects chosen at the last refresh (nearest first), which this node pings every
     /// heartbeat round: a member that comes alive farther away than all of them (and than
     /// all of `listened`) changes nothing, and needs no refresh.
@@ -157,6 +162,7 @@ impl Detection {
         Detection {
             prober: Prober::new(MAX_PENDING),
             ring_dirty: true,
+            near: None,
             subjects: Vec::new(),
             listened: Vec::new(),
             detectors: BTreeMap::new(),
@@ -222,8 +228,26 @@ impl Detection {
             return;
         }
         self.ring_dirty = false;
-        let (pinged, listened) = observers::split(v.config.observers);
-        let (subjects, listened) = observers::neighbours_of(&v.me, live_ids(v), pinged, listened);
+        let (pinged, heard) = observers::split(v.config.observers);
+        let near = self.near.get_or_insert_with(|| {
+            let mut near = Neighbours::new(&v.me, pinged, heard);
+            live_ids(v)
+                .filter(|id| *id != v.me)
+                .for_each(|id| near.add(&id));
+            near
+        });
+        // Off the ring (not live in its own view), this node watches nobody.
+        let on_ring = v.table.get(&v.me).is_some_and(|m| m.state.is_live());
+        let (subjects, listened) = if on_ring {
+            near.lists()
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        debug_assert!(
+            observers::neighbours_of(&v.me, live_ids(v), pinged, heard)
+                == (subjects.clone(), listened.clone()),
+            "the kept neighbours are the pass's"
+        );
         let watched = |id: &NodeId| subjects.contains(id) || listened.contains(id);
         let stale: Vec<NodeId> = self
             .detectors
@@ -809,10 +833,18 @@ impl Detection {
         let (pinged, listened) = observers::split(v.config.observers);
         let changed = match (was_live, state.is_live()) {
             (false, true) => {
+                if let Some(near) = &mut self.near {
+                    near.add(subject);
+                }
                 observers::would_watch(&v.me, &self.subjects, subject, pinged)
                     || observers::would_listen(&v.me, &self.listened, subject, listened)
             }
-            (true, false) => self.subjects.contains(subject) || self.listened.contains(subject),
+            (true, false) => {
+                if self.near.as_ref().is_some_and(|n| n.contains(subject)) {
+                    self.near = None;
+                }
+                self.subjects.contains(subject) || self.listened.contains(subject)
+            }
             _ => false,
         };
         if changed {
