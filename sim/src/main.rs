@@ -19,10 +19,15 @@
 //! With `--json` the last line of stdout is one JSON object. Exit codes: 0 success, 2 usage,
 //! 1 the scenario did not reach its goal (e.g. never converged). `vopr` uses TigerBeetle's:
 //! 127 a panic, 128 liveness, 129 correctness.
+//!
+//! The runner re-executes itself once with glibc's huge-page tunable set
+//! (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) unless `GLIBC_TUNABLES` is already set; set it
+//! (empty turns it off) to run with the caller's choice. Scenario reports give
+//! `huge_page_bytes`, the heap that got huge pages.
 
 use shoal_core::{Config, Strategy};
 use shoal_sim::balance::{run_balance, BalanceOpts};
-use shoal_sim::mem::{cpu_time, peak_rss_bytes};
+use shoal_sim::mem::{cpu_time, huge_page_bytes, peak_rss_bytes, reexec_with_huge_pages};
 use shoal_sim::scenarios::{self, Direction, GrayOpts, Report, ScenarioOpts};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -222,6 +227,9 @@ fn parse_seeds(s: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
 }
 
 fn main() -> ExitCode {
+    // Large runs are bound by page faults and TLB misses on a heap of many gigabytes: ask
+    // glibc for huge pages (see `mem::HUGE_PAGE_TUNABLES`; `GLIBC_TUNABLES=` turns it off).
+    reexec_with_huge_pages();
     let args = match parse() {
         Ok(a) => a,
         Err(e) => {
@@ -509,14 +517,16 @@ fn main() -> ExitCode {
     report.int("wall_ms", started.elapsed().as_millis() as u64);
     report.num("cpu_ms", cpu_time().map(|d| d.as_millis() as f64));
     report.num("peak_rss_bytes", peak_rss_bytes().map(|b| b as f64));
+    report.num("huge_page_bytes", huge_page_bytes().map(|b| b as f64));
     if args.json {
         println!("{}", report.to_json());
     } else {
         println!(
-            "wall_ms={} cpu_ms={:?} peak_rss_bytes={:?}",
+            "wall_ms={} cpu_ms={:?} peak_rss_bytes={:?} huge_page_bytes={:?}",
             started.elapsed().as_millis(),
             cpu_time().map(|d| d.as_millis()),
-            peak_rss_bytes()
+            peak_rss_bytes(),
+            huge_page_bytes()
         );
     }
     if ok {
