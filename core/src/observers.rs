@@ -42,16 +42,21 @@ fn ring_key(id: &NodeId) -> (u64, NodeId) {
     (ring_position(id), *id)
 }
 
-/// Keeps the `k` smallest `(rank, key)` seen, ascending, without duplicates.
-fn keep_best<K: Ord + Copy>(best: &mut Vec<K>, k: usize, cand: K) {
+/// Keeps the `k` smallest `(rank, key)` seen, ascending, without duplicates. Returns whether
+/// `cand` entered them.
+fn keep_best<K: Ord + Copy>(best: &mut Vec<K>, k: usize, cand: K) -> bool {
     if k == 0 || (best.len() == k && cand >= best[k - 1]) {
-        return;
+        return false;
     }
-    if let Err(at) = best.binary_search(&cand) {
-        if best.len() == k {
-            best.pop();
+    match best.binary_search(&cand) {
+        Ok(_) => false,
+        Err(at) => {
+            if best.len() == k {
+                best.pop();
+            }
+            best.insert(at, cand);
+            true
         }
-        best.insert(at, cand);
     }
 }
 
@@ -149,19 +154,22 @@ impl Neighbours {
         }
     }
 
-    /// `id` (not `me`) is on the ring; adding one twice changes nothing.
-    pub fn add(&mut self, id: &NodeId) {
+    /// `id` is on the ring. Returns whether that changed the kept neighbours: exactly when it
+    /// is nearer than the farthest of either list, or a list has room (never for `me`, nor
+    /// for a member added before). Lets a node skip refreshing its subjects for the many
+    /// members that join elsewhere on the ring.
+    pub fn add(&mut self, id: &NodeId) -> bool {
         let key = ring_key(id);
         if key == self.at {
-            return;
+            return false;
         }
         let at = self.at;
-        keep_best(
+        let before = keep_best(
             &mut self.before,
             self.preds,
             (key > at, core::cmp::Reverse(key)),
         );
-        keep_best(&mut self.after, self.succs, (key < at, key));
+        keep_best(&mut self.after, self.succs, (key < at, key)) || before
     }
 
     /// Whether `id` is one of the kept neighbours.
@@ -194,52 +202,6 @@ pub fn watchers_of(
         }
     }
     out
-}
-
-/// Whether `candidate` joining the members would change [`observers_of`]`(me, .., k)` (the
-/// successors `me` listens to), given that `listened` is its current answer for `me` on the
-/// ring: the mirror of [`would_watch`].
-pub fn would_listen(me: &NodeId, listened: &[NodeId], candidate: &NodeId, k: usize) -> bool {
-    let at = ring_key(me);
-    would_enter(me, listened, candidate, k, |id| {
-        let key = ring_key(id);
-        (key < at, key)
-    })
-}
-
-/// Whether `candidate` joining the members would change [`subjects_of`]`(me, .., k)`, given
-/// that `subjects` is its current answer: exactly when the candidate is nearer to `me` (as a
-/// predecessor) than the farthest of them, or there are fewer than `k`. Lets a node skip
-/// recomputing its subjects, a scan of every member, for the many members that join
-/// elsewhere on the ring.
-pub fn would_watch(me: &NodeId, subjects: &[NodeId], candidate: &NodeId, k: usize) -> bool {
-    let at = ring_key(me);
-    would_enter(me, subjects, candidate, k, |id| {
-        let key = ring_key(id);
-        (key > at, core::cmp::Reverse(key))
-    })
-}
-
-/// Whether `candidate` would enter `current`, the `k` nearest to `me` by `rank` (lower is
-/// nearer): there is room, or it ranks before the farthest of them.
-fn would_enter<R: Ord>(
-    me: &NodeId,
-    current: &[NodeId],
-    candidate: &NodeId,
-    k: usize,
-    rank: impl Fn(&NodeId) -> R,
-) -> bool {
-    if candidate == me || k == 0 {
-        return false;
-    }
-    if current.len() < k {
-        return true;
-    }
-    current
-        .iter()
-        .map(&rank)
-        .max()
-        .is_none_or(|worst| rank(candidate) < worst)
 }
 
 /// A sorted, deduplicated ring of the members: the straightforward form of the rule, which
@@ -315,44 +277,28 @@ mod tests {
             .collect()
     }
 
-    /// `would(me, current, candidate, k)` says exactly when adding `candidate` changes
-    /// `list(me, members, k)`, for every member, subset size and `k`.
-    fn says_exactly_when_a_join_changes(
-        list: impl Fn(&NodeId, &[NodeId], usize) -> Vec<NodeId>,
-        would: fn(&NodeId, &[NodeId], &NodeId, usize) -> bool,
-    ) {
+    /// `Neighbours::add` says exactly when a new member changes either list, for every
+    /// member, every prefix of the members as the set before, and several list sizes.
+    #[test]
+    fn adding_says_exactly_when_a_new_member_changes_the_neighbours() {
         let all = ids(40);
-        for k in 0..=4 {
+        for (p, l) in [(0, 0), (1, 0), (0, 1), (2, 1), (3, 4)] {
             for n in 1..all.len() {
                 let members = &all[..n];
                 let candidate = &all[n];
                 for me in members {
-                    let before = list(me, members, k);
-                    let after = list(me, &all[..=n], k);
-                    assert_eq!(
-                        would(me, &before, candidate, k),
-                        before != after,
-                        "n={n} k={k}"
-                    );
+                    let mut near = Neighbours::new(me, p, l);
+                    members.iter().for_each(|id| {
+                        near.add(id);
+                    });
+                    let before = neighbours_of(me, members.iter().copied(), p, l);
+                    let after = neighbours_of(me, all[..=n].iter().copied(), p, l);
+                    assert_eq!(near.add(candidate), before != after, "n={n} p={p} l={l}");
+                    assert!(!near.add(candidate), "a second add changes nothing");
+                    assert!(!near.add(me), "me is never a neighbour");
                 }
             }
         }
-    }
-
-    #[test]
-    fn would_watch_says_exactly_when_a_new_member_changes_the_subjects() {
-        says_exactly_when_a_join_changes(
-            |me, m, k| subjects_of(me, m.iter().copied(), k),
-            would_watch,
-        );
-    }
-
-    #[test]
-    fn would_listen_says_exactly_when_a_new_member_changes_the_listened() {
-        says_exactly_when_a_join_changes(
-            |me, m, k| observers_of(me, m.iter().copied(), k),
-            would_listen,
-        );
     }
 
     #[test]

@@ -231,9 +231,9 @@ impl Detection {
         let (pinged, heard) = observers::split(v.config.observers);
         let near = self.near.get_or_insert_with(|| {
             let mut near = Neighbours::new(&v.me, pinged, heard);
-            live_ids(v)
-                .filter(|id| *id != v.me)
-                .for_each(|id| near.add(&id));
+            live_ids(v).filter(|id| *id != v.me).for_each(|id| {
+                near.add(&id);
+            });
             near
         });
         // Off the ring (not live in its own view), this node watches nobody.
@@ -822,22 +822,21 @@ impl Detection {
     }
 
     /// Marks the subjects for a refresh if `subject`'s move (`applied`, now in `state`)
-    /// changes them: a member entering the live set nearer than the farthest subject, or a
-    /// subject leaving it. Any other move leaves `subjects_of` as it was.
-    fn ring_changed(&mut self, v: &View, subject: &NodeId, applied: Applied, state: MemberState) {
+    /// changes them: a member entering the live set among the kept neighbours, or a subject
+    /// leaving it. Any other move leaves `subjects_of` as it was.
+    fn ring_changed(&mut self, subject: &NodeId, applied: Applied, state: MemberState) {
         let was_live = match applied {
             Applied::New | Applied::Rejoined => false,
             Applied::StateChanged { from } => from.is_live(),
             _ => return,
         };
-        let (pinged, listened) = observers::split(v.config.observers);
         let changed = match (was_live, state.is_live()) {
             (false, true) => {
-                if let Some(near) = &mut self.near {
-                    near.add(subject);
-                }
-                observers::would_watch(&v.me, &self.subjects, subject, pinged)
-                    || observers::would_listen(&v.me, &self.listened, subject, listened)
+                // While `near` is `None` a refresh is pending anyway (see `near`). With no
+                // subjects (alone, or off the ring at the last refresh) any arrival may
+                // bring some.
+                let moved = self.near.as_mut().is_some_and(|n| n.add(subject));
+                moved || self.subjects.is_empty()
             }
             (true, false) => {
                 if self.near.as_ref().is_some_and(|n| n.contains(subject)) {
@@ -864,7 +863,7 @@ impl Detection {
     ) -> bool {
         let subject = update.subject();
         let mut news = false;
-        self.ring_changed(v, &subject, applied, state);
+        self.ring_changed(&subject, applied, state);
         match (update, applied, state) {
             (Update::Suspect { by, .. }, Applied::StateChanged { .. }, MemberState::Suspect) => {
                 let (min, max, k) = self.bounds(v);
