@@ -479,6 +479,9 @@ impl<R: RngCore> Node<R> {
     pub fn join(&mut self, now: Timestamp, seeds: &[SocketAddr]) -> Result<(), CommandError> {
         self.advance(now);
         self.lifecycle.join(seeds, self.me.gossip_addr.get())?;
+        // Counted from now on, member by member, while the table is small: the reconnect
+        // round's first look would otherwise scan the whole table for them.
+        self.table.watch_addrs(self.lifecycle.seeds());
         self.send_join();
         Ok(())
     }
