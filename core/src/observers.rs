@@ -27,8 +27,10 @@
 //! Nothing is stored: every node would otherwise keep a sorted copy of all live ids (16 bytes
 //! a member, N² in a simulated cluster of N). Both questions are answered by one pass over the
 //! live members that keeps the best `k` candidates (O(n·k), no allocation beyond the answer),
-//! which is also cheaper than the sort a stored ring needed on every membership change. The
-//! sorted [`ObserverRing`] is kept in tests as the reference the pass must agree with.
+//! which is also cheaper than the sort a stored ring needed on every membership change. A
+//! node keeps only that pass's answer ([`Neighbours`], `k` ids) and updates it as members
+//! arrive, so the pass runs again only when a kept neighbour leaves. The sorted
+//! [`ObserverRing`] is kept in tests as the reference the pass must agree with.
 
 use crate::NodeId;
 

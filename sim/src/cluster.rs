@@ -162,15 +162,21 @@ pub struct Sim {
     pub bytes_by_node: Vec<u64>,
 }
 
+/// Node numbers per address octet ([`addr_of`], [`index_of`]).
+const PER_OCTET: usize = 250;
+
+/// The gossip port of every simulated node.
+const GOSSIP_PORT: u16 = 7946;
+
 /// The gossip address of node `i` (virtual; loopback-range so nothing ever looks routable).
 pub fn addr_of(i: usize) -> SocketAddr {
     let ip = Ipv4Addr::new(
         127,
-        1 + (i / 62_500) as u8,
-        ((i / 250) % 250) as u8,
-        (i % 250) as u8 + 1,
+        1 + (i / (PER_OCTET * PER_OCTET)) as u8,
+        ((i / PER_OCTET) % PER_OCTET) as u8,
+        (i % PER_OCTET) as u8 + 1,
     );
-    SocketAddr::new(IpAddr::V4(ip), 7946)
+    SocketAddr::new(IpAddr::V4(ip), GOSSIP_PORT)
 }
 
 /// The node whose address is `addr` ([`addr_of`] inverted), if it is one of the first
@@ -181,10 +187,12 @@ pub fn index_of(addr: &SocketAddr, nodes: usize) -> Option<usize> {
         return None;
     };
     let [first, hi, mid, lo] = a.ip().octets();
-    if first != 127 || a.port() != 7946 || hi == 0 || mid >= 250 || lo == 0 || lo > 250 {
+    let (hi, mid, lo) = (usize::from(hi), usize::from(mid), usize::from(lo));
+    let in_range = hi > 0 && mid < PER_OCTET && (1..=PER_OCTET).contains(&lo);
+    if first != 127 || a.port() != GOSSIP_PORT || !in_range {
         return None;
     }
-    let i = usize::from(hi - 1) * 62_500 + usize::from(mid) * 250 + usize::from(lo - 1);
+    let i = (hi - 1) * PER_OCTET * PER_OCTET + mid * PER_OCTET + (lo - 1);
     (i < nodes).then_some(i)
 }
 

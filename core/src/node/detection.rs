@@ -231,7 +231,8 @@ impl Detection {
         let (pinged, heard) = observers::split(v.config.observers);
         let near = self.near.get_or_insert_with(|| {
             let mut near = Neighbours::new(&v.me, pinged, heard);
-            live_ids(v).filter(|id| *id != v.me).for_each(|id| {
+            // `add` passes over this node itself.
+            live_ids(v).for_each(|id| {
                 near.add(&id);
             });
             near
