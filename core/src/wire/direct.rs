@@ -418,6 +418,13 @@ pub(super) fn put_update(out: &mut Vec<u8>, u: &Update) {
     }
 }
 
+/// `u`'s encoding, in place of what `out` held: a caller that keeps one buffer for every
+/// update allocates once, not once an update.
+pub(crate) fn encode_update_into(out: &mut Vec<u8>, u: &Update) {
+    out.clear();
+    put_update(out, u);
+}
+
 /// `u`'s encoding.
 pub fn encode_update(u: &Update) -> Vec<u8> {
     let mut out = Vec::with_capacity(64);
