@@ -96,6 +96,8 @@ pub struct Node<R> {
     validation: Validation,
     events: VecDeque<Event>,
     stats: Stats,
+    /// The last packet's (emptied) update vector, for the next packet's updates.
+    spare_updates: Vec<Update>,
 }
 
 impl<R: RngCore> Node<R> {
@@ -147,6 +149,7 @@ impl<R: RngCore> Node<R> {
             lifecycle: Lifecycle::new(),
             conflicts: Conflicts::default(),
             events: VecDeque::new(),
+            spare_updates: Vec::new(),
             stats: Stats::default(),
         };
         let g = node.jittered(node.config.gossip_interval);
@@ -309,7 +312,9 @@ impl<R: RngCore> Node<R> {
         if self.lifecycle.has_left() {
             return Err(PacketError::NotRunning);
         }
-        let packet = self.packets.open(bytes)?;
+        let packet = self
+            .packets
+            .open(bytes, core::mem::take(&mut self.spare_updates))?;
         check_capacity(&self.table, self.config.max_members, &packet)?;
         // Authentic and fresh, from the address a key holder published for its sender.
         if self.packets.keyring().is_some()
@@ -321,9 +326,11 @@ impl<R: RngCore> Node<R> {
             self.validation.validate(from);
         }
         // Validated: from here on the packet is applied in full.
-        for update in packet.updates {
+        let mut updates = packet.updates;
+        for update in updates.drain(..) {
             self.apply_update(update, true);
         }
+        self.spare_updates = updates;
         self.handle_message(from, packet.header.from, packet.message);
         Ok(())
     }

@@ -118,7 +118,12 @@ impl Packets {
 
     /// Opens and decodes a datagram, checking everything that does not need the member table.
     /// A sealed datagram that passes is recorded as seen, so the same one is refused after.
-    pub(super) fn open(&mut self, bytes: &[u8]) -> Result<Packet, PacketError> {
+    /// Its updates go into `spare` (see `wire::decode_reusing`).
+    pub(super) fn open(
+        &mut self,
+        bytes: &[u8],
+        spare: Vec<Update>,
+    ) -> Result<Packet, PacketError> {
         if bytes.len() > self.mtu {
             return Err(PacketError::TooLarge { len: bytes.len() });
         }
@@ -133,7 +138,7 @@ impl Packets {
             }
             None => bytes,
         };
-        let packet = wire::decode(bytes, self.budget())?;
+        let packet = wire::decode_reusing(bytes, self.budget(), spare)?;
         let header = packet.header;
         if header.cluster != self.cluster {
             return Err(PacketError::WrongCluster);

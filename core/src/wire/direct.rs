@@ -219,6 +219,19 @@ impl<'a> Reader<'a> {
 
     /// A sequence of at most `max` elements read by `item`.
     fn seq<T>(&mut self, max: usize, item: impl Fn(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        let mut out = Vec::new();
+        self.seq_into(max, item, &mut out)?;
+        Some(out)
+    }
+
+    /// [`seq`](Self::seq) into `out` (emptied first), whose room is reused.
+    fn seq_into<T>(
+        &mut self,
+        max: usize,
+        item: impl Fn(&mut Self) -> Option<T>,
+        out: &mut Vec<T>,
+    ) -> Option<()> {
+        out.clear();
         let n = self.len()?;
         if n > max {
             return None;
@@ -228,11 +241,11 @@ impl<'a> Reader<'a> {
         if n > self.rest.len() {
             return None;
         }
-        let mut out = Vec::with_capacity(n);
+        out.reserve_exact(n);
         for _ in 0..n {
             out.push(item(self)?);
         }
-        Some(out)
+        Some(())
     }
 
     fn entries(&mut self) -> Option<BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>> {
@@ -280,11 +293,12 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The piggybacked updates that end a datagram: a count, then the updates, then nothing.
-pub(super) fn take_updates(bytes: &[u8]) -> Option<Vec<Update>> {
+/// The piggybacked updates that end a datagram, into `out` (emptied first, its room
+/// reused): a count, then the updates, then nothing.
+pub(super) fn take_updates(bytes: &[u8], out: &mut Vec<Update>) -> Option<()> {
     let mut r = Reader::new(bytes);
-    let updates = r.seq(MAX_UPDATES, Reader::update)?;
-    r.rest.is_empty().then_some(updates)
+    r.seq_into(MAX_UPDATES, Reader::update, out)?;
+    r.rest.is_empty().then_some(())
 }
 
 /// Appends a string (given as a `str`'s bytes).
