@@ -96,8 +96,8 @@ pub struct Node<R> {
     validation: Validation,
     events: VecDeque<Event>,
     stats: Stats,
-    /// The last packet's (emptied) update vector, for the next packet's updates.
-    spare_updates: Vec<Update>,
+    /// The last packets' emptied vectors, for the next to be read into.
+    spare: crate::wire::Spare,
 }
 
 impl<R: RngCore> Node<R> {
@@ -149,7 +149,7 @@ impl<R: RngCore> Node<R> {
             lifecycle: Lifecycle::new(),
             conflicts: Conflicts::default(),
             events: VecDeque::new(),
-            spare_updates: Vec::new(),
+            spare: crate::wire::Spare::default(),
             stats: Stats::default(),
         };
         let g = node.jittered(node.config.gossip_interval);
@@ -312,9 +312,7 @@ impl<R: RngCore> Node<R> {
         if self.lifecycle.has_left() {
             return Err(PacketError::NotRunning);
         }
-        let packet = self
-            .packets
-            .open(bytes, core::mem::take(&mut self.spare_updates))?;
+        let packet = self.packets.open(bytes, &mut self.spare)?;
         check_capacity(&self.table, self.config.max_members, &packet)?;
         // Authentic and fresh, from the address a key holder published for its sender.
         if self.packets.keyring().is_some()
@@ -330,7 +328,7 @@ impl<R: RngCore> Node<R> {
         for update in updates.drain(..) {
             self.apply_update(update, true);
         }
-        self.spare_updates = updates;
+        self.spare.updates = updates;
         self.handle_message(from, packet.header.from, packet.message);
         Ok(())
     }
@@ -721,6 +719,15 @@ impl<R: RngCore> Node<R> {
         self.apply_update(entry_update(e, from_id), false);
     }
 
+    /// A sync reply's or push's entries, in order; their emptied vector is kept for the next
+    /// packet's (see `wire::Spare`).
+    fn apply_entries(&mut self, mut entries: Vec<SyncEntry>, from_id: NodeId) {
+        for e in entries.drain(..) {
+            self.apply_entry(e, from_id);
+        }
+        self.spare.entries = entries;
+    }
+
     /// News about this node: refute anything that would override its current record (see
     /// the `refutation` module).
     fn about_me(&mut self, update: &Update) {
@@ -821,9 +828,7 @@ impl<R: RngCore> Node<R> {
             } => {
                 self.sync
                     .reply_part(!entries.is_empty() || !digest.is_empty());
-                for e in entries.into_inner() {
-                    self.apply_entry(e, from_id);
-                }
+                self.apply_entries(entries.into_inner(), from_id);
                 if !last {
                     return;
                 }
@@ -859,9 +864,7 @@ impl<R: RngCore> Node<R> {
                 }
             }
             Message::SyncPush { entries } => {
-                for e in entries.into_inner() {
-                    self.apply_entry(e, from_id);
-                }
+                self.apply_entries(entries.into_inner(), from_id);
             }
             Message::SyncSummary {
                 seq,

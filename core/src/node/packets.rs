@@ -118,11 +118,11 @@ impl Packets {
 
     /// Opens and decodes a datagram, checking everything that does not need the member table.
     /// A sealed datagram that passes is recorded as seen, so the same one is refused after.
-    /// Its updates go into `spare` (see `wire::decode_reusing`).
+    /// Read into the vectors in `spare` (see `wire::Spare`).
     pub(super) fn open(
         &mut self,
         bytes: &[u8],
-        spare: Vec<Update>,
+        spare: &mut wire::Spare,
     ) -> Result<Packet, PacketError> {
         if bytes.len() > self.mtu {
             return Err(PacketError::TooLarge { len: bytes.len() });

@@ -217,14 +217,8 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// A sequence of at most `max` elements read by `item`.
-    fn seq<T>(&mut self, max: usize, item: impl Fn(&mut Self) -> Option<T>) -> Option<Vec<T>> {
-        let mut out = Vec::new();
-        self.seq_into(max, item, &mut out)?;
-        Some(out)
-    }
-
-    /// [`seq`](Self::seq) into `out` (emptied first), whose room is reused.
+    /// A sequence of at most `max` elements read by `item`, into `out` (emptied first, its
+    /// room reused).
     fn seq_into<T>(
         &mut self,
         max: usize,
@@ -248,8 +242,13 @@ impl<'a> Reader<'a> {
         Some(())
     }
 
-    fn entries(&mut self) -> Option<BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>> {
-        let v = self.seq(MAX_SYNC_ENTRIES, Self::sync_entry)?;
+    /// Sync entries, read into `spare` (taken from it, its room reused).
+    fn entries(
+        &mut self,
+        spare: &mut Vec<SyncEntry>,
+    ) -> Option<BoundedVec<SyncEntry, MAX_SYNC_ENTRIES>> {
+        let mut v = core::mem::take(spare);
+        self.seq_into(MAX_SYNC_ENTRIES, Self::sync_entry, &mut v)?;
         BoundedVec::try_from_vec(v).ok()
     }
 
@@ -265,17 +264,18 @@ impl<'a> Reader<'a> {
     /// The body of a `SyncReply`, `SyncPush`, `SyncSummary` or `SyncWant`, after its variant
     /// index `tag`. Not checked here: whether a summary is well formed (the caller's job,
     /// whichever way the message was read).
-    pub(super) fn bulk_message(&mut self, tag: u8) -> Option<Message> {
+    /// A sync reply's or push's entries are read into `spare` (see `entries`).
+    pub(super) fn bulk_message(&mut self, tag: u8, spare: &mut Vec<SyncEntry>) -> Option<Message> {
         match tag {
             SYNC_REPLY_TAG => Some(Message::SyncReply {
                 seq: self.u32()?,
                 digest: self.byte_list::<DIGEST_BYTES>()?,
-                entries: self.entries()?,
+                entries: self.entries(spare)?,
                 last: self.bool()?,
                 summarized: self.u64()?,
             }),
             SYNC_PUSH_TAG => Some(Message::SyncPush {
-                entries: self.entries()?,
+                entries: self.entries(spare)?,
             }),
             SYNC_SUMMARY_TAG => Some(Message::SyncSummary {
                 seq: self.u32()?,

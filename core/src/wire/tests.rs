@@ -663,3 +663,32 @@ fn the_update_count_is_written_where_postcard_writes_it_for_any_count() {
         }
     }
 }
+
+proptest! {
+    /// Reading packets one after another into the same reused vectors (as a node does) gives
+    /// exactly what a fresh decode gives, whatever the packet before left in them: more
+    /// updates or entries, fewer, none, or a refusal part way through.
+    #[test]
+    fn decoding_into_reused_vectors_agrees_with_a_fresh_decode(
+        packets in proptest::collection::vec((arb_bulk_packet(), any::<Option<prop::sample::Index>>()), 1..6),
+    ) {
+        let mut spare = Spare::default();
+        for (p, cut) in packets {
+            let Some(mut bytes) = encode(&p) else { continue };
+            if let Some(cut) = cut {
+                bytes.truncate(cut.index(bytes.len()));
+            }
+            let fresh = decode(&bytes, MAX_DATAGRAM);
+            let reused = decode_reusing(&bytes, MAX_DATAGRAM, &mut spare);
+            prop_assert_eq!(&reused, &fresh);
+            // Hand the vectors back still full (the node empties them; the decoder must not
+            // count on it).
+            if let Ok(packet) = reused {
+                spare.updates = packet.updates;
+                if let Message::SyncReply { entries, .. } | Message::SyncPush { entries } = packet.message {
+                    spare.entries = entries.into_inner();
+                }
+            }
+        }
+    }
+}
