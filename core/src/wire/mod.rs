@@ -359,9 +359,9 @@ pub fn decode(bytes: &[u8], cap: usize) -> Result<Packet, PacketError> {
     decode_reusing(bytes, cap, &mut Spare::default())
 }
 
-/// The vectors of a decoded packet, handed back by the node once it has applied
-/// them, for [`decode_reusing`] to read the next packet into: reading a packet's updates
-/// and sync entries then allocates nothing. (A fresh vector a packet, 2 KiB for 16 updates
+/// The vectors of a decoded packet, handed back by the node once it has applied them, for
+/// [`decode_reusing`] to read the next packet into: reading a packet's updates and sync
+/// entries then allocates nothing. (A fresh vector a packet, 2 KiB for 16 updates
 /// and up to 3 KiB for a sync reply's entries, is a large chunk that glibc serves from its
 /// bins; malloc and free together were 12 % of perf samples at 5,000 simulated members.)
 #[derive(Debug, Default)]
@@ -387,15 +387,15 @@ pub(crate) fn decode_reusing(
     }
     let (header, rest) = Header::decode_prefix(rest)?;
     let (message, rest) = take_message(rest, &mut spare.entries)?;
-    let mut spare = core::mem::take(&mut spare.updates);
+    let mut room = core::mem::take(&mut spare.updates);
     // Most datagrams (every heartbeat in a settled cluster) end in a zero update count:
     // exactly what postcard would make of it (an empty list, nothing trailing), without
     // setting up a sequence.
     let updates = if rest == [0] {
-        spare.clear();
-        spare
-    } else if direct::take_updates(rest, &mut spare).is_some() {
-        spare
+        room.clear();
+        room
+    } else if direct::take_updates(rest, &mut room).is_some() {
+        room
     } else {
         let (updates, trailing) = take::<BoundedVec<Update, MAX_UPDATES>>(rest)?;
         if !trailing.is_empty() {
@@ -462,9 +462,8 @@ fn encode_message(message: &Message, mut out: Vec<u8>) -> Vec<u8> {
 /// bytes as that message, whatever they hold (it refuses only a fifth varint byte out of
 /// range). So are a sync request and, through the direct codec (`direct.rs`), the messages
 /// carrying entries or summary hashes. Everything else, the rarer and the malformed, goes
-/// through postcard.
-/// The message at the front of `bytes`; a sync reply's or push's entries are read into
-/// `spare` (taken from it, its room reused).
+/// through postcard. A sync reply's or push's entries are read into `spare` (taken from
+/// it, its room reused).
 fn take_message<'a>(
     bytes: &'a [u8],
     spare: &mut Vec<SyncEntry>,
