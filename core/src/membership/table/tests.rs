@@ -273,19 +273,51 @@ fn slot_numbers_follow_a_removal_as_slot_move_says() {
 }
 
 /// A member entry's size is the simulator's memory bill (every node holds one per member):
-/// 104 bytes since the name became a 16-byte inline-or-thin-pointer string (112 before).
-/// A change here is a regression to explain, not a number to update.
+/// 96 bytes since its timestamp shares the last 8 with the state (104 before; 112 before the
+/// name became a 16-byte inline-or-thin-pointer string). A change here is a regression to
+/// explain, not a number to update.
 #[test]
-fn a_member_entry_stays_104_bytes() {
+fn a_member_entry_stays_96_bytes() {
     assert_eq!(core::mem::size_of::<BoundedString<MAX_NAME>>(), 16);
     assert_eq!(core::mem::size_of::<MemberInfo>(), 88);
-    assert_eq!(core::mem::size_of::<Member>(), 104);
+    assert_eq!(core::mem::size_of::<Member>(), 96);
+}
+
+/// The 7-byte timestamp gives back what went in, to the microsecond, across its whole
+/// range, and holds a later time as the latest that fits (never wrapping to an early one,
+/// which would make a fresh tombstone look old enough to reap).
+#[test]
+fn a_member_keeps_its_state_since_exactly() {
+    let info = MemberInfo {
+        id: NodeId([3; 16]),
+        name: BoundedString::new("m").unwrap(),
+        gossip_addr: SocketAddr::from(([127, 0, 0, 1], 1)).into(),
+        rpc_addr: None,
+        incarnation: 0,
+        tags: crate::Tags::new(),
+    };
+    let max = (1u64 << 56) - 1;
+    for us in [0, 1, 255, 256, 1_000_000, 0x00ab_cdef_0123_4567, max] {
+        let t = Timestamp::from_micros(us);
+        let m = Member::new(info.clone(), MemberState::Suspect, t);
+        assert_eq!(m.state_since(), t, "{us}");
+        assert_eq!(m.state, MemberState::Suspect);
+    }
+    for us in [max + 1, u64::MAX] {
+        let m = Member::new(
+            info.clone(),
+            MemberState::Failed,
+            Timestamp::from_micros(us),
+        );
+        assert_eq!(m.state_since(), Timestamp::from_micros(max), "{us}");
+    }
 }
 
 /// The table's memory bill per entry at the sizes the simulator measures, structure by
-/// structure (reserved capacity, not length): slots 104-108 bytes (chunks of 32, one partly
+/// structure (reserved capacity, not length): slots 96-100 bytes (chunks of 32, one partly
 /// full, plus the chunk list), index 12.6-12.9, `live_pos` and `live_peers` about 4 each.
-/// Before chunking and the index's quarter growth: 117-118, 16.4, 4.2, 4.2.
+/// Before chunking and the index's quarter growth: 117-118, 16.4, 4.2, 4.2; before the
+/// 7-byte timestamp, slots 104-108.
 #[test]
 fn bytes_per_entry_at_1000_and_2000_members() {
     let named = |i: usize| MemberInfo {
@@ -301,11 +333,11 @@ fn bytes_per_entry_at_1000_and_2000_members() {
         assert_eq!(t.apply(&Update::Alive(named(n)), T), Applied::New);
         if n + 1 == 1000 || n + 1 == 2000 {
             let per = t.reserved_bytes().map(|b| b as f64 / (n + 1) as f64);
-            assert!(per[0] <= 108.0, "slots {per:?}");
+            assert!(per[0] <= 100.0, "slots {per:?}");
             assert!(per[1] <= 13.0, "index {per:?}");
             assert!(per[2] <= 4.2 && per[3] <= 4.3, "live vectors {per:?}");
             assert!(per[4] <= 16.0, "bucket lists and hashes {per:?}");
-            assert!(per.iter().sum::<f64>() <= 145.0, "all {per:?}");
+            assert!(per.iter().sum::<f64>() <= 137.0, "all {per:?}");
         }
     }
     t.check_layout();
