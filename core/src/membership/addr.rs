@@ -61,6 +61,28 @@ impl CompactAddr {
     pub fn port(self) -> u16 {
         u16::from_be_bytes(self.port)
     }
+
+    /// IPv4 address `ip` (network order) and `port`: `CompactAddr::from` of that
+    /// `SocketAddr`, built without it (the decoder's path).
+    pub(crate) fn v4(ip: [u8; 4], port: u16) -> Self {
+        let mut b = [0u8; 16];
+        b[..4].copy_from_slice(&ip);
+        CompactAddr {
+            ip: b,
+            port: port.to_be_bytes(),
+            family: Family::V4,
+        }
+    }
+
+    /// IPv6 address `ip` (network order) and `port`, flow info and scope id zero (as the
+    /// wire carries it).
+    pub(crate) fn v6(ip: [u8; 16], port: u16) -> Self {
+        CompactAddr {
+            ip,
+            port: port.to_be_bytes(),
+            family: Family::V6,
+        }
+    }
 }
 
 impl From<SocketAddr> for CompactAddr {
@@ -132,6 +154,26 @@ impl<'a> arbitrary::Arbitrary<'a> for CompactAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_decoders_constructors_pack_as_from_does() {
+        for s in [
+            "0.0.0.0:0",
+            "10.1.2.3:7946",
+            "255.255.255.255:65535",
+            "[::]:0",
+            "[2001:db8::17]:7946",
+            "[::ffff:10.1.2.3]:7946",
+        ] {
+            let a: SocketAddr = s.parse().unwrap();
+            let built = match a {
+                SocketAddr::V4(v4) => CompactAddr::v4(v4.ip().octets(), v4.port()),
+                SocketAddr::V6(v6) => CompactAddr::v6(v6.ip().octets(), v6.port()),
+            };
+            assert_eq!(built, CompactAddr::from(a), "{s}");
+            assert_eq!(built.get(), a, "{s}");
+        }
+    }
 
     #[test]
     fn packs_to_19_bytes_and_an_option_costs_nothing() {

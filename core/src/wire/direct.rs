@@ -30,7 +30,7 @@ use super::{Message, DIGEST_BYTES, MAX_SYNC_ENTRIES, MAX_UPDATES, SUMMARY_BYTES}
 use crate::membership::{CompactAddr, MemberInfo, MemberState, SyncEntry, Tags, Update};
 use crate::membership::{MAX_NAME, MAX_TAGS, MAX_TAG_KEY, MAX_TAG_VALUE};
 use crate::NodeId;
-use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use core::net::SocketAddr;
 
 /// postcard's variant indexes of the messages read and written here (the order of
 /// [`Message`]'s variants).
@@ -119,24 +119,26 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn str(&mut self) -> Option<&'a str> {
+    /// A string of at most `N` bytes (see [`BoundedString::from_utf8_checked`]).
+    fn bounded_str<const N: usize>(&mut self) -> Option<BoundedString<N>> {
         let n = self.len()?;
-        core::str::from_utf8(self.take(n)?).ok()
+        BoundedString::from_utf8_checked(self.take(n)?)
     }
 
     fn id(&mut self) -> Option<NodeId> {
         self.raw::<16>().map(NodeId)
     }
 
-    fn socket_addr(&mut self) -> Option<SocketAddr> {
+    /// A socket address, packed as it is read (no `SocketAddr` built and converted).
+    fn compact_addr(&mut self) -> Option<CompactAddr> {
         match self.u32()? {
             0 => {
-                let ip = Ipv4Addr::from(self.raw::<4>()?);
-                Some(SocketAddrV4::new(ip, self.u16()?).into())
+                let ip = self.raw::<4>()?;
+                Some(CompactAddr::v4(ip, self.u16()?))
             }
             1 => {
-                let ip = Ipv6Addr::from(self.raw::<16>()?);
-                Some(SocketAddrV6::new(ip, self.u16()?, 0, 0).into())
+                let ip = self.raw::<16>()?;
+                Some(CompactAddr::v6(ip, self.u16()?))
             }
             _ => None,
         }
@@ -152,8 +154,8 @@ impl<'a> Reader<'a> {
         }
         let mut pairs = Vec::with_capacity(n);
         for _ in 0..n {
-            let k = BoundedString::<MAX_TAG_KEY>::from_str_checked(self.str()?)?;
-            let v = BoundedString::<MAX_TAG_VALUE>::from_str_checked(self.str()?)?;
+            let k = self.bounded_str::<MAX_TAG_KEY>()?;
+            let v = self.bounded_str::<MAX_TAG_VALUE>()?;
             pairs.push((k, v));
         }
         Tags::from_decoded(pairs)
@@ -161,11 +163,11 @@ impl<'a> Reader<'a> {
 
     pub(super) fn member_info(&mut self) -> Option<MemberInfo> {
         let id = self.id()?;
-        let name = BoundedString::<MAX_NAME>::from_str_checked(self.str()?)?;
-        let gossip_addr = CompactAddr::from(self.socket_addr()?);
+        let name = self.bounded_str::<MAX_NAME>()?;
+        let gossip_addr = self.compact_addr()?;
         let rpc_addr = match self.byte()? {
             0 => None,
-            1 => Some(CompactAddr::from(self.socket_addr()?)),
+            1 => Some(self.compact_addr()?),
             _ => return None,
         };
         Some(MemberInfo {
