@@ -62,8 +62,9 @@ impl CompactAddr {
         u16::from_be_bytes(self.port)
     }
 
-    /// IPv4 address `ip` (network order) and `port`: `CompactAddr::from` of that
-    /// `SocketAddr`, built without it (the decoder's path).
+    /// IPv4 address `ip` (network order) and `port`. The decoder builds addresses with
+    /// this and [`v6`](Self::v6) straight from the bytes it reads; `From<SocketAddr>` goes
+    /// through them too.
     pub(crate) fn v4(ip: [u8; 4], port: u16) -> Self {
         let mut b = [0u8; 16];
         b[..4].copy_from_slice(&ip);
@@ -87,21 +88,9 @@ impl CompactAddr {
 
 impl From<SocketAddr> for CompactAddr {
     fn from(a: SocketAddr) -> Self {
-        let mut ip = [0u8; 16];
-        let family = match a.ip() {
-            core::net::IpAddr::V4(v4) => {
-                ip[..4].copy_from_slice(&v4.octets());
-                Family::V4
-            }
-            core::net::IpAddr::V6(v6) => {
-                ip = v6.octets();
-                Family::V6
-            }
-        };
-        CompactAddr {
-            ip,
-            port: a.port().to_be_bytes(),
-            family,
+        match a {
+            SocketAddr::V4(v4) => CompactAddr::v4(v4.ip().octets(), v4.port()),
+            SocketAddr::V6(v6) => CompactAddr::v6(v6.ip().octets(), v6.port()),
         }
     }
 }

@@ -140,14 +140,15 @@ enum Repr {
 
 impl Repr {
     fn new(s: &str) -> Self {
-        match INLINE_LENS.get(s.len()) {
-            Some(&len) => {
-                let mut buf = [0u8; INLINE_STR];
-                buf[..s.len()].copy_from_slice(s.as_bytes());
-                Repr::Inline { len, buf }
-            }
-            None => Repr::Heap(Box::new(s.into())),
-        }
+        Repr::inline(s.as_bytes()).unwrap_or_else(|| Repr::Heap(Box::new(s.into())))
+    }
+
+    /// `bytes` stored inline, if they fit. The caller guarantees they are UTF-8.
+    fn inline(bytes: &[u8]) -> Option<Self> {
+        let len = *INLINE_LENS.get(bytes.len())?;
+        let mut buf = [0u8; INLINE_STR];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        Some(Repr::Inline { len, buf })
     }
 
     /// The bytes, not checked again: copying, comparing and encoding need no proof that
@@ -192,11 +193,10 @@ impl<const N: usize> BoundedString<N> {
     /// short ASCII name (`node-1234`, host names) is stored inline after one ASCII check,
     /// which proves it UTF-8 (ASCII is a subset); anything else goes through `from_utf8`.
     pub(crate) fn from_utf8_checked(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() <= INLINE_STR.min(N) && bytes.is_ascii() {
-            let mut buf = [0u8; INLINE_STR];
-            buf[..bytes.len()].copy_from_slice(bytes);
-            let len = *INLINE_LENS.get(bytes.len())?;
-            return Some(BoundedString(Repr::Inline { len, buf }));
+        if bytes.len() <= N && bytes.is_ascii() {
+            if let Some(r) = Repr::inline(bytes) {
+                return Some(BoundedString(r));
+            }
         }
         Self::from_str_checked(core::str::from_utf8(bytes).ok()?)
     }
