@@ -125,7 +125,7 @@ impl<R: RngCore> Node<R> {
         };
         let mut node = Node {
             table: MemberTable::new(me.clone(), now),
-            detection: Detection::new(&config),
+            detection: Detection::new(&config, &me.id),
             partition: PartitionWatch::new(&config),
             packets: Packets::new(
                 config.cluster_hash(),

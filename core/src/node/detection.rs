@@ -133,9 +133,12 @@ pub(super) struct Detection {
     /// rule is evaluated over the table itself: see `observers.rs`).
     ring_dirty: bool,
     /// This node's ring neighbours among the live members, kept exact as members come alive
-    /// (see [`Neighbours`]), so a refresh reads them instead of passing over every member;
-    /// `None` (at the start, and after a kept neighbour left the live set) until the next
-    /// refresh finds them with that pass.
+    /// (see [`Neighbours`]), so a refresh reads them instead of passing over every member.
+    /// Kept from the start, when the table holds only this node, so a joiner that learns
+    /// thousands of members before its first heartbeat round never passes over them all
+    /// (that pass was one cache miss a member, N²/2 of them in a simulated cluster forming);
+    /// `None` only after a kept neighbour left the live set, until the next refresh finds
+    /// them again with that pass.
     near: Option<Neighbours>,
     /// The subjects chosen at the last refresh (nearest first), which this node pings every
     /// heartbeat round: a member that comes alive farther away than all of them (and than
@@ -158,11 +161,14 @@ pub(super) struct Detection {
 }
 
 impl Detection {
-    pub(super) fn new(config: &Config) -> Self {
+    /// `me` is this node's id: its table holds only itself yet, so its kept neighbours are
+    /// none.
+    pub(super) fn new(config: &Config, me: &NodeId) -> Self {
+        let (pinged, heard) = observers::split(config.observers);
         Detection {
             prober: Prober::new(MAX_PENDING),
             ring_dirty: true,
-            near: None,
+            near: Some(Neighbours::new(me, pinged, heard)),
             subjects: Vec::new(),
             listened: Vec::new(),
             detectors: BTreeMap::new(),
