@@ -31,6 +31,7 @@ use shoal_core::{Config, Event, Identity, Node, Timestamp};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How many datagrams a paused node's receive buffer holds; more are dropped.
 pub const RECV_BUFFER: usize = 4096;
@@ -135,6 +136,20 @@ impl Clock {
     }
 }
 
+/// Whether a [`Sim`] dropped from now on leaves its nodes' memory to the process's exit
+/// (see [`leave_nodes_at_exit`]).
+static LEAVE_NODES_AT_EXIT: AtomicBool = AtomicBool::new(false);
+
+/// Makes every [`Sim`] dropped from now on leave its nodes to the process's exit instead of
+/// freeing them one by one: for a process that runs one scenario and exits, as the
+/// `shoal-sim` command does. Freeing a cluster of N reads each of its N² member records
+/// for their drop glue, one cache miss each in a heap of many gigabytes; the operating
+/// system takes the memory back at exit without reading it. A process that runs many
+/// clusters (tests, the swarm) must not call this: every dropped cluster would stay.
+pub fn leave_nodes_at_exit() {
+    LEAVE_NODES_AT_EXIT.store(true, Ordering::Relaxed);
+}
+
 /// The simulated cluster.
 #[derive(Debug)]
 pub struct Sim {
@@ -199,6 +214,14 @@ pub fn index_of(addr: &SocketAddr, nodes: usize) -> Option<usize> {
 /// The name of node `i`.
 pub fn name_of(i: usize) -> String {
     format!("n{i}")
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if LEAVE_NODES_AT_EXIT.load(Ordering::Relaxed) {
+            std::mem::forget(std::mem::take(&mut self.nodes));
+        }
+    }
 }
 
 impl Sim {

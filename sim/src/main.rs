@@ -268,6 +268,8 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
+    // One scenario, then exit: the cluster's memory goes back with the process.
+    shoal_sim::cluster::leave_nodes_at_exit();
     println!(
         "scenario={} nodes={} seed={} loss={}% jitter={:?} dup={}% skew={} join_window={:?}",
         args.scenario,
