@@ -160,7 +160,7 @@ impl Member2 for ShoalMember {
     }
 
     fn start(&mut self, now: u64, _n: usize, out: &mut Out<u64>) {
-        if self.node.me().gossip_addr != addr(0) {
+        if self.node.me().gossip_addr() != addr(0) {
             self.node
                 .join(Timestamp::from_micros(now), &[addr(0)])
                 .expect("a fresh node may join");

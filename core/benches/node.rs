@@ -45,14 +45,14 @@ fn info(i: usize, incarnation: u64) -> MemberInfo {
     let mut tags = Tags::new();
     tags.insert("role", if i % 4 == 0 { "director" } else { "worker" })
         .expect("valid tag");
-    MemberInfo {
-        id: NodeId::from_name(&name),
-        name: BoundedString::new(name).expect("short name"),
-        gossip_addr: addr(i).into(),
-        rpc_addr: Some(SocketAddr::new(addr(i).ip(), 7947).into()),
+    MemberInfo::new(
+        NodeId::from_name(&name),
+        BoundedString::new(name).expect("short name"),
+        addr(i),
+        Some(SocketAddr::new(addr(i).ip(), 7947).into()),
         incarnation,
         tags,
-    }
+    )
 }
 
 fn forge(
@@ -92,8 +92,8 @@ impl Bench {
         let identity = Identity {
             id: me.id,
             name: me.name.as_str().to_owned(),
-            gossip_addr: me.gossip_addr.get(),
-            rpc_addr: me.rpc_addr.map(SocketAddr::from),
+            gossip_addr: me.gossip_addr().get(),
+            rpc_addr: me.rpc_addr().map(SocketAddr::from),
             tags: me.tags.clone(),
             incarnation: 0,
         };

@@ -747,14 +747,14 @@ mod tests {
 
     fn alive(i: u16, incarnation: u64, name_len: usize, rpc: bool) -> Update {
         let addr = core::net::SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 7946));
-        Update::Alive(crate::MemberInfo {
-            id: id(i),
-            name: crate::wire::bounded::BoundedString::new("n".repeat(name_len)).unwrap(),
-            gossip_addr: addr.into(),
-            rpc_addr: rpc.then(|| addr.into()),
+        Update::Alive(crate::MemberInfo::new(
+            id(i),
+            crate::wire::bounded::BoundedString::new("n".repeat(name_len)).unwrap(),
+            addr,
+            rpc.then(|| addr.into()),
             incarnation,
-            tags: crate::Tags::new(),
-        })
+            crate::Tags::new(),
+        ))
     }
 
     /// Updates of every kind and of lengths from 18 bytes (left, small incarnation) to well
@@ -854,18 +854,16 @@ mod tests {
     #[test]
     fn every_kind_of_update_encodes_its_subject_where_entries_read_it() {
         let by = NodeId([7; 16]);
-        let info = crate::MemberInfo {
-            id: id(3),
-            name: crate::wire::bounded::BoundedString::new("n3").unwrap(),
-            gossip_addr: core::net::SocketAddr::from(([10, 0, 0, 3], 7946)).into(),
-            rpc_addr: None,
-            incarnation: 1,
-            tags: crate::Tags::new(),
-        };
-        let long = crate::MemberInfo {
-            name: crate::wire::bounded::BoundedString::new("n".repeat(60)).unwrap(),
-            ..info.clone()
-        };
+        let info = crate::MemberInfo::new(
+            id(3),
+            crate::wire::bounded::BoundedString::new("n3").unwrap(),
+            core::net::SocketAddr::from(([10, 0, 0, 3], 7946)),
+            None,
+            1,
+            crate::Tags::new(),
+        );
+        let mut long = info.clone();
+        long.name = crate::wire::bounded::BoundedString::new("n".repeat(60)).unwrap();
         for u in [
             Update::Alive(info),
             Update::Alive(long),

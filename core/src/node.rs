@@ -115,14 +115,14 @@ impl<R: RngCore> Node<R> {
             field: "name",
             reason: "must be at most 64 bytes",
         })?;
-        let me = MemberInfo {
-            id: identity.id,
+        let me = MemberInfo::new(
+            identity.id,
             name,
-            gossip_addr: identity.gossip_addr.into(),
-            rpc_addr: identity.rpc_addr.map(Into::into),
-            incarnation: identity.incarnation,
-            tags: identity.tags,
-        };
+            identity.gossip_addr,
+            identity.rpc_addr.map(Into::into),
+            identity.incarnation,
+            identity.tags,
+        );
         let mut node = Node {
             table: MemberTable::new(me.clone(), now),
             detection: Detection::new(&config, &me.id),
@@ -319,7 +319,7 @@ impl<R: RngCore> Node<R> {
             && self
                 .table
                 .get(&packet.header.from)
-                .is_some_and(|m| m.info.gossip_addr == from)
+                .is_some_and(|m| m.info.gossip_addr() == from)
         {
             self.validation.validate(from);
         }
@@ -483,7 +483,7 @@ impl<R: RngCore> Node<R> {
     /// time, moving to the next with exponential backoff until one answers.
     pub fn join(&mut self, now: Timestamp, seeds: &[SocketAddr]) -> Result<(), CommandError> {
         self.advance(now);
-        self.lifecycle.join(seeds, self.me.gossip_addr.get())?;
+        self.lifecycle.join(seeds, self.me.gossip_addr().get())?;
         // Counted from now on, member by member, while the table is small: the reconnect
         // round's first look would otherwise scan the whole table for them.
         self.table.watch_addrs(self.lifecycle.seeds());
@@ -624,7 +624,7 @@ impl<R: RngCore> Node<R> {
     }
 
     fn send_to_member(&mut self, id: NodeId, message: Message, first: Option<&Update>) {
-        if let Some(addr) = self.table.get(&id).map(|m| m.info.gossip_addr.get()) {
+        if let Some(addr) = self.table.get(&id).map(|m| m.info.gossip_addr().get()) {
             self.send(addr, Some(id), message, first);
         }
     }
@@ -735,10 +735,10 @@ impl<R: RngCore> Node<R> {
             return;
         }
         if let Update::Alive(info) = update {
-            if info.gossip_addr != self.me.gossip_addr && self.conflicts.note(self.now) {
+            if info.gossip_addr() != self.me.gossip_addr() && self.conflicts.note(self.now) {
                 self.stats.identity_conflicts += 1;
                 self.events.push_back(Event::IdentityConflict {
-                    other: info.gossip_addr.get(),
+                    other: info.gossip_addr().get(),
                 });
             }
         }
@@ -896,7 +896,7 @@ impl<R: RngCore> Node<R> {
         let asked_here = self
             .table
             .get(&from_id)
-            .is_none_or(|m| m.info.gossip_addr == from);
+            .is_none_or(|m| m.info.gossip_addr() == from);
         if asked_here {
             self.validation.validate(from);
         }
@@ -986,7 +986,7 @@ impl<R: RngCore> Node<R> {
         let asked_here = self
             .table
             .get(&from_id)
-            .is_some_and(|m| m.info.gossip_addr == from);
+            .is_some_and(|m| m.info.gossip_addr() == from);
         if let Some(seq) = self.sync.challenged(from_id, from, asked_here) {
             let digest = antientropy::digest_of(&self.table);
             let m = Message::SyncEcho { seq, digest, token };

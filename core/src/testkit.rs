@@ -238,14 +238,14 @@ impl Cluster {
 /// A fake member's info, as an outsider would make one up.
 pub fn fake_info(k: usize) -> MemberInfo {
     let name = format!("fake-{k}");
-    MemberInfo {
-        id: NodeId::from_name(&name),
-        name: BoundedString::new(name).expect("short name"),
-        gossip_addr: outside(k).into(),
-        rpc_addr: None,
-        incarnation: 0,
-        tags: Tags::new(),
-    }
+    MemberInfo::new(
+        NodeId::from_name(&name),
+        BoundedString::new(name).expect("short name"),
+        outside(k),
+        None,
+        0,
+        Tags::new(),
+    )
 }
 
 /// Encodes a packet claiming to come from `from` in the cluster of `config`.

@@ -50,11 +50,11 @@ fn news_about_me_at_max_incarnation_does_not_overflow() {
         assert_eq!(own.state, MemberState::Alive);
     }
     let mut alive = c.nodes[1].me().clone();
-    alive.gossip_addr = outside(2).into();
+    alive.set_gossip_addr(outside(2));
     let bytes = forge(&config, fake, Message::Gossip, vec![Update::Alive(alive)]);
     c.inject(1, outside(1), &bytes).unwrap();
     assert_eq!(c.nodes[1].me().incarnation, u64::MAX);
-    assert_eq!(c.nodes[1].me().gossip_addr, addr(1));
+    assert_eq!(c.nodes[1].me().gossip_addr(), addr(1));
 }
 
 /// A flood of join requests from many distinct fake members never grows the table past

@@ -45,7 +45,7 @@ fn forged_alive_with_higher_incarnation_is_refuted_by_the_owner() {
     let mut forged = c0.nodes[1].me().clone();
     forged.incarnation += 10;
     forged.tags = Tags::from_pairs([("role", "evil")]).unwrap();
-    forged.gossip_addr = outside(66).into(); // hijack attempt: traffic for the victim to the attacker
+    forged.set_gossip_addr(outside(66)); // hijack attempt: traffic for the victim to the attacker
     drop(c0);
     let (c, before) = forge_and_settle(Update::Alive(forged.clone()), 0);
     let owner = c.nodes[1].me();
@@ -56,7 +56,7 @@ fn forged_alive_with_higher_incarnation_is_refuted_by_the_owner() {
     );
     assert!(owner.incarnation > before);
     assert_eq!(owner.tags.get("role"), Some("worker"));
-    assert_eq!(owner.gossip_addr, addr(1));
+    assert_eq!(owner.gossip_addr(), addr(1));
     assert!(c.nodes[1].stats().refutations >= 1);
     converged_on_owner(&c, 1);
 }

@@ -50,8 +50,8 @@ impl MemberSnapshot {
         MemberSnapshot {
             id: m.info.id,
             name: m.info.name.as_str().to_owned(),
-            gossip_addr: m.info.gossip_addr.get(),
-            rpc_addr: m.info.rpc_addr.map(|a| a.get()),
+            gossip_addr: m.info.gossip_addr().get(),
+            rpc_addr: m.info.rpc_addr().map(|a| a.get()),
             state: m.state,
             incarnation: m.info.incarnation,
             tags: m
@@ -605,7 +605,7 @@ struct TracingObserver;
 impl Observer for TracingObserver {
     fn on_event(&mut self, event: &Event) {
         use tracing::{debug, error, info, warn};
-        let who = |m: &Member| (m.info.name.as_str().to_owned(), m.info.gossip_addr);
+        let who = |m: &Member| (m.info.name.as_str().to_owned(), m.info.gossip_addr());
         match event {
             Event::Joined { via, members } => info!(%via, members, "joined the cluster"),
             Event::MemberJoined(m) => {

@@ -10,6 +10,9 @@
 //! What it drops: an IPv6 address's flow info and scope id. The wire never carried them
 //! (serde writes a `SocketAddrV6` as address and port), so no member learned from gossip had
 //! them; only this node's own advertised address could, and it is advertised without them.
+//!
+//! A member's two addresses are then packed further, together, by [`Addrs`] (16 bytes for
+//! the pair; two `CompactAddr`s and the `Option`'s flag would be 38).
 
 use core::fmt;
 use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -60,6 +63,19 @@ impl CompactAddr {
     /// The port.
     pub fn port(self) -> u16 {
         u16::from_be_bytes(self.port)
+    }
+
+    /// The IPv4 address (network order), if it is one.
+    #[inline]
+    fn v4_ip(self) -> Option<[u8; 4]> {
+        match self.family {
+            Family::V4 => {
+                let mut b = [0u8; 4];
+                b.copy_from_slice(&self.ip[..4]);
+                Some(b)
+            }
+            Family::V6 => None,
+        }
     }
 
     /// IPv4 address `ip` (network order) and `port`. The decoder builds addresses with
@@ -137,6 +153,94 @@ impl<'de> Deserialize<'de> for CompactAddr {
 impl<'a> arbitrary::Arbitrary<'a> for CompactAddr {
     fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
         SocketAddr::arbitrary(u).map(CompactAddr::from)
+    }
+}
+
+/// A member's gossip address and optional RPC address, packed to 16 bytes (two
+/// [`CompactAddr`]s and the `Option`'s flag would take 38).
+///
+/// Why: every node keeps a [`MemberInfo`](super::MemberInfo) for every member, so a simulated
+/// cluster of N holds N² of these. Nearly always both addresses are IPv4 on the same IP (the
+/// RPC endpoint is the gossip host on another port, or there is none): that case is held
+/// inline in 8 bytes; anything else (IPv6, two different IPs, an IPv4 RPC address beside an
+/// IPv6 gossip one) is boxed as the pair itself. Either way the pair given to
+/// [`new`](Self::new) is the pair [`gossip`](Self::gossip) and [`rpc`](Self::rpc) give
+/// back, exactly: the inline form keeps everything an IPv4 `CompactAddr` holds (address and
+/// port; port 0 is an ordinary port here, "no RPC address" is its own variant).
+///
+/// Each pair has one form ([`new`](Self::new) always packs what fits inline), so the
+/// derived equality is equality of the pairs.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Addrs {
+    /// IPv4 gossip and RPC addresses on the same IP.
+    V4 {
+        /// The IP, network order.
+        ip: [u8; 4],
+        /// Gossip port, big-endian.
+        gossip: [u8; 2],
+        /// RPC port, big-endian.
+        rpc: [u8; 2],
+    },
+    /// An IPv4 gossip address and no RPC address.
+    V4Only {
+        /// The IP, network order.
+        ip: [u8; 4],
+        /// Gossip port, big-endian.
+        gossip: [u8; 2],
+    },
+    /// Any other pair, as it is.
+    Wide(Box<(CompactAddr, Option<CompactAddr>)>),
+}
+
+impl Addrs {
+    /// Packs `gossip` and `rpc`: inline (no allocation) when `gossip` is IPv4 and `rpc` is
+    /// absent or IPv4 on the same IP, boxed otherwise.
+    pub(crate) fn new(gossip: CompactAddr, rpc: Option<CompactAddr>) -> Self {
+        let Some(ip) = gossip.v4_ip() else {
+            return Addrs::Wide(Box::new((gossip, rpc)));
+        };
+        match rpc {
+            None => Addrs::V4Only {
+                ip,
+                gossip: gossip.port,
+            },
+            Some(r) if r.v4_ip() == Some(ip) => Addrs::V4 {
+                ip,
+                gossip: gossip.port,
+                rpc: r.port,
+            },
+            Some(_) => Addrs::Wide(Box::new((gossip, rpc))),
+        }
+    }
+
+    /// The gossip address.
+    #[inline]
+    pub(crate) fn gossip(&self) -> CompactAddr {
+        match self {
+            Addrs::V4 { ip, gossip, .. } | Addrs::V4Only { ip, gossip } => {
+                CompactAddr::v4(*ip, u16::from_be_bytes(*gossip))
+            }
+            Addrs::Wide(w) => w.0,
+        }
+    }
+
+    /// The RPC address, if any.
+    #[inline]
+    pub(crate) fn rpc(&self) -> Option<CompactAddr> {
+        match self {
+            Addrs::V4 { ip, rpc, .. } => Some(CompactAddr::v4(*ip, u16::from_be_bytes(*rpc))),
+            Addrs::V4Only { .. } => None,
+            Addrs::Wide(w) => w.1,
+        }
+    }
+}
+
+impl fmt::Debug for Addrs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Addrs")
+            .field("gossip", &self.gossip())
+            .field("rpc", &self.rpc())
+            .finish()
     }
 }
 
@@ -224,6 +328,79 @@ mod tests {
                 postcard::to_allocvec(&none).unwrap(),
                 postcard::to_allocvec(&None::<SocketAddr>).unwrap()
             );
+        }
+    }
+
+    #[test]
+    fn a_pair_packs_to_16_bytes() {
+        assert_eq!(core::mem::size_of::<Addrs>(), 16);
+    }
+
+    fn packed(g: &str, r: Option<&str>) -> (Addrs, CompactAddr, Option<CompactAddr>) {
+        let g = CompactAddr::from(g.parse::<SocketAddr>().unwrap());
+        let r = r.map(|r| CompactAddr::from(r.parse::<SocketAddr>().unwrap()));
+        (Addrs::new(g, r), g, r)
+    }
+
+    /// The usual pairs are held inline (no allocation), everything else boxed as given, and
+    /// every pair comes back exactly, ports 0 and 65535 included.
+    #[test]
+    fn the_usual_pairs_are_inline_and_every_pair_comes_back() {
+        let inline = [
+            ("10.1.2.3:7946", Some("10.1.2.3:7947")),
+            ("10.1.2.3:7946", None),
+            ("10.1.2.3:0", Some("10.1.2.3:0")),
+            ("10.1.2.3:0", None),
+            ("0.0.0.0:0", Some("0.0.0.0:65535")),
+            ("255.255.255.255:65535", Some("255.255.255.255:0")),
+            ("255.255.255.255:65535", None),
+        ];
+        let wide = [
+            ("10.1.2.3:7946", Some("10.1.2.4:7947")),
+            ("10.1.2.3:7946", Some("[::ffff:10.1.2.3]:7947")),
+            ("[::ffff:10.1.2.3]:7946", Some("10.1.2.3:7947")),
+            ("[::ffff:10.1.2.3]:7946", None),
+            ("[2001:db8::17]:7946", Some("[2001:db8::17]:7947")),
+            ("[2001:db8::17]:0", None),
+            ("[::]:0", Some("0.0.0.0:0")),
+            ("[2001:db8::17]:65535", Some("10.1.2.3:65535")),
+        ];
+        for (g, r) in inline {
+            let (a, gc, rc) = packed(g, r);
+            assert!(!matches!(a, Addrs::Wide(_)), "{g} {r:?} is inline");
+            assert_eq!((a.gossip(), a.rpc()), (gc, rc), "{g} {r:?}");
+        }
+        for (g, r) in wide {
+            let (a, gc, rc) = packed(g, r);
+            assert!(matches!(a, Addrs::Wide(_)), "{g} {r:?} is wide");
+            assert_eq!((a.gossip(), a.rpc()), (gc, rc), "{g} {r:?}");
+        }
+        // Port 0 is a port like any other, not "no RPC address".
+        let (with_zero, ..) = packed("10.1.2.3:7946", Some("10.1.2.3:0"));
+        let (without, ..) = packed("10.1.2.3:7946", None);
+        assert_ne!(with_zero, without);
+        assert_eq!(with_zero.rpc().map(CompactAddr::port), Some(0));
+        assert_eq!(without.rpc(), None);
+    }
+
+    proptest::proptest! {
+        /// Any (gossip, RPC) pair comes back exactly; two packed pairs are equal exactly when
+        /// the pairs are; and the form is inline exactly when both are IPv4 on one IP (or the
+        /// RPC address is absent).
+        #[test]
+        fn any_pair_round_trips_through_the_packed_form(
+            (g, r) in crate::wire::tests::arb_addr_pair(),
+            (g2, r2) in crate::wire::tests::arb_addr_pair(),
+        ) {
+            let (gc, rc) = (CompactAddr::from(g), r.map(CompactAddr::from));
+            let a = Addrs::new(gc, rc);
+            proptest::prop_assert_eq!(a.gossip().get(), g);
+            proptest::prop_assert_eq!(a.rpc().map(CompactAddr::get), r);
+            let fits = g.is_ipv4() && r.is_none_or(|r| r.ip() == g.ip());
+            proptest::prop_assert_eq!(!matches!(a, Addrs::Wide(_)), fits);
+            let b = Addrs::new(CompactAddr::from(g2), r2.map(CompactAddr::from));
+            proptest::prop_assert_eq!(a == b, (g, r) == (g2, r2));
+            proptest::prop_assert_eq!(a.clone(), a);
         }
     }
 }

@@ -40,10 +40,11 @@ impl Member {
 /// years from the driver's epoch; a later time is held as the latest that fits).
 ///
 /// Why: every node keeps a [`Member`] for every member, so a simulated cluster of N holds
-/// N² of them. `MemberInfo` is 88 bytes (86 of data, aligned to 8); with a one-byte state
-/// and an 8-byte timestamp a member took 104, with 7 of them padding. In 7 bytes the
-/// timestamp fits beside the state in the last 8: a member is 96 bytes, 0.8 GB less at
-/// 10,000 simulated members (issue 18).
+/// N² of them. `MemberInfo` is 64 bytes (a multiple of its alignment, 8); with a one-byte
+/// state and an 8-byte timestamp a member would take 80, with 7 of them padding. In 7 bytes
+/// the timestamp fits beside the state in the last 8: a member is 72 bytes (when
+/// `MemberInfo` was 88, this took a member from 104 to 96 bytes, 0.8 GB less at 10,000
+/// simulated members; issue 18).
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Since([u8; 7]);
 
@@ -145,7 +146,7 @@ pub struct MemberTable {
     /// bucket reads its members only, not the whole table (4 bytes a member).
     by_bucket: Vec<Vec<u32>>,
     /// Per slot: its member's [`summary_hash`] (8 bytes a member), so that a summary reads
-    /// one dense array instead of hashing each member's 96-byte entry again.
+    /// one dense array instead of hashing each member's 72-byte entry again.
     hashes: Chunked<u64, HASH_SHIFT>,
     /// The slots of the live peers (4 bytes each, not a copy of their 16-byte ids).
     live_peers: Vec<u32>,
@@ -162,7 +163,7 @@ fn key(id: &NodeId) -> u128 {
     u128::from_be_bytes(id.0)
 }
 
-/// Members per chunk of slots is `1 << SLOT_SHIFT`: 32 members, 3,072 bytes at 96 a member,
+/// Members per chunk of slots is `1 << SLOT_SHIFT`: 32 members, 2,304 bytes at 72 a member,
 /// a few KiB, so the one partly filled chunk wastes little and the chunk list (24 bytes a
 /// chunk) under a byte a member.
 const SLOT_SHIFT: u32 = 5;
@@ -590,7 +591,7 @@ impl MemberTable {
             return;
         }
         for (a, n) in &mut self.watched {
-            if m.info.gossip_addr == *a {
+            if m.info.gossip_addr() == *a {
                 *n = if add { *n + 1 } else { *n - 1 };
             }
         }
@@ -606,7 +607,7 @@ impl MemberTable {
         for s in 0..self.slots.len() {
             let m = &self.slots[s];
             if m.state.is_live() {
-                let addr = m.info.gossip_addr;
+                let addr = m.info.gossip_addr();
                 for (a, n) in &mut self.watched {
                     if addr == *a {
                         *n += 1;
@@ -832,7 +833,7 @@ impl MemberTable {
             let live_there = self
                 .slots
                 .iter()
-                .filter(|m| m.state.is_live() && m.info.gossip_addr == *a)
+                .filter(|m| m.state.is_live() && m.info.gossip_addr() == *a)
                 .count();
             assert_eq!(*n as usize, live_there, "watched count of {a}");
         }

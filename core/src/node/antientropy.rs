@@ -232,7 +232,7 @@ impl AntiEntropy {
                 let live = table.watched_is_live(a).unwrap_or_else(|| {
                     table
                         .iter_any_order()
-                        .any(|m| m.state.is_live() && m.info.gossip_addr == **a)
+                        .any(|m| m.state.is_live() && m.info.gossip_addr() == **a)
                 });
                 !live
             })
@@ -248,7 +248,7 @@ impl AntiEntropy {
                 .iter()
                 .filter(|m| m.state == MemberState::Failed)
                 .nth(pick)
-                .map(|m| (Some(m.info.id), m.info.gossip_addr.get()))
+                .map(|m| (Some(m.info.id), m.info.gossip_addr().get()))
         } else if pick < failed + self.graveyard.len() {
             self.graveyard
                 .iter()
@@ -609,14 +609,14 @@ mod tests {
         assert_eq!(ae.graveyard.len(), MAX_GRAVEYARD);
         let config = Config::local();
         let table = MemberTable::new(
-            crate::MemberInfo {
-                id: id(0),
-                name: crate::wire::bounded::BoundedString::new("me").unwrap(),
-                gossip_addr: a(0).into(),
-                rpc_addr: None,
-                incarnation: 0,
-                tags: crate::Tags::new(),
-            },
+            crate::MemberInfo::new(
+                id(0),
+                crate::wire::bounded::BoundedString::new("me").unwrap(),
+                a(0),
+                None,
+                0,
+                crate::Tags::new(),
+            ),
             Timestamp::ZERO,
         );
         let later = Timestamp::from_millis(MAX_GRAVEYARD as u64) + config.reconnect_timeout * 2;
@@ -638,14 +638,14 @@ mod tests {
         let mut raw = [0u8; 16];
         raw[..8].copy_from_slice(&(k * crate::wire::DIGEST_BUCKETS as u64 + bucket).to_le_bytes());
         raw[8..].copy_from_slice(&k.to_le_bytes());
-        crate::MemberInfo {
-            id: NodeId(raw),
-            name: crate::wire::bounded::BoundedString::new(format!("m{k}")).unwrap(),
-            gossip_addr: a(1).into(),
-            rpc_addr: None,
-            incarnation: 0,
-            tags: crate::Tags::new(),
-        }
+        crate::MemberInfo::new(
+            NodeId(raw),
+            crate::wire::bounded::BoundedString::new(format!("m{k}")).unwrap(),
+            a(1),
+            None,
+            0,
+            crate::Tags::new(),
+        )
     }
 
     #[test]

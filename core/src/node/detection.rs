@@ -585,9 +585,9 @@ impl Detection {
     pub(super) fn on_ping(&mut self, v: &View, from: SocketAddr, from_id: NodeId) {
         let heard = self.listened.contains(&from_id)
             && !self.subjects.contains(&from_id)
-            && v.table
-                .get(&from_id)
-                .is_some_and(|m| m.state == MemberState::Alive && m.info.gossip_addr.get() == from);
+            && v.table.get(&from_id).is_some_and(|m| {
+                m.state == MemberState::Alive && m.info.gossip_addr().get() == from
+            });
         if heard {
             self.arrival(from_id, v.now);
         }

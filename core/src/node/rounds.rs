@@ -153,7 +153,7 @@ impl<R: RngCore> Node<R> {
             if let Some((m, moved)) = self.table.remove(&id) {
                 self.detection.slot_moved(moved);
                 if m.state == MemberState::Failed {
-                    self.sync.bury(id, m.info.gossip_addr.get(), self.now);
+                    self.sync.bury(id, m.info.gossip_addr().get(), self.now);
                 }
             }
             self.gossip.remove(&id);

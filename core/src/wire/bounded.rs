@@ -86,7 +86,7 @@ impl<'de, T: Deserialize<'de>, const N: usize> Deserialize<'de> for BoundedVec<T
 /// heap allocation: every node keeps a name for every member, so a heap string would cost a
 /// separate allocation (32 bytes or more) per member entry and one `malloc` per copy. Longer
 /// ones live behind one thin pointer. Both forms compare, hash and encode as the string they
-/// hold. The whole thing is 16 bytes (see `Repr`), which is what keeps a member entry at 96.
+/// hold. The whole thing is 16 bytes (see `Repr`), which is what keeps a member entry at 72.
 #[derive(Clone)]
 pub struct BoundedString<const N: usize>(Repr);
 

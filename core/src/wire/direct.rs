@@ -170,14 +170,16 @@ impl<'a> Reader<'a> {
             1 => Some(self.compact_addr()?),
             _ => return None,
         };
-        Some(MemberInfo {
+        let incarnation = self.u64()?;
+        let tags = self.tags()?;
+        Some(MemberInfo::new(
             id,
             name,
             gossip_addr,
             rpc_addr,
-            incarnation: self.u64()?,
-            tags: self.tags()?,
-        })
+            incarnation,
+            tags,
+        ))
     }
 
     fn state(&mut self) -> Option<MemberState> {
@@ -336,8 +338,8 @@ fn addr_len(a: SocketAddr) -> usize {
 fn put_info(out: &mut Vec<u8>, i: &MemberInfo) {
     out.extend_from_slice(&i.id.0);
     put_str(out, i.name.as_bytes());
-    put_addr(out, i.gossip_addr.get());
-    match i.rpc_addr {
+    put_addr(out, i.gossip_addr().get());
+    match i.rpc_addr() {
         None => out.push(0),
         Some(a) => {
             out.push(1);
@@ -356,9 +358,9 @@ fn put_info(out: &mut Vec<u8>, i: &MemberInfo) {
 fn info_len(i: &MemberInfo) -> usize {
     let pairs = i.tags.pairs();
     16 + str_len(i.name.as_bytes())
-        + addr_len(i.gossip_addr.get())
+        + addr_len(i.gossip_addr().get())
         + 1
-        + i.rpc_addr.map_or(0, |a| addr_len(a.get()))
+        + i.rpc_addr().map_or(0, |a| addr_len(a.get()))
         + varint_len(i.incarnation)
         + varint_len(pairs.len() as u64)
         + pairs

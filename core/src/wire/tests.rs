@@ -11,10 +11,55 @@ pub(crate) fn arb_id() -> impl Strategy<Value = NodeId> {
     any::<[u8; 16]>().prop_map(NodeId)
 }
 
+/// A port: any, or one of the two ends.
+fn arb_port() -> impl Strategy<Value = u16> {
+    prop_oneof![Just(0u16), Just(u16::MAX), any::<u16>()]
+}
+
 fn arb_addr() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
-        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
-        (any::<[u16; 8]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
+        (any::<[u8; 4]>(), arb_port()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
+        (any::<[u16; 8]>(), arb_port()).prop_map(|(ip, p)| SocketAddr::from((ip, p))),
+    ]
+}
+
+/// A member's (gossip, RPC) address pair, weighted towards the pairs `MemberInfo` packs
+/// differently: IPv4 with the RPC address on the same IP or none (inline), the same IP in
+/// IPv4 and IPv4-mapped IPv6 form (two different addresses), IPv6 on one IP, and anything.
+pub(crate) fn arb_addr_pair() -> impl Strategy<Value = (SocketAddr, Option<SocketAddr>)> {
+    let v4 = |ip: [u8; 4], p: u16| SocketAddr::from((ip, p));
+    let mapped =
+        |ip: [u8; 4], p: u16| SocketAddr::from((core::net::Ipv4Addr::from(ip).to_ipv6_mapped(), p));
+    let edge_v4 = prop_oneof![
+        Just([0u8; 4]),
+        Just([255u8; 4]),
+        Just([127, 0, 0, 1]),
+        any::<[u8; 4]>()
+    ];
+    prop_oneof![
+        (
+            edge_v4.clone(),
+            arb_port(),
+            proptest::option::of(arb_port())
+        )
+            .prop_map(move |(ip, g, r)| (v4(ip, g), r.map(|r| v4(ip, r)))),
+        (edge_v4, arb_port(), arb_port(), any::<bool>()).prop_map(move |(ip, g, r, swap)| {
+            if swap {
+                (mapped(ip, g), Some(v4(ip, r)))
+            } else {
+                (v4(ip, g), Some(mapped(ip, r)))
+            }
+        }),
+        (
+            any::<[u16; 8]>(),
+            arb_port(),
+            proptest::option::of(arb_port())
+        )
+            .prop_map(|(ip, g, r)| (
+                SocketAddr::from((ip, g)),
+                r.map(|r| SocketAddr::from((ip, r)))
+            )),
+        (arb_addr(), proptest::option::of(arb_addr())),
     ]
 }
 
@@ -32,21 +77,20 @@ pub(crate) fn arb_info() -> impl Strategy<Value = MemberInfo> {
     (
         arb_id(),
         "[a-z0-9-]{0,20}",
-        arb_addr(),
-        proptest::option::of(arb_addr()),
+        arb_addr_pair(),
         any::<u64>(),
         arb_tags(),
     )
-        .prop_map(
-            |(id, name, gossip_addr, rpc_addr, incarnation, tags)| MemberInfo {
+        .prop_map(|(id, name, (gossip_addr, rpc_addr), incarnation, tags)| {
+            MemberInfo::new(
                 id,
-                name: BoundedString::new(name).unwrap(),
-                gossip_addr: gossip_addr.into(),
-                rpc_addr: rpc_addr.map(Into::into),
+                BoundedString::new(name).unwrap(),
+                gossip_addr,
+                rpc_addr.map(Into::into),
                 incarnation,
                 tags,
-            },
-        )
+            )
+        })
 }
 
 fn arb_state() -> impl Strategy<Value = MemberState> {
@@ -691,4 +735,102 @@ proptest! {
             }
         }
     }
+}
+
+/// `MemberInfo` as it was declared before its addresses were packed: its encoding is the
+/// wire format the packed one must keep, byte for byte.
+#[derive(Serialize, Deserialize, PartialEq, Debug)]
+struct OldMemberInfo {
+    id: NodeId,
+    name: BoundedString<{ crate::membership::MAX_NAME }>,
+    gossip_addr: SocketAddr,
+    rpc_addr: Option<SocketAddr>,
+    incarnation: u64,
+    tags: Tags,
+}
+
+proptest! {
+    /// Any address pair, packed inside a `MemberInfo`, comes back as it went in, and the
+    /// info encodes (through serde and through the direct codec) to exactly the bytes of the
+    /// struct with the two plain address fields, and decodes from them (both ways) to itself.
+    #[test]
+    fn member_info_keeps_its_addresses_and_its_old_encoding(
+        id in arb_id(),
+        name in "[a-z0-9-]{0,20}",
+        (gossip, rpc) in arb_addr_pair(),
+        incarnation in any::<u64>(),
+        tags in arb_tags(),
+        state in arb_state(),
+        down_secs in any::<u32>(),
+    ) {
+        let name = BoundedString::new(name).unwrap();
+        let info = MemberInfo::new(
+            id,
+            name.clone(),
+            gossip,
+            rpc.map(Into::into),
+            incarnation,
+            tags.clone(),
+        );
+        prop_assert_eq!(info.gossip_addr().get(), gossip);
+        prop_assert_eq!(info.rpc_addr().map(|a| a.get()), rpc);
+        let old = OldMemberInfo { id, name, gossip_addr: gossip, rpc_addr: rpc, incarnation, tags };
+        let old_bytes = postcard::to_allocvec(&old).unwrap();
+        prop_assert_eq!(&postcard::to_allocvec(&info).unwrap(), &old_bytes);
+        prop_assert_eq!(&postcard::from_bytes::<MemberInfo>(&old_bytes).unwrap(), &info);
+        prop_assert_eq!(&postcard::from_bytes::<OldMemberInfo>(&old_bytes).unwrap(), &old);
+        let mut r = direct::Reader::new(&old_bytes);
+        prop_assert_eq!(r.member_info(), Some(info.clone()));
+        prop_assert!(r.rest.is_empty());
+
+        // In a sync entry, through the direct codec both ways.
+        let entry = SyncEntry { info: info.clone(), state, down_secs };
+        let old_entry = postcard::to_allocvec(&(&old, state, down_secs)).unwrap();
+        let mut hand = Vec::new();
+        direct::put_sync_entry(&mut hand, &entry);
+        prop_assert_eq!(&hand, &old_entry);
+        prop_assert_eq!(direct::sync_entry_len(&entry), old_entry.len());
+        let mut r = direct::Reader::new(&old_entry);
+        prop_assert_eq!(r.sync_entry(), Some(entry));
+        prop_assert!(r.rest.is_empty());
+
+        // The setters pack what they are given just as `new` does.
+        let mut moved = MemberInfo::new(id, BoundedString::new("x").unwrap(), "10.9.8.7:1".parse::<SocketAddr>().unwrap(), None, 0, Tags::new());
+        moved.set_gossip_addr(gossip);
+        moved.set_rpc_addr(rpc.map(Into::into));
+        prop_assert_eq!(moved.gossip_addr().get(), gossip);
+        prop_assert_eq!(moved.rpc_addr().map(|a| a.get()), rpc);
+        let mut expect = info.clone();
+        expect.name = moved.name.clone();
+        expect.incarnation = 0;
+        expect.tags = Tags::new();
+        prop_assert_eq!(moved, expect);
+    }
+}
+
+/// `Debug` still shows the two addresses as fields of their own, as the derive did.
+#[test]
+fn member_info_debug_shows_the_address_fields() {
+    let g: SocketAddr = "10.0.0.1:7946".parse().unwrap();
+    let r: SocketAddr = "10.0.0.1:7947".parse().unwrap();
+    let info = MemberInfo::new(
+        NodeId([1; 16]),
+        BoundedString::new("a").unwrap(),
+        g,
+        Some(r.into()),
+        3,
+        Tags::new(),
+    );
+    let old = OldMemberInfo {
+        id: NodeId([1; 16]),
+        name: BoundedString::new("a").unwrap(),
+        gossip_addr: g,
+        rpc_addr: Some(r),
+        incarnation: 3,
+        tags: Tags::new(),
+    };
+    assert_eq!(
+        format!("{info:?}"),
+        format!("{old:?}").replacen("OldMemberInfo", "MemberInfo", 1)
+    );
 }

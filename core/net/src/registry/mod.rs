@@ -286,7 +286,7 @@ impl<R: RuntimeBinding> WorkerRegistry<R> {
         let id = m.info.id;
         let rpc = m
             .info
-            .rpc_addr
+            .rpc_addr()
             .map(|a| a.get())
             .filter(|_| id != self.local);
         let (Some(addr), true) = (rpc, m.state.is_live()) else {
