@@ -163,6 +163,11 @@ fn key(id: &NodeId) -> u128 {
     u128::from_be_bytes(id.0)
 }
 
+/// The first 8 bytes of [`key`]: what id order compares first.
+fn key_prefix(id: &NodeId) -> u64 {
+    (key(id) >> 64) as u64
+}
+
 /// Members per chunk of slots is `1 << SLOT_SHIFT`: 32 members, 2,304 bytes at 72 a member,
 /// a few KiB, so the one partly filled chunk wastes little and the chunk list (24 bytes a
 /// chunk) under a byte a member.
@@ -173,6 +178,11 @@ const LIVE_POS_SHIFT: u32 = 10;
 
 /// Entries per chunk of `hashes`: 512 (4 KiB).
 const HASH_SHIFT: u32 = 9;
+
+/// [`MemberTable::visit_entries_in`] reads every slot in order, rather than the wanted
+/// buckets' lists, when the wanted entries are at least one in `SCAN_SHARE` of the table: a
+/// pass in order costs a few nanoseconds an entry (it streams), a listed slot a cache miss.
+const SCAN_SHARE: usize = 8;
 
 /// `live_pos` of a slot that is not in `live_peers` (down, or this node itself).
 const NOT_LIVE: u32 = u32::MAX;
@@ -350,7 +360,9 @@ impl MemberTable {
     ///
     /// Reads the wanted buckets' slot lists, not every slot, and sorts only the matches; no
     /// buckets wanted (the steady state: digests agree) costs nothing. A bucket named twice
-    /// is read once.
+    /// is read once. When the wanted buckets hold at least [`SCAN_SHARE`] of the table (a
+    /// join reply wants all of it) the slots are read in order instead: a bucket list's slots
+    /// lie all over the table, one cache miss each, where a pass in order streams.
     pub fn visit_entries_in(
         &self,
         buckets: &[usize],
@@ -369,8 +381,20 @@ impl MemberTable {
                 .filter(|(w, _)| **w)
                 .map(|(_, list)| list)
         };
-        let count = lists().map(Vec::len).sum();
-        self.visit_sorted(lists().flat_map(|l| l.iter().copied()), count, now, f);
+        let count: usize = lists().map(Vec::len).sum();
+        if count.saturating_mul(SCAN_SHARE) >= self.slots.len() {
+            let mut hits: Vec<(u64, u32)> = Vec::with_capacity(count);
+            hits.extend(
+                self.slots
+                    .iter()
+                    .zip(0u32..)
+                    .filter(|(m, _)| want[bucket_of(&m.info.id)])
+                    .map(|(m, s)| (key_prefix(&m.info.id), s)),
+            );
+            self.visit_hits(hits, now, f);
+        } else {
+            self.visit_sorted(lists().flat_map(|l| l.iter().copied()), count, now, f);
+        }
     }
 
     /// Number of members (this node included) in `state`.
@@ -569,11 +593,36 @@ impl MemberTable {
         slots: impl Iterator<Item = u32>,
         at_most: usize,
         now: Timestamp,
+        f: impl FnMut(&MemberInfo, MemberState, u32),
+    ) {
+        let mut hits: Vec<(u64, u32)> = Vec::with_capacity(at_most);
+        hits.extend(slots.map(|s| (key_prefix(&self.slots[s as usize].info.id), s)));
+        self.visit_hits(hits, now, f);
+    }
+
+    /// Visits the members of `hits` (`(key_prefix, slot)`, any order) in id order, as
+    /// [`visit_sorted`](Self::visit_sorted) does.
+    ///
+    /// Sorts by the ids' first 8 bytes (16-byte pairs, where the whole key made them 32:
+    /// a join reply sorts the whole table, and the sort was most of its cost), then orders
+    /// any run of equal prefixes by the whole id, so the order is exactly id order whatever
+    /// the ids.
+    fn visit_hits(
+        &self,
+        mut hits: Vec<(u64, u32)>,
+        now: Timestamp,
         mut f: impl FnMut(&MemberInfo, MemberState, u32),
     ) {
-        let mut hits: Vec<(u128, u32)> = Vec::with_capacity(at_most);
-        hits.extend(slots.map(|s| (key(&self.slots[s as usize].info.id), s)));
         hits.sort_unstable();
+        let mut i = 0;
+        while i < hits.len() {
+            let run = hits[i..].iter().take_while(|h| h.0 == hits[i].0).count();
+            if run > 1 {
+                hits[i..i + run]
+                    .sort_unstable_by_key(|&(_, s)| key(&self.slots[s as usize].info.id));
+            }
+            i += run;
+        }
         for (_, s) in hits {
             let m = &self.slots[s as usize];
             let down_secs = if m.state.is_down() {

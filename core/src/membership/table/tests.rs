@@ -192,6 +192,47 @@ fn entries_in_returns_the_wanted_buckets_in_id_order() {
     assert_eq!(some.iter().map(|e| e.info.id).collect::<Vec<_>>(), expected);
 }
 
+/// Ids that agree on their first 8 bytes (what the visit sorts by first) still come out
+/// in id order, both when the wanted bucket is read through its list (a small share of the
+/// table) and when every slot is read in order (all buckets).
+#[test]
+fn entries_sharing_an_id_prefix_come_out_in_id_order() {
+    let mut t = table();
+    let twin = |last: u8| {
+        let mut m = info(1, 1);
+        m.id = NodeId([
+            0xe7, 0xe7, 0xe7, 0xe7, 0xe7, 0xe7, 0xe7, 0xe7, 9, 9, 9, 9, 9, 9, 9, last,
+        ]);
+        m
+    };
+    // Twins inserted out of order, among 200 others in every bucket.
+    for last in [7u8, 3, 250, 0, 19, 128, 4, 77] {
+        t.apply(&Update::Alive(twin(last)), T);
+    }
+    for i in 1..=200u8 {
+        t.apply(&Update::Alive(info(i, 1)), T);
+    }
+    let b = bucket_of(&twin(0).id);
+    let in_order = |ids: Vec<NodeId>| ids.windows(2).all(|w| w[0] < w[1]);
+    let listed = t.entries_in(&[b], T);
+    assert!(
+        listed.len() * SCAN_SHARE < t.len(),
+        "read through the bucket list"
+    );
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|e| e.info.id.0[..8] == [0xe7; 8])
+            .count(),
+        8
+    );
+    assert!(in_order(listed.iter().map(|e| e.info.id).collect()));
+    let all: Vec<usize> = (0..DIGEST_BUCKETS).collect();
+    let every: Vec<NodeId> = t.entries_in(&all, T).iter().map(|e| e.info.id).collect();
+    assert_eq!(every, t.iter().map(|m| m.info.id).collect::<Vec<_>>());
+    assert!(in_order(every));
+}
+
 #[test]
 fn watched_addresses_follow_every_change() {
     let mut t = table();
