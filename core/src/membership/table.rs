@@ -400,15 +400,13 @@ impl MemberTable {
         };
         let count: usize = lists().map(Vec::len).sum();
         if count.saturating_mul(SCAN_SHARE) >= self.slots.len() {
-            let mut hits: Vec<(u64, u32)> = Vec::with_capacity(count);
-            hits.extend(
-                self.slots
-                    .iter()
-                    .zip(0u32..)
-                    .filter(|(m, _)| want[bucket_of(&m.info.id)])
-                    .map(|(m, s)| (key_prefix(&m.info.id), s)),
-            );
-            self.visit_hits(hits, now, f);
+            let wanted = self
+                .slots
+                .iter()
+                .zip(0u32..)
+                .filter(|(m, _)| want[bucket_of(&m.info.id)])
+                .map(|(_, s)| s);
+            self.visit_sorted(wanted, count, now, f);
         } else {
             self.visit_sorted(lists().flat_map(|l| l.iter().copied()), count, now, f);
         }
@@ -610,26 +608,14 @@ impl MemberTable {
         slots: impl Iterator<Item = u32>,
         at_most: usize,
         now: Timestamp,
-        f: impl FnMut(&MemberInfo, MemberState, u32),
-    ) {
-        let mut hits: Vec<(u64, u32)> = Vec::with_capacity(at_most);
-        hits.extend(slots.map(|s| (key_prefix(&self.slots[s as usize].info.id), s)));
-        self.visit_hits(hits, now, f);
-    }
-
-    /// Visits the members of `hits` (`(key_prefix, slot)`, any order) in id order, as
-    /// [`visit_sorted`](Self::visit_sorted) does.
-    ///
-    /// Sorts by the ids' first 8 bytes (16-byte pairs, where the whole key made them 32:
-    /// a join reply sorts the whole table, and the sort was most of its cost), then orders
-    /// any run of equal prefixes by the whole id, so the order is exactly id order whatever
-    /// the ids.
-    fn visit_hits(
-        &self,
-        mut hits: Vec<(u64, u32)>,
-        now: Timestamp,
         mut f: impl FnMut(&MemberInfo, MemberState, u32),
     ) {
+        // Sorted by the ids' first 8 bytes (16-byte pairs, where the whole key made them 32:
+        // a join reply sorts the whole table, and the sort was most of its cost), then any
+        // run of equal prefixes by the whole id, so the order is exactly id order whatever
+        // the ids.
+        let mut hits: Vec<(u64, u32)> = Vec::with_capacity(at_most);
+        hits.extend(slots.map(|s| (key_prefix(&self.slots[s as usize].info.id), s)));
         hits.sort_unstable();
         let mut i = 0;
         while i < hits.len() {
