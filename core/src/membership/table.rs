@@ -547,7 +547,7 @@ impl MemberTable {
                 .map(|&s| self.hashes[s as usize])
                 .filter(|&h| in_part(h, split, part)),
         );
-        out.sort_unstable();
+        sort_by_leading_bits(&mut out, |h| *h);
         out
     }
 
@@ -594,7 +594,7 @@ impl MemberTable {
                 .map(|&s| (self.hashes[s as usize], s))
                 .filter(|&(h, _)| in_part(h, split, part)),
         );
-        mine.sort_unstable();
+        sort_by_leading_bits(&mut mine, |p| p.0);
         let (want, push) = sorted_difference(theirs, &mine);
         self.visit_sorted(push.iter().copied(), push.len(), now, f);
         want
@@ -616,7 +616,7 @@ impl MemberTable {
         // the ids.
         let mut hits: Vec<(u64, u32)> = Vec::with_capacity(at_most);
         hits.extend(slots.map(|s| (key_prefix(&self.slots[s as usize].info.id), s)));
-        hits.sort_unstable();
+        sort_by_leading_bits(&mut hits, |p| p.0);
         let mut i = 0;
         while i < hits.len() {
             let run = hits[i..].iter().take_while(|h| h.0 == hits[i].0).count();
@@ -955,8 +955,10 @@ impl<'a> LivePeers<'a> {
 }
 
 mod chunked;
+mod radix;
 use crate::id_index::IdIndex;
 use chunked::Chunked;
+use radix::sort_by_leading_bits;
 
 #[cfg(test)]
 mod tests;
