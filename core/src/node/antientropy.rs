@@ -327,14 +327,21 @@ pub(super) fn sync_reply(
     });
     let lists = lists.into_lists();
     let n = lists.len();
-    out.extend(lists.iter().enumerate().map(|(i, list)| {
+    let mut digest = Some(digest);
+    out.extend(lists.into_iter().enumerate().map(|(i, list)| {
         let last = i + 1 == n;
-        let digest: &[u8] = match tail {
-            Some(_) if last => &digest,
-            _ => &[],
+        let digest = match tail {
+            Some(_) if last => digest.take().unwrap_or_default(),
+            _ => BoundedVec::new(),
         };
         let summarized = tail.filter(|_| last).unwrap_or(0);
-        Outgoing::Encoded(list.sync_reply(seq, digest, last, summarized))
+        Outgoing::Reply {
+            list,
+            seq,
+            digest,
+            last,
+            summarized,
+        }
     }));
     out
 }
@@ -417,11 +424,7 @@ pub(super) fn push_lists(packets: &Packets, to: NodeId) -> EntryLists {
 
 /// The `SyncPush` parts carrying `lists` (one, empty, when no entry fitted).
 pub(super) fn push_parts(lists: EntryLists) -> Vec<Outgoing> {
-    let lists = lists.into_lists();
-    lists
-        .iter()
-        .map(|list| Outgoing::Encoded(list.sync_push()))
-        .collect()
+    lists.into_lists().into_iter().map(Outgoing::Push).collect()
 }
 
 /// Turns a sync entry into the update it stands for, attributing suspicion to `by` (the

@@ -22,18 +22,29 @@ use crate::envelope::{self, Keyring};
 use crate::freshness::{ReplayGuard, Stamp};
 use crate::membership::{MemberTable, Update};
 use crate::wire::bounded::BoundedVec;
-use crate::wire::{self, Header, Message, Packet, PacketBuilder};
+use crate::wire::direct::EntryList;
+use crate::wire::{self, Header, Message, Packet, PacketBuilder, DIGEST_BYTES};
 use crate::{NodeId, PacketError};
 use core::net::SocketAddr;
 use std::collections::VecDeque;
 
 /// Framing state and the queue of datagrams to send.
-/// A message to send: built, or already encoded (a `SyncReply` or `SyncPush` whose entries
-/// were written straight from the member table, see [`EntryLists`](crate::wire::direct)).
+/// A message to send: built, or a `SyncReply` or `SyncPush` part whose entries were written
+/// straight from the member table (see [`EntryLists`](crate::wire::direct)), appended to the
+/// datagram's header when it is built (no body vector of its own).
 #[derive(Debug)]
 pub(super) enum Outgoing {
     Message(Message),
-    Encoded(Vec<u8>),
+    /// A `SyncReply` part: its entries, and the rest of its fields.
+    Reply {
+        list: EntryList,
+        seq: u32,
+        digest: BoundedVec<u8, DIGEST_BYTES>,
+        last: bool,
+        summarized: u64,
+    },
+    /// A `SyncPush` part.
+    Push(EntryList),
 }
 
 impl From<Message> for Outgoing {
@@ -179,7 +190,18 @@ impl Packets {
         let budget = cap.saturating_sub(self.mtu - self.budget());
         let built = match &message {
             Outgoing::Message(m) => PacketBuilder::new(&header, m, budget),
-            Outgoing::Encoded(body) => PacketBuilder::with_body(&header, body, budget),
+            Outgoing::Reply {
+                list,
+                seq,
+                digest,
+                last,
+                summarized,
+            } => PacketBuilder::with_body_by(&header, budget, |out| {
+                list.put_sync_reply(out, *seq, digest, *last, *summarized)
+            }),
+            Outgoing::Push(list) => {
+                PacketBuilder::with_body_by(&header, budget, |out| list.put_sync_push(out))
+            }
         };
         let Some(mut b) = built else {
             return 0;

@@ -557,6 +557,7 @@ impl EntryLists {
 
 impl EntryList {
     /// The encoded `SyncReply` (index and fields) carrying this list.
+    #[cfg(test)]
     pub(crate) fn sync_reply(
         &self,
         seq: u32,
@@ -565,15 +566,33 @@ impl EntryList {
         summarized: u64,
     ) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes.len() + digest.len() + 24);
-        put_reply(&mut out, seq, digest, last, summarized, |out| self.put(out));
+        self.put_sync_reply(&mut out, seq, digest, last, summarized);
         out
     }
 
+    /// Appends the encoded `SyncReply` (index and fields) carrying this list to `out`.
+    pub(crate) fn put_sync_reply(
+        &self,
+        out: &mut Vec<u8>,
+        seq: u32,
+        digest: &[u8],
+        last: bool,
+        summarized: u64,
+    ) {
+        put_reply(out, seq, digest, last, summarized, |out| self.put(out));
+    }
+
     /// The encoded `SyncPush` (index and field) carrying this list.
+    #[cfg(test)]
     pub(crate) fn sync_push(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes.len() + 4);
-        put_push(&mut out, |out| self.put(out));
+        self.put_sync_push(&mut out);
         out
+    }
+
+    /// Appends the encoded `SyncPush` (index and field) carrying this list to `out`.
+    pub(crate) fn put_sync_push(&self, out: &mut Vec<u8>) {
+        put_push(out, |out| self.put(out));
     }
 
     fn put(&self, out: &mut Vec<u8>) {
