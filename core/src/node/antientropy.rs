@@ -26,7 +26,7 @@
 //!
 //! [`AntiEntropy`] holds that state; the node builds and sends the messages.
 
-use super::packets::{Outgoing, Packets};
+use super::packets::{Outgoing, Packets, ReplyPart};
 use super::random::rand_below;
 use crate::config::Config;
 use crate::membership::{MemberState, MemberTable, SyncEntry, Update};
@@ -335,13 +335,13 @@ pub(super) fn sync_reply(
             _ => BoundedVec::new(),
         };
         let summarized = tail.filter(|_| last).unwrap_or(0);
-        Outgoing::Reply {
+        Outgoing::Reply(ReplyPart {
             list,
             seq,
             digest,
             last,
             summarized,
-        }
+        })
     }));
     out
 }

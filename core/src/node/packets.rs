@@ -35,16 +35,29 @@ use std::collections::VecDeque;
 #[derive(Debug)]
 pub(super) enum Outgoing {
     Message(Message),
-    /// A `SyncReply` part: its entries, and the rest of its fields.
-    Reply {
-        list: EntryList,
-        seq: u32,
-        digest: BoundedVec<u8, DIGEST_BYTES>,
-        last: bool,
-        summarized: u64,
-    },
+    /// A `SyncReply` part.
+    Reply(ReplyPart),
     /// A `SyncPush` part.
     Push(EntryList),
+}
+
+/// One `SyncReply` part: its entries, and the rest of its fields.
+#[derive(Debug)]
+pub(super) struct ReplyPart {
+    pub(super) list: EntryList,
+    pub(super) seq: u32,
+    /// The replier's digest (in the last part only; empty otherwise).
+    pub(super) digest: BoundedVec<u8, DIGEST_BYTES>,
+    pub(super) last: bool,
+    pub(super) summarized: u64,
+}
+
+impl ReplyPart {
+    /// Appends the encoded message (index and fields).
+    fn put(&self, out: &mut Vec<u8>) {
+        self.list
+            .put_sync_reply(out, self.seq, &self.digest, self.last, self.summarized)
+    }
 }
 
 impl From<Message> for Outgoing {
@@ -190,15 +203,9 @@ impl Packets {
         let budget = cap.saturating_sub(self.mtu - self.budget());
         let built = match &message {
             Outgoing::Message(m) => PacketBuilder::new(&header, m, budget),
-            Outgoing::Reply {
-                list,
-                seq,
-                digest,
-                last,
-                summarized,
-            } => PacketBuilder::with_body_by(&header, budget, |out| {
-                list.put_sync_reply(out, *seq, digest, *last, *summarized)
-            }),
+            Outgoing::Reply(part) => {
+                PacketBuilder::with_body_by(&header, budget, |out| part.put(out))
+            }
             Outgoing::Push(list) => {
                 PacketBuilder::with_body_by(&header, budget, |out| list.put_sync_push(out))
             }
