@@ -20,17 +20,32 @@
 //! 1 the scenario did not reach its goal (e.g. never converged). `vopr` uses TigerBeetle's:
 //! 127 a panic, 128 liveness, 129 correctness.
 //!
-//! The runner re-executes itself once with glibc's huge-page tunable set
-//! (`GLIBC_TUNABLES=glibc.malloc.hugetlb=1`) unless `GLIBC_TUNABLES` is already set; set it
-//! (empty turns it off) to run with the caller's choice. Scenario reports give
-//! `huge_page_bytes`, the heap that got huge pages.
+//! The runner allocates with mimalloc (see [`GLOBAL`]; the `system-alloc` feature builds it
+//! with the system allocator, for heaptrack). Scenario reports give `huge_page_bytes`, the
+//! heap that got transparent huge pages.
 
 use shoal_core::{Config, Strategy};
 use shoal_sim::balance::{run_balance, BalanceOpts};
-use shoal_sim::mem::{cpu_time, huge_page_bytes, peak_rss_bytes, reexec_with_huge_pages};
+use shoal_sim::mem::{cpu_time, huge_page_bytes, peak_rss_bytes};
 use shoal_sim::scenarios::{self, Direction, GrayOpts, Report, ScenarioOpts};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+
+/// The allocator of every simulated node: mimalloc rather than the system's.
+///
+/// Why: a large run holds every node's state in one process and, while the cluster
+/// converges, allocates and frees a few buffers per datagram (payloads, summary hash lists,
+/// entry lists) across thousands of nodes. glibc serves the datagram-sized ones from shared
+/// bins whose memory is cache-cold by the time it is reused; mimalloc's per-size free lists
+/// reuse the block just freed. It also asks the kernel for transparent huge pages on its own
+/// (`madvise`), which the runner used to get from glibc by re-executing itself with
+/// `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`. Measured (BENCHMARKS.md, sixteenth session):
+/// `crash --nodes 10000` 117.3 / 113.5 s wall with glibc against 104.0 / 106.4 s, A-B-B-A,
+/// the trace unchanged; peak RSS 11.72 -> 13.31 GB before the member chunks were sized to
+/// its size classes.
+#[cfg(not(feature = "system-alloc"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage: shoal-sim <converge|tags|join|crash|steady|pause|partition|vopr> \
 --nodes N --seed S [--loss PCT] [--jitter-ms MS] [--dup PCT] [--skew FRACTION] \
@@ -227,9 +242,6 @@ fn parse_seeds(s: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
 }
 
 fn main() -> ExitCode {
-    // Large runs are bound by page faults and TLB misses on a heap of many gigabytes: ask
-    // glibc for huge pages (see `mem::HUGE_PAGE_TUNABLES`; `GLIBC_TUNABLES=` turns it off).
-    reexec_with_huge_pages();
     let args = match parse() {
         Ok(a) => a,
         Err(e) => {

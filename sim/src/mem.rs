@@ -39,52 +39,6 @@ pub fn huge_page_bytes() -> Option<u64> {
     parse_kib(&s, "AnonHugePages:").map(|k| k * 1024)
 }
 
-/// The environment variable glibc reads its malloc tunables from, at process start.
-pub const TUNABLES: &str = "GLIBC_TUNABLES";
-
-/// The tunables the simulator asks glibc for: back the heap with transparent huge pages
-/// (`madvise(MADV_HUGEPAGE)` on every heap extension and large allocation).
-///
-/// Why: a large run holds one member table per simulated node in one process (15 GB at
-/// 10,000 members), touches it in an order no cache predicts (each step is another node),
-/// and with 4 KiB pages pays a page fault for every 4 KiB first touched and a TLB miss on
-/// nearly every access; on this project's virtual machines a fault cost ~7 us. With 2 MiB
-/// pages `crash --nodes 5000` took 9-17 % less CPU, the events unchanged (BENCHMARKS.md).
-/// Systems whose kernel has transparent huge pages off, or whose glibc predates the tunable
-/// (2.35), ignore it and run as before.
-pub const HUGE_PAGE_TUNABLES: &str = "glibc.malloc.hugetlb=1";
-
-/// What to set [`TUNABLES`] to before re-executing, given its current value: the huge-page
-/// tunable when it is unset, nothing when the caller set it (even to empty: their choice, and
-/// the way to turn this off), so the re-executed process never re-executes again.
-pub fn tunables_to_request(current: Option<&std::ffi::OsStr>) -> Option<&'static str> {
-    match current {
-        None => Some(HUGE_PAGE_TUNABLES),
-        Some(_) => None,
-    }
-}
-
-/// Re-executes this program with [`HUGE_PAGE_TUNABLES`] when [`TUNABLES`] is unset, on Linux
-/// with glibc; returns (and the run goes on as it is) when it is set, elsewhere, or if the
-/// re-execution fails. Call first thing in `main`, before any output.
-pub fn reexec_with_huge_pages() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use std::os::unix::process::CommandExt;
-        let Some(value) = tunables_to_request(std::env::var_os(TUNABLES).as_deref()) else {
-            return;
-        };
-        let Ok(exe) = std::env::current_exe() else {
-            return;
-        };
-        // `exec` returns only on failure; then this process runs on, without.
-        let _ = std::process::Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .env(TUNABLES, value)
-            .exec();
-    }
-}
-
 fn status_kib(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     parse_kib(&s, key)
@@ -111,21 +65,6 @@ mod tests {
         assert_eq!(parse_kib("VmHWM:\t12 MB\n", "VmHWM:"), None);
         let rollup = "Rss:     4000 kB\nAnonymous:   3000 kB\nAnonHugePages:  2048 kB\n";
         assert_eq!(parse_kib(rollup, "AnonHugePages:"), Some(2048));
-    }
-
-    #[test]
-    fn huge_pages_are_requested_only_when_the_caller_set_no_tunables() {
-        use std::ffi::OsStr;
-        assert_eq!(tunables_to_request(None), Some(HUGE_PAGE_TUNABLES));
-        assert_eq!(tunables_to_request(Some(OsStr::new(""))), None);
-        assert_eq!(
-            tunables_to_request(Some(OsStr::new(HUGE_PAGE_TUNABLES))),
-            None
-        );
-        assert_eq!(
-            tunables_to_request(Some(OsStr::new("glibc.malloc.trim_threshold=1"))),
-            None
-        );
     }
 
     #[cfg(target_os = "linux")]
