@@ -4,8 +4,11 @@
 //! Every node holds an entry for every member, so the slot vector is the largest thing in a
 //! simulated cluster (N² entries of ~100 bytes). As one `Vec`, each growth step copied all
 //! of it (memmove was 7-10 % of the simulator's CPU while a large cluster converged) and left
-//! up to an eighth of it as slack. Here element `i` lives at `chunks[i >> SHIFT][i & mask]`:
+//! up to an eighth of it as slack. Here element `i` lives at `chunks[i / N][i % N]`:
 //! a full chunk is never touched again by growth, and only the last one has spare room.
+//! The chunk length is any constant, not only a power of two, so that a chunk's bytes can
+//! match an allocator size class (see `SLOT_CHUNK` in `table.rs`); dividing by a constant
+//! compiles to a multiplication.
 //!
 //! The first chunk grows like a `Vec` (doubling, up to a chunk), so a small table, of which
 //! tests and small clusters have many, costs no more than a `Vec` would. Removal is the
@@ -14,16 +17,16 @@
 
 use core::ops::{Index, IndexMut};
 
-/// A vector of `T` stored in chunks of `1 << SHIFT` elements.
+/// A vector of `T` stored in chunks of `N` elements.
 #[derive(Debug)]
-pub(super) struct Chunked<T, const SHIFT: u32> {
-    /// Every chunk but the last is full (`1 << SHIFT` elements); the last is not empty,
+pub(super) struct Chunked<T, const N: usize> {
+    /// Every chunk but the last is full (`N` elements); the last is not empty,
     /// unless it is the only one.
     chunks: Vec<Vec<T>>,
     len: usize,
 }
 
-impl<T, const SHIFT: u32> Default for Chunked<T, SHIFT> {
+impl<T, const N: usize> Default for Chunked<T, N> {
     fn default() -> Self {
         Chunked {
             chunks: Vec::new(),
@@ -32,10 +35,12 @@ impl<T, const SHIFT: u32> Default for Chunked<T, SHIFT> {
     }
 }
 
-impl<T, const SHIFT: u32> Chunked<T, SHIFT> {
+impl<T, const N: usize> Chunked<T, N> {
     /// Elements per chunk.
-    const CHUNK: usize = 1 << SHIFT;
-    const MASK: usize = Self::CHUNK - 1;
+    const CHUNK: usize = {
+        assert!(N > 0, "a chunk holds at least one element");
+        N
+    };
 
     /// Number of elements.
     pub(super) fn len(&self) -> usize {
@@ -93,7 +98,7 @@ impl<T, const SHIFT: u32> Chunked<T, SHIFT> {
 
     /// Element `i`, if `i < len()`.
     pub(super) fn get(&self, i: usize) -> Option<&T> {
-        self.chunks.get(i >> SHIFT)?.get(i & Self::MASK)
+        self.chunks.get(i / Self::CHUNK)?.get(i % Self::CHUNK)
     }
 
     /// Every element in index order: a sequential scan, chunk after chunk.
@@ -101,19 +106,20 @@ impl<T, const SHIFT: u32> Chunked<T, SHIFT> {
         self.chunks.iter().flatten()
     }
 
-    /// Bytes reserved for elements (allocated capacity, not counting the chunk list).
+    /// Bytes reserved for elements (allocated capacity, not counting the chunk list), each
+    /// chunk as the allocator's block holding it ([`block_bytes`]).
     #[cfg(test)]
     pub(super) fn reserved_bytes(&self) -> usize {
         self.chunks
             .iter()
-            .map(|c| c.capacity() * core::mem::size_of::<T>())
+            .map(|c| block_bytes(c.capacity() * core::mem::size_of::<T>()))
             .sum()
     }
 
-    /// Bytes of the list of chunks itself.
+    /// Bytes of the list of chunks itself (its block).
     #[cfg(test)]
     pub(super) fn chunk_list_bytes(&self) -> usize {
-        self.chunks.capacity() * core::mem::size_of::<Vec<T>>()
+        block_bytes(self.chunks.capacity() * core::mem::size_of::<Vec<T>>())
     }
 
     /// Number of chunks.
@@ -123,16 +129,30 @@ impl<T, const SHIFT: u32> Chunked<T, SHIFT> {
     }
 }
 
-impl<T, const SHIFT: u32> Index<usize> for Chunked<T, SHIFT> {
+/// The block a size-class allocator serves a request of `n` bytes from: mimalloc and
+/// jemalloc round a request above 64 bytes up to one of four classes per doubling (1,024,
+/// 1,280, 1,536, 1,792, 2,048, ...), a smaller one to a multiple of 8. What a structure
+/// really costs, where its capacity alone would miss up to a fifth (glibc's 8-byte header
+/// and 16-byte rounding cost less, but the simulator runs on mimalloc).
+#[cfg(test)]
+pub(super) fn block_bytes(n: usize) -> usize {
+    if n <= 64 {
+        return n.next_multiple_of(8);
+    }
+    let below = usize::BITS - 1 - (n - 1).leading_zeros();
+    n.next_multiple_of(1 << (below - 2))
+}
+
+impl<T, const N: usize> Index<usize> for Chunked<T, N> {
     type Output = T;
     fn index(&self, i: usize) -> &T {
-        &self.chunks[i >> SHIFT][i & Self::MASK]
+        &self.chunks[i / Self::CHUNK][i % Self::CHUNK]
     }
 }
 
-impl<T, const SHIFT: u32> IndexMut<usize> for Chunked<T, SHIFT> {
+impl<T, const N: usize> IndexMut<usize> for Chunked<T, N> {
     fn index_mut(&mut self, i: usize) -> &mut T {
-        &mut self.chunks[i >> SHIFT][i & Self::MASK]
+        &mut self.chunks[i / Self::CHUNK][i % Self::CHUNK]
     }
 }
 
@@ -140,10 +160,17 @@ impl<T, const SHIFT: u32> IndexMut<usize> for Chunked<T, SHIFT> {
 mod tests {
     use super::*;
 
-    /// Against a plain `Vec` through pushes, pops and swap-removes across chunk boundaries.
+    /// Against a plain `Vec` through pushes, pops and swap-removes across chunk boundaries,
+    /// with a power-of-two chunk length and another.
     #[test]
     fn agrees_with_a_vec() {
-        let mut c: Chunked<u64, 3> = Chunked::default();
+        agrees_with_a_vec_in::<8>();
+        agrees_with_a_vec_in::<7>();
+        agrees_with_a_vec_in::<1>();
+    }
+
+    fn agrees_with_a_vec_in<const N: usize>() {
+        let mut c: Chunked<u64, N> = Chunked::default();
         let mut v: Vec<u64> = Vec::new();
         let mut x: u64 = 7;
         for round in 0..5000u64 {
@@ -166,16 +193,29 @@ mod tests {
                     assert_eq!(c.get(i), Some(e));
                 }
                 // At most one chunk has room to spare, and never a whole empty one.
-                let full = v.len().div_ceil(8).max(1);
+                let full = v.len().div_ceil(N).max(1);
                 assert_eq!(c.chunk_count(), full, "len {}", v.len());
-                assert!(c.reserved_bytes() <= full * 8 * 8);
+                assert!(c.reserved_bytes() <= full * N * 8);
             }
         }
     }
 
     #[test]
+    fn blocks_round_to_four_classes_per_doubling() {
+        assert_eq!(block_bytes(0), 0);
+        assert_eq!(block_bytes(20), 24);
+        assert_eq!(block_bytes(64), 64);
+        assert_eq!(block_bytes(65), 80);
+        assert_eq!(block_bytes(1024), 1024);
+        assert_eq!(block_bytes(1025), 1280);
+        assert_eq!(block_bytes(2304), 2560);
+        assert_eq!(block_bytes(4096), 4096);
+        assert_eq!(block_bytes(5112), 5120);
+    }
+
+    #[test]
     fn growth_never_moves_a_full_chunk() {
-        let mut c: Chunked<u32, 2> = Chunked::default();
+        let mut c: Chunked<u32, 4> = Chunked::default();
         for i in 0..4 {
             c.push(i);
         }

@@ -356,11 +356,15 @@ fn a_member_keeps_its_state_since_exactly() {
 }
 
 /// The table's memory bill per entry at the sizes the simulator measures, structure by
-/// structure (reserved capacity, not length): slots 73.3-74.5 bytes (chunks of 32, one
-/// partly full, plus the chunk list), index 12.6-12.9, `live_pos` and `live_peers` about 4
-/// each; 108.2-111.4 in all. Before the addresses were packed: slots 96-100, all up to 137;
-/// before chunking and the index's quarter growth: 117-118, 16.4, 4.2, 4.2; before the
-/// 7-byte timestamp, slots 104-108.
+/// structure, each allocation counted as the block a size-class allocator serves it from
+/// (`chunked::block_bytes`; the simulator runs on mimalloc): slots 74.6-77.2 bytes (chunks
+/// of 71 in 5 KiB blocks, one partly full, plus the chunk list), index 14.3, `live_pos` 4.2,
+/// `live_peers` 5.1, bucket lists and hashes 13.8-15.6; 112.1-116.4 in all. With chunks of
+/// 32 members (2,304 bytes, served 2,560) slots took 81.4-82.7 and all 118.8-121.9. Counted
+/// as capacity alone, as this test did before: slots 73.3-74.5 and all 108.2-111.4 with
+/// chunks of 32; before the addresses were packed, slots 96-100, all up to 137; before
+/// chunking and the index's quarter growth 117-118, 16.4, 4.2, 4.2; before the 7-byte
+/// timestamp, slots 104-108.
 #[test]
 fn bytes_per_entry_at_1000_and_2000_members() {
     let named = |i: usize| {
@@ -378,11 +382,11 @@ fn bytes_per_entry_at_1000_and_2000_members() {
         assert_eq!(t.apply(&Update::Alive(named(n)), T), Applied::New);
         if n + 1 == 1000 || n + 1 == 2000 {
             let per = t.reserved_bytes().map(|b| b as f64 / (n + 1) as f64);
-            assert!(per[0] <= 75.0, "slots {per:?}");
-            assert!(per[1] <= 13.0, "index {per:?}");
-            assert!(per[2] <= 4.2 && per[3] <= 4.3, "live vectors {per:?}");
+            assert!(per[0] <= 77.5, "slots {per:?}");
+            assert!(per[1] <= 14.4, "index {per:?}");
+            assert!(per[2] <= 4.2 && per[3] <= 5.2, "live vectors {per:?}");
             assert!(per[4] <= 16.0, "bucket lists and hashes {per:?}");
-            assert!(per.iter().sum::<f64>() <= 112.0, "all {per:?}");
+            assert!(per.iter().sum::<f64>() <= 116.5, "all {per:?}");
         }
     }
     t.check_layout();
