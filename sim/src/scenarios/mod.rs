@@ -326,12 +326,13 @@ fn converge_members(opts: &ScenarioOpts, members: usize) -> ConvergeReport {
                 .map(|x| x.live_members())
                 .sum();
             eprintln!(
-                "t={:?} full={} avg_live={:.1} queued_avg={:.1} bytes={}",
+                "t={:?} full={} avg_live={:.1} queued_avg={:.1} bytes={} rss={:?}",
                 sim.now,
                 full_count,
                 live as f64 / n as f64,
                 q as f64 / n as f64,
-                sim.bytes_sent
+                sim.bytes_sent,
+                crate::mem::rss_bytes()
             );
             next_print = next_print + Duration::from_millis(500);
         }
