@@ -28,7 +28,6 @@ use crate::{NodeId, PacketError};
 use core::net::SocketAddr;
 use std::collections::VecDeque;
 
-/// Framing state and the queue of datagrams to send.
 /// A message to send: built, or a `SyncReply` or `SyncPush` part whose entries were written
 /// straight from the member table (see [`EntryLists`](crate::wire::direct)), appended to the
 /// datagram's header when it is built (no body vector of its own).
@@ -66,6 +65,7 @@ impl From<Message> for Outgoing {
     }
 }
 
+/// Framing state and the queue of datagrams to send.
 #[derive(Debug)]
 pub(super) struct Packets {
     cluster: u32,
