@@ -278,6 +278,12 @@ impl Dissemination {
         self.urgent = true;
     }
 
+    /// Whether a gossip round would do nothing: no update queued and no urgent round
+    /// asked for. The node then lets its gossip timer lie dormant (see `node/rounds.rs`).
+    pub fn is_idle(&self) -> bool {
+        self.is_empty() && !self.urgent
+    }
+
     /// Whether an urgent round may go now (at most [`URGENT_ROUNDS_PER_INTERVAL`] per
     /// `gossip_interval`). `Now` starts the round: the request is cleared.
     pub fn urgent_round(&mut self, now: Timestamp, gossip_interval: Duration) -> UrgentRound {

@@ -163,6 +163,9 @@ impl<R: RngCore> Node<R> {
         let s = node.jittered(node.config.sync_interval);
         node.timers.set(Timer::Sync, now + s);
         node.timers.set(Timer::Reap, now + node.reap_interval());
+        // The partition detector's first sample (this node alone, reachable) is taken now,
+        // not at whatever input comes first.
+        node.observe_partition();
         Ok(node)
     }
 
@@ -275,18 +278,27 @@ impl<R: RngCore> Node<R> {
         if self.lifecycle.has_left() {
             return None;
         }
-        let t = crate::timer::earliest(self.timers.next(), self.detection.next_deadline());
+        // An idle gossip round would do nothing: its timer lies dormant (`node/rounds.rs`).
+        let timers = if self.gossip.is_idle() {
+            self.timers.next_except(Timer::Gossip)
+        } else {
+            self.timers.next()
+        };
+        let t = crate::timer::earliest(timers, self.detection.next_deadline());
         crate::timer::earliest(t, self.partition.next_deadline())
     }
 
     // ---- inputs --------------------------------------------------------------------------
 
+    /// Moves the clock to `now` (never back) before an input, and first catches up on the
+    /// gossip rounds that lay dormant since the last input (see `node/rounds.rs`).
     fn advance(&mut self, now: Timestamp) {
         if now < self.now {
             self.stats.stale_now += 1;
         } else {
             self.now = now;
         }
+        self.skip_idle_gossip_rounds();
     }
 
     /// Handles one received datagram. A rejected datagram changes nothing but a counter.

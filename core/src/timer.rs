@@ -82,6 +82,15 @@ impl TimerTable {
     pub fn next(&self) -> Option<Timestamp> {
         self.deadlines.iter().fold(None, |acc, d| earliest(acc, *d))
     }
+
+    /// The earliest armed deadline other than `skip`'s.
+    pub fn next_except(&self, skip: Timer) -> Option<Timestamp> {
+        self.deadlines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != skip.index())
+            .fold(None, |acc, (_, d)| earliest(acc, *d))
+    }
 }
 
 /// The earlier of two optional deadlines (`None` is "not armed", not "earliest"): what

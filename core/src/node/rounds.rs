@@ -10,6 +10,7 @@ use crate::dissemination::UrgentRound;
 use crate::membership::{MemberState, Update};
 use crate::timer::{Timer, TimerTable};
 use crate::wire::Message;
+use crate::Timestamp;
 use core::net::SocketAddr;
 use core::time::Duration;
 use rand_core::RngCore;
@@ -50,6 +51,39 @@ impl<R: RngCore> Node<R> {
         let soon = self.jittered(self.config.gossip_interval * 2);
         self.timers.set(Timer::Sync, self.now + soon);
         true
+    }
+
+    /// The gossip rounds this node slept through: while the queue is idle (nothing queued,
+    /// no urgent round asked for) `poll_timeout` leaves the gossip timer out, so a settled
+    /// node is not woken five times a second to find nothing to send. Every input first
+    /// moves the dormant deadline on by whole intervals to the first one at or after `now`,
+    /// where each idle round would have re-armed it (a round does nothing else when idle;
+    /// the partition window and detection deadlines have their own). A deadline equal to
+    /// `now` stays: at equal times a datagram is handled before a timer, so that round has
+    /// not run yet, and `handle_timeout` runs it as it would have.
+    ///
+    /// The rounds run exactly when they ran before with the timer always armed, given a
+    /// driver that calls `handle_timeout` at the deadline itself (the simulator does, without
+    /// clock skew); a late call used to shift every later round by its lateness, and now
+    /// shifts none.
+    pub(super) fn skip_idle_gossip_rounds(&mut self) {
+        if !self.gossip.is_idle() {
+            return;
+        }
+        let Some(due) = self.timers.get(Timer::Gossip) else {
+            return;
+        };
+        // Whole microseconds, as `Timestamp + Duration` counts them when a round re-arms.
+        let interval = (due + self.config.gossip_interval).as_micros() - due.as_micros();
+        if due >= self.now || interval == 0 {
+            return;
+        }
+        let behind = self.now.as_micros() - due.as_micros();
+        let rounds = behind.div_ceil(interval);
+        let next = due
+            .as_micros()
+            .saturating_add(rounds.saturating_mul(interval));
+        self.timers.set(Timer::Gossip, Timestamp::from_micros(next));
     }
 
     pub(super) fn on_gossip(&mut self) {

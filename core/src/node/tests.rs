@@ -853,3 +853,50 @@ fn a_member_pings_two_predecessors_and_hears_its_successor_without_pinging_it() 
     let genuine = c.nodes[0].phi(&ids[h]).expect("watched");
     assert!(genuine < forged, "genuine {genuine} forged {forged}");
 }
+
+/// A settled node is not woken for gossip rounds that would find nothing to send, and the
+/// rounds it slept through keep their phase: the next one falls where an always-armed timer
+/// would have put it.
+#[test]
+fn an_idle_node_sleeps_through_gossip_rounds_and_keeps_their_phase() {
+    let mut c = Cluster::new(3, cfg());
+    joined(&mut c, 3);
+    let n = &mut c.nodes[0];
+    assert!(n.gossip.is_idle(), "a settled node has nothing queued");
+    let every = n.config.gossip_interval;
+    let due = c.now + every / 3;
+    n.timers.set(Timer::Gossip, due);
+    for t in [
+        Timer::Heartbeat,
+        Timer::Probe,
+        Timer::Sync,
+        Timer::Reconnect,
+    ] {
+        n.timers.set(t, due + every * 10);
+    }
+    assert!(
+        n.poll_timeout().is_some_and(|t| t > due),
+        "the idle round is left out of the next deadline"
+    );
+    // An input two and a half rounds late: the dormant deadline moves to the next round.
+    n.handle_timeout(due + every * 2 + every / 2);
+    assert_eq!(n.timers.get(Timer::Gossip), Some(due + every * 3));
+    // An input exactly on a round: that round has not run yet, and now it has work.
+    let on_round = due + every * 3;
+    n.set_tag(on_round, "k", "v").unwrap();
+    assert!(!n.gossip.is_idle());
+    assert_eq!(n.timers.get(Timer::Gossip), Some(on_round));
+    assert_eq!(
+        n.poll_timeout(),
+        Some(on_round),
+        "a round with work wakes the node"
+    );
+    // It runs there, sends the news, and re-arms one interval on, as before.
+    while n.poll_transmit().is_some() {}
+    n.handle_timeout(on_round);
+    assert!(
+        n.poll_transmit().is_some(),
+        "the round gossiped the new tag"
+    );
+    assert_eq!(n.timers.get(Timer::Gossip), Some(on_round + every));
+}
