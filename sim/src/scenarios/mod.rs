@@ -302,6 +302,7 @@ fn converge_members(opts: &ScenarioOpts, members: usize) -> ConvergeReport {
     let mut next_join = 0;
     let mut converged = None;
     let debug = std::env::var_os("SIM_DEBUG").is_some();
+    let wall = std::time::Instant::now();
     let mut next_print = Timestamp::ZERO;
     let mut known = Vec::new();
     let mut next_sample = Timestamp::ZERO;
@@ -326,7 +327,8 @@ fn converge_members(opts: &ScenarioOpts, members: usize) -> ConvergeReport {
                 .map(|x| x.live_members())
                 .sum();
             eprintln!(
-                "t={:?} full={} avg_live={:.1} queued_avg={:.1} bytes={} rss={:?}",
+                "wall={:.1}s t={:?} full={} avg_live={:.1} queued_avg={:.1} bytes={} rss={:?}",
+                wall.elapsed().as_secs_f64(),
                 sim.now,
                 full_count,
                 live as f64 / n as f64,
@@ -362,13 +364,28 @@ fn converge_members(opts: &ScenarioOpts, members: usize) -> ConvergeReport {
     let mut spread = (f64::NAN, f64::NAN);
     if let Some(t) = converged {
         known.push((t.as_micros() as f64 / 1000.0, n as f64));
+        if debug {
+            eprintln!(
+                "wall={:.1}s converged at {t:?}",
+                wall.elapsed().as_secs_f64()
+            );
+        }
         sim.run_until(t + opts.settle, |sim, _, _| bytes.observe(sim, n));
+        if debug {
+            eprintln!("wall={:.1}s settled", wall.elapsed().as_secs_f64());
+        }
         let before = sim.bytes_sent;
         let before_each = sim.bytes_by_node.clone();
         let start = sim.now;
         sim.run_until(start + opts.steady, |sim, _, _| bytes.observe(sim, n));
         let secs = opts.steady.as_secs_f64().max(1e-9);
         bytes_rate = (sim.bytes_sent - before) as f64 / n as f64 / secs;
+        if debug {
+            eprintln!(
+                "wall={:.1}s steady state measured",
+                wall.elapsed().as_secs_f64()
+            );
+        }
         spread = rate_spread(&before_each, &sim.bytes_by_node, secs);
     }
     ConvergeReport {
