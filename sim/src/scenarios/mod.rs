@@ -385,6 +385,19 @@ fn converge_members(opts: &ScenarioOpts, members: usize) -> ConvergeReport {
                 "wall={:.1}s steady state measured",
                 wall.elapsed().as_secs_f64()
             );
+            // The busiest senders of the window, with what their nodes say about themselves.
+            let mut by_rate: Vec<(u64, usize)> = sim
+                .bytes_by_node
+                .iter()
+                .zip(&before_each)
+                .map(|(a, b)| a - b)
+                .zip(0..)
+                .collect();
+            by_rate.sort_unstable_by(|a, b| b.cmp(a));
+            for &(bytes, i) in by_rate.iter().take(3) {
+                let stats = sim.node(i).map(|x| x.stats());
+                eprintln!("busiest: node {i} {:.1} B/s {stats:?}", bytes as f64 / secs);
+            }
         }
         spread = rate_spread(&before_each, &sim.bytes_by_node, secs);
     }
