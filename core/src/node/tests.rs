@@ -854,6 +854,18 @@ fn a_member_pings_two_predecessors_and_hears_its_successor_without_pinging_it() 
     assert!(genuine < forged, "genuine {genuine} forged {forged}");
 }
 
+/// Moves every periodic round but gossip's to `until`, so only gossip rounds run before it.
+fn postpone_rounds_but_gossip(n: &mut TestNode, until: Timestamp) {
+    for t in [
+        Timer::Heartbeat,
+        Timer::Probe,
+        Timer::Sync,
+        Timer::Reconnect,
+    ] {
+        n.timers.set(t, until);
+    }
+}
+
 /// A settled node is not woken for gossip rounds that would find nothing to send, and the
 /// rounds it slept through keep their phase: the next one falls where an always-armed timer
 /// would have put it.
@@ -866,14 +878,7 @@ fn an_idle_node_sleeps_through_gossip_rounds_and_keeps_their_phase() {
     let every = n.config.gossip_interval;
     let due = c.now + every / 3;
     n.timers.set(Timer::Gossip, due);
-    for t in [
-        Timer::Heartbeat,
-        Timer::Probe,
-        Timer::Sync,
-        Timer::Reconnect,
-    ] {
-        n.timers.set(t, due + every * 10);
-    }
+    postpone_rounds_but_gossip(n, due + every * 10);
     assert!(
         n.poll_timeout().is_some_and(|t| t > due),
         "the idle round is left out of the next deadline"
@@ -919,15 +924,7 @@ fn a_gossip_round_sends_no_empty_datagram() {
     while n.poll_transmit().is_some() {}
     for round in 1..=20u32 {
         let due = n.timers.get(Timer::Gossip).unwrap();
-        // Keep every other timer and deadline out of the way: only gossip rounds run.
-        for t in [
-            Timer::Heartbeat,
-            Timer::Probe,
-            Timer::Sync,
-            Timer::Reconnect,
-        ] {
-            n.timers.set(t, due + every * 100);
-        }
+        postpone_rounds_but_gossip(n, due + every * 100);
         n.handle_timeout(due);
         while let Some(t) = n.poll_transmit() {
             let p = wire::decode(&t.payload, wire::MAX_DATAGRAM).unwrap();
