@@ -186,8 +186,7 @@ impl Packets {
 
     /// Queues `message` to `dst`, with `first` (if any) and then queued updates (each sent at
     /// most `limit` times) piggybacked, sealed when a keyring is set, in at most `max_bytes`
-    /// (and the MTU). Returns the datagram's length, or 0 if the message did not fit or is a
-    /// `Gossip` that would carry no update (nothing is sent then).
+    /// (and the MTU). Returns the datagram's length, or 0 if the message did not fit.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn send(
         &mut self,
@@ -214,17 +213,11 @@ impl Packets {
         let Some(mut b) = built else {
             return 0;
         };
-        let mut carried = 0;
         if let Some(u) = first {
-            carried += usize::from(b.try_push(u));
+            b.try_push(u);
         }
         if let Some(gossip) = gossip {
-            carried += gossip.fill_for(&mut b, limit, to);
-        }
-        if carried == 0 && matches!(message, Outgoing::Message(Message::Gossip)) {
-            // A gossip message is only its updates: none (all that is queued is the
-            // recipient's own alive news, which never goes to it) means no datagram.
-            return 0;
+            gossip.fill_for(&mut b, limit, to);
         }
         let mut payload = b.finish();
         if let Some(k) = &self.keyring {

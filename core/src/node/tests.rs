@@ -905,33 +905,3 @@ fn an_idle_node_sleeps_through_gossip_rounds_and_keeps_their_phase() {
     );
     assert_eq!(n.timers.get(Timer::Gossip), Some(on_round + every));
 }
-
-/// A gossip round never sends a datagram that carries nothing. In a two-member cluster the
-/// only news a node may hold is its peer's own alive update, which never goes to that peer:
-/// each round used to send it an empty `Gossip` anyway.
-#[test]
-fn a_gossip_round_sends_no_empty_datagram() {
-    let mut c = Cluster::new(2, cfg());
-    joined(&mut c, 2);
-    let every = c.nodes[0].config.gossip_interval;
-    let peer = c.nodes[1].id();
-    let n = &mut c.nodes[0];
-    assert_eq!(
-        n.gossip.len(),
-        1,
-        "the peer's own alive update stays queued"
-    );
-    while n.poll_transmit().is_some() {}
-    for round in 1..=20u32 {
-        let due = n.timers.get(Timer::Gossip).unwrap();
-        postpone_rounds_but_gossip(n, due + every * 100);
-        n.handle_timeout(due);
-        while let Some(t) = n.poll_transmit() {
-            let p = wire::decode(&t.payload, wire::MAX_DATAGRAM).unwrap();
-            assert!(
-                !(p.message == Message::Gossip && p.updates.is_empty()),
-                "round {round} sent an empty gossip to {peer:?}"
-            );
-        }
-    }
-}
