@@ -303,6 +303,11 @@ fn converge_members(opts: &ScenarioOpts, members: usize) -> ConvergeReport {
     let mut converged = None;
     let debug = std::env::var_os("SIM_DEBUG").is_some();
     let wall = std::time::Instant::now();
+    let phase = |what: &str| {
+        if debug {
+            eprintln!("wall={:.1}s {what}", wall.elapsed().as_secs_f64());
+        }
+    };
     let mut next_print = Timestamp::ZERO;
     let mut known = Vec::new();
     let mut next_sample = Timestamp::ZERO;
@@ -364,27 +369,17 @@ fn converge_members(opts: &ScenarioOpts, members: usize) -> ConvergeReport {
     let mut spread = (f64::NAN, f64::NAN);
     if let Some(t) = converged {
         known.push((t.as_micros() as f64 / 1000.0, n as f64));
-        if debug {
-            eprintln!(
-                "wall={:.1}s converged at {t:?}",
-                wall.elapsed().as_secs_f64()
-            );
-        }
+        phase(&format!("converged at {t:?}"));
         sim.run_until(t + opts.settle, |sim, _, _| bytes.observe(sim, n));
-        if debug {
-            eprintln!("wall={:.1}s settled", wall.elapsed().as_secs_f64());
-        }
+        phase("settled");
         let before = sim.bytes_sent;
         let before_each = sim.bytes_by_node.clone();
         let start = sim.now;
         sim.run_until(start + opts.steady, |sim, _, _| bytes.observe(sim, n));
         let secs = opts.steady.as_secs_f64().max(1e-9);
         bytes_rate = (sim.bytes_sent - before) as f64 / n as f64 / secs;
+        phase("steady state measured");
         if debug {
-            eprintln!(
-                "wall={:.1}s steady state measured",
-                wall.elapsed().as_secs_f64()
-            );
             // The busiest senders of the window, with what their nodes say about themselves.
             let mut by_rate: Vec<(u64, usize)> = sim
                 .bytes_by_node
