@@ -656,7 +656,7 @@ impl<R: RngCore> Node<R> {
             self.about_me(&update);
             return;
         }
-        let (applied, member) = self.table.apply_member(&update, self.now);
+        let (applied, slot) = self.table.apply_member(&update, self.now);
         if applied == Applied::Confirmed {
             let v = view!(self);
             if self
@@ -668,18 +668,19 @@ impl<R: RngCore> Node<R> {
             }
             return;
         }
-        let Some(member) = member else {
+        let Some((slot, state, since)) = slot
+            .and_then(|s| self.table.at_slot(s).map(|m| (s, m.state, m.state_since())))
+        else {
             // Not changed: nothing more to do.
             return;
         };
         self.stats.updates_applied += 1;
         self.sync.view_changed(self.now);
         if matches!(applied, Applied::New | Applied::Rejoined) {
-            self.sync.revived(&member.info.id);
+            self.sync.revived(&update.subject());
         }
         let v = view!(self);
-        self.detection
-            .after_apply(&v, &update, applied, member.state);
+        self.detection.after_apply(&v, &update, applied, state);
         if rebroadcast {
             self.gossip.push(&update);
             // Failure-detection news spreads at once, not at the next gossip round.
@@ -691,6 +692,15 @@ impl<R: RngCore> Node<R> {
             // now stale and must not be sent on (it could teach a fresh node an old "alive").
             self.gossip.remove(&update.subject());
         }
+        // The member as the table now holds it: an alive update's info is what the table
+        // stored (moved here, not copied again); other news changed only the state.
+        let member = match update {
+            Update::Alive(info) => Member::new(info, state, since),
+            _ => match self.table.at_slot(slot) {
+                Some(m) => m.clone(),
+                None => return,
+            },
+        };
         let event = match (applied, member.state) {
             (Applied::New | Applied::Rejoined, _) => Event::MemberJoined(member),
             (Applied::InfoChanged, _) => Event::MemberUpdated(member),
