@@ -668,8 +668,8 @@ impl<R: RngCore> Node<R> {
             }
             return;
         }
-        let Some((slot, state, since)) = slot
-            .and_then(|s| self.table.at_slot(s).map(|m| (s, m.state, m.state_since())))
+        let Some((slot, state, since)) =
+            slot.and_then(|s| self.table.at_slot(s).map(|m| (s, m.state, m.state_since())))
         else {
             // Not changed: nothing more to do.
             return;
