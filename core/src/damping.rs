@@ -39,6 +39,11 @@
 //! none back within 120 s of the loss ending; with this rule 9-14 s). Its answers still have
 //! to come in a run, which a member still losing packets does not manage.
 //!
+//! Why a sick node learns nothing of a member's history: what a node losing packets itself
+//! measures of others' up phases and outages is its own loss. An up phase it was sick
+//! through counts as none and such an outage is not learned, so its holds fall back to
+//! `hold_min` and the answers in a row (see [`Damping::self_health`]).
+//!
 //! Pure and deterministic: time comes in as arguments; the penalty is an `f64` computed the
 //! same way everywhere; state is one small record per member that has flapped.
 
@@ -168,6 +173,8 @@ pub struct Damping {
     holds: DeadlineIndex<NodeId>,
     /// When [`Damping::sweep`] next drops forgotten records.
     next_sweep: Option<Timestamp>,
+    /// The last time this node was seen in poor health (see [`Damping::self_health`]).
+    sick_at: Option<Timestamp>,
 }
 
 /// How long a suppressed member that came back must stay alive: twice the shorter of its
@@ -209,6 +216,32 @@ impl Damping {
             flaps: BTreeMap::new(),
             holds: DeadlineIndex::default(),
             next_sweep: None,
+            sick_at: None,
+        }
+    }
+
+    /// Tells damping whether this node is itself sick at `now` (its Lifeguard score at
+    /// least half the highest, the threshold at which it also stops failing members on its
+    /// own word). The node says so at every membership event and heartbeat round.
+    ///
+    /// Rule: **a sick node does not learn how long a member stays up or away.** Its own
+    /// losses decide what it sees: a node dropping most of its packets is slow to suspect
+    /// anyone (Lifeguard stretches its timeouts, as it should) and slow to hear anyone come
+    /// back, so the up phases and outages it measures are its own, not the member's. Counted
+    /// anyway they made holds far too long: a gray node watching another gray member saw it
+    /// "up" for 14.5 s while both lost 80 % of their packets, and when the member came back
+    /// held it twice that, until 19.5 s after the loss had ended (`shoal-sim gray --nodes
+    /// 40 --gray-pct 7.5 --duration 120 --seed 6`; four seeds of twelve missed the 15 s
+    /// target this way). So an up phase during which this node was seen sick counts as
+    /// none, and an outage it was seen sick through is not learned: the member's hold falls
+    /// back to `hold_min`. A lower bar (any score above 0) was tried: a healthy node's score
+    /// moves with the odd relay that did not answer, it stopped learning real flappers'
+    /// outages, and flappers flapped 10 times instead of 3. Flaps still count (a suspicion is
+    /// the cluster's verdict, not only this node's), and a held member must still answer its
+    /// checks in a row, which a member still losing packets does not manage.
+    pub fn self_health(&mut self, now: Timestamp, sick: bool) {
+        if sick {
+            self.sick_at = Some(now);
         }
     }
 
@@ -238,9 +271,14 @@ impl Damping {
             return;
         }
         // The up phase that ends here: since it was treated as alive, or a held member's
-        // current run of answers.
+        // current run of answers. A node that was sick meanwhile learns an up phase of
+        // nothing (see `self_health`).
         if let Some(since) = f.up_since.take().or(held.and_then(|h| h.streak_from)) {
-            let phase = now.saturating_since(since).as_secs_f64();
+            let phase = if self.sick_at.is_some_and(|t| t >= since) {
+                0.0
+            } else {
+                now.saturating_since(since).as_secs_f64()
+            };
             f.pending = Some(f.pending.map_or(phase, |p| p.max(phase)));
         }
         let before = decayed(f.penalty, f.at, now, c.half_life);
@@ -264,7 +302,10 @@ impl Damping {
         // decays while the member is down, so they are as of now from here on.
         if let Some(since) = f.down_since.take() {
             let away = now.saturating_since(since);
-            f.outage = f.outage.max(away.as_secs_f64());
+            // An outage this node was sick through is not learned (see `self_health`).
+            if self.sick_at.is_none_or(|t| t < since) {
+                f.outage = f.outage.max(away.as_secs_f64());
+            }
             f.at = now;
             if away >= c.hold_min {
                 if let Some(p) = f.pending.take() {
@@ -449,6 +490,51 @@ mod tests {
         d.went_down(A, t(200));
         assert_eq!(d.came_back(A, t(300), Back::Recovered), Some(t(8_300)));
         d
+    }
+
+    /// Two 20 s outages around a 20 s up phase; `sick_at` are the times this node reports
+    /// itself sick. Returns when the member's hold ends.
+    fn hold_after_slow_flaps(sick_at: &[u64]) -> Timestamp {
+        let mut d = Damping::new(DampingConfig::default());
+        let mut sick = sick_at.iter().copied().peekable();
+        let mut step = |d: &mut Damping, ms: u64| {
+            while let Some(s) = sick.next_if(|&s| s <= ms) {
+                d.self_health(t(s), true);
+            }
+        };
+        step(&mut d, 0);
+        d.went_down(A, t(0));
+        step(&mut d, 20_000);
+        assert_eq!(
+            d.came_back(A, t(20_000), Back::Recovered),
+            None,
+            "not suppressed"
+        );
+        step(&mut d, 40_000);
+        d.went_down(A, t(40_000));
+        step(&mut d, 60_000);
+        d.came_back(A, t(60_000), Back::Recovered)
+            .expect("suppressed after two flaps")
+    }
+
+    /// A sick node (its own Lifeguard score high) learns no member's up phase or outage that
+    /// it was sick through: what it saw was its own loss. Held by a healthy node for twice
+    /// the 20 s it was up and away; by one sick through both, only `hold_min`; by one that
+    /// was sick before and well since, twice again.
+    #[test]
+    fn a_sick_node_learns_no_up_phase_or_outage_it_was_sick_through() {
+        assert_eq!(hold_after_slow_flaps(&[]), t(100_000));
+        assert_eq!(hold_after_slow_flaps(&[30_000, 50_000]), t(68_000));
+        assert_eq!(
+            hold_after_slow_flaps(&[30_000]),
+            t(68_000),
+            "an up phase of nothing is the bar, whatever the outage"
+        );
+        assert_eq!(
+            hold_after_slow_flaps(&[10_000]),
+            t(100_000),
+            "the first outage is not learned, the up phase and second outage are"
+        );
     }
 
     #[test]

@@ -711,7 +711,7 @@ impl<R: RngCore> Node<R> {
             _ => return,
         };
         let rejoined = applied == Applied::Rejoined;
-        if let Some(event) = self.detection.damp(self.now, rejoined, event) {
+        if let Some(event) = self.detection.damp(self.now, &self.config, rejoined, event) {
             self.events.push_back(event);
         }
     }

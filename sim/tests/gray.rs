@@ -83,6 +83,9 @@ fn members_losing_80_percent_of_egress_are_removed_once_and_come_back() {
 /// Three gray members of 40: each is failed for most of the loss, rejoins now and then and
 /// is failed again within a second. Held for twice its outage (up to 2 min) when the loss
 /// ended, none was back within 120 s; held twice its longest up phase, 9-14 s (seeds 1-6).
+/// A gray observer held another gray member for what it had measured while sick itself: 4
+/// seeds of 12 over 15 s, up to 102 s; with a sick node learning no history, 8.9-12.1 s on
+/// seeds 1-40 (docs/detection.md).
 #[test]
 fn several_gray_members_come_back_within_seconds() {
     check_gray(40, 7.5, Direction::Both, 1);

@@ -327,6 +327,8 @@ impl Detection {
     /// heartbeat interval; an answer before the next round counts, silence is a miss
     /// ([`Damping::answered`], [`Damping::missed`]).
     fn check_held(&mut self, v: &View, out: &mut Vec<Action>) {
+        self.damping
+            .self_health(v.now, is_sick(self.awareness.score(), v.config));
         self.damping.sweep(v.now);
         let held: Vec<NodeId> = self.damping.held().collect();
         for subject in held {
@@ -945,7 +947,15 @@ impl Detection {
     /// `None` when it must be withheld: a held member's return (and any news of it while held)
     /// is reported only when its hold ends ([`Detection::released_holds`]), so the application
     /// and the balancer keep avoiding it until then.
-    pub(super) fn damp(&mut self, now: Timestamp, rejoined: bool, event: Event) -> Option<Event> {
+    pub(super) fn damp(
+        &mut self,
+        now: Timestamp,
+        config: &Config,
+        rejoined: bool,
+        event: Event,
+    ) -> Option<Event> {
+        let sick = is_sick(self.awareness.score(), config);
+        self.damping.self_health(now, sick);
         let back = match &event {
             Event::MemberSuspected(m) | Event::MemberFailed(m) => {
                 self.damping.went_down(m.info.id, now);
@@ -1060,8 +1070,16 @@ enum Hold {
 /// right, and the majority must fail the minority in seconds to keep serving. Two deaf
 /// flappers that confirm each other's suspicion the moment they hear again are wrong, and
 /// their re-check, sent after the confirmation arrived, is answered.
+/// Whether a node with local health score `health` counts as sick: at least half the
+/// highest score. Below that a healthy node's score moves with the odd relay that did not
+/// answer (a member about to be suspected, asked to relay); above it the node itself is
+/// losing packets, and its own view of others is not to be trusted.
+fn is_sick(health: u32, config: &Config) -> bool {
+    health.saturating_mul(2) >= config.awareness_max.max(1)
+}
+
 fn held_back_until(s: &Suspicion, verify: Verify, v: &View, health: u32) -> Hold {
-    let sick = health.saturating_mul(2) >= v.config.awareness_max.max(1);
+    let sick = is_sick(health, v.config);
     let again = v.now + v.config.probe_interval;
     if sick {
         return match (s.is_confirmed(), verify) {
