@@ -26,7 +26,11 @@ fn opts(nodes: usize, seed: u64, duration: Duration) -> ScenarioOpts {
 /// `nodes` members, `gray_pct` % of them (at least one) at 80 % loss in `direction` for
 /// 120 s.
 fn check_gray(nodes: usize, gray_pct: f64, direction: Direction, default_seed: u64) {
-    let seed = test_seed(default_seed);
+    check_gray_seed(nodes, gray_pct, direction, test_seed(default_seed));
+}
+
+/// [`check_gray`] on one seed.
+fn check_gray_seed(nodes: usize, gray_pct: f64, direction: Direction, seed: u64) {
     let g = GrayOpts {
         loss_pct: 80.0,
         gray_pct,
@@ -86,9 +90,18 @@ fn members_losing_80_percent_of_egress_are_removed_once_and_come_back() {
 /// A gray observer held another gray member for what it had measured while sick itself: 4
 /// seeds of 12 over 15 s, up to 102 s; with a sick node learning no history, 8.9-12.1 s on
 /// seeds 1-40 (docs/detection.md).
+///
+/// Twelve seeds, not one: a hold depends on the member's flap history, which swings with
+/// the trace, and seed 1 alone passed while those four did not. `SIM_SEED` runs one seed.
 #[test]
 fn several_gray_members_come_back_within_seconds() {
-    check_gray(40, 7.5, Direction::Both, 1);
+    let seeds: Vec<u64> = match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        Some(seed) => vec![seed],
+        None => (1..=12).collect(),
+    };
+    for seed in seeds {
+        check_gray_seed(40, 7.5, Direction::Both, seed);
+    }
 }
 
 #[test]
