@@ -1047,6 +1047,14 @@ enum Hold {
     Verify(Timestamp),
 }
 
+/// Whether a node with local health score `health` counts as sick: at least half the
+/// highest score. Below that a healthy node's score moves with the odd relay that did not
+/// answer (a member about to be suspected, asked to relay); above it the node itself is
+/// losing packets, and its own view of others is not to be trusted.
+fn is_sick(health: u32, config: &Config) -> bool {
+    health.saturating_mul(2) >= config.awareness_max.max(1)
+}
+
 /// Confirmation and self-doubt: the suspecter does not declare failure while nobody else
 /// confirmed a suspicion that others could confirm, nor, while its own local health is at
 /// least half its worst (`health`: it has been deaf or cut off lately, so its suspicions say
@@ -1070,14 +1078,6 @@ enum Hold {
 /// right, and the majority must fail the minority in seconds to keep serving. Two deaf
 /// flappers that confirm each other's suspicion the moment they hear again are wrong, and
 /// their re-check, sent after the confirmation arrived, is answered.
-/// Whether a node with local health score `health` counts as sick: at least half the
-/// highest score. Below that a healthy node's score moves with the odd relay that did not
-/// answer (a member about to be suspected, asked to relay); above it the node itself is
-/// losing packets, and its own view of others is not to be trusted.
-fn is_sick(health: u32, config: &Config) -> bool {
-    health.saturating_mul(2) >= config.awareness_max.max(1)
-}
-
 fn held_back_until(s: &Suspicion, verify: Verify, v: &View, health: u32) -> Hold {
     let sick = is_sick(health, v.config);
     let again = v.now + v.config.probe_interval;
