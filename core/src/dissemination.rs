@@ -311,6 +311,14 @@ impl Dissemination {
         }
     }
 
+    /// Whether an update about `subject` is queued.
+    pub fn contains(&self, subject: &NodeId) -> bool {
+        let entries = &self.entries;
+        self.index
+            .get(subject, |s| entries[s as usize].subject())
+            .is_some()
+    }
+
     /// Number of queued updates.
     pub fn len(&self) -> usize {
         self.index.len()

@@ -687,10 +687,18 @@ impl<R: RngCore> Node<R> {
             if !matches!(applied, Applied::New | Applied::InfoChanged) {
                 self.gossip.mark_urgent();
             }
-        } else {
+        } else if applied != Applied::New {
             // Learned by sync, not re-gossiped: whatever is still queued about this member is
             // now stale and must not be sent on (it could teach a fresh node an old "alive").
+            // A member new to the table has nothing queued: only news about a member in the
+            // table (or this node) is ever queued, and reaping takes it out of both; so the
+            // lookup is skipped for the N² entries a forming cluster learns by sync.
             self.gossip.remove(&update.subject());
+        } else {
+            debug_assert!(
+                !self.gossip.contains(&update.subject()),
+                "news queued about a member the table did not hold"
+            );
         }
         // The member as the table now holds it: an alive update's info is what the table
         // stored (moved here, not copied again); other news changed only the state.
