@@ -69,8 +69,8 @@ const RING: u64 = 1024;
 ///
 /// Why not only that heap: every datagram of a run passes through here (3.3 M while 5,000
 /// members converge), and popping from a heap of a thousand 56-byte packets moves one down
-/// some ten levels, comparing and copying at each (3.6 % of the 10,000-member `converge`
-/// with the timer heap). Nearly every packet is due within latency plus jitter of being
+/// some ten levels, comparing and copying at each (2.6 % of the 10,000-member `converge`).
+/// Nearly every packet is due within latency plus jitter of being
 /// sent, so a ring of one FIFO per microsecond over the next [`RING`] microseconds holds
 /// them: a push appends to its time's FIFO, a pop takes the front of the first occupied
 /// slot (found in a bitmap). A FIFO is in `seq` order because `seq` grows with every push.
