@@ -135,12 +135,6 @@ impl DeliveryQueue {
         }
     }
 
-    /// The ring's earliest packet, with its slot.
-    fn ring_front(&self) -> Option<(usize, &InFlight)> {
-        let f = self.first?;
-        self.ring[f].front().map(|p| (f, p))
-    }
-
     /// The first occupied slot of the ring from `base` on (the bitmap scan behind `first`).
     fn scan_first(&self) -> Option<usize> {
         if self.in_ring == 0 {
@@ -161,42 +155,36 @@ impl DeliveryQueue {
         })
     }
 
-    /// Whether the ring's next packet comes before the heap's.
-    fn ring_first(&self) -> Option<bool> {
-        match (self.ring_front(), self.later.peek()) {
-            (Some((_, r)), Some(Reverse(l))) => Some((r.at, r.seq) < (l.at, l.seq)),
-            (Some(_), None) => Some(true),
-            (None, Some(_)) => Some(false),
-            (None, None) => None,
+    /// The next packet due, and where it waits: `Some(slot)` in the ring, `None` in the heap.
+    fn peek(&self) -> Option<(Option<usize>, &InFlight)> {
+        let ring = self.first.and_then(|f| self.ring[f].front().map(|p| (Some(f), p)));
+        let later = self.later.peek().map(|Reverse(p)| (None, p));
+        match (ring, later) {
+            (Some(r), Some(l)) => Some(if (r.1.at, r.1.seq) < (l.1.at, l.1.seq) { r } else { l }),
+            (r, l) => r.or(l),
         }
     }
 
     fn next_at(&self) -> Option<Timestamp> {
-        match (self.ring_front(), self.later.peek()) {
-            (Some((_, r)), Some(Reverse(l))) => Some(r.at.min(l.at)),
-            (Some((_, r)), None) => Some(r.at),
-            (None, Some(Reverse(l))) => Some(l.at),
-            (None, None) => None,
-        }
+        self.peek().map(|(_, p)| p.at)
     }
 
     fn pop(&mut self) -> Option<InFlight> {
-        let p = if self.ring_first()? {
-            let (slot, _) = self.ring_front()?;
-            let p = self.ring[slot].pop_front()?;
-            self.in_ring -= 1;
-            // Everything left is due at or after `p`: the window may start there.
-            self.base = self.base.max(p.at.as_micros());
-            if self.ring[slot].is_empty() {
-                self.occupied[slot / 64] &= !(1 << (slot % 64));
-                self.first = self.scan_first();
+        let (slot, _) = self.peek()?;
+        let p = match slot {
+            Some(slot) => {
+                let p = self.ring[slot].pop_front()?;
+                self.in_ring -= 1;
+                p
             }
-            p
-        } else {
-            let p = self.later.pop()?.0;
-            self.base = self.base.max(p.at.as_micros());
-            p
+            None => self.later.pop()?.0,
         };
+        // Everything left is due at or after `p`: the window may start there.
+        self.base = self.base.max(p.at.as_micros());
+        if let Some(slot) = slot.filter(|&s| self.ring[s].is_empty()) {
+            self.occupied[slot / 64] &= !(1 << (slot % 64));
+            self.first = self.scan_first();
+        }
         Some(p)
     }
 }
