@@ -38,6 +38,23 @@ pub fn test_seed(default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The seeds a multi-seed test should run: `SIM_SEED` alone if set, else `1..=runs`.
+pub fn test_seeds(runs: u64) -> Vec<u64> {
+    match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        Some(seed) => vec![seed],
+        None => (1..=runs).collect(),
+    }
+}
+
+/// How many seeds a seed sweep runs: `SIM_RUNS` from the environment if set, else `default`
+/// (CI's `scripts/test.sh` sets it for the swarm and the call machines).
+pub fn sim_runs(default: u64) -> u64 {
+    std::env::var("SIM_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Fails a simulation test, printing how to reproduce it.
 #[track_caller]
 pub fn fail(seed: u64, what: &str) -> ! {

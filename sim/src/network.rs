@@ -157,10 +157,16 @@ impl DeliveryQueue {
 
     /// The next packet due, and where it waits: `Some(slot)` in the ring, `None` in the heap.
     fn peek(&self) -> Option<(Option<usize>, &InFlight)> {
-        let ring = self.first.and_then(|f| self.ring[f].front().map(|p| (Some(f), p)));
+        let ring = self
+            .first
+            .and_then(|f| self.ring[f].front().map(|p| (Some(f), p)));
         let later = self.later.peek().map(|Reverse(p)| (None, p));
         match (ring, later) {
-            (Some(r), Some(l)) => Some(if (r.1.at, r.1.seq) < (l.1.at, l.1.seq) { r } else { l }),
+            (Some(r), Some(l)) => Some(if (r.1.at, r.1.seq) < (l.1.at, l.1.seq) {
+                r
+            } else {
+                l
+            }),
             (r, l) => r.or(l),
         }
     }

@@ -10,6 +10,7 @@
 
 use shoal_core::Strategy;
 use shoal_sim::balance::{run_faults, BalanceOpts};
+use shoal_sim::{sim_runs, test_seeds};
 
 fn opts(seed: u64, strategy: Strategy) -> BalanceOpts {
     BalanceOpts {
@@ -39,17 +40,14 @@ fn the_call_machines_keep_their_invariants_under_faults_even_seeds() {
 }
 
 fn shard(k: u64) {
-    let seeds: Vec<u64> = match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        Some(seed) if seed % 2 == k => vec![seed],
-        Some(_) => return,
-        None => {
-            let runs: u64 = std::env::var("SIM_RUNS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(8);
-            (1..=runs).filter(|s| s % 2 == k).collect()
-        }
-    };
+    let seeds: Vec<u64> = test_seeds(sim_runs(8))
+        .into_iter()
+        .filter(|s| s % 2 == k)
+        .collect();
+    if seeds.is_empty() {
+        // `SIM_SEED` picked the other shard's seed.
+        return;
+    }
     let mut total = shoal_sim::balance::FaultCounts::default();
     for seed in seeds {
         let strategy = STRATEGIES[(seed % 4) as usize];

@@ -10,7 +10,7 @@
 //!   healthy member declared failed.
 
 use shoal_sim::scenarios::{flipflop, gray, Direction, GrayOpts, ScenarioOpts};
-use shoal_sim::{fail, test_seed};
+use shoal_sim::{fail, test_seed, test_seeds};
 use std::time::Duration;
 
 fn opts(nodes: usize, seed: u64, duration: Duration) -> ScenarioOpts {
@@ -95,11 +95,7 @@ fn members_losing_80_percent_of_egress_are_removed_once_and_come_back() {
 /// the trace, and seed 1 alone passed while those four did not. `SIM_SEED` runs one seed.
 #[test]
 fn several_gray_members_come_back_within_seconds() {
-    let seeds: Vec<u64> = match std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        Some(seed) => vec![seed],
-        None => (1..=12).collect(),
-    };
-    for seed in seeds {
+    for seed in test_seeds(12) {
         check_gray_seed(40, 7.5, Direction::Both, seed);
     }
 }

@@ -5,25 +5,20 @@
 //! are split over four tests so the harness runs them in parallel.
 
 use shoal_sim::vopr::run_vopr;
+use shoal_sim::{sim_runs, test_seeds};
 
 /// Chaos-phase step cap: far above what a run needs, so the virtual-time length ends it.
 const STEPS: u64 = 2_000_000;
 const SHARDS: u64 = 4;
 
 fn shard(k: u64) {
-    if let Some(seed) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
-        if k == 0 {
+    for seed in test_seeds(sim_runs(500)) {
+        if seed % SHARDS == k {
             let r = run_vopr(seed, STEPS);
-            println!("seed {seed}: {r:?}");
+            if std::env::var_os("SIM_SEED").is_some() {
+                println!("seed {seed}: {r:?}");
+            }
         }
-        return;
-    }
-    let runs: u64 = std::env::var("SIM_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(500);
-    for seed in (1..=runs).filter(|s| s % SHARDS == k) {
-        run_vopr(seed, STEPS);
     }
 }
 
