@@ -332,14 +332,34 @@ impl PhiDetector {
     /// Exact, rounding included: it returns the one microsecond at which `is_available` flips
     /// (phi never decreases with silence, so there is exactly one). It is also cheap, because
     /// observers call it on every heartbeat: the window's mean and spread are computed once,
-    /// the crossing is first estimated in closed form, and a galloping search from the
-    /// estimate brackets it within a few microseconds before bisection settles it, typically a
-    /// dozen evaluations of phi instead of the 64 of a bisection over all of time.
+    /// the crossing is first estimated in closed form, and nearly always the estimate and its
+    /// neighbour straddle the flip, two evaluations of phi in all. Otherwise a galloping
+    /// search from the estimate brackets it within a few microseconds before bisection
+    /// settles it, about a dozen evaluations instead of the 64 of a bisection over all of time.
     pub fn unavailable_at(&self) -> Option<Timestamp> {
         let last = self.last?;
         let curve = self.curve();
         let available = |t: u64| curve.phi(last, Timestamp::from_micros(t)) < self.threshold;
         let start = last.as_micros();
+        // `start <= guess`, and `guess < u64::MAX` unless the heartbeat came at the end of time.
+        let guess = curve
+            .crossing_estimate(self.crossing_y)
+            .map_or(start, |elapsed| {
+                start.saturating_add(elapsed).min(u64::MAX - 1).max(start)
+            });
+        // The estimate is nearly always the microsecond before the crossing or the crossing
+        // itself. Phi never decreases with silence, so a flip between `guess` and a neighbour
+        // (both at or after `start`) is the one flip: available at `start`, not at the end of
+        // time, and the search below would return the same instant after these same checks.
+        if guess < u64::MAX {
+            if available(guess) {
+                if !available(guess + 1) {
+                    return Some(Timestamp::from_micros(guess + 1));
+                }
+            } else if guess > start && available(guess - 1) {
+                return Some(Timestamp::from_micros(guess));
+            }
+        }
         if !available(start) {
             return Some(last);
         }
@@ -347,11 +367,6 @@ impl PhiDetector {
             return None;
         }
         // Invariant from here: available at `lo`, unavailable at `hi`.
-        let guess = curve
-            .crossing_estimate(self.crossing_y)
-            .map_or(start, |elapsed| {
-                start.saturating_add(elapsed).clamp(start, u64::MAX - 1)
-            });
         let (mut lo, mut hi);
         let mut step = 1u64;
         if available(guess) {
