@@ -123,6 +123,27 @@ pub enum Back {
     Rejoined,
 }
 
+/// Suspicions refuted at once, in a row, each while the member was held, that count as a
+/// real outage for the up-phase record.
+///
+/// One such suspicion is a blip: a stale suspicion reaching a flapper a second after it came
+/// back must not end its up phase (it would be recorded as one second long, and the flapper
+/// released inside its next up phase). A run of them while held is something else: a member
+/// losing most of its packets, suspected and refuting again and again, never staying up in
+/// between. Counted as blips, none ended an up phase, so such a member (gray, failed for
+/// 108 s, rejoined, then suspected ten times in a row until the loss ended) had no up phase
+/// on record and was held twice its outage, two minutes, after it had recovered
+/// (`shoal-sim gray --nodes 40 --gray-pct 7.5 --duration 120 --seed 100`). After a run,
+/// the longest up phase seen (none: 0 s) joins the record, its hold falls towards
+/// `hold_min`, and its answers in a row, which a member still losing packets cannot give,
+/// decide when it is back.
+///
+/// Why only while held: a flapper going down is suspected by a node several times within
+/// milliseconds while suspicions and its last refutations cross; counted, those runs gave
+/// one flapper of `shoal-sim flipflop --nodes 40 --flappers 4 --duration 160 --seed 6` a
+/// short up phase and 5 flaps instead of 3.
+const BLIP_RUN: u32 = 3;
+
 /// One member's flap history.
 #[derive(Clone, Debug, PartialEq)]
 struct Flaps {
@@ -145,8 +166,13 @@ struct Flaps {
     /// the outage that follows it is real: it lasts `hold_min` or more, or the member was
     /// failed (it came back by rejoining). A suspicion refuted at once (a stale one, a second
     /// after a flapper came back) does not end an up phase; a failure does, however soon the
-    /// member rejoins.
+    /// member rejoins, and so does a run of refuted suspicions while held ([`BLIP_RUN`]).
     pending: Option<f64>,
+    /// Suspicions refuted at once (outages that were not real, see `pending`) that ended a
+    /// hold, in a row (see [`BLIP_RUN`]).
+    blips: u32,
+    /// Whether the member was held when its current outage began.
+    down_from_hold: bool,
     /// While held: the hold.
     held: Option<Hold>,
     /// Checks missed while held since the member was last released (raises the answers
@@ -262,6 +288,8 @@ impl Damping {
             up: None,
             up_since: None,
             pending: None,
+            blips: 0,
+            down_from_hold: false,
             held: None,
             misses: 0,
         });
@@ -272,6 +300,7 @@ impl Damping {
         if f.down_since.is_some() {
             return;
         }
+        f.down_from_hold = held.is_some();
         // The up phase that ends here: since it was treated as alive, or a held member's
         // current run of answers. A node that was sick meanwhile learns an up phase of
         // nothing (see `self_health`).
@@ -309,9 +338,20 @@ impl Damping {
                 f.outage = f.outage.max(away.as_secs_f64());
             }
             f.at = now;
-            // A real outage (see `pending`) ends the up phase before it.
+            // A real outage (see `pending`) ends the up phase before it; so does a run of
+            // refuted suspicions, with no up phase (0 s) if none was seen (see `BLIP_RUN`).
             if away >= c.hold_min || how == Back::Rejoined {
+                f.blips = 0;
                 if let Some(p) = f.pending.take() {
+                    f.up = Some(f.up.map_or(p, |u| u.max(p)));
+                }
+            } else if !f.down_from_hold {
+                f.blips = 0;
+            } else {
+                f.blips += 1;
+                if f.blips >= BLIP_RUN {
+                    f.blips = 0;
+                    let p = f.pending.take().unwrap_or(0.0);
                     f.up = Some(f.up.map_or(p, |u| u.max(p)));
                 }
             }
@@ -700,6 +740,42 @@ mod tests {
         d.went_down(A, t(21_400));
         let until = d.came_back(A, t(21_420), Back::Recovered).unwrap();
         assert!(until > t(21_420 + 36_000), "{until:?}");
+    }
+
+    /// A gray member (`shoal-sim gray --nodes 40 --gray-pct 7.5 --duration 120 --seed 100`):
+    /// failed for 108 s, rejoined, suspected 1.95 s later and refuting at once, then
+    /// suspected and refuting again and again while held, until the loss ended. One refuted
+    /// suspicion is a blip and leaves the hold at twice the outage (capped at 2 minutes); a
+    /// run of them while held ends the up phase like a real outage, so the hold falls to
+    /// twice that 1.95 s, i.e. `hold_min`.
+    #[test]
+    fn a_run_of_refuted_suspicions_while_held_ends_the_up_phase() {
+        let mut d = Damping::new(DampingConfig::default());
+        d.went_down(A, t(0));
+        assert_eq!(d.came_back(A, t(108_000), Back::Rejoined), None);
+        d.went_down(A, t(109_950));
+        // A lone blip: no up phase on record, held twice the 108 s outage, capped.
+        assert_eq!(
+            d.came_back(A, t(110_000), Back::Recovered),
+            Some(t(230_000))
+        );
+        let mut until = None;
+        for k in 1..=BLIP_RUN as u64 {
+            d.went_down(A, t(110_000 + 300 * k));
+            until = d.came_back(A, t(110_050 + 300 * k), Back::Recovered);
+            if k < BLIP_RUN as u64 {
+                assert_eq!(until, Some(t(110_050 + 300 * k + 120_000)), "blip {k}");
+            }
+        }
+        let end = t(110_050 + 300 * BLIP_RUN as u64);
+        assert_eq!(until, Some(end + Duration::from_secs(8)));
+        // Its answers still decide: released only after a run of them.
+        assert!(d.released(end + Duration::from_secs(8)).is_empty());
+        answer(&mut d, 12, end + Duration::from_secs(9));
+        assert_eq!(
+            d.released(end + Duration::from_secs(9)),
+            vec![(A, Back::Recovered)]
+        );
     }
 
     /// A held flapper answering every check through its 20 s up phase has shown that it

@@ -100,6 +100,16 @@ fn several_gray_members_come_back_within_seconds() {
     }
 }
 
+/// Seed 100 of the sweep in docs/detection.md: a gray member failed for 108 s rejoined, then
+/// was suspected and refuted at once again and again while held until the loss ended. Each
+/// refutation alone is a blip that leaves no up phase on record, so it was held twice its
+/// outage (2 min) after it had recovered; a run of them while held now ends the up phase
+/// (`BLIP_RUN` in core's `damping.rs`): back within 9.2 s.
+#[test]
+fn a_gray_member_suspected_again_and_again_while_held_comes_back_within_seconds() {
+    check_gray_seed(40, 7.5, Direction::Both, test_seed(100));
+}
+
 #[test]
 fn members_whose_ingress_flaps_are_held_down_and_nobody_healthy_is_failed() {
     let seed = test_seed(164);
