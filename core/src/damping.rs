@@ -339,19 +339,18 @@ impl Damping {
             }
             f.at = now;
             // A real outage (see `pending`) ends the up phase before it; so does a run of
-            // refuted suspicions, with no up phase (0 s) if none was seen (see `BLIP_RUN`).
-            if away >= c.hold_min || how == Back::Rejoined {
-                f.blips = 0;
-                if let Some(p) = f.pending.take() {
-                    f.up = Some(f.up.map_or(p, |u| u.max(p)));
-                }
-            } else if !f.down_from_hold {
-                f.blips = 0;
+            // refuted suspicions while held, with no up phase (0 s) if none was seen (see
+            // `BLIP_RUN`). Anything else is a blip, counted only while the member was held.
+            let real = away >= c.hold_min || how == Back::Rejoined;
+            f.blips = if real || !f.down_from_hold {
+                0
             } else {
-                f.blips += 1;
-                if f.blips >= BLIP_RUN {
-                    f.blips = 0;
-                    let p = f.pending.take().unwrap_or(0.0);
+                f.blips + 1
+            };
+            let run = f.blips >= BLIP_RUN;
+            if real || run {
+                f.blips = 0;
+                if let Some(p) = f.pending.take().or(run.then_some(0.0)) {
                     f.up = Some(f.up.map_or(p, |u| u.max(p)));
                 }
             }
